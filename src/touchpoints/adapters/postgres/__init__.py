@@ -1,0 +1,1 @@
+"""The Postgres adapter: asyncpg repositories behind the storage port."""

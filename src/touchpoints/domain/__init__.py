@@ -1,0 +1,1 @@
+"""The pure domain: touch-point lifecycle, scheduling, settings and visibility rules."""

@@ -1,0 +1,290 @@
+"""Touch-points and their lifecycle: open → done | cancelled | orphaned, linked into chains."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from datetime import UTC, datetime
+
+import attrs
+
+from touchpoints.domain.errors import ChainError, InvalidTransition, InvalidValue
+
+TITLE_MAX = 255
+NOTE_MAX = 10_000
+
+
+class OwnerType(enum.Enum):
+    """The CRM record kinds a touch-point can be bound to (BITRIX24.md §11.1)."""
+
+    LEAD = "lead"
+    DEAL = "deal"
+    CONTACT = "contact"
+    COMPANY = "company"
+
+    @property
+    def type_id(self) -> int:
+        """Bitrix24's ``OWNER_TYPE_ID`` / ``entityTypeId``."""
+        return _OWNER_TYPE_IDS[self]
+
+    @classmethod
+    def from_type_id(cls, type_id: int) -> OwnerType:
+        """Raises: ValueError for an owner type id we do not serve."""
+        for owner_type, known in _OWNER_TYPE_IDS.items():
+            if known == type_id:
+                return owner_type
+        raise ValueError(f"unsupported owner type id {type_id}")
+
+    @property
+    def placement(self) -> str:
+        """The CRM card tab placement code of this owner type (BITRIX24.md §10.2)."""
+        return f"CRM_{self.name}_DETAIL_TAB"
+
+
+_OWNER_TYPE_IDS = {
+    OwnerType.LEAD: 1,
+    OwnerType.DEAL: 2,
+    OwnerType.CONTACT: 3,
+    OwnerType.COMPANY: 4,
+}
+
+
+class TouchPointType(enum.Enum):
+    """Our own type code of a planned contact."""
+
+    CALL = "call"
+    MEETING = "meeting"
+    EMAIL = "email"
+    MESSAGE = "message"
+    VISIT = "visit"
+    OTHER = "other"
+
+
+class Status(enum.Enum):
+    """Where a touch-point stands.
+
+    ``orphaned`` means its CRM activity was deleted outside the app.
+    """
+
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    ORPHANED = "orphaned"
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value <= 0:
+        raise InvalidValue({attribute.name: "must be a positive id"})
+
+
+def _optional_positive(
+    _instance: object, attribute: attrs.Attribute[int | None], value: int | None
+) -> None:
+    if value is not None and value <= 0:
+        raise InvalidValue({attribute.name: "must be a positive id"})
+
+
+def _aware(_instance: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValue({attribute.name: "must carry a time zone offset"})
+
+
+def _optional_aware(
+    _instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None
+) -> None:
+    if value is not None:
+        _aware(_instance, attribute, value)  # type: ignore[arg-type]
+
+
+def _note(_instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and len(value) > NOTE_MAX:
+        raise InvalidValue({attribute.name: f"must be at most {NOTE_MAX} characters"})
+
+
+def to_utc(value: datetime) -> datetime:
+    """Normalise an aware datetime to UTC (naive ones are refused by validators first)."""
+    return value.astimezone(UTC)
+
+
+@attrs.frozen
+class OwnerRef:
+    """The CRM record a touch-point belongs to."""
+
+    type: OwnerType
+    id: int = attrs.field(validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class NewTouchPoint:
+    """A touch-point whose CRM to-do exists but which storage has not numbered yet."""
+
+    portal_id: int = attrs.field(validator=_positive)
+    activity_id: int = attrs.field(validator=_positive)
+    owner: OwnerRef
+    type: TouchPointType
+    deadline: datetime = attrs.field(validator=_aware, converter=to_utc)
+    responsible_id: int = attrs.field(validator=_positive)
+    created_by: int = attrs.field(validator=_positive)
+    created_at: datetime = attrs.field(validator=_aware, converter=to_utc)
+    previous_id: int | None = attrs.field(default=None, validator=_optional_positive)
+
+
+@attrs.frozen(kw_only=True)
+class TouchPoint:
+    """A planned contact with a client, backed by one CRM to-do activity.
+
+    Transitions return a new value (``attrs.evolve``) and raise ``InvalidTransition``
+    when the current status forbids them. ``version`` increases with every stored change
+    so that two concurrent edits cannot silently overwrite each other.
+    """
+
+    id: int = attrs.field(validator=_positive)
+    portal_id: int = attrs.field(validator=_positive)
+    activity_id: int = attrs.field(validator=_positive)
+    owner: OwnerRef
+    type: TouchPointType
+    status: Status
+    deadline: datetime = attrs.field(validator=_aware, converter=to_utc)
+    responsible_id: int = attrs.field(validator=_positive)
+    created_by: int = attrs.field(validator=_positive)
+    created_at: datetime = attrs.field(validator=_aware, converter=to_utc)
+    updated_at: datetime = attrs.field(validator=_aware, converter=to_utc)
+    result_note: str | None = attrs.field(default=None, validator=_note)
+    previous_id: int | None = attrs.field(default=None, validator=_optional_positive)
+    next_id: int | None = attrs.field(default=None, validator=_optional_positive)
+    completed_at: datetime | None = attrs.field(
+        default=None,
+        validator=_optional_aware,
+        converter=attrs.converters.optional(to_utc),
+    )
+    version: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        if self.id in (self.previous_id, self.next_id):
+            raise ChainError(self.id, "a touch-point cannot follow itself")
+        if self.previous_id is not None and self.previous_id == self.next_id:
+            raise ChainError(self.id, "previous and next cannot be the same touch-point")
+        if (self.status is Status.DONE) != (self.completed_at is not None):
+            raise InvalidValue({"completed_at": "is set exactly when the touch-point is done"})
+
+    @classmethod
+    def from_new(cls, new: NewTouchPoint, touch_point_id: int) -> TouchPoint:
+        """The stored form of ``new`` once storage has given it an id."""
+        return cls(
+            id=touch_point_id,
+            portal_id=new.portal_id,
+            activity_id=new.activity_id,
+            owner=new.owner,
+            type=new.type,
+            status=Status.OPEN,
+            deadline=new.deadline,
+            responsible_id=new.responsible_id,
+            created_by=new.created_by,
+            created_at=new.created_at,
+            updated_at=new.created_at,
+            previous_id=new.previous_id,
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is Status.OPEN
+
+    def _require_open(self, action: str) -> None:
+        if not self.is_open:
+            raise InvalidTransition(self.id, self.status.value, action)
+
+    def reschedule(self, deadline: datetime, *, now: datetime) -> TouchPoint:
+        """Move the deadline of an open touch-point."""
+        self._require_open("reschedule")
+        return attrs.evolve(self, deadline=deadline, updated_at=now)
+
+    def reassign(self, responsible_id: int, *, now: datetime) -> TouchPoint:
+        """Hand an open touch-point to another user."""
+        self._require_open("reassign")
+        return attrs.evolve(self, responsible_id=responsible_id, updated_at=now)
+
+    def complete(self, result_note: str, *, now: datetime) -> TouchPoint:
+        """Record the result of an open touch-point; it cannot be completed twice.
+
+        Raises:
+            InvalidValue: the result note is blank or too long.
+        """
+        note = result_note.strip()
+        if not note:
+            raise InvalidValue({"result_note": "must not be empty"})
+        self._require_open("complete")
+        return attrs.evolve(
+            self, status=Status.DONE, result_note=note, completed_at=now, updated_at=now
+        )
+
+    def cancel(self, *, now: datetime) -> TouchPoint:
+        """Drop an open touch-point that will not happen."""
+        self._require_open("cancel")
+        return attrs.evolve(self, status=Status.CANCELLED, updated_at=now)
+
+    def mark_orphaned(self, *, now: datetime) -> TouchPoint:
+        """Its CRM activity was deleted; done, cancelled and orphaned ones stay as they are."""
+        if not self.is_open:
+            return self
+        return attrs.evolve(self, status=Status.ORPHANED, updated_at=now)
+
+    def link_follow_up(self, next_id: int, *, now: datetime) -> TouchPoint:
+        """Point a completed touch-point at its follow-up.
+
+        Raises:
+            ChainError: it already has a different follow-up (a chain never forks).
+            InvalidTransition: it is not done.
+        """
+        if self.next_id == next_id:
+            return self
+        if self.next_id is not None:
+            raise ChainError(self.id, f"already followed by {self.next_id}")
+        if self.status is not Status.DONE:
+            raise InvalidTransition(self.id, self.status.value, "link a follow-up to")
+        return attrs.evolve(self, next_id=next_id, updated_at=now)
+
+    def sync_from_crm(
+        self, *, deadline: datetime, responsible_id: int, completed: bool, now: datetime
+    ) -> TouchPoint:
+        """Converge to the CRM activity's current state (events and reconciliation).
+
+        The CRM is the source of truth for deadline, responsible and completion while the
+        touch-point is open or done; cancelled and orphaned ones are final. Returns ``self``
+        when nothing changed, so callers can skip the write.
+        """
+        if self.status in (Status.CANCELLED, Status.ORPHANED):
+            return self
+        status = Status.DONE if completed else Status.OPEN
+        completed_at = (self.completed_at or now) if completed else None
+        changed = attrs.evolve(
+            self,
+            deadline=deadline,
+            responsible_id=responsible_id,
+            status=status,
+            completed_at=completed_at,
+        )
+        if changed == self:
+            return self
+        return attrs.evolve(changed, updated_at=now)
+
+
+def check_chain(chain: list[TouchPoint]) -> None:
+    """Check that ``chain`` (oldest first) is one straight line of links.
+
+    Raises:
+        ChainError: a link points elsewhere, or an id repeats (a cycle).
+    """
+    seen: set[int] = set()
+    for earlier, later in itertools.pairwise(chain):
+        if earlier.next_id != later.id or later.previous_id != earlier.id:
+            raise ChainError(earlier.id, f"is not linked to {later.id}")
+    for touch_point in chain:
+        if touch_point.id in seen:
+            raise ChainError(touch_point.id, "appears twice: the chain loops")
+        seen.add(touch_point.id)
+
+
+def validate_text(field: str, value: str | None, limit: int) -> None:
+    """Raises InvalidValue when ``value`` is longer than ``limit`` characters."""
+    if value is not None and len(value) > limit:
+        raise InvalidValue({field: f"must be at most {limit} characters"})

@@ -1,0 +1,136 @@
+"""A portal's settings: validated once, then trusted by every rule that reads them."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.model import OwnerType
+
+INTERVAL_MIN = 1
+INTERVAL_MAX = 90
+MAX_HOLIDAYS = 366
+MAX_TEAM_VIEWERS = 1_000
+
+
+class IntervalUnit(enum.Enum):
+    """How the default follow-up interval counts: working days or calendar days."""
+
+    WORKING_DAYS = "working_days"
+    DAYS = "days"
+
+
+def zone_or_none(name: str) -> ZoneInfo | None:
+    """The IANA zone called ``name``, or None when there is no such zone."""
+    if not name or name.startswith(("/", ".")) or ".." in name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError, UnicodeError):
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class PortalSettings:
+    """What an admin configures for the whole portal (DESIGN.md §3.4).
+
+    Build it with ``PortalSettings.create`` (which validates every field and reports all
+    problems at once) or ``PortalSettings.defaults``.
+    """
+
+    time_zone: str = "UTC"
+    enabled_entities: frozenset[OwnerType] = frozenset(OwnerType)
+    default_interval: int = 3
+    default_interval_unit: IntervalUnit = IntervalUnit.WORKING_DAYS
+    working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5})
+    holidays: frozenset[date] = frozenset()
+    digest_hour: int = 9
+    team_viewers: frozenset[int] = frozenset()
+    digest_default: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        errors = _validate(self)
+        if errors:
+            raise InvalidValue(errors)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @classmethod
+    def defaults(cls, time_zone: str | None = None) -> PortalSettings:
+        """Install-time defaults; an empty or unknown zone falls back to UTC."""
+        zone = time_zone if time_zone and zone_or_none(time_zone) else "UTC"
+        return cls(time_zone=zone)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        time_zone: str,
+        enabled_entities: Iterable[OwnerType],
+        default_interval: int,
+        default_interval_unit: IntervalUnit,
+        working_days: Iterable[int],
+        holidays: Iterable[date],
+        digest_hour: int,
+        team_viewers: Iterable[int],
+        digest_default: bool,
+    ) -> PortalSettings:
+        """Validate and build settings.
+
+        Raises:
+            InvalidValue: with every offending field named.
+        """
+        return cls(
+            time_zone=time_zone,
+            enabled_entities=frozenset(enabled_entities),
+            default_interval=default_interval,
+            default_interval_unit=default_interval_unit,
+            working_days=frozenset(working_days),
+            holidays=frozenset(holidays),
+            digest_hour=digest_hour,
+            team_viewers=frozenset(team_viewers),
+            digest_default=digest_default,
+        )
+
+
+def _validate(settings: PortalSettings) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if zone_or_none(settings.time_zone) is None:
+        errors["time_zone"] = "must be an IANA time zone name such as Europe/Berlin"
+    if not settings.enabled_entities:
+        errors["enabled_entities"] = "must name at least one of lead, deal, contact, company"
+    if not INTERVAL_MIN <= settings.default_interval <= INTERVAL_MAX:
+        errors["default_interval"] = f"must be between {INTERVAL_MIN} and {INTERVAL_MAX}"
+    if not settings.working_days:
+        errors["working_days"] = "must name at least one working day"
+    elif not all(1 <= day <= 7 for day in settings.working_days):
+        errors["working_days"] = "must be ISO weekdays from 1 (Monday) to 7 (Sunday)"
+    if len(settings.holidays) > MAX_HOLIDAYS:
+        errors["holidays"] = f"must hold at most {MAX_HOLIDAYS} dates"
+    if not 0 <= settings.digest_hour <= 23:
+        errors["digest_hour"] = "must be an hour from 0 to 23"
+    if any(user_id <= 0 for user_id in settings.team_viewers):
+        errors["team_viewers"] = "must be positive user ids"
+    elif len(settings.team_viewers) > MAX_TEAM_VIEWERS:
+        errors["team_viewers"] = f"must hold at most {MAX_TEAM_VIEWERS} users"
+    return errors
+
+
+@attrs.frozen(kw_only=True)
+class UserPreferences:
+    """One user's own choices; ``digest_enabled`` None means the portal's default applies."""
+
+    user_id: int
+    digest_enabled: bool | None = None
+
+    def wants_digest(self, settings: PortalSettings) -> bool:
+        if self.digest_enabled is None:
+            return settings.digest_default
+        return self.digest_enabled

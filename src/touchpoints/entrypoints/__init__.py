@@ -1,0 +1,1 @@
+"""Entrypoints: the web app, the Bitrix24 handlers, the digest job and the CLI."""

@@ -1,0 +1,1 @@
+"""Ports: the interfaces the services need from the outside world, in domain terms."""

@@ -1,0 +1,171 @@
+"""The CRM port: what the services need from a portal's Bitrix24, in domain terms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from touchpoints.domain.crm import (
+    Activity,
+    CurrentUser,
+    Department,
+    RecordCard,
+    TodoSpec,
+    UserInfo,
+)
+from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.portal import OAuthTokens, Portal
+from touchpoints.domain.secrets import Secret
+
+# ------------------------------------------------------------------ failures
+
+
+class CrmError(Exception):
+    """Root of the CRM port's failures. ``code`` is Bitrix24's error code when there is one."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class CrmPermissionDenied(CrmError):
+    """The user (or the app's scope) may not do this in the CRM."""
+
+
+class CrmNotFound(CrmError):
+    """The record or activity does not exist (or is no longer there)."""
+
+
+class CrmInvalidInput(CrmError):
+    """Bitrix24 refused the values (e.g. a completed to-do cannot be moved)."""
+
+
+class CrmUnavailable(CrmError):
+    """Network failure, 5xx, or still rate limited after the retry budget."""
+
+
+class CrmRateLimited(CrmUnavailable):
+    """``QUERY_LIMIT_EXCEEDED`` / ``OPERATION_TIME_LIMIT`` after retries."""
+
+
+class CrmTimeout(CrmUnavailable):
+    """Bitrix24 did not answer within the call's time limit; a write may or may not have run."""
+
+
+class CrmAuthExpired(CrmError):
+    """A user's frame token expired; the browser must renew its session."""
+
+
+class PortalGone(CrmError):
+    """Uninstalled, deleted, payment required, or refresh refused: stop calling this portal."""
+
+
+# ------------------------------------------------------------------ values
+
+
+@attrs.frozen(kw_only=True)
+class Hidden:
+    """A record the user may not read (or that no longer exists): shown without a title."""
+
+    ref: OwnerRef
+
+
+RecordLookup = Mapping[OwnerRef, RecordCard | Hidden]
+
+
+@attrs.frozen(kw_only=True)
+class TokenGrant:
+    """The token endpoint's reply: the only trusted source of a portal's identity (DESIGN §4)."""
+
+    member_id: str
+    client_endpoint: str
+    domain: str
+    tokens: OAuthTokens
+    scope: str = ""
+    user_id: int | None = None
+
+
+# ------------------------------------------------------------------ ports
+
+
+class Crm(Protocol):
+    """One portal's CRM as one user (a frame token) or as the app (the installer's tokens)."""
+
+    async def create_todo(self, spec: TodoSpec) -> int:
+        """Create a to-do; returns the activity id. Not retried: it is unsafe to repeat."""
+        ...
+
+    async def update_deadline(
+        self, activity_id: int, owner: OwnerRef, deadline: datetime
+    ) -> None: ...
+
+    async def update_responsible(self, activity_id: int, owner: OwnerRef, user_id: int) -> None: ...
+
+    async def complete(self, activity_id: int) -> None: ...
+
+    async def delete_activity(self, activity_id: int) -> None: ...
+
+    async def get_activities(self, activity_ids: Sequence[int]) -> dict[int, Activity]:
+        """Activities by id; an id missing from the result is deleted or not visible."""
+        ...
+
+    async def find_todos(
+        self, *, owner: OwnerRef | None, created_after: datetime
+    ) -> list[Activity]:
+        """Open CRM to-dos (optionally of one record) created after an instant (reconciliation)."""
+        ...
+
+    async def read_records(self, refs: Iterable[OwnerRef]) -> RecordLookup:
+        """Board cards for records, batched (ceil(M/2500) requests for M records)."""
+        ...
+
+    async def search_records(
+        self, owner_type: OwnerType, text: str, *, limit: int = 20
+    ) -> list[RecordCard]: ...
+
+    async def open_records(self, owner_type: OwnerType, *, limit: int = 500) -> list[RecordCard]:
+        """Open deals or leads the user can see (coverage report)."""
+        ...
+
+    async def current_user(self) -> CurrentUser: ...
+
+    async def users(self, user_ids: Iterable[int] | None = None) -> list[UserInfo]:
+        """Users by id, or every active employee when ``user_ids`` is None."""
+        ...
+
+    async def departments(self) -> list[Department]: ...
+
+    async def bind_event(self, event: str, handler: str) -> None:
+        """Idempotent: an existing binding is not an error."""
+        ...
+
+    async def unbind_event(self, event: str, handler: str) -> None: ...
+
+    async def bind_placement(
+        self, placement: str, handler: str, title: str, lang_all: Mapping[str, str]
+    ) -> None:
+        """Idempotent: an existing binding of this handler is replaced, not duplicated."""
+        ...
+
+    async def unbind_placement(self, placement: str, handler: str) -> None: ...
+
+
+class CrmConnector(Protocol):
+    """Makes ``Crm`` clients: as a user (frame token) or as the app (stored tokens)."""
+
+    def as_user(self, portal: Portal, access_token: Secret) -> Crm: ...
+
+    def as_app(self, portal: Portal) -> Crm:
+        """Uses the portal's stored tokens, refreshing them (one refresh per portal at a time)."""
+        ...
+
+
+class OAuthServer(Protocol):
+    """The Bitrix24 authorization server (``TOUCHPOINTS_B24_OAUTH_URL``)."""
+
+    async def refresh(self, refresh_token: Secret) -> TokenGrant:
+        """Redeem a refresh token. Raises: PortalGone (invalid_grant/invalid_client/PAYMENT_REQUIRED), CrmUnavailable."""
+        ...

@@ -1,0 +1,254 @@
+"""The storage port: repositories behind one unit of work, every query scoped by portal."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime
+from typing import Protocol
+
+import attrs
+
+from touchpoints.domain.model import (
+    NewTouchPoint,
+    OwnerRef,
+    OwnerType,
+    Status,
+    TouchPoint,
+    TouchPointType,
+)
+from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
+from touchpoints.domain.secrets import Secret
+from touchpoints.domain.settings import PortalSettings, UserPreferences
+
+# ------------------------------------------------------------------ failures
+
+
+class StorageError(Exception):
+    """Root of the storage port's failures."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached or is restarting; retrying later may work."""
+
+
+class ConcurrentUpdate(StorageError):
+    """The row changed since it was read (optimistic concurrency); re-read and retry."""
+
+
+class PortalExists(StorageError):
+    """A portal with this ``member_id`` is already stored."""
+
+
+class DuplicateActivity(StorageError):
+    """A touch-point for this CRM activity is already stored in the portal."""
+
+
+class InvalidReference(StorageError):
+    """A link (chain, portal) points at a row that does not exist in this portal."""
+
+
+# ------------------------------------------------------------------ query values
+
+
+@attrs.frozen(kw_only=True)
+class BoardQuery:
+    """What a board (or digest) asks for. ``responsible_ids`` None means every user."""
+
+    responsible_ids: frozenset[int] | None = None
+    statuses: frozenset[Status] = frozenset({Status.OPEN})
+    deadline_from: datetime | None = None
+    deadline_before: datetime | None = None
+    owner_type: OwnerType | None = None
+    type: TouchPointType | None = None
+    limit: int = 5_000
+
+
+@attrs.frozen(kw_only=True)
+class Feedback:
+    """A message a user sent from the in-app widget."""
+
+    portal_id: int
+    user_id: int
+    message: str
+    email: str | None
+    created_at: datetime
+    id: int | None = None
+
+
+class DigestState(enum.Enum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@attrs.frozen(kw_only=True)
+class DigestEntry:
+    portal_id: int
+    user_id: int
+    local_day: date
+    state: DigestState
+    claimed_at: datetime
+    attempts: int = 1
+
+
+# ------------------------------------------------------------------ repositories
+
+
+class PortalRepository(Protocol):
+    """Installations and their (encrypted at rest) tokens."""
+
+    async def get(self, portal_id: int) -> Portal | None: ...
+
+    async def get_by_member_id(self, member_id: str) -> Portal | None: ...
+
+    async def create(self, install: PortalInstall, *, now: datetime) -> Portal:
+        """Raises: PortalExists."""
+        ...
+
+    async def replace_install(
+        self, portal_id: int, install: PortalInstall, *, now: datetime
+    ) -> Portal:
+        """A verified re-install: new endpoint, tokens and application token; status active."""
+        ...
+
+    async def lock(self, portal_id: int) -> Portal | None:
+        """Lock the portal's row for the rest of this unit of work and return it fresh.
+
+        Used so that one token refresh per portal runs at a time across all replicas.
+        """
+        ...
+
+    async def update_tokens(
+        self, portal_id: int, tokens: OAuthTokens, *, now: datetime
+    ) -> None: ...
+
+    async def set_application_token(
+        self, portal_id: int, token: Secret, *, now: datetime
+    ) -> None: ...
+
+    async def set_status(self, portal_id: int, status: PortalStatus, *, now: datetime) -> None: ...
+
+    async def delete(self, portal_id: int) -> bool:
+        """Delete the portal and, by cascade, every row of it. True when it existed."""
+        ...
+
+    async def list_ids(self, *, active_only: bool = True) -> list[int]: ...
+
+
+class SettingsRepository(Protocol):
+    async def get(self, portal_id: int) -> PortalSettings | None: ...
+
+    async def put(self, portal_id: int, settings: PortalSettings, *, now: datetime) -> None: ...
+
+
+class PreferencesRepository(Protocol):
+    async def get(self, portal_id: int, user_id: int) -> UserPreferences:
+        """A user's preferences; defaults when they never saved any."""
+        ...
+
+    async def put(self, portal_id: int, preferences: UserPreferences, *, now: datetime) -> None: ...
+
+    async def list(self, portal_id: int) -> list[UserPreferences]: ...
+
+
+class TouchPointRepository(Protocol):
+    async def add(self, new: NewTouchPoint) -> TouchPoint:
+        """Raises: DuplicateActivity, InvalidReference (previous_id of another portal)."""
+        ...
+
+    async def get(self, portal_id: int, touch_point_id: int) -> TouchPoint | None: ...
+
+    async def get_for_update(self, portal_id: int, touch_point_id: int) -> TouchPoint | None:
+        """Read and lock the row until the unit of work ends."""
+        ...
+
+    async def by_activity(self, portal_id: int, activity_id: int) -> TouchPoint | None: ...
+
+    async def by_activities(
+        self, portal_id: int, activity_ids: Sequence[int]
+    ) -> list[TouchPoint]: ...
+
+    async def update(self, touch_point: TouchPoint) -> TouchPoint:
+        """Store a changed touch-point read at ``touch_point.version``.
+
+        Returns it with ``version + 1``. Raises: ConcurrentUpdate when the stored version
+        moved on; InvalidReference when a chain link points outside the portal.
+        """
+        ...
+
+    async def board(self, portal_id: int, query: BoardQuery) -> list[TouchPoint]:
+        """Matching touch-points ordered by deadline, then id."""
+        ...
+
+    async def for_owner(self, portal_id: int, owner: OwnerRef) -> list[TouchPoint]:
+        """Every touch-point of one CRM record, newest deadline first."""
+        ...
+
+    async def chain(self, portal_id: int, touch_point_id: int) -> list[TouchPoint]:
+        """The whole chain ``touch_point_id`` belongs to, oldest first."""
+        ...
+
+    async def open_page(self, portal_id: int, *, after_id: int, limit: int) -> list[TouchPoint]:
+        """Open touch-points with ``id > after_id`` in id order (reconciliation paging)."""
+        ...
+
+    async def in_period(self, portal_id: int, start: datetime, end: datetime) -> list[TouchPoint]:
+        """Touch-points created, due or completed within ``[start, end)`` (reports)."""
+        ...
+
+    async def all(self, portal_id: int) -> list[TouchPoint]:
+        """Every touch-point of the portal (data export)."""
+        ...
+
+
+class DigestLogRepository(Protocol):
+    async def claim(
+        self, portal_id: int, user_id: int, local_day: date, *, now: datetime, stale_after_s: float
+    ) -> bool:
+        """Claim the (portal, user, local day) digest; exactly one concurrent claimer wins.
+
+        A failed entry, or a pending one older than ``stale_after_s`` (its sender crashed),
+        may be claimed again; a sent one never.
+        """
+        ...
+
+    async def mark(
+        self, portal_id: int, user_id: int, local_day: date, state: DigestState
+    ) -> None: ...
+
+    async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None: ...
+
+
+class FeedbackRepository(Protocol):
+    async def add(self, feedback: Feedback) -> Feedback: ...
+
+    async def count_since(self, portal_id: int, user_id: int, since: datetime) -> int: ...
+
+    async def for_portal(self, portal_id: int) -> list[Feedback]: ...
+
+    async def since(self, since: datetime | None) -> list[Feedback]:
+        """Operators' view across portals (``touchpoints feedback``)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: commits when the block ends normally, rolls back on an exception."""
+
+    portals: PortalRepository
+    settings: SettingsRepository
+    preferences: PreferencesRepository
+    touch_points: TouchPointRepository
+    digest_log: DigestLogRepository
+    feedback: FeedbackRepository
+
+
+class Storage(Protocol):
+    """Opens units of work; the composition root owns its lifetime."""
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    async def ping(self) -> None:
+        """Raises: StorageUnavailable when the database is unreachable or not migrated."""
+        ...

@@ -1,0 +1,1 @@
+"""Use cases: async functions that take ports as parameters and apply the domain's rules."""
