@@ -1,1 +1,1 @@
-"""The pure domain: touch-point lifecycle, scheduling, settings and visibility rules."""
+"""The pure domain: touch-point lifecycle, scheduling, settings, visibility, digest and reports."""

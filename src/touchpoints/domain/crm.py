@@ -74,6 +74,8 @@ class CurrentUser:
 
 @attrs.frozen(kw_only=True)
 class Department:
+    """A node of the portal's company structure (``department.get``)."""
+
     id: int
     name: str
     parent_id: int | None = None

@@ -102,7 +102,13 @@ def _note(_instance: object, attribute: attrs.Attribute[str | None], value: str 
 
 
 def to_utc(value: datetime) -> datetime:
-    """Normalise an aware datetime to UTC (naive ones are refused by validators first)."""
+    """Normalise an aware datetime to UTC; a naive one is returned unchanged.
+
+    attrs runs converters before validators, so the ``_aware`` validator can only refuse a
+    naive value that the converter left naive (``astimezone`` would read it as server time).
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value
     return value.astimezone(UTC)
 
 

@@ -6,11 +6,15 @@ Local times that do not exist or exist twice are resolved by one rule, PEP 495's
 ``fold=0``: a wall time inside a spring-forward gap is moved forward by the length of the
 gap (02:30 on the day Berlin skips 02:00-03:00 becomes 03:30 CEST), and an ambiguous wall
 time in a fall-back overlap means its first occurrence (the daylight-saving one).
+One exception keeps a time on its day: where a gap runs to midnight (America/Nuuk skips
+23:00-24:00 on the last Saturday of March since 2024), moving forward would leave the day,
+so such a wall time moves back by the gap instead (``fold=1``: 23:30 becomes 22:30).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,8 +27,17 @@ _ONE_DAY = timedelta(days=1)
 
 
 def resolve_local(local: datetime, zone: ZoneInfo) -> datetime:
-    """The aware UTC instant of the naive wall time ``local`` in ``zone`` (rule: ``fold=0``)."""
-    return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    """The aware UTC instant of the naive wall time ``local`` in ``zone``.
+
+    Rule: ``fold=0``, unless that leaves ``local``'s date and ``fold=1`` does not (a gap
+    that runs to midnight; see the module docstring). Existing wall times map exactly.
+    """
+    instant = local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if local_date(instant, zone) != local.date():
+        earlier = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
+        if local_date(earlier, zone) == local.date():
+            return earlier
+    return instant
 
 
 def local_date(instant: datetime, zone: ZoneInfo) -> date:
@@ -37,9 +50,32 @@ def start_of_local_day(day: date, zone: ZoneInfo) -> datetime:
     return resolve_local(datetime.combine(day, time(0)), zone)
 
 
+def current_local_day(now: datetime, zone: ZoneInfo) -> date:
+    """The local day ``now`` belongs to: the last one whose first instant is not after ``now``.
+
+    This is ``local_date(now, zone)`` except while a fall-back across midnight repeats the
+    end of the previous day (America/St_Johns fell back at 00:01 until 2011): those
+    instants belong to the new day, so that days, due buckets and digest slots never go
+    backwards in time.
+    """
+    day = local_date(now, zone)
+    while start_of_local_day(day + _ONE_DAY, zone) <= now:
+        day += _ONE_DAY
+    return day
+
+
+def day_exists(day: date, zone: ZoneInfo) -> bool:
+    """False for a date the zone skipped entirely (Pacific/Apia jumped over 2011-12-30)."""
+    return local_date(start_of_local_day(day, zone), zone) == day
+
+
 def is_working_day(day: date, settings: PortalSettings) -> bool:
-    """A configured weekday that is not a holiday."""
-    return day.isoweekday() in settings.working_days and day not in settings.holidays
+    """A configured weekday that is not a holiday (and that the portal's zone did not skip)."""
+    return (
+        day.isoweekday() in settings.working_days
+        and day not in settings.holidays
+        and day_exists(day, settings.zone)
+    )
 
 
 def next_working_day(day: date, settings: PortalSettings) -> date:
@@ -100,7 +136,7 @@ def follow_up_deadline(
     """
     zone = settings.zone
     wall = previous_deadline.astimezone(zone).time()
-    anchor = resolve_local(datetime.combine(local_date(completed_at, zone), wall), zone)
+    anchor = resolve_local(datetime.combine(current_local_day(completed_at, zone), wall), zone)
     return add_interval(anchor, Interval.default_for(settings), settings)
 
 
@@ -130,55 +166,85 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.isoweekday() - 1)
 
 
-def bucket_of(deadline: datetime, now: datetime, zone: ZoneInfo) -> Bucket:
-    """Which column a deadline belongs in, seen from ``now`` in ``zone``.
+@attrs.frozen(kw_only=True)
+class BucketEdges:
+    """Where the board's columns begin, seen from ``now``: compute once, classify many.
 
-    - overdue: the deadline has passed (strictly before ``now``);
-    - today: later today, local date;
-    - tomorrow: the next local date (wins over this_week and next_week);
-    - this_week: later in the current ISO week (Monday to Sunday);
-    - next_week: in the following ISO week;
+    Columns are half-open instant ranges between these edges, so every instant is in
+    exactly one of them, in time order:
+
+    - overdue: before ``now``;
+    - today: from ``now`` to the start of the next local day;
+    - tomorrow: the next local day (it wins over this_week and next_week);
+    - this_week: from the day after tomorrow to the end of the ISO week (Monday to
+      Sunday); empty on Saturdays and Sundays;
+    - next_week: the rest of the following ISO week;
     - later: anything after that.
     """
-    if deadline < now:
-        return Bucket.OVERDUE
-    today = local_date(now, zone)
-    day = local_date(deadline, zone)
-    if day == today:
-        return Bucket.TODAY
-    if day == today + _ONE_DAY:
-        return Bucket.TOMORROW
-    this_monday = week_start(today)
-    if day < this_monday + 7 * _ONE_DAY:
-        return Bucket.THIS_WEEK
-    if day < this_monday + 14 * _ONE_DAY:
-        return Bucket.NEXT_WEEK
-    return Bucket.LATER
+
+    now: datetime
+    tomorrow: datetime
+    day_after: datetime
+    next_week: datetime
+    week_after: datetime
+
+    @classmethod
+    def at(cls, now: datetime, zone: ZoneInfo) -> BucketEdges:
+        today = current_local_day(now, zone)
+        this_monday = week_start(today)
+        day_after = start_of_local_day(today + 2 * _ONE_DAY, zone)
+        return cls(
+            now=now,
+            tomorrow=start_of_local_day(today + _ONE_DAY, zone),
+            day_after=day_after,
+            next_week=max(day_after, start_of_local_day(this_monday + 7 * _ONE_DAY, zone)),
+            week_after=start_of_local_day(this_monday + 14 * _ONE_DAY, zone),
+        )
+
+    def bucket_of(self, deadline: datetime) -> Bucket:
+        """The column ``deadline`` belongs in."""
+        if deadline < self.now:
+            return Bucket.OVERDUE
+        if deadline < self.tomorrow:
+            return Bucket.TODAY
+        if deadline < self.day_after:
+            return Bucket.TOMORROW
+        if deadline < self.next_week:
+            return Bucket.THIS_WEEK
+        if deadline < self.week_after:
+            return Bucket.NEXT_WEEK
+        return Bucket.LATER
+
+    def bounds(self, bucket: Bucket) -> tuple[datetime | None, datetime | None]:
+        """The half-open instant range ``[start, end)`` of ``bucket``; None means unbounded."""
+        edges: list[datetime | None] = [
+            None,
+            self.now,
+            self.tomorrow,
+            self.day_after,
+            self.next_week,
+            self.week_after,
+            None,
+        ]
+        index = BUCKET_ORDER.index(bucket)
+        return edges[index], edges[index + 1]
+
+
+# A board classifies many deadlines against one ``now``: computing its edges once (a pure
+# function of its arguments, so caching is safe) keeps ``bucket_of`` cheap per card.
+_edges_at = functools.lru_cache(maxsize=256)(BucketEdges.at)
+
+
+def bucket_of(deadline: datetime, now: datetime, zone: ZoneInfo) -> Bucket:
+    """Which column a deadline belongs in, seen from ``now`` in ``zone`` (see ``BucketEdges``)."""
+    return _edges_at(now, zone).bucket_of(deadline)
 
 
 def bucket_bounds(
     bucket: Bucket, now: datetime, zone: ZoneInfo
 ) -> tuple[datetime | None, datetime | None]:
     """The half-open instant range ``[start, end)`` of ``bucket``; None means unbounded."""
-    today = local_date(now, zone)
-    this_monday = week_start(today)
-    tomorrow_start = start_of_local_day(today + _ONE_DAY, zone)
-    day_after_start = start_of_local_day(today + 2 * _ONE_DAY, zone)
-    next_monday_start = start_of_local_day(this_monday + 7 * _ONE_DAY, zone)
-    week_after_start = start_of_local_day(this_monday + 14 * _ONE_DAY, zone)
-    match bucket:
-        case Bucket.OVERDUE:
-            return None, now
-        case Bucket.TODAY:
-            return now, tomorrow_start
-        case Bucket.TOMORROW:
-            return tomorrow_start, day_after_start
-        case Bucket.THIS_WEEK:
-            return day_after_start, max(day_after_start, next_monday_start)
-        case Bucket.NEXT_WEEK:
-            return max(day_after_start, next_monday_start), week_after_start
-        case Bucket.LATER:
-            return week_after_start, None
+    return _edges_at(now, zone).bounds(bucket)
 
 
 @attrs.frozen
@@ -188,15 +254,26 @@ class DigestSlot:
     local_day: date
 
 
+def digest_due_at(day: date, settings: PortalSettings) -> datetime:
+    """The instant from which ``day``'s digest is due: the digest hour on that local day.
+
+    An hour skipped by a spring-forward jump resolves like any wall time
+    (``resolve_local``), so every existing day has its due instant on that day.
+    """
+    return resolve_local(datetime.combine(day, time(settings.digest_hour)), settings.zone)
+
+
 def digest_slot(now: datetime, settings: PortalSettings) -> DigestSlot | None:
     """The local day whose digest is due at ``now``, or None.
 
-    Due once the portal's local time has reached its digest hour on a working day; a pass
-    that runs late still finds today's slot, and never yesterday's.
+    Due from ``digest_due_at`` to the end of a working local day; a pass that runs late
+    still finds today's slot, and never yesterday's. Comparing instants rather than the
+    hour on the clock keeps the slot due once reached, even when a fall-back repeats
+    the digest hour, and still finds a day whose digest hour a DST jump skipped.
     """
-    local = now.astimezone(settings.zone)
-    if not is_working_day(local.date(), settings):
+    day = current_local_day(now, settings.zone)
+    if not is_working_day(day, settings):
         return None
-    if local.hour < settings.digest_hour:
+    if now < digest_due_at(day, settings):
         return None
-    return DigestSlot(local.date())
+    return DigestSlot(day)

@@ -25,9 +25,16 @@ class IntervalUnit(enum.Enum):
     DAYS = "days"
 
 
+# Files in the system's zoneinfo directory that are not portable zone names: ``localtime``
+# is whatever the server is set to, ``posix/`` and ``right/`` are alternative trees
+# (``right/`` is the leap-second variant), ``Factory`` is tzdata's "zone not set".
+_NOT_ZONE_NAMES = frozenset({"localtime", "posixrules", "Factory"})
+_NOT_ZONE_PREFIXES = ("/", ".", "posix/", "right/")
+
+
 def zone_or_none(name: str) -> ZoneInfo | None:
     """The IANA zone called ``name``, or None when there is no such zone."""
-    if not name or name.startswith(("/", ".")) or ".." in name:
+    if not name or name in _NOT_ZONE_NAMES or name.startswith(_NOT_ZONE_PREFIXES) or ".." in name:
         return None
     try:
         return ZoneInfo(name)

@@ -48,11 +48,11 @@ def visible_responsibles(
     """The responsible-user filter a board query must apply.
 
     None means "everyone" (team viewers with no filter). A user without team visibility
-    always gets just themselves; asking for a colleague raises nothing here: callers
-    compare the result with the request and refuse.
+    always gets just themselves, whatever they asked for; asking for a colleague raises
+    nothing here: callers compare the result with the request and refuse.
     """
+    if not sees_team(viewer, settings):
+        return frozenset({viewer.user_id})
     if requested is not None:
         return frozenset({requested})
-    if sees_team(viewer, settings):
-        return None
-    return frozenset({viewer.user_id})
+    return None

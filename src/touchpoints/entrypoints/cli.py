@@ -9,6 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from touchpoints.entrypoints.config import Config, ConfigError, load_config
+from touchpoints.entrypoints.demo import run_demo
+from touchpoints.entrypoints.digest_job import run_digest_command
+from touchpoints.entrypoints.logs import configure_logging
+from touchpoints.entrypoints.serve import migrate, print_feedback, serve
 
 
 def _aware_datetime(value: str) -> datetime:
@@ -79,16 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _not_built(command: str) -> int:
-    print(f"touchpoints {command}: not available in this build yet", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace, config: Config) -> int:
     command: str = args.command
+    json_lines = command in ("serve", "digest") and sys.stderr.isatty() is False
+    configure_logging(config.log_level, json_lines=json_lines)
     if command == "serve":
         config.require_serving()
-    return _not_built(command)
+        return serve(
+            config, host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key
+        )
+    if command == "migrate":
+        return migrate(config)
+    if command == "feedback":
+        return print_feedback(config, since=args.since)
+    if command == "digest":
+        config.require_serving()
+        return run_digest_command(config, once=args.once, now=args.now)
+    if command == "demo":
+        return run_demo(config, host=args.host, port=args.port)
+    raise AssertionError(command)  # pragma: no cover - argparse restricts the choices
 
 
 def main(argv: Sequence[str] | None = None) -> int:

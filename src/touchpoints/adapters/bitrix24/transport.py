@@ -1,0 +1,346 @@
+"""One REST call to a portal: JSON body, envelopes, redirects, timeouts and error mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from touchpoints.adapters.bitrix24.errors import NotSent, ServerError, TokenRejected, map_error
+from touchpoints.adapters.bitrix24.redact import clip
+from touchpoints.adapters.bitrix24.wire import (
+    WireError,
+    as_dict,
+    format_datetime,
+    parse_datetime,
+    to_opt_int,
+    to_str,
+)
+from touchpoints.domain.secrets import Secret
+from touchpoints.ports.crm import CrmError, CrmInvalidInput, CrmTimeout, CrmUnavailable
+
+LOGGER_NAME = "touchpoints.b24"
+USER_AGENT = "touchpoints/0.1 (Bitrix24 app; aiohttp)"
+DEFAULT_TIMEOUT_S = 20.0  # DESIGN.md §3.5: a Bitrix24 call gives up after 20 s
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_METHOD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+@attrs.frozen(kw_only=True)
+class CallTime:
+    """The parts of the reply's ``time`` object we use (BITRIX24.md §4.1)."""
+
+    operating: float | None = None
+    operating_reset_at: float | None = None
+    duration: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RestReply:
+    """A success envelope: ``result`` plus the list fields and timing."""
+
+    result: Any
+    total: int | None = None
+    next: int | None = None
+    time: CallTime = CallTime()
+
+
+def parse_reset_at(value: Any) -> float | None:
+    """``operating_reset_at`` is unix seconds, sometimes an ISO string (BITRIX24.md §21.9)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.replace(".", "", 1).isdigit():
+            return float(text)
+        try:
+            parsed = parse_datetime(text)
+        except WireError:
+            return None
+        return parsed.timestamp() if parsed is not None else None
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _call_time(payload: Mapping[str, Any]) -> CallTime:
+    raw = as_dict(payload.get("time"))
+    return CallTime(
+        operating=_number(raw.get("operating")),
+        operating_reset_at=parse_reset_at(raw.get("operating_reset_at")),
+        duration=_number(raw.get("duration")),
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, Secret):
+        # Secrets travel only as ``auth``; anything else is a bug, never a leak.
+        raise TypeError("a Secret cannot be sent as a REST parameter")
+    raise TypeError(f"cannot JSON-encode {type(value).__name__}")
+
+
+class Transport:
+    """Posts REST calls to a portal's stored ``client_endpoint`` and reads the envelopes.
+
+    Every call is logged (method, portal, status, duration, ``time.operating``) through
+    ``touchpoints.b24``; the token only ever travels in the JSON body as ``auth``.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        allow_http: bool = False,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        user_agent: str = USER_AGENT,
+        max_redirects: int = MAX_REDIRECTS,
+        logger: logging.Logger | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._session = session
+        self._allow_http = allow_http
+        self._timeout_s = timeout_s
+        self._user_agent = user_agent
+        self._max_redirects = max_redirects
+        self._log = logger or logging.getLogger(LOGGER_NAME)
+        self._monotonic = monotonic
+        self._moved: dict[str, str] = {}
+
+    @property
+    def timeout_s(self) -> float:
+        return self._timeout_s
+
+    def moved_endpoint(self, endpoint: str) -> str | None:
+        """The new endpoint a domain-change redirect pointed ``endpoint`` to, if any (§1)."""
+        return self._moved.get(endpoint)
+
+    def check_endpoint(self, url: str) -> None:
+        """Raises CrmError for anything but https (or http when explicitly allowed, §1)."""
+        parts = urlsplit(url)
+        allowed = ("https", "http") if self._allow_http else ("https",)
+        if parts.scheme not in allowed or not parts.hostname:
+            raise CrmError("refusing a non-https Bitrix24 endpoint", code="INSECURE_ENDPOINT")
+
+    async def call(
+        self,
+        endpoint: str,
+        method: str,
+        params: Mapping[str, Any],
+        token: Secret,
+        *,
+        portal: str,
+        timeout_s: float | None = None,
+    ) -> RestReply:
+        """POST ``<endpoint><method>`` with ``params`` and ``auth`` in a JSON body.
+
+        Raises: the CRM port's failures (see ``errors.map_error``); ``CrmTimeout`` when no
+        answer came in time; ``NotSent`` when the connection could not even be opened.
+        """
+        if not _METHOD.match(method):
+            raise CrmInvalidInput(f"not a REST method name: {method[:60]!r}")
+        if "auth" in params:
+            raise CrmInvalidInput("pass the token separately, never inside params")
+        base = self._moved.get(endpoint, endpoint)
+        if not base.endswith("/"):
+            base += "/"
+        url = base + method
+        self.check_endpoint(url)
+        body = json.dumps({**params, "auth": token.reveal()}, default=_json_default)
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": self._user_agent,
+        }
+        limit = aiohttp.ClientTimeout(total=timeout_s or self._timeout_s)
+        for _hop in range(self._max_redirects + 1):
+            started = self._monotonic()
+            try:
+                async with self._session.post(
+                    url, data=body, headers=headers, allow_redirects=False, timeout=limit
+                ) as response:
+                    status = response.status
+                    if status in _REDIRECTS:
+                        url = self._follow(endpoint, url, response, portal=portal, method=method)
+                        continue
+                    raw = await response.read()
+            except TimeoutError as exc:
+                self._log_call(
+                    method,
+                    portal=portal,
+                    status="timeout",
+                    started=started,
+                    operating=None,
+                    error="timeout",
+                )
+                raise CrmTimeout(f"{method}: no answer within the time limit") from exc
+            except aiohttp.ClientConnectorError as exc:
+                self._log_call(
+                    method,
+                    portal=portal,
+                    status="unreachable",
+                    started=started,
+                    operating=None,
+                    error="not_sent",
+                )
+                raise NotSent(f"{method}: portal unreachable ({type(exc).__name__})") from exc
+            except aiohttp.ClientError as exc:
+                self._log_call(
+                    method,
+                    portal=portal,
+                    status="network",
+                    started=started,
+                    operating=None,
+                    error="network",
+                )
+                raise CrmUnavailable(f"{method}: network failure ({type(exc).__name__})") from exc
+            return self._read(
+                method=method, portal=portal, status=status, raw=raw, started=started, token=token
+            )
+        raise CrmError(f"{method}: too many redirects", code="TOO_MANY_REDIRECTS")
+
+    def _follow(
+        self,
+        endpoint: str,
+        url: str,
+        response: aiohttp.ClientResponse,
+        *,
+        portal: str,
+        method: str,
+    ) -> str:
+        """The portal's domain changed: re-POST the same body to ``Location`` (BITRIX24.md §1).
+
+        aiohttp (like curl) would turn the POST into a GET and drop the body, so redirects
+        are followed here by hand.
+        """
+        location = response.headers.get("Location", "")
+        if not location:
+            raise CrmError(f"{method}: redirect without a Location", code="BAD_REDIRECT")
+        target = str(URL(url).join(URL(location)))
+        self.check_endpoint(target)
+        if "/rest/" in target:
+            moved = target.split("/rest/", 1)[0] + "/rest/"
+            if self._moved.get(endpoint) != moved:
+                self._moved[endpoint] = moved
+                self._log.warning(
+                    "b24 portal endpoint moved portal=%s host=%s",
+                    portal,
+                    urlsplit(moved).hostname,
+                )
+        self._log.info("b24 %s portal=%s status=%s redirected", method, portal, response.status)
+        return target
+
+    def _read(
+        self,
+        *,
+        method: str,
+        portal: str,
+        status: int,
+        raw: bytes,
+        started: float,
+        token: Secret,
+    ) -> RestReply:
+        try:
+            payload = json.loads(raw.decode("utf-8", "replace"))
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and payload.get("error") is not None:
+            code = to_str(payload.get("error"))
+            description = clip(to_str(payload.get("error_description")), [token])
+            call_time = _call_time(payload)
+            self._log_call(
+                method,
+                portal=portal,
+                status=status,
+                started=started,
+                operating=call_time.operating,
+                error=code or "-",
+            )
+            raise map_error(
+                code,
+                description,
+                method=method,
+                status=status,
+                reset_at=call_time.operating_reset_at,
+            )
+        if not isinstance(payload, dict) or "result" not in payload or status >= 300:
+            self._log_call(
+                method,
+                portal=portal,
+                status=status,
+                started=started,
+                operating=None,
+                error="unexpected",
+            )
+            if status >= 500:
+                raise ServerError(f"{method}: HTTP {status}", code=f"HTTP_{status}")
+            if status == 401:
+                raise TokenRejected(f"{method}: HTTP 401", code="HTTP_401")
+            raise CrmError(f"{method}: unexpected answer (HTTP {status})", code=f"HTTP_{status}")
+        call_time = _call_time(payload)
+        self._log_call(
+            method,
+            portal=portal,
+            status=status,
+            started=started,
+            operating=call_time.operating,
+            error=None,
+        )
+        try:
+            total = to_opt_int(payload.get("total"))
+            next_start = to_opt_int(payload.get("next"))
+        except WireError:
+            total = next_start = None
+        return RestReply(result=payload["result"], total=total, next=next_start, time=call_time)
+
+    def _log_call(
+        self,
+        method: str,
+        *,
+        portal: str,
+        status: int | str,
+        started: float,
+        operating: float | None,
+        error: str | None,
+    ) -> None:
+        duration_ms = (self._monotonic() - started) * 1000
+        level = logging.INFO if error is None else logging.WARNING
+        self._log.log(
+            level,
+            "b24 %s portal=%s status=%s duration_ms=%.0f operating=%s error=%s",
+            method,
+            portal,
+            status,
+            duration_ms,
+            "-" if operating is None else f"{operating:.2f}",
+            error or "-",
+            extra={
+                "b24_method": method,
+                "b24_portal": portal,
+                "b24_status": status,
+                "b24_duration_ms": round(duration_ms),
+                "b24_operating": operating,
+            },
+        )

@@ -1,0 +1,157 @@
+"""Bitrix24 wire formats: tolerant scalar parsing, datetimes with offsets, PHP-style queries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+
+class WireError(ValueError):
+    """A value on the wire has a shape we cannot read."""
+
+
+def to_int(value: Any) -> int:
+    """Read an id or count: legacy methods send every scalar as a string (BITRIX24.md §11.3).
+
+    Raises:
+        WireError: the value is not an integer in any spelling.
+    """
+    if isinstance(value, bool):
+        raise WireError("a boolean is not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise WireError(f"not an integer: {type(value).__name__}")
+
+
+def to_opt_int(value: Any) -> int | None:
+    """An optional id: ``None``, ``""`` and ``0`` mean unset."""
+    if value is None or value in ("", "0", 0):
+        return None
+    return to_int(value)
+
+
+def to_bool(value: Any) -> bool:
+    """Read ``Y``/``N`` chars, JSON booleans and ``1``/``0`` alike (§11.3, §13)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value != 0
+    if isinstance(value, str):
+        return value.strip().upper() in ("Y", "1", "TRUE")
+    return False
+
+
+def to_opt_float(value: Any) -> float | None:
+    """Amounts arrive as numbers (crm.item.*) or strings (legacy lists)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def to_str(value: Any) -> str:
+    """A text field; ``null`` and the ``[]`` that PHP sends for empty values read as ``""``."""
+    if value is None or isinstance(value, list | dict):
+        return ""
+    return str(value)
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """Parse an ISO 8601 datetime (§17); ``None``/``""`` is unset.
+
+    A value without an offset is read as UTC: the zone Bitrix24 applies to such values is
+    undocumented (BITRIX24.md §21.16), and every reply we rely on carries one.
+
+    Raises:
+        WireError: the value is not an ISO datetime.
+    """
+    if value is None or value == "" or isinstance(value, list | dict):
+        return None
+    if not isinstance(value, str):
+        raise WireError(f"not a datetime: {type(value).__name__}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise WireError("not an ISO 8601 datetime") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def format_datetime(value: datetime) -> str:
+    """``YYYY-MM-DDThh:mm:ss±hh:mm``: always with an explicit offset (§11.5, §17).
+
+    Raises:
+        WireError: a naive datetime (its zone would be guessed by the portal).
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise WireError("datetimes sent to Bitrix24 must carry an offset")
+    return value.replace(microsecond=0).isoformat()
+
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON array, or the values of an object PHP serialised from a keyed array."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        return list(value.values())
+    return []
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A JSON object; PHP serialises an empty one as ``[]`` (BITRIX24.md §6)."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        return {str(index): item for index, item in enumerate(value)}
+    return {}
+
+
+def php_query(params: Mapping[str, Any]) -> str:
+    """Encode nested params as a PHP-style query (``filter[@ID][0]=1``, §3, §6).
+
+    Keys and values are percent-encoded, so filter prefixes such as ``>``, ``@`` and ``%``
+    survive inside a batch command string.
+
+    Raises:
+        WireError: a value that has no unambiguous form encoding (booleans, objects).
+    """
+    pairs: list[str] = []
+    for key, value in params.items():
+        _encode(quote(str(key), safe=""), value, pairs)
+    return "&".join(pairs)
+
+
+def _encode(prefix: str, value: Any, pairs: list[str]) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _encode(f"{prefix}[{quote(str(key), safe='')}]", item, pairs)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _encode(f"{prefix}[{index}]", item, pairs)
+    elif isinstance(value, bool):
+        # PHP reads every non-empty string as true; spell the value out at the call site.
+        raise WireError("booleans have no form encoding; pass 'Y'/'N' or 1/0")
+    elif isinstance(value, datetime):
+        pairs.append(f"{prefix}={quote(format_datetime(value), safe='')}")
+    elif isinstance(value, int | float | str):
+        pairs.append(f"{prefix}={quote(str(value), safe='')}")
+    elif value is None:
+        pairs.append(f"{prefix}=")
+    else:
+        raise WireError(f"cannot form-encode {type(value).__name__}")

@@ -1,0 +1,205 @@
+"""``PostgresStorage``: the storage port on an asyncpg pool, one transaction per unit of work."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncpg
+from asyncpg.transaction import Transaction
+
+from touchpoints.adapters.postgres.crypto import TokenCipher
+from touchpoints.adapters.postgres.dsn import libpq_url
+from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
+from touchpoints.adapters.postgres.migrate import MIGRATIONS_DIR, migration_ids
+from touchpoints.adapters.postgres.repositories import (
+    Db,
+    PostgresDigestLog,
+    PostgresFeedback,
+    PostgresPortals,
+    PostgresPreferences,
+    PostgresSettings,
+    PostgresTouchPoints,
+)
+from touchpoints.ports.storage import (
+    DigestLogRepository,
+    FeedbackRepository,
+    PortalRepository,
+    PreferencesRepository,
+    SettingsRepository,
+    StorageUnavailable,
+    TouchPointRepository,
+    UnitOfWork,
+)
+
+if TYPE_CHECKING:
+    # The driver's classes are generic only in its stubs.
+    Pool = asyncpg.Pool[asyncpg.Record]
+    PooledConnection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+
+
+class PostgresUnitOfWork:
+    """The repositories of one transaction on one connection."""
+
+    portals: PortalRepository
+    settings: SettingsRepository
+    preferences: PreferencesRepository
+    touch_points: TouchPointRepository
+    digest_log: DigestLogRepository
+    feedback: FeedbackRepository
+
+    def __init__(self, db: Db, cipher: TokenCipher) -> None:
+        self.portals = PostgresPortals(db, cipher)
+        self.settings = PostgresSettings(db)
+        self.preferences = PostgresPreferences(db)
+        self.touch_points = PostgresTouchPoints(db)
+        self.digest_log = PostgresDigestLog(db)
+        self.feedback = PostgresFeedback(db)
+
+
+def _unavailable(exc: BaseException, connection_closed: bool = True) -> Exception | None:
+    return translate(exc, connection_closed=connection_closed)
+
+
+class PostgresStorage:
+    """The storage port on Postgres. Build with ``await PostgresStorage.open(...)``.
+
+    A connection that breaks (the database restarted, a network blip) is discarded by the
+    pool and replaced on the next unit of work; one whose death is only noticed when the
+    transaction begins is replaced at once, so a restart costs at most the requests that
+    were in flight.
+    """
+
+    def __init__(
+        self, pool: Pool, cipher: TokenCipher, expected_migrations: frozenset[str]
+    ) -> None:
+        self._pool = pool
+        self._cipher = cipher
+        self._expected_migrations = expected_migrations
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        cipher: TokenCipher,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout_s: float = 5.0,
+        command_timeout_s: float = 10.0,
+        migrations_dir: Path = MIGRATIONS_DIR,
+    ) -> PostgresStorage:
+        """Open a pool of ``min_size``..``max_size`` connections.
+
+        Raises:
+            StorageUnavailable: ``min_size`` > 0 and the database cannot be reached.
+        """
+        try:
+            pool = await asyncpg.create_pool(
+                libpq_url(dsn),
+                min_size=min_size,
+                max_size=max_size,
+                timeout=connect_timeout_s,
+                command_timeout=command_timeout_s,
+                # Idle connections are recycled, so none outlives a failover for long.
+                max_inactive_connection_lifetime=60.0,
+                server_settings={"application_name": "touchpoints"},
+            )
+        except DRIVER_ERRORS as exc:
+            if (error := _unavailable(exc)) is None:
+                raise
+            raise error from exc
+        return cls(pool, cipher, migration_ids(migrations_dir))
+
+    async def close(self) -> None:
+        """Close every connection (waits for units of work in progress)."""
+        await self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"<PostgresStorage size={self._pool.get_size()}>"
+
+    async def _begin(self) -> tuple[PooledConnection, Transaction]:
+        """A pooled connection inside a started transaction.
+
+        A pooled connection may have died while idle; that shows up as soon as we talk to
+        it, and BEGIN is safe to repeat, so such a connection is dropped and one fresh
+        attempt is made before reporting the database unavailable.
+        """
+        for attempt in (1, 2):
+            try:
+                connection = await self._pool.acquire()
+            except DRIVER_ERRORS as exc:
+                if (error := _unavailable(exc)) is None:
+                    raise
+                raise error from exc
+            transaction = connection.transaction()
+            try:
+                await transaction.start()
+            except DRIVER_ERRORS as exc:
+                error = translate(exc, connection_closed=connection.is_closed())
+                await self._release(connection, discard=True)
+                if error is None:
+                    raise
+                if attempt == 2 or not isinstance(error, StorageUnavailable):
+                    raise error from exc
+            else:
+                return connection, transaction
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _release(self, connection: PooledConnection, *, discard: bool = False) -> None:
+        if discard:
+            connection.terminate()
+        with contextlib.suppress(*DRIVER_ERRORS):
+            await self._pool.release(connection)
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Db]:
+        connection, transaction = await self._begin()
+        try:
+            yield Db(connection)
+        except BaseException:
+            try:
+                await transaction.rollback()
+            except DRIVER_ERRORS:
+                # The connection is gone or unusable; the server rolls back on its own.
+                await self._release(connection, discard=True)
+            else:
+                await self._release(connection)
+            raise
+        try:
+            await transaction.commit()
+        except DRIVER_ERRORS as exc:
+            error = translate(exc, connection_closed=connection.is_closed())
+            await self._release(connection, discard=connection.is_closed())
+            if error is None:
+                raise
+            raise error from exc
+        await self._release(connection)
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """One transaction: commits when the block ends normally, rolls back on an exception.
+
+        Raises:
+            StorageUnavailable: the database cannot be reached (at start or at commit).
+        """
+        async with self._transaction() as db:
+            yield PostgresUnitOfWork(db, self._cipher)
+
+    async def ping(self) -> None:
+        """Raises: StorageUnavailable when the database is unreachable or not migrated."""
+        async with self._transaction() as db:
+            rows = await db.fetch("SELECT migration_id FROM _yoyo_migration")
+        missing = self._expected_migrations - {row["migration_id"] for row in rows}
+        if missing:
+            raise StorageUnavailable(f"{len(missing)} migration(s) not applied")
+
+    async def reencrypt_tokens(self) -> int:
+        """Re-encrypt every stored token under the cipher's current key (after a rotation).
+
+        Returns how many portals were rewritten.
+        """
+        async with self._transaction() as db:
+            return await PostgresPortals(db, self._cipher).reencrypt_all()

@@ -1,0 +1,315 @@
+"""The daily digest's content for one user, rendered as a Bitrix24 IM notification (BB-code)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.scheduling import current_local_day, start_of_local_day
+from touchpoints.domain.settings import PortalSettings
+
+DEFAULT_ITEM_LIMIT = 10
+DEFAULT_LANGUAGE = "en"
+# Long CRM titles are cut so a digest of 20 items stays a readable notification.
+TITLE_LIMIT = 100
+
+RecordUrl = Callable[[OwnerRef], str]
+
+
+@attrs.frozen(kw_only=True)
+class DigestItem:
+    """One touch-point listed in a digest; ``title`` None means the record is hidden or gone."""
+
+    touch_point_id: int
+    owner: OwnerRef
+    type: TouchPointType
+    deadline: datetime
+    title: str | None
+
+
+@attrs.frozen(kw_only=True)
+class DigestContent:
+    """What one user's digest says, before rendering.
+
+    ``overdue_count`` and ``today_count`` count every matching touch-point; the item tuples
+    hold at most the first ``limit`` of each, ordered by deadline, then id.
+    """
+
+    user_id: int
+    local_day: date
+    time_zone: str
+    overdue_count: int
+    today_count: int
+    overdue: tuple[DigestItem, ...]
+    today: tuple[DigestItem, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return self.overdue_count == 0 and self.today_count == 0
+
+
+@attrs.frozen(kw_only=True)
+class RenderedDigest:
+    """A digest ready for ``im.notify.system.add``: BB-code text, TAG and ATTACH links."""
+
+    user_id: int
+    message: str
+    tag: str
+    attach: tuple[tuple[str, str], ...]
+
+
+def digest_tag(user_id: int, local_day: date) -> str:
+    """The per-user-per-day TAG: a resend replaces the earlier notification (BITRIX24.md §15)."""
+    return f"touchpoints.digest.{user_id}.{local_day.isoformat()}"
+
+
+def compute_digest(
+    *,
+    user_id: int,
+    touch_points: Iterable[TouchPoint],
+    now: datetime,
+    settings: PortalSettings,
+    titles: Mapping[OwnerRef, str | None],
+    limit: int = DEFAULT_ITEM_LIMIT,
+    include_empty: bool = False,
+) -> DigestContent | None:
+    """What ``user_id``'s digest for the local day of ``now`` lists.
+
+    Overdue: open touch-points of the user whose deadline is before ``now``. Due today:
+    open ones from ``now`` to the end of the local day in the portal's zone. Touch-points
+    of other users or not open are ignored. A record missing from ``titles`` counts as
+    hidden. Returns None when nothing is due, unless ``include_empty`` asks for a
+    "nothing due" digest.
+    """
+    zone = settings.zone
+    day = current_local_day(now, zone)
+    day_end = start_of_local_day(day + timedelta(days=1), zone)
+    mine = sorted(
+        (tp for tp in touch_points if tp.responsible_id == user_id and tp.status is Status.OPEN),
+        key=lambda tp: (tp.deadline, tp.id),
+    )
+    overdue = [tp for tp in mine if tp.deadline < now]
+    today = [tp for tp in mine if now <= tp.deadline < day_end]
+    if not overdue and not today and not include_empty:
+        return None
+    return DigestContent(
+        user_id=user_id,
+        local_day=day,
+        time_zone=settings.time_zone,
+        overdue_count=len(overdue),
+        today_count=len(today),
+        overdue=tuple(_item(tp, titles) for tp in overdue[:limit]),
+        today=tuple(_item(tp, titles) for tp in today[:limit]),
+    )
+
+
+def _item(touch_point: TouchPoint, titles: Mapping[OwnerRef, str | None]) -> DigestItem:
+    return DigestItem(
+        touch_point_id=touch_point.id,
+        owner=touch_point.owner,
+        type=touch_point.type,
+        deadline=touch_point.deadline,
+        title=titles.get(touch_point.owner),
+    )
+
+
+def crm_record_links(portal_url: str) -> RecordUrl:
+    """Links to CRM record cards of the portal at ``portal_url`` (``https://acme.bitrix24.com``).
+
+    Path form ``/crm/{lead|deal|contact|company}/details/<id>/`` (BITRIX24.md §16.1).
+    """
+    base = portal_url.rstrip("/")
+
+    def link(owner: OwnerRef) -> str:
+        return f"{base}/crm/{owner.type.value}/details/{owner.id}/"
+
+    return link
+
+
+def language_of(language: str | None) -> str:
+    """The digest language for a Bitrix24 language code: ``ru``/``ru-RU`` → ru, else en."""
+    if not language:
+        return DEFAULT_LANGUAGE
+    primary = re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0]
+    return primary if primary in _TEXTS else DEFAULT_LANGUAGE
+
+
+def render_digest(
+    content: DigestContent,
+    *,
+    language: str | None,
+    board_url: str,
+    record_url: RecordUrl,
+) -> RenderedDigest:
+    """Render ``content`` as BB-code (``[b]``, ``[url=..]``, ``[br]``; no Markdown).
+
+    Times are shown in the portal's zone. Titles come from CRM users, so square brackets
+    in them are replaced by look-alikes: they cannot open or close a BB-code tag.
+    """
+    texts = _TEXTS[language_of(language)]
+    zone = ZoneInfo(content.time_zone)
+    lines = [f"[b]{texts['header'].format(day=_format_day(content.local_day, texts))}[/b]"]
+    sections = (
+        (texts["overdue"], content.overdue_count, content.overdue, True),
+        (texts["today"], content.today_count, content.today, False),
+    )
+    for label, count, items, with_day in sections:
+        if count == 0:
+            continue
+        lines.append(f"[b]{label.format(count=count)}[/b]")
+        lines.extend(_item_line(item, zone, texts, record_url, with_day=with_day) for item in items)
+        if count > len(items):
+            lines.append(texts["more"].format(count=count - len(items)))
+    if content.is_empty:
+        lines.append(texts["nothing"])
+    lines.append(f"[url={_safe_url(board_url)}]{texts['open_board']}[/url]")
+    return RenderedDigest(
+        user_id=content.user_id,
+        message="[br]".join(lines),
+        tag=digest_tag(content.user_id, content.local_day),
+        attach=((texts["open_board"], board_url),),
+    )
+
+
+def build_digest(
+    *,
+    user_id: int,
+    touch_points: Iterable[TouchPoint],
+    now: datetime,
+    settings: PortalSettings,
+    titles: Mapping[OwnerRef, str | None],
+    language: str | None,
+    board_url: str,
+    record_url: RecordUrl,
+    limit: int = DEFAULT_ITEM_LIMIT,
+    include_empty: bool = False,
+) -> RenderedDigest | None:
+    """``compute_digest`` then ``render_digest``: None when the user gets no digest."""
+    content = compute_digest(
+        user_id=user_id,
+        touch_points=touch_points,
+        now=now,
+        settings=settings,
+        titles=titles,
+        limit=limit,
+        include_empty=include_empty,
+    )
+    if content is None:
+        return None
+    return render_digest(content, language=language, board_url=board_url, record_url=record_url)
+
+
+def _item_line(
+    item: DigestItem,
+    zone: ZoneInfo,
+    texts: Mapping[str, str],
+    record_url: RecordUrl,
+    *,
+    with_day: bool,
+) -> str:
+    local = item.deadline.astimezone(zone)
+    when = local.strftime(texts["time_format"])
+    if with_day:
+        when = f"{_format_day(local.date(), texts)} {when}"
+    kind = texts[f"type.{item.type.value}"]
+    title = _safe_text(item.title) if item.title is not None else ""
+    if not title:
+        # Hidden or deleted record: no title, and no link that would only answer "access denied".
+        record = texts["hidden"].format(
+            owner=texts[f"owner.{item.owner.type.value}"], id=item.owner.id
+        )
+    else:
+        record = f"[url={_safe_url(record_url(item.owner))}]{title}[/url]"
+    return f"{when} · {kind} · {record}"
+
+
+def _format_day(day: date, texts: Mapping[str, str]) -> str:
+    return day.strftime(texts["date_format"])
+
+
+_WHITESPACE = re.compile(r"\s+")
+# Full-width brackets look the same to a reader but are not BB-code syntax.
+_NO_TAGS = str.maketrans({"[": "\uff3b", "]": "\uff3d"})
+_URL_UNSAFE = str.maketrans({"[": "%5B", "]": "%5D", " ": "%20", "\n": "", "\r": "", "\t": ""})
+
+
+def _safe_text(value: str) -> str:
+    text = _WHITESPACE.sub(" ", value).strip().translate(_NO_TAGS)
+    if len(text) > TITLE_LIMIT:
+        text = text[: TITLE_LIMIT - 1].rstrip() + "\u2026"
+    return text
+
+
+def _safe_url(value: str) -> str:
+    return value.strip().translate(_URL_UNSAFE)
+
+
+_OWNER_NAMES = {
+    "en": {
+        OwnerType.LEAD: "Lead",
+        OwnerType.DEAL: "Deal",
+        OwnerType.CONTACT: "Contact",
+        OwnerType.COMPANY: "Company",
+    },
+    "ru": {
+        OwnerType.LEAD: "Лид",
+        OwnerType.DEAL: "Сделка",
+        OwnerType.CONTACT: "Контакт",
+        OwnerType.COMPANY: "Компания",
+    },
+}
+_TYPE_NAMES = {
+    "en": {
+        TouchPointType.CALL: "Call",
+        TouchPointType.MEETING: "Meeting",
+        TouchPointType.EMAIL: "E-mail",
+        TouchPointType.MESSAGE: "Message",
+        TouchPointType.VISIT: "Visit",
+        TouchPointType.OTHER: "Other",
+    },
+    "ru": {
+        TouchPointType.CALL: "Звонок",
+        TouchPointType.MEETING: "Встреча",
+        TouchPointType.EMAIL: "Письмо",
+        TouchPointType.MESSAGE: "Сообщение",
+        TouchPointType.VISIT: "Визит",
+        TouchPointType.OTHER: "Другое",
+    },
+}
+_PHRASES = {
+    "en": {
+        "header": "Touch-points for {day}",
+        "overdue": "Overdue: {count}",
+        "today": "Due today: {count}",
+        "more": "…and {count} more",
+        "nothing": "Nothing is overdue or due today.",
+        "open_board": "Open the board",
+        "hidden": "{owner} #{id}",
+        "date_format": "%Y-%m-%d",
+        "time_format": "%H:%M",
+    },
+    "ru": {
+        "header": "Касания на {day}",
+        "overdue": "Просрочено: {count}",
+        "today": "Сегодня: {count}",
+        "more": "…и ещё {count}",
+        "nothing": "Просроченных касаний и касаний на сегодня нет.",
+        "open_board": "Открыть доску",
+        "hidden": "{owner} #{id}",
+        "date_format": "%d.%m.%Y",
+        "time_format": "%H:%M",
+    },
+}
+_TEXTS: dict[str, dict[str, str]] = {
+    language: {
+        **phrases,
+        **{f"owner.{owner.value}": name for owner, name in _OWNER_NAMES[language].items()},
+        **{f"type.{kind.value}": name for kind, name in _TYPE_NAMES[language].items()},
+    }
+    for language, phrases in _PHRASES.items()
+}

@@ -1,0 +1,270 @@
+"""Bitrix24-facing routes: the installer, every frame launch, and the event handler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from touchpoints.domain.model import OwnerType
+from touchpoints.domain.secrets import Secret
+from touchpoints.entrypoints import pages
+from touchpoints.entrypoints.container import EVENT_INLINE_BUDGET_S, SERVICES, Services
+from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
+from touchpoints.ports.crm import CrmAuthExpired, CrmError, CrmPermissionDenied, PortalGone
+from touchpoints.ports.storage import StorageError
+from touchpoints.services import lifecycle
+from touchpoints.services.errors import Forbidden, Unauthenticated
+
+log = logging.getLogger("touchpoints.b24")
+
+MAX_AUTH_LIFETIME = timedelta(hours=1)
+_TAB_PLACEMENTS = {owner_type.placement: owner_type for owner_type in OwnerType}
+
+
+def lang_of(raw: str | None) -> str:
+    return "ru" if (raw or "").lower().startswith(("ru", "by", "kz", "ua")) else "en"
+
+
+async def _form(request: web.Request) -> dict[str, Any]:
+    try:
+        posted = await request.post()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(reason="malformed form body") from exc
+    items = [(key, value) for key, value in posted.items() if isinstance(value, str)]
+    try:
+        return parse_bracket_form(items)
+    except FormError as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from exc
+
+
+def _error_page(status: int, message: str) -> web.Response:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Touch-points</title></head>"
+        f'<body style="font:15px system-ui;margin:40px"><p>{message}</p></body></html>'
+    )
+    return web.Response(text=body, status=status, content_type="text/html")
+
+
+async def install(request: web.Request) -> web.Response:
+    """``POST /b24/install``: establish the portal from the token endpoint's reply only."""
+    services = request.app[SERVICES]
+    form = await _form(request)
+    refresh = text(form, "REFRESH_ID") or ""
+    application_token = text(form, "APPLICATION_TOKEN") or ""
+    try:
+        portal = await lifecycle.install_portal(
+            storage=services.storage,
+            oauth=services.oauth,
+            connector=services.connector,
+            clock=services.clock,
+            request=lifecycle.InstallRequest(
+                member_id=text(form, "member_id"),
+                refresh_token=Secret(refresh),
+                application_token=Secret(application_token),
+            ),
+            handlers=services.handlers,
+            allow_http=services.allow_http,
+        )
+    except Unauthenticated as exc:
+        log.warning("install refused: %s", exc)
+        return _error_page(401, "This install request could not be verified with Bitrix24.")
+    except Forbidden:
+        return _error_page(403, "Only a portal administrator can install Touch-points.")
+    except (CrmError, StorageError) as exc:
+        log.warning("install failed: %s", type(exc).__name__)
+        return pages.install_finish_page(
+            portal_domain=None,
+            ok=False,
+            message="Bitrix24 or our database did not answer; please retry.",
+        )
+    return pages.install_finish_page(portal_domain=portal.domain, ok=True)
+
+
+async def frame(request: web.Request) -> web.Response:
+    """``POST /b24/app``: every frame launch. Verifies the portal, asks Bitrix24 who the user is."""
+    services = request.app[SERVICES]
+    form = await _form(request)
+    try:
+        portal = await lifecycle.verify_portal(
+            services.storage, text(form, "member_id"), text(form, "APPLICATION_TOKEN")
+        )
+    except Unauthenticated as exc:
+        log.warning("frame launch refused: %s", exc)
+        return _error_page(401, "This page must be opened from your Bitrix24 portal.")
+    auth_id = text(form, "AUTH_ID") or ""
+    if not auth_id:
+        return _error_page(401, "Bitrix24 did not send an authorisation for this page.")
+    access_token = Secret(auth_id)
+    try:
+        me = await services.connector.as_user(portal, access_token).current_user()
+    except (CrmAuthExpired, CrmPermissionDenied, PortalGone):
+        return _error_page(401, "Bitrix24 did not accept this page's authorisation; reopen it.")
+    except CrmError:
+        return _error_page(
+            503, "Bitrix24 is not answering right now; please reopen the app shortly."
+        )
+    now = services.clock.now()
+    try:
+        lifetime = int(text(form, "AUTH_EXPIRES") or "3600")
+    except ValueError:
+        lifetime = 3600
+    expires = now + min(timedelta(seconds=max(lifetime, 60)), MAX_AUTH_LIFETIME)
+    lang = lang_of(request.query.get("LANG"))
+    session, _ = services.sealer.issue(
+        portal_id=portal.id,
+        member_id=portal.member_id,
+        user_id=me.id,
+        is_admin=me.is_admin,
+        access_token=access_token,
+        token_expires_at=expires,
+        now=now,
+        lang=lang,
+    )
+    placement = (text(form, "PLACEMENT") or "DEFAULT").upper()
+    options = _placement_options(text(form, "PLACEMENT_OPTIONS"))
+    if placement not in _TAB_PLACEMENTS:
+        placement = "DEFAULT" if placement != "LEFT_MENU" else placement
+        options = {}
+    return pages.app_page(
+        session=session,
+        lang=lang,
+        placement=placement,
+        placement_options=options,
+        demo=False,
+        portal_domain=portal.domain,
+    )
+
+
+def _placement_options(raw: str | None) -> dict[str, str]:
+    """``PLACEMENT_OPTIONS`` is a JSON string (BITRIX24.md §10.1); keep only a numeric ID."""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    record_id = str(data.get("ID", ""))
+    return {"ID": record_id} if record_id.isdigit() and int(record_id) > 0 else {}
+
+
+async def events(request: web.Request) -> web.Response:
+    """``POST /b24/events``: verify ``application_token`` before anything else, answer fast."""
+    services = request.app[SERVICES]
+    form = await _form(request)
+    event = (text(form, "event") or "").upper()
+    member_id = text(form, "auth", "member_id")
+    application_token = text(form, "auth", "application_token")
+    if not event:
+        return web.json_response({"code": "BAD_REQUEST", "message": "no event name"}, status=400)
+    try:
+        if event == "ONAPPINSTALL":
+            await _on_install(services, form)
+            return _ok()
+        if event == "ONAPPUPDATE":
+            await lifecycle.update_application_token(
+                storage=services.storage,
+                connector=services.connector,
+                clock=services.clock,
+                member_id=member_id,
+                application_token=application_token,
+                access_token=text(form, "auth", "access_token"),
+                handlers=services.handlers,
+            )
+            return _ok()
+        portal = await lifecycle.verify_portal(services.storage, member_id, application_token)
+    except Unauthenticated as exc:
+        log.warning("event refused", extra={"event": event, "reason": str(exc)})
+        status = 403 if "mismatch" in str(exc) else 401
+        return web.json_response(
+            {"code": "UNAUTHENTICATED", "message": "event refused"}, status=status
+        )
+
+    if event == "ONAPPUNINSTALL":
+        await lifecycle.uninstall_portal(services.storage, portal)
+        services.users.forget(portal.id)
+        return _ok()
+    if event in ("ONCRMACTIVITYUPDATE", "ONCRMACTIVITYDELETE", "ONCRMACTIVITYADD"):
+        raw_id = text(form, "data", "FIELDS", "ID") or ""
+        if not raw_id.isdigit() or int(raw_id) <= 0:
+            return web.json_response(
+                {"code": "BAD_REQUEST", "message": "no activity id"}, status=400
+            )
+        if event == "ONCRMACTIVITYADD":
+            return _ok()
+        await _sync_within_budget(
+            services,
+            lifecycle.handle_activity_event(
+                storage=services.storage,
+                connector=services.connector,
+                clock=services.clock,
+                portal=portal,
+                activity_id=int(raw_id),
+                deleted=event == "ONCRMACTIVITYDELETE",
+            ),
+        )
+        return _ok()
+    return _ok()
+
+
+async def _on_install(services: Services, form: dict[str, Any]) -> None:
+    refresh = text(form, "auth", "refresh_token")
+    application_token = text(form, "auth", "application_token") or ""
+    member_id = text(form, "auth", "member_id")
+    if not refresh:
+        # Nothing to redeem: only a known portal with its stored token may say hello.
+        await lifecycle.verify_portal(services.storage, member_id, application_token)
+        return
+    try:
+        await lifecycle.install_portal(
+            storage=services.storage,
+            oauth=services.oauth,
+            connector=services.connector,
+            clock=services.clock,
+            request=lifecycle.InstallRequest(
+                member_id=member_id,
+                refresh_token=Secret(refresh),
+                application_token=Secret(application_token),
+            ),
+            handlers=services.handlers,
+            allow_http=services.allow_http,
+        )
+    except Forbidden as exc:
+        raise Unauthenticated(str(exc)) from exc
+
+
+async def _sync_within_budget(services: Services, work: Any) -> None:
+    """Run the sync inline for a fast answer; if Bitrix24 is slow, let it finish in the background."""
+    task: asyncio.Task[Any] = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=EVENT_INLINE_BUDGET_S)
+    if task in done:
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, CrmError | StorageError):
+            raise exc
+        if exc is not None:
+            # Reconciliation repairs what an event could not (DESIGN.md §3.5).
+            log.warning("event sync failed: %s", type(exc).__name__)
+        return
+    services.background.adopt(task)
+    task.add_done_callback(_log_background_failure)
+
+
+def _log_background_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background event sync failed: %s", type(task.exception()).__name__)
+
+
+def _ok() -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/b24/install", install)
+    app.router.add_post("/b24/app", frame)
+    app.router.add_post("/b24/events", events)

@@ -1,0 +1,93 @@
+"""The services every entrypoint shares, built once by the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from touchpoints.domain.crm import UserInfo
+from touchpoints.domain.secrets import Secret
+from touchpoints.entrypoints.config import PrivacyConfig
+from touchpoints.entrypoints.sessions import SessionSealer
+from touchpoints.ports.clock import Clock
+from touchpoints.ports.crm import CrmConnector, OAuthServer
+from touchpoints.ports.messaging import Messenger
+from touchpoints.ports.storage import Storage
+from touchpoints.services.lifecycle import Handlers
+
+USERS_TTL_S = 120.0
+EVENT_INLINE_BUDGET_S = 0.8
+
+
+@attrs.frozen(kw_only=True)
+class DemoPortal:
+    """The built-in simulated portal of ``touchpoints demo``."""
+
+    portal_id: int
+    member_id: str
+    default_user_id: int
+    user_ids: tuple[int, ...]
+    issue_token: Callable[[int], Secret]
+
+
+@attrs.define
+class UserCache:
+    """Users' names and photos per portal, kept for a short while (DESIGN.md §3.3)."""
+
+    ttl_s: float = USERS_TTL_S
+    _entries: dict[int, tuple[float, list[UserInfo]]] = attrs.field(factory=dict)
+
+    async def get(
+        self, portal_id: int, load: Callable[[], Awaitable[list[UserInfo]]]
+    ) -> list[UserInfo]:
+        hit = self._entries.get(portal_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        users = await load()
+        self._entries[portal_id] = (now, users)
+        return users
+
+    def forget(self, portal_id: int) -> None:
+        self._entries.pop(portal_id, None)
+
+
+@attrs.define
+class Background:
+    """Tasks that outlive a request (slow event syncs); awaited on shutdown, never lost."""
+
+    tasks: set[asyncio.Task[Any]] = attrs.field(factory=set)
+
+    def adopt(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=timeout_s)
+        for task in list(self.tasks):
+            task.cancel()
+
+
+@attrs.frozen(kw_only=True)
+class Services:
+    storage: Storage
+    connector: CrmConnector
+    oauth: OAuthServer
+    messenger: Messenger
+    clock: Clock
+    sealer: SessionSealer
+    handlers: Handlers
+    privacy: PrivacyConfig
+    allow_http: bool = False
+    demo: DemoPortal | None = None
+    users: UserCache = attrs.field(factory=UserCache)
+    background: Background = attrs.field(factory=Background)
+
+
+SERVICES = web.AppKey("services", Services)

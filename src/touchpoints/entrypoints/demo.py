@@ -1,0 +1,278 @@
+"""``touchpoints demo``: the app on a simulated portal with made-up data, no Bitrix24 needed.
+
+The CRM side is the in-memory fake (``adapters/memory``); storage is the real Postgres
+(embedded unless ``TOUCHPOINTS_DATABASE_URL`` is set), so the demo exercises the same code
+paths as production. Each start re-creates the demo portal from scratch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+
+from aiohttp import web
+
+from touchpoints.adapters.clock import SystemClock
+from touchpoints.adapters.memory.crm import (
+    MemoryCrm,
+    MemoryCrmConnector,
+    MemoryMessenger,
+    MemoryOAuthServer,
+)
+from touchpoints.adapters.postgres import TokenCipher, open_storage
+from touchpoints.domain.model import NewTouchPoint, OwnerType
+from touchpoints.domain.secrets import Secret
+from touchpoints.domain.settings import PortalSettings
+from touchpoints.entrypoints import demo_data, pages
+from touchpoints.entrypoints.app import create_app
+from touchpoints.entrypoints.b24 import lang_of
+from touchpoints.entrypoints.config import Config, PrivacyConfig
+from touchpoints.entrypoints.container import SERVICES, DemoPortal, Services
+from touchpoints.entrypoints.sessions import SessionSealer
+from touchpoints.ports.clock import Clock
+from touchpoints.ports.storage import Storage
+from touchpoints.services.lifecycle import Handlers
+
+log = logging.getLogger("touchpoints.demo")
+
+_TAB_PLACEMENTS = {owner_type.placement for owner_type in OwnerType}
+
+
+def build_world(clock: Clock) -> MemoryCrm:
+    """The simulated Bitrix24: demo users and records (their ids match ``demo_data``)."""
+    world = MemoryCrm(clock)
+    world.add_portal(
+        demo_data.DEMO_MEMBER_ID, domain=demo_data.DEMO_DOMAIN, time_zone=demo_data.DEMO_TIME_ZONE
+    )
+    world.add_department(demo_data.DEMO_MEMBER_ID, 1, "Management")
+    world.add_department(demo_data.DEMO_MEMBER_ID, 2, "Sales", parent_id=1)
+    for user in demo_data.USERS:
+        world.add_user(
+            demo_data.DEMO_MEMBER_ID,
+            user.id,
+            name=user.name,
+            admin=user.admin,
+            time_zone=demo_data.DEMO_TIME_ZONE,
+            departments=(1 if user.department == "Management" else 2,),
+        )
+    for record in demo_data.records():
+        world.add_record(
+            demo_data.DEMO_MEMBER_ID,
+            record.ref.type,
+            record.title,
+            record_id=record.ref.id,
+            stage_id=record.stage or None,
+            amount=record.amount,
+            currency="EUR" if record.amount is not None else None,
+            assigned_by_id=record.assigned_to,
+        )
+    return world
+
+
+async def seed_portal(storage: Storage, world: MemoryCrm, now: datetime) -> int:
+    """(Re)create the demo portal in storage with settings and touch-points; returns its id."""
+    member_id = demo_data.DEMO_MEMBER_ID
+    install = world.install(member_id, demo_data.USERS[0].id)
+    async with storage.unit_of_work() as uow:
+        existing = await uow.portals.get_by_member_id(member_id)
+        if existing is not None:
+            await uow.portals.delete(existing.id)
+        portal = await uow.portals.create(install, now=now)
+        await uow.settings.put(
+            portal.id,
+            PortalSettings.create(
+                time_zone=demo_data.DEMO_TIME_ZONE,
+                enabled_entities=list(OwnerType),
+                default_interval=3,
+                default_interval_unit=PortalSettings().default_interval_unit,
+                working_days=[1, 2, 3, 4, 5],
+                holidays=[],
+                digest_hour=9,
+                team_viewers=[u.id for u in demo_data.USERS if u.team_viewer],
+                digest_default=True,
+            ),
+            now=now,
+        )
+        stored_ids: list[int] = []
+        for index, plan in enumerate(demo_data.plans(now)):
+            created_at = min(now, plan.deadline) - timedelta(days=2 + index % 5)
+            activity_id = world.add_activity(
+                member_id,
+                plan.record,
+                deadline=plan.deadline,
+                responsible_id=plan.responsible_id,
+                subject=plan.title,
+                completed=plan.done_note is not None,
+                created_at=created_at,
+            )
+            previous_id = stored_ids[plan.follows] if plan.follows is not None else None
+            added = await uow.touch_points.add(
+                NewTouchPoint(
+                    portal_id=portal.id,
+                    activity_id=activity_id,
+                    owner=plan.record,
+                    type=plan.type,
+                    deadline=plan.deadline,
+                    responsible_id=plan.responsible_id,
+                    created_by=plan.responsible_id,
+                    created_at=created_at,
+                    previous_id=previous_id,
+                )
+            )
+            if plan.done_note is not None:
+                completed_at = plan.deadline + timedelta(hours=1)
+                added = await uow.touch_points.update(
+                    added.complete(plan.done_note, now=min(completed_at, now))
+                )
+            if previous_id is not None:
+                previous = await uow.touch_points.get(portal.id, previous_id)
+                assert previous is not None
+                await uow.touch_points.update(previous.link_follow_up(added.id, now=now))
+            stored_ids.append(added.id)
+    return portal.id
+
+
+def demo_services(
+    storage: Storage, world: MemoryCrm, portal_id: int, clock: Clock, base_url: str
+) -> Services:
+    member_id = demo_data.DEMO_MEMBER_ID
+
+    def issue(user_id: int) -> Secret:
+        return world.issue_token(member_id, user_id)
+
+    return Services(
+        storage=storage,
+        connector=MemoryCrmConnector(world),
+        oauth=MemoryOAuthServer(world),
+        messenger=MemoryMessenger(world),
+        clock=clock,
+        sealer=SessionSealer(Secret(secrets.token_urlsafe(48))),
+        handlers=Handlers.under(base_url),
+        privacy=PrivacyConfig(),
+        allow_http=True,
+        demo=DemoPortal(
+            portal_id=portal_id,
+            member_id=member_id,
+            default_user_id=demo_data.USERS[0].id,
+            user_ids=tuple(user.id for user in demo_data.USERS),
+            issue_token=issue,
+        ),
+    )
+
+
+async def demo_page(request: web.Request) -> web.Response:
+    """``GET /demo?user=&lang=&placement=&id=``: open the board as a demo user, no Bitrix24."""
+    services = request.app[SERVICES]
+    demo = services.demo
+    assert demo is not None
+    raw_user = request.query.get("user", "")
+    user_id = int(raw_user) if raw_user.isdigit() else demo.default_user_id
+    if user_id not in demo.user_ids:
+        raise web.HTTPNotFound(reason="no such demo user")
+    async with services.storage.unit_of_work() as uow:
+        portal = await uow.portals.get(demo.portal_id)
+    if portal is None:
+        return web.Response(
+            text="The demo portal's data was erased. Restart `touchpoints demo` to seed it again.",
+            status=410,
+        )
+    token = demo.issue_token(user_id)
+    me = await services.connector.as_user(portal, token).current_user()
+    now = services.clock.now()
+    lang = lang_of(request.query.get("lang"))
+    session, _ = services.sealer.issue(
+        portal_id=portal.id,
+        member_id=portal.member_id,
+        user_id=me.id,
+        is_admin=me.is_admin,
+        access_token=token,
+        token_expires_at=now + timedelta(hours=1),
+        now=now,
+        lang=lang,
+        demo=True,
+    )
+    placement = request.query.get("placement", "DEFAULT").upper()
+    options: dict[str, str] = {}
+    record_id = request.query.get("id", "")
+    if placement in _TAB_PLACEMENTS and record_id.isdigit():
+        options = {"ID": record_id}
+    elif placement not in ("DEFAULT", "LEFT_MENU"):
+        placement = "DEFAULT"
+    return pages.app_page(
+        session=session,
+        lang=lang,
+        placement=placement,
+        placement_options=options,
+        demo=True,
+        portal_domain=None,
+    )
+
+
+async def root(_request: web.Request) -> web.Response:
+    raise web.HTTPFound("/demo")
+
+
+def add_demo_routes(app: web.Application) -> None:
+    app.router.add_get("/", root)
+    app.router.add_get("/demo", demo_page)
+
+
+@contextlib.asynccontextmanager
+async def open_demo(
+    config: Config, *, base_url: str, clock: Clock | None = None
+) -> AsyncIterator[web.Application]:
+    """The demo app with its storage open and its portal seeded."""
+    clock = clock or SystemClock()
+    key = config.secret_key or Secret(secrets.token_urlsafe(48))
+    storage = await open_storage(config.database_url, config.data_dir, TokenCipher(key))
+    try:
+        world = build_world(clock)
+        portal_id = await seed_portal(storage, world, clock.now())
+        services = demo_services(storage, world, portal_id, clock, base_url)
+        app = create_app(services)
+        add_demo_routes(app)
+        yield app
+    finally:
+        await storage.close()
+
+
+def run_demo(
+    config: Config, *, host: str, port: int, announce: Callable[[str], None] = print
+) -> int:
+    display_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    base_url = f"http://{display_host}:{port}"
+
+    async def factory() -> web.Application:
+        stack = contextlib.AsyncExitStack()
+        app = await stack.enter_async_context(open_demo(config, base_url=base_url))
+
+        async def close(_app: web.Application) -> None:
+            await stack.aclose()
+
+        app.on_cleanup.append(close)
+        return app
+
+    async def main() -> None:
+        app = await factory()
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        announce(f"Touch-points demo is running. Open {base_url}/demo in your browser.")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+    return 0

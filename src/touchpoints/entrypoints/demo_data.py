@@ -1,0 +1,236 @@
+"""Made-up demo data for the simulated portal: people, CRM records and touch-point plans.
+
+Everything here is fictional (Market rule: demo data must not be real). Deadlines are
+offsets from "now" so the board always has cards in every column.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
+
+DEMO_TIME_ZONE = "Europe/Berlin"
+DEMO_MEMBER_ID = "demo0000000000000000000000000001"
+DEMO_DOMAIN = "demo.touchpoints.local"
+
+
+@attrs.frozen(kw_only=True)
+class DemoUser:
+    id: int
+    first: str
+    last: str
+    admin: bool = False
+    team_viewer: bool = False
+    department: str = "Sales"
+
+    @property
+    def name(self) -> str:
+        return f"{self.first} {self.last}"
+
+
+@attrs.frozen(kw_only=True)
+class DemoRecord:
+    ref: OwnerRef
+    title: str
+    stage: str
+    amount: float | None
+    assigned_to: int
+
+
+@attrs.frozen(kw_only=True)
+class DemoPlan:
+    """One touch-point to seed; ``follows`` indexes an earlier plan it is the follow-up of."""
+
+    record: OwnerRef
+    type: TouchPointType
+    deadline: datetime
+    responsible_id: int
+    title: str
+    done_note: str | None = None
+    follows: int | None = None
+
+
+USERS = (
+    DemoUser(id=1, first="Anna", last="Berg", admin=True, department="Management"),
+    DemoUser(id=2, first="Maxim", last="Orlov", team_viewer=True, department="Sales"),
+    DemoUser(id=3, first="Lena", last="Kim"),
+    DemoUser(id=4, first="Tom", last="Fischer"),
+)
+
+_COMPANIES = (
+    "Nordwind Logistics",
+    "Blue Harbor Foods",
+    "Kestrel Robotics",
+    "Alpenglow Hotels",
+    "Mosaic Print Studio",
+    "Granite & Oak Furniture",
+    "Solaris Energy Systems",
+    "Quill Legal Partners",
+    "Riverbend Dental",
+    "Helix Biolabs",
+)
+_PEOPLE = (
+    ("Julia", "Wagner"),
+    ("Pavel", "Sokolov"),
+    ("Marta", "Nowak"),
+    ("Erik", "Lund"),
+    ("Sofia", "Rossi"),
+    ("Ivan", "Petrov"),
+    ("Clara", "Meier"),
+    ("Omar", "Haddad"),
+    ("Nina", "Volkova"),
+    ("Lukas", "Brandt"),
+)
+_DEAL_TOPICS = (
+    "Fleet tracking rollout",
+    "Annual supply contract",
+    "Warehouse automation pilot",
+    "Conference package",
+    "Brand refresh",
+    "Showroom fit-out",
+    "Rooftop solar array",
+    "Contract review retainer",
+    "Clinic software upgrade",
+    "Lab equipment lease",
+)
+_LEAD_TOPICS = (
+    "Inbound: pricing request",
+    "Webinar sign-up",
+    "Trade fair contact",
+    "Referral from partner",
+    "Chat enquiry: delivery times",
+    "Newsletter reply",
+    "Callback request",
+    "Demo request",
+    "Tender notice",
+    "Cold outreach reply",
+)
+_STAGES = {
+    OwnerType.DEAL: ("NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING"),
+    OwnerType.LEAD: ("NEW", "IN_PROCESS", "PROCESSED"),
+    OwnerType.CONTACT: ("",),
+    OwnerType.COMPANY: ("",),
+}
+_TITLES = {
+    TouchPointType.CALL: ("Call about the proposal", "Check budget by phone", "Follow-up call"),
+    TouchPointType.MEETING: ("Meeting at their office", "Kick-off meeting", "Quarterly review"),
+    TouchPointType.EMAIL: ("Send the revised quote", "E-mail case studies", "Send contract draft"),
+    TouchPointType.MESSAGE: ("Message about delivery date", "Quick check-in on chat"),
+    TouchPointType.VISIT: ("Site visit", "Visit the showroom together"),
+    TouchPointType.OTHER: ("Prepare the offer", "Update the proposal"),
+}
+_NOTES = (
+    "Interested, asked for a discount on volume.",
+    "Decision maker is back next week.",
+    "Sent the pricing sheet, they will compare with current supplier.",
+    "Agreed on a pilot for one site.",
+    "Needs approval from finance first.",
+)
+
+
+def records() -> list[DemoRecord]:
+    """Ten each of deals, leads, contacts and companies (40 records)."""
+    rng = random.Random(7)  # noqa: S311 - made-up data, not secrets
+    out: list[DemoRecord] = []
+    sellers = [user.id for user in USERS[1:]]
+    for index, company in enumerate(_COMPANIES, start=1):
+        out.append(
+            DemoRecord(
+                ref=OwnerRef(OwnerType.COMPANY, index),
+                title=company,
+                stage="",
+                amount=None,
+                assigned_to=sellers[index % len(sellers)],
+            )
+        )
+    for index, (first, last) in enumerate(_PEOPLE, start=1):
+        out.append(
+            DemoRecord(
+                ref=OwnerRef(OwnerType.CONTACT, index),
+                title=f"{first} {last}",
+                stage="",
+                amount=None,
+                assigned_to=sellers[index % len(sellers)],
+            )
+        )
+    for index, topic in enumerate(_DEAL_TOPICS, start=1):
+        out.append(
+            DemoRecord(
+                ref=OwnerRef(OwnerType.DEAL, index),
+                title=f"{topic} — {_COMPANIES[index - 1]}",
+                stage=rng.choice(_STAGES[OwnerType.DEAL]),
+                amount=float(rng.randrange(2_000, 90_000, 500)),
+                assigned_to=sellers[index % len(sellers)],
+            )
+        )
+    for index, topic in enumerate(_LEAD_TOPICS, start=1):
+        first, last = _PEOPLE[(index + 3) % len(_PEOPLE)]
+        out.append(
+            DemoRecord(
+                ref=OwnerRef(OwnerType.LEAD, index),
+                title=f"{topic} ({first} {last})",
+                stage=rng.choice(_STAGES[OwnerType.LEAD]),
+                amount=float(rng.randrange(500, 20_000, 250)),
+                assigned_to=sellers[index % len(sellers)],
+            )
+        )
+    return out
+
+
+def plans(now: datetime) -> list[DemoPlan]:
+    """About 60 touch-points across every board column, with a few completed chains."""
+    rng = random.Random(11)  # noqa: S311 - made-up data, not secrets
+    zone = ZoneInfo(DEMO_TIME_ZONE)
+    today = now.astimezone(zone).date()
+    all_records = records()
+    # Day offsets spread over overdue, today, tomorrow, this week, next week and later.
+    offsets = [-9, -4, -2, -1, 0, 0, 0, 1, 1, 2, 3, 4, 6, 8, 10, 13, 20, 30]
+    out: list[DemoPlan] = []
+    for index in range(54):
+        record = all_records[(index * 7) % len(all_records)]
+        type_ = list(TouchPointType)[index % len(TouchPointType)]
+        day = today + timedelta(days=offsets[index % len(offsets)])
+        hour = 9 + (index * 3) % 9
+        local = datetime.combine(day, time(hour, 30 if index % 2 else 0), tzinfo=zone)
+        responsible = USERS[1 + index % 3].id if index % 5 else USERS[0].id
+        out.append(
+            DemoPlan(
+                record=record.ref,
+                type=type_,
+                deadline=local.astimezone(ZoneInfo("UTC")),
+                responsible_id=responsible,
+                title=rng.choice(_TITLES[type_]),
+            )
+        )
+    # Chains: a completed touch-point followed by an open one on the same record.
+    for chain_index in range(6):
+        record = all_records[20 + chain_index]  # deals
+        past = datetime.combine(today - timedelta(days=5 + chain_index), time(10), tzinfo=zone)
+        responsible = USERS[1 + chain_index % 3].id
+        out.append(
+            DemoPlan(
+                record=record.ref,
+                type=TouchPointType.CALL,
+                deadline=past.astimezone(ZoneInfo("UTC")),
+                responsible_id=responsible,
+                title="First call",
+                done_note=_NOTES[chain_index % len(_NOTES)],
+            )
+        )
+        future = datetime.combine(today + timedelta(days=chain_index - 1), time(11), tzinfo=zone)
+        out.append(
+            DemoPlan(
+                record=record.ref,
+                type=TouchPointType.MEETING if chain_index % 2 else TouchPointType.CALL,
+                deadline=future.astimezone(ZoneInfo("UTC")),
+                responsible_id=responsible,
+                title="Follow-up",
+                follows=len(out) - 1,
+            )
+        )
+    return out

@@ -1,0 +1,250 @@
+"""HTTP plumbing: the one error middleware, JSON replies, request ids and security headers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from touchpoints.domain.errors import ChainError, InvalidTransition, InvalidValue
+from touchpoints.ports.crm import (
+    CrmAuthExpired,
+    CrmError,
+    CrmInvalidInput,
+    CrmNotFound,
+    CrmPermissionDenied,
+    CrmTimeout,
+    CrmUnavailable,
+    PortalGone,
+)
+from touchpoints.ports.storage import (
+    ConcurrentUpdate,
+    DuplicateActivity,
+    InvalidReference,
+    StorageError,
+    StorageUnavailable,
+)
+from touchpoints.services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
+
+log = logging.getLogger("touchpoints.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Every request answers within 30 s (DESIGN.md §3.5); leave room to write the reply.
+REQUEST_BUDGET_S = 28.0
+MAX_BODY = 1024 * 1024
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class ApiError(Exception):
+    """An error reply: status, stable machine ``code``, human ``message``, optional fields."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = dict(fields) if fields else None
+        self.headers = dict(headers) if headers else None
+
+
+def json_reply(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response(data, status=status, headers=headers)
+
+
+def error_reply(error: ApiError) -> web.Response:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.fields:
+        body["fields"] = error.fields
+    return web.json_response(body, status=error.status, headers=error.headers)
+
+
+def to_api_error(exc: BaseException) -> ApiError | None:
+    """Map a known failure to its documented status and code; None for the unknown."""
+    match exc:
+        case ApiError():
+            return exc
+        case InvalidInput():
+            return ApiError(400, "VALIDATION_ERROR", "some fields are invalid", fields=exc.errors)
+        case InvalidValue():
+            return ApiError(400, "VALIDATION_ERROR", "some fields are invalid", fields=exc.errors)
+        case Unauthenticated():
+            return ApiError(401, "UNAUTHENTICATED", str(exc) or "not authenticated")
+        case Forbidden():
+            return ApiError(403, "FORBIDDEN", str(exc) or "forbidden")
+        case NotFound():
+            return ApiError(404, "NOT_FOUND", str(exc) or "not found")
+        case Conflict() | InvalidTransition() | ChainError():
+            return ApiError(409, "CONFLICT", str(exc))
+        case ConcurrentUpdate():
+            return ApiError(409, "CONFLICT", "it changed meanwhile; reload and try again")
+        case DuplicateActivity():
+            return ApiError(409, "CONFLICT", "this CRM activity already has a touch-point")
+        case InvalidReference():
+            return ApiError(404, "NOT_FOUND", "a linked object does not exist")
+        case RateLimited():
+            return ApiError(429, "RATE_LIMITED", str(exc), headers={"Retry-After": "60"})
+        case StorageUnavailable():
+            return ApiError(
+                503,
+                "DB_UNAVAILABLE",
+                "the database is unavailable; try again shortly",
+                headers={"Retry-After": "5"},
+            )
+        case StorageError():
+            return ApiError(503, "DB_UNAVAILABLE", "the database refused the request")
+        case CrmAuthExpired():
+            return ApiError(
+                401, "SESSION_EXPIRED", "your Bitrix24 authorisation expired; renew the session"
+            )
+        case CrmPermissionDenied():
+            return ApiError(403, "CRM_ACCESS_DENIED", "Bitrix24 does not allow you to do this")
+        case CrmNotFound():
+            return ApiError(404, "CRM_NOT_FOUND", "the CRM record or activity does not exist")
+        case CrmInvalidInput():
+            return ApiError(409, "CRM_REJECTED", "Bitrix24 refused the change in its current state")
+        case CrmTimeout():
+            return ApiError(504, "CRM_TIMEOUT", "Bitrix24 did not answer in time; try again")
+        case PortalGone():
+            return ApiError(
+                503,
+                "CRM_UNAVAILABLE",
+                "the portal no longer accepts the app's requests",
+                headers={"Retry-After": "60"},
+            )
+        case CrmUnavailable():
+            return ApiError(
+                503,
+                "CRM_UNAVAILABLE",
+                "Bitrix24 is unavailable or busy; try again shortly",
+                headers={"Retry-After": "10"},
+            )
+        case CrmError():
+            return ApiError(502, "CRM_ERROR", "Bitrix24 answered with an unexpected error")
+    return None
+
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place errors become replies; unknown ones are a logged 500 echoing nothing."""
+    request_id = request.headers.get("X-Request-Id", "")
+    if not (0 < len(request_id) <= 64 and request_id.isascii() and request_id.isprintable()):
+        request_id = secrets.token_hex(8)
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        async with asyncio.timeout(REQUEST_BUDGET_S):
+            response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        if exc.status < 400:
+            raise
+        reply = error_reply(
+            ApiError(exc.status, _HTTP_CODES.get(exc.status, "HTTP_ERROR"), exc.reason)
+        )
+        reply.headers["X-Request-Id"] = request_id
+        return reply
+    except TimeoutError:
+        status = 504
+        return error_reply(ApiError(504, "TIMEOUT", "the request took too long; try again"))
+    except Exception as exc:
+        mapped = to_api_error(exc)
+        if mapped is None:
+            log.exception("unhandled error", extra={"route": _route(request)})
+            mapped = ApiError(500, "INTERNAL", "something went wrong on our side")
+        status = mapped.status
+        reply = error_reply(mapped)
+        reply.headers["X-Request-Id"] = request_id
+        return reply
+    finally:
+        elapsed = time.perf_counter() - started
+        request.app.get(OBSERVE_KEY, _no_observer)(request, status, elapsed)
+        request_id_var.reset(token)
+
+
+def _route(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+def _no_observer(_request: web.Request, _status: int, _elapsed: float) -> None:
+    return None
+
+
+Observer = Callable[[web.Request, int, float], None]
+OBSERVE_KEY: web.AppKey[Observer] = web.AppKey("observe")
+
+
+def frame_csp(nonce: str, portal_domain: str | None) -> str:
+    """CSP for pages Bitrix24 frames: only the portal (or nobody but us) may frame them."""
+    ancestors = f"https://{portal_domain}" if portal_domain else "'self'"
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' 'nonce-{nonce}' https://api.bitrix24.com",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: https:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            f"frame-ancestors {ancestors}",
+        ]
+    )
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cache-Control", "no-store")
+    if "Content-Security-Policy" not in headers:
+        # Not a frame page: nobody may frame it.
+        headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+        headers.setdefault("X-Frame-Options", "DENY")
+    if request.app.get(HTTPS_KEY, False):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+HTTPS_KEY = web.AppKey("https", bool)

@@ -1,0 +1,609 @@
+// The board: due-date columns, a people bar for team viewers, filters, drag and drop with
+// keyboard and menu alternatives, optimistic moves that roll back when the server refuses.
+
+import { api, query } from "./api.js";
+import { cardView, deadlineMs, ownerTypeLabel, typeLabel } from "./cards.js";
+import { openCompleteDialog, openCreateDialog, openDetailsDialog, openHandOverDialog } from "./dialogs.js";
+import { avatar, h, icon, replace } from "./dom.js";
+import { formatDay, formatNumber, t, tn } from "./i18n.js";
+import { COLUMNS, OWNER_TYPES, TYPES, app, errorText, myId, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
+import { announce, button, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
+import { addDays, isoInZone, isoWeekday, localDate, localTime, parseInstant, weekStart, zonedInstant } from "./zone.js";
+
+const DRAG_THRESHOLD = 6;
+
+/** Filters live in localStorage per portal and user (preferences, never tokens). */
+function filterKey() {
+  return `touchpoints.filters.v1.${app.me?.portal.domain || "portal"}.${myId()}`;
+}
+
+function loadFilters() {
+  const empty = { responsible_id: "", owner_type: "", type: "" };
+  try {
+    const saved = JSON.parse(localStorage.getItem(filterKey()) || "{}");
+    const filters = { ...empty, ...saved };
+    if (!seesTeam()) filters.responsible_id = "";
+    if (filters.owner_type && !OWNER_TYPES.includes(filters.owner_type)) filters.owner_type = "";
+    if (filters.type && !TYPES.includes(filters.type)) filters.type = "";
+    return filters;
+  } catch {
+    return empty;
+  }
+}
+
+function saveFilters(filters) {
+  try {
+    localStorage.setItem(filterKey(), JSON.stringify(filters));
+  } catch {
+    // Storage may be unavailable in a third-party frame; filters then last for the visit.
+  }
+}
+
+/** The calendar days a column covers, seen from ``today``; null for overdue or an empty range. */
+export function columnRange(key, today) {
+  const nextMonday = addDays(weekStart(today), 7);
+  switch (key) {
+    case "today":
+      return [today, today];
+    case "tomorrow":
+      return [addDays(today, 1), addDays(today, 1)];
+    case "this_week": {
+      const start = addDays(today, 2);
+      const end = addDays(nextMonday, -1);
+      return start <= end ? [start, end] : null;
+    }
+    case "next_week": {
+      const start = addDays(today, 2) > nextMonday ? addDays(today, 2) : nextMonday;
+      return [start, addDays(nextMonday, 6)];
+    }
+    case "later":
+      return [addDays(nextMonday, 7), addDays(nextMonday, 13)];
+    default:
+      return null;
+  }
+}
+
+function isWorkingDay(day) {
+  const working = app.settings?.working_days || [1, 2, 3, 4, 5];
+  return working.includes(isoWeekday(day)) && !(app.settings?.holidays || []).includes(day);
+}
+
+/** The column a calendar day falls in, seen from ``today`` (the server's rule for the future). */
+function columnOfDay(day, today) {
+  const nextMonday = addDays(weekStart(today), 7);
+  if (day <= today) return "today";
+  if (day === addDays(today, 1)) return "tomorrow";
+  if (day < nextMonday) return "this_week";
+  if (day < addDays(nextMonday, 7)) return "next_week";
+  return "later";
+}
+
+/** The first working day from the start of a column on: a drop always lands on a working day. */
+function targetDay(key, today) {
+  const range = columnRange(key, today);
+  if (!range) return null;
+  let day = range[0];
+  for (let step = 0; step < 366 && !isWorkingDay(day); step += 1) day = addDays(day, 1);
+  return day;
+}
+
+/** The new deadline for moving ``touchPoint`` into column ``key``, keeping its time of day. */
+function movedDeadline(touchPoint, key, today) {
+  const zone = portalZone();
+  const day = targetDay(key, today);
+  if (!day) return null;
+  let instant = zonedInstant(day, localTime(deadlineMs(touchPoint), zone), zone);
+  const now = Date.now();
+  if (day === today && instant <= now) {
+    // Its usual time has passed today: take the next full hour instead of landing in overdue.
+    const nextHour = Math.ceil((now + 60000) / 3600000) * 3600000;
+    if (localDate(nextHour, zone) === day) instant = nextHour;
+  }
+  return isoInZone(instant, zone);
+}
+
+function columnHint(key, today) {
+  const range = columnRange(key, today);
+  if (key === "overdue") return t("column.overdue_hint");
+  if (!range) return t("column.empty_range");
+  const [start, end] = range;
+  if (key === "later") return t("column.from", { day: formatDay(start, { year: false }) });
+  if (start === end) {
+    const day = formatDay(start, { year: false });
+    return isWorkingDay(start) ? day : `${day} · ${t("column.day_off")}`;
+  }
+  return `${formatDay(start, { year: false })} – ${formatDay(end, { year: false })}`;
+}
+
+export function mountBoard(root) {
+  const state = {
+    board: null,
+    filters: loadFilters(),
+    error: null,
+    loading: true,
+    pending: new Set(),
+    showAllPeople: false,
+  };
+  let loadSeq = 0;
+  let queue = Promise.resolve();
+  let drag = null;
+  let suppressClick = false;
+
+  const view = h("div", { class: "board-view", dataset: { testid: "board-view" } });
+  let inflight = 0;
+  // data-busy tells tests (and styles) that the server has not answered yet.
+  const busy = (delta) => {
+    inflight += delta;
+    view.toggleAttribute("data-busy", inflight > 0);
+  };
+  replace(root, view);
+
+  function columnOf(id) {
+    return state.board?.columns.find((column) => column.items.some((item) => item.id === id));
+  }
+
+  function findItem(id) {
+    return columnOf(id)?.items.find((item) => item.id === id);
+  }
+
+  async function load({ quiet = false } = {}) {
+    busy(1);
+    try {
+      await loadBoard(quiet);
+    } finally {
+      busy(-1);
+    }
+  }
+
+  async function loadBoard(quiet) {
+    const mine = ++loadSeq;
+    if (!quiet) {
+      state.loading = true;
+      render();
+    }
+    try {
+      const { responsible_id: responsibleId, owner_type: ownerType, type } = state.filters;
+      const board = await api("GET", `/board${query({ responsible_id: responsibleId, owner_type: ownerType, type })}`);
+      if (mine !== loadSeq || (quiet && state.pending.size)) return;
+      state.board = board;
+      state.error = null;
+    } catch (error) {
+      if (mine !== loadSeq) return;
+      state.error = error;
+    }
+    state.loading = false;
+    render();
+  }
+
+  function setFilter(name, value) {
+    state.filters = { ...state.filters, [name]: value };
+    saveFilters(state.filters);
+    load();
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  function render() {
+    const focusedId = document.activeElement?.closest?.(".card")?.dataset.id;
+    replace(view, toolbar(), seesTeam() ? peopleBar() : null, content(), hints());
+    if (focusedId) focusCard(Number(focusedId));
+  }
+
+  function toolbar() {
+    const total = state.board ? state.board.columns.reduce((sum, column) => sum + column.items.length, 0) : null;
+    const selectFilter = (name, label, options) =>
+      h(
+        "label",
+        { class: "filter" },
+        h("span", { class: "filter__label" }, label),
+        h(
+          "select",
+          { class: "filter__select", dataset: { testid: `filter-${name}` }, on: { change: (event) => setFilter(name, event.target.value) } },
+          options.map((option) => h("option", { value: option.value, selected: option.value === state.filters[name] }, option.label)),
+        ),
+      );
+    return h(
+      "div",
+      { class: "toolbar" },
+      h("div", { class: "toolbar__title" }, h("h1", { class: "page-title" }, t("board.title")), total !== null ? h("span", { class: "counter", dataset: { testid: "total" } }, formatNumber(total)) : null),
+      h(
+        "div",
+        { class: "filters", role: "group", "aria-label": t("filter.label") },
+        selectFilter("owner_type", t("filter.record"), [{ value: "", label: t("filter.all_records") }, ...OWNER_TYPES.map((type) => ({ value: type, label: ownerTypeLabel(type) }))]),
+        selectFilter("type", t("filter.type"), [{ value: "", label: t("filter.all_types") }, ...TYPES.map((type) => ({ value: type, label: typeLabel(type) }))]),
+      ),
+      button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ onDone: () => load({ quiet: true }) }) }),
+    );
+  }
+
+  function peopleBar() {
+    const people = pickableUsers();
+    const limit = 12;
+    const shown = state.showAllPeople ? people : people.slice(0, limit);
+    const chip = (user) => {
+      const active = String(user?.id ?? "") === String(state.filters.responsible_id);
+      const props = {
+        type: "button",
+        class: ["person-chip", active && "is-active"],
+        "aria-pressed": String(active),
+        title: user ? t("people.chip_hint", { name: user.name }) : t("people.everyone_hint"),
+        on: { click: () => setFilter("responsible_id", user ? String(user.id) : "") },
+      };
+      if (user) {
+        props.dataset = { drop: "person", userId: String(user.id), testid: "person" };
+        return h("button", props, avatar(user, "sm"), h("span", {}, user.id === myId() ? t("people.me") : user.name));
+      }
+      return h("button", props, h("span", { class: "avatar avatar--sm avatar--all", "aria-hidden": "true" }, icon("user")), h("span", {}, t("people.everyone")));
+    };
+    return h(
+      "div",
+      { class: "people", role: "group", "aria-label": t("people.label") },
+      h("span", { class: "people__label" }, t("people.label")),
+      chip(null),
+      shown.map(chip),
+      people.length > limit
+        ? h("button", { type: "button", class: "link", on: { click: () => { state.showAllPeople = !state.showAllPeople; render(); } } }, state.showAllPeople ? t("people.fewer") : t("people.all", { count: formatNumber(people.length) }))
+        : null,
+    );
+  }
+
+  function content() {
+    if (state.loading && !state.board) return skeleton();
+    if (state.error && !state.board) {
+      return h("div", { class: "empty-state", role: "alert" }, h("p", {}, t("board.failed")), h("p", { class: "muted" }, errorText(state.error)), button(t("action.retry"), { kind: "primary", onClick: () => load() }));
+    }
+    const today = state.board.today;
+    const total = state.board.columns.reduce((sum, column) => sum + column.items.length, 0);
+    return h(
+      "div",
+      { class: ["board", state.loading && "is-loading"], dataset: { testid: "board" } },
+      total === 0 ? h("p", { class: "board__empty" }, t("board.empty")) : null,
+      h(
+        "div",
+        { class: "columns" },
+        COLUMNS.map((key) => {
+          const column = state.board.columns.find((candidate) => candidate.key === key) || { key, items: [] };
+          const droppable = key !== "overdue" && columnRange(key, today) !== null;
+          const headingId = `col-${key}-title`;
+          return h(
+            "section",
+            {
+              class: ["column", `column--${key}`],
+              "aria-labelledby": headingId,
+              dataset: { key, testid: `column-${key}`, drop: droppable ? "column" : "none" },
+            },
+            h(
+              "header",
+              { class: "column__head" },
+              h("h2", { class: "column__title", id: headingId }, t(`column.${key}`)),
+              h("span", { class: "column__count", dataset: column.items.length ? { testid: "count" } : { testid: "count", empty: "" }, "aria-label": tn("column.count", column.items.length) }, formatNumber(column.items.length)),
+              h("span", { class: "column__hint" }, columnHint(key, today)),
+            ),
+            h(
+              "div",
+              { class: "column__body", role: "list", "aria-labelledby": headingId },
+              column.items.length
+                ? column.items.map((item) => {
+                    const card = cardView(item, {
+                      draggable: true,
+                      onOpen: openDetails,
+                      onMenu: openCardMenu,
+                      onComplete: openComplete,
+                      overdue: key === "overdue",
+                    });
+                    if (state.pending.has(item.id)) card.classList.add("is-pending");
+                    return card;
+                  })
+                : h("p", { class: "column__empty" }, t("column.nothing")),
+            ),
+          );
+        }),
+      ),
+    );
+  }
+
+  function skeleton() {
+    return h(
+      "div",
+      { class: "board is-skeleton", "aria-busy": "true" },
+      h("p", { class: "visually-hidden", role: "status" }, t("board.loading")),
+      h("div", { class: "columns" }, COLUMNS.map((key) => h("section", { class: ["column", `column--${key}`] }, h("header", { class: "column__head" }, h("span", { class: "column__title" }, t(`column.${key}`))), h("div", { class: "column__body" }, h("div", { class: "card card--ghost" }), h("div", { class: "card card--ghost" }))))),
+    );
+  }
+
+  function hints() {
+    return h(
+      "p",
+      { class: "board-hints" },
+      icon("keyboard"),
+      h("span", {}, seesTeam() ? t("board.hint_team") : t("board.hint")),
+      h("button", { type: "button", class: "link", dataset: { testid: "shortcuts" }, on: { click: showShortcuts } }, t("board.shortcuts")),
+    );
+  }
+
+  function showShortcuts() {
+    const rows = [
+      ["Enter", t("keys.open")],
+      ["Shift + →  /  Shift + ←", t("keys.move")],
+      ["↑ ↓ ← →", t("keys.navigate")],
+      ["M", t("keys.menu")],
+      ["C", t("keys.complete")],
+      ["N", t("keys.new")],
+      ["?", t("keys.help")],
+    ];
+    const handle = openDialog({
+      title: t("keys.title"),
+      size: "sm",
+      body: h("dl", { class: "shortcuts" }, rows.map(([keys, what]) => [h("dt", {}, h("kbd", {}, keys)), h("dd", {}, what)])),
+      footer: [h("span", { class: "spacer" }), button(t("action.close"), { onClick: () => handle.close() })],
+    });
+  }
+
+  function focusCard(id) {
+    const card = view.querySelector(`.card[data-id="${id}"]`);
+    if (card) card.focus({ preventScroll: false });
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  function openDetails(touchPoint) {
+    openDetailsDialog(touchPoint, { onComplete: openComplete, onChanged: () => load({ quiet: true }) });
+  }
+
+  function openComplete(touchPoint) {
+    openCompleteDialog(touchPoint, {
+      onDone: async (result) => {
+        await load({ quiet: true });
+        if (result?.follow_up) focusCard(result.follow_up.id);
+      },
+    });
+  }
+
+  function allowedTargets(touchPoint) {
+    const current = columnOf(touchPoint.id)?.key;
+    const today = state.board.today;
+    return COLUMNS.filter((key) => key !== "overdue" && key !== current && columnRange(key, today) !== null);
+  }
+
+  function openCardMenu(touchPoint, anchor) {
+    const items = [
+      { label: t("action.open"), iconName: "board", onSelect: () => openDetails(touchPoint), restoreFocus: false },
+      { label: t("action.complete_dots"), iconName: "check", onSelect: () => openComplete(touchPoint), restoreFocus: false },
+      { group: t("menu.move_to") },
+      ...allowedTargets(touchPoint).map((key) => ({ key: `move-${key}`, label: t(`column.${key}`), iconName: "clock", onSelect: () => move(touchPoint, { column: key }) })),
+    ];
+    if (seesTeam() || touchPoint.responsible_id === myId()) {
+      items.push("separator", { label: t("menu.hand_over"), iconName: "user", onSelect: () => openHandOverDialog(touchPoint, { onChoose: (id) => move(touchPoint, { responsibleId: id }) }), restoreFocus: false });
+    }
+    openMenu(anchor, items, { label: t("card.actions", { title: ownerTitle(touchPoint.owner) }) });
+  }
+
+  /** Reschedule into ``column`` and/or reassign to ``responsibleId``, optimistically. */
+  function move(touchPoint, { column = null, responsibleId = null }) {
+    const fromColumn = columnOf(touchPoint.id);
+    if (!fromColumn || !state.board) return Promise.resolve();
+    const original = { ...touchPoint };
+    const originalIndex = fromColumn.items.findIndex((item) => item.id === touchPoint.id);
+    const patch = {};
+    let landing = fromColumn.key;
+    if (column) {
+      patch.deadline = movedDeadline(touchPoint, column, state.board.today);
+      if (!patch.deadline) return Promise.resolve();
+      landing = columnOfDay(patch.deadline.slice(0, 10), state.board.today);
+    }
+    if (responsibleId) patch.responsible_id = responsibleId;
+    if (!Object.keys(patch).length) return Promise.resolve();
+
+    const updated = { ...touchPoint, ...patch };
+    const target = state.board.columns.find((candidate) => candidate.key === landing);
+    fromColumn.items.splice(originalIndex, 1);
+    const stillShown = !(responsibleId && state.filters.responsible_id && String(responsibleId) !== String(state.filters.responsible_id));
+    if (stillShown && target) {
+      const at = target.items.findIndex((item) => deadlineMs(item) > deadlineMs(updated));
+      target.items.splice(at === -1 ? target.items.length : at, 0, updated);
+    }
+    state.pending.add(touchPoint.id);
+    render();
+    if (stillShown) focusCard(touchPoint.id);
+    const title = ownerTitle(touchPoint.owner);
+    const what = column ? t("move.to_column", { title, column: t(`column.${column}`) }) : t("move.to_person", { title, name: userById(responsibleId).name });
+    announce(what);
+
+    busy(1);
+    const run = async () => {
+      try {
+        const answer = await api("PATCH", `/touchpoints/${touchPoint.id}`, patch);
+        state.pending.delete(touchPoint.id);
+        const landed = answer?.deadline ? localDate(parseInstant(answer.deadline), portalZone()) : null;
+        const range = column ? columnRange(column, state.board.today) : null;
+        if (range && landed && (landed < range[0] || landed > range[1])) {
+          toast(t("move.working_day", { title, day: formatDay(landed) }), { kind: "info" });
+        } else {
+          toast(what, { kind: "success", timeout: 2500 });
+        }
+        await load({ quiet: true });
+      } catch (error) {
+        state.pending.delete(touchPoint.id);
+        // Put the card back exactly where it was.
+        for (const candidate of state.board.columns) {
+          const index = candidate.items.findIndex((item) => item.id === touchPoint.id);
+          if (index !== -1) candidate.items.splice(index, 1);
+        }
+        const home = state.board.columns.find((candidate) => candidate.key === fromColumn.key);
+        home?.items.splice(Math.min(originalIndex, home.items.length), 0, original);
+        render();
+        focusCard(touchPoint.id);
+        toast(`${t("move.failed", { title })} ${errorText(error)} ${t("move.rolled_back")}`, { kind: "error" });
+        announce(t("move.rolled_back"));
+      } finally {
+        busy(-1);
+      }
+    };
+    queue = queue.then(run);
+    return queue;
+  }
+
+  // ---------------------------------------------------------------- keyboard
+
+  view.addEventListener("keydown", (event) => {
+    if (menuIsOpen() || event.target.closest("input, select, textarea")) return;
+    if (event.key === "?" && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      showShortcuts();
+      return;
+    }
+    if ((event.key === "n" || event.key === "N") && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      event.preventDefault();
+      openCreateDialog({ onDone: () => load({ quiet: true }) });
+      return;
+    }
+    const card = event.target.closest(".card");
+    if (!card || event.target !== card || !state.board) return;
+    const id = Number(card.dataset.id);
+    const touchPoint = findItem(id);
+    if (!touchPoint) return;
+    const columnKeys = COLUMNS;
+    const currentKey = columnOf(id).key;
+    if (event.key === "Enter") {
+      event.preventDefault();
+      openDetails(touchPoint);
+    } else if (event.shiftKey && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
+      event.preventDefault();
+      const step = event.key === "ArrowRight" ? 1 : -1;
+      const allowed = new Set(allowedTargets(touchPoint));
+      let index = columnKeys.indexOf(currentKey) + step;
+      while (index >= 0 && index < columnKeys.length && !allowed.has(columnKeys[index])) index += step;
+      if (index >= 0 && index < columnKeys.length) move(touchPoint, { column: columnKeys[index] });
+      else announce(t("move.nowhere"));
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const cards = [...card.parentElement.querySelectorAll(".card")];
+      cards[cards.indexOf(card) + (event.key === "ArrowDown" ? 1 : -1)]?.focus();
+    } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+      event.preventDefault();
+      const step = event.key === "ArrowRight" ? 1 : -1;
+      const position = [...card.parentElement.querySelectorAll(".card")].indexOf(card);
+      for (let index = columnKeys.indexOf(currentKey) + step; index >= 0 && index < columnKeys.length; index += step) {
+        const cards = view.querySelectorAll(`.column[data-key="${columnKeys[index]}"] .card`);
+        if (cards.length) {
+          cards[Math.min(position, cards.length - 1)].focus();
+          break;
+        }
+      }
+    } else if (event.key === "m" || event.key === "M" || event.key === "ContextMenu" || (event.shiftKey && event.key === "F10")) {
+      event.preventDefault();
+      openCardMenu(touchPoint, card.querySelector(".card__menu"));
+    } else if (event.key === "c" || event.key === "C") {
+      event.preventDefault();
+      openComplete(touchPoint);
+    }
+  });
+
+  // ---------------------------------------------------------------- drag and drop (pointer events)
+
+  view.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0 || event.pointerType === "touch") return;
+    const card = event.target.closest(".card--draggable");
+    if (!card || event.target.closest("button, a, input, select")) return;
+    drag = { card, id: Number(card.dataset.id), startX: event.clientX, startY: event.clientY, active: false, target: null };
+    window.addEventListener("pointermove", onPointerMove);
+    window.addEventListener("pointerup", onPointerUp);
+    window.addEventListener("pointercancel", cancelDrag);
+  });
+
+  function dropTargetAt(x, y) {
+    const under = document.elementFromPoint(x, y);
+    const target = under?.closest?.('[data-drop="column"], [data-drop="person"]');
+    if (!target || !drag) return null;
+    const touchPoint = findItem(drag.id);
+    if (!touchPoint) return null;
+    if (target.dataset.drop === "column") {
+      return allowedTargets(touchPoint).includes(target.dataset.key) ? target : null;
+    }
+    return Number(target.dataset.userId) !== touchPoint.responsible_id ? target : null;
+  }
+
+  function onPointerMove(event) {
+    if (!drag) return;
+    if (!drag.active) {
+      if (Math.hypot(event.clientX - drag.startX, event.clientY - drag.startY) < DRAG_THRESHOLD) return;
+      const rect = drag.card.getBoundingClientRect();
+      drag.active = true;
+      drag.offsetX = drag.startX - rect.left;
+      drag.offsetY = drag.startY - rect.top;
+      drag.ghost = drag.card.cloneNode(true);
+      drag.ghost.classList.add("card--ghost-drag");
+      drag.ghost.removeAttribute("tabindex");
+      drag.ghost.setAttribute("aria-hidden", "true");
+      drag.ghost.style.setProperty("width", `${rect.width}px`);
+      document.body.append(drag.ghost);
+      drag.card.classList.add("is-drag-source");
+      document.body.classList.add("is-dragging");
+      window.addEventListener("keydown", onDragKey, true);
+    }
+    event.preventDefault();
+    drag.ghost.style.setProperty("transform", `translate(${event.clientX - drag.offsetX}px, ${event.clientY - drag.offsetY}px) rotate(2deg)`);
+    const target = dropTargetAt(event.clientX, event.clientY);
+    if (target !== drag.target) {
+      drag.target?.classList.remove("is-drop-target");
+      target?.classList.add("is-drop-target");
+      drag.target = target;
+    }
+  }
+
+  function onDragKey(event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      cancelDrag();
+    }
+  }
+
+  function endDrag() {
+    window.removeEventListener("pointermove", onPointerMove);
+    window.removeEventListener("pointerup", onPointerUp);
+    window.removeEventListener("pointercancel", cancelDrag);
+    window.removeEventListener("keydown", onDragKey, true);
+    if (drag?.active) {
+      drag.ghost?.remove();
+      drag.card.classList.remove("is-drag-source");
+      drag.target?.classList.remove("is-drop-target");
+      document.body.classList.remove("is-dragging");
+      suppressClick = true;
+      setTimeout(() => (suppressClick = false), 0);
+    }
+    const done = drag;
+    drag = null;
+    return done;
+  }
+
+  function cancelDrag() {
+    endDrag();
+  }
+
+  function onPointerUp(event) {
+    if (!drag) return;
+    const wasActive = drag.active;
+    const target = wasActive ? dropTargetAt(event.clientX, event.clientY) : null;
+    const done = endDrag();
+    if (!wasActive || !target) return;
+    const touchPoint = findItem(done.id);
+    if (!touchPoint) return;
+    if (target.dataset.drop === "column") move(touchPoint, { column: target.dataset.key });
+    else move(touchPoint, { responsibleId: Number(target.dataset.userId) });
+  }
+
+  view.addEventListener(
+    "click",
+    (event) => {
+      if (suppressClick) {
+        event.stopPropagation();
+        event.preventDefault();
+      }
+    },
+    true,
+  );
+
+  load();
+  return { reload: () => load({ quiet: true }) };
+}

@@ -1,0 +1,98 @@
+// Bitrix24 frame integration through BX24.js (BITRIX24.md §16.1). Outside a frame (the demo,
+// or the page opened on its own) every function degrades to a harmless fallback.
+
+const BX24_URL = "https://api.bitrix24.com/api/v1/";
+const INIT_TIMEOUT_MS = 8000;
+
+let ready = false;
+
+/** True once BX24.init has called back. */
+export function inFrame() {
+  return ready;
+}
+
+function loadScript(nonce) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = BX24_URL;
+    script.async = true;
+    if (nonce) script.nonce = nonce;
+    script.addEventListener("load", resolve, { once: true });
+    script.addEventListener("error", () => reject(new Error("BX24.js did not load")), { once: true });
+    document.head.append(script);
+  });
+}
+
+function withTimeout(promise, ms) {
+  return Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), ms))]);
+}
+
+/**
+ * Load BX24.js and wait for BX24.init, but only when the page really is inside a frame and
+ * not the demo; resolves to whether the frame API is usable. Never rejects.
+ */
+export async function initFrame({ demo }) {
+  if (demo || window.top === window) return false;
+  try {
+    const nonce = document.querySelector("script[nonce]")?.nonce || "";
+    await withTimeout(loadScript(nonce), INIT_TIMEOUT_MS);
+    await withTimeout(new Promise((resolve) => window.BX24.init(resolve)), INIT_TIMEOUT_MS);
+    ready = true;
+    watchHeight();
+  } catch {
+    ready = false;
+  }
+  return ready;
+}
+
+let fitQueued = false;
+
+/** Ask Bitrix24 to size the frame to the content (coalesced to one call per frame). */
+export function fitWindow() {
+  if (!ready || fitQueued) return;
+  fitQueued = true;
+  requestAnimationFrame(() => {
+    fitQueued = false;
+    window.BX24.fitWindow();
+  });
+}
+
+function watchHeight() {
+  if (typeof ResizeObserver !== "function") return;
+  new ResizeObserver(fitWindow).observe(document.body);
+}
+
+/** The CRM card's path in the portal, e.g. /crm/deal/details/314/ (BITRIX24.md §16.1). */
+export function crmPath(owner) {
+  return `/crm/${owner.type}/details/${owner.id}/`;
+}
+
+/** Open a portal page in a Bitrix24 slider; resolves to an error code or null. */
+export function openPath(path) {
+  if (!ready) return Promise.resolve("NOT_IN_FRAME");
+  return new Promise((resolve) => {
+    window.BX24.openPath(path, (result) => {
+      resolve(result && result.result === "error" ? result.errorCode || "PATH_NOT_AVAILABLE" : null);
+    });
+  });
+}
+
+/** Fresh frame auth for POST /session/renew: {auth_id, member_id}. */
+export async function frameAuth() {
+  if (!ready) throw new Error("not in a Bitrix24 frame");
+  let auth = window.BX24.getAuth();
+  if (!auth) {
+    const refreshed = await new Promise((resolve) => window.BX24.refreshAuth(resolve));
+    auth = window.BX24.getAuth() || refreshed;
+  }
+  if (!auth || !auth.access_token) throw new Error("Bitrix24 gave no auth");
+  return { auth_id: auth.access_token, member_id: auth.member_id };
+}
+
+/** Bitrix24's own employee picker; resolves to [{id, name}] (empty when cancelled). */
+export function selectUsers() {
+  if (!ready) return Promise.resolve([]);
+  return new Promise((resolve) => {
+    window.BX24.selectUsers((users) => resolve(Array.isArray(users) ? users : []));
+  });
+}

@@ -1,0 +1,133 @@
+// A touch-point card, as the board and the CRM card tab show it.
+
+import { avatar, h, icon } from "./dom.js";
+import { formatDateTime, formatRelative, t } from "./i18n.js";
+import { ownerTitle, portalZone, userById } from "./state.js";
+import { parseInstant } from "./zone.js";
+
+export function typeLabel(type) {
+  return t(`type.${type}`);
+}
+
+export function ownerTypeLabel(type) {
+  return t(`owner.${type}`);
+}
+
+/** The type icon in its coloured round badge. */
+export function typeBadge(type, size = "md") {
+  return h("span", { class: ["type-badge", `type-badge--${type}`, `type-badge--${size}`], title: typeLabel(type) }, icon(type));
+}
+
+export function deadlineMs(touchPoint) {
+  return parseInstant(touchPoint.deadline);
+}
+
+/** "in 3 hours" and "Tue, 14 Oct, 10:00" (portal zone), as a <time> element. */
+export function deadlineView(touchPoint, { now = Date.now(), overdue } = {}) {
+  const ms = deadlineMs(touchPoint);
+  const zone = portalZone();
+  const late = overdue ?? (touchPoint.status === "open" && ms < now);
+  return h(
+    "span",
+    { class: ["when", late && "when--overdue"] },
+    icon("clock"),
+    h("span", { class: "when__relative" }, formatRelative(ms, now)),
+    h("time", { class: "when__exact", dateTime: touchPoint.deadline, title: t("card.zone", { zone }) }, formatDateTime(ms, zone)),
+  );
+}
+
+/** The responsible user's avatar and name. */
+export function personView(userId, { compact = false } = {}) {
+  const user = userById(userId);
+  return h("span", { class: ["person", compact && "person--compact"] }, avatar(user, "sm"), h("span", { class: "person__name" }, user.name));
+}
+
+/** The record line: title (or "hidden record") and its kind. */
+export function ownerView(owner) {
+  const hidden = owner?.title === null || owner?.title === undefined;
+  return h(
+    "span",
+    { class: ["owner", hidden && "owner--hidden"], title: hidden ? t("record.hidden_hint") : null },
+    hidden ? icon("lock") : null,
+    h("span", { class: "owner__title" }, ownerTitle(owner)),
+  );
+}
+
+/**
+ * A card for one open touch-point. ``actions`` gives the menu and complete handlers; the
+ * card itself is focusable and carries data-id for the board's drag and keyboard code.
+ */
+export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = false, now, overdue } = {}) {
+  const title = ownerTitle(touchPoint.owner);
+  const card = h(
+    "article",
+    {
+      class: ["card", `card--${touchPoint.type}`, draggable && "card--draggable"],
+      tabIndex: 0,
+      role: "listitem",
+      dataset: { id: String(touchPoint.id), testid: "card" },
+      "aria-label": t("card.label", {
+        type: typeLabel(touchPoint.type),
+        title,
+        when: formatDateTime(deadlineMs(touchPoint), portalZone()),
+        who: userById(touchPoint.responsible_id).name,
+      }),
+      on: {
+        click: (event) => {
+          if (event.target.closest("button, a")) return;
+          onOpen?.(touchPoint);
+        },
+      },
+    },
+    h(
+      "div",
+      { class: "card__head" },
+      h("div", { class: "card__titles" }, ownerView(touchPoint.owner)),
+      onMenu
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "card__menu",
+              "aria-label": t("card.actions", { title }),
+              "aria-haspopup": "menu",
+              "aria-expanded": "false",
+              on: { click: (event) => onMenu(touchPoint, event.currentTarget) },
+            },
+            icon("more"),
+          )
+        : null,
+    ),
+    h(
+      "div",
+      { class: "card__meta" },
+      typeBadge(touchPoint.type, "sm"),
+      h("span", { class: "card__owner-type" }, ownerTypeLabel(touchPoint.owner.type)),
+      h("span", { class: "dot", "aria-hidden": "true" }, "·"),
+      h("span", {}, typeLabel(touchPoint.type)),
+      touchPoint.previous_id
+        ? h("span", { class: "chain-mark", title: t("card.follows"), dataset: { testid: "chain-mark" } }, icon("chain"), h("span", { class: "visually-hidden" }, t("card.follows")))
+        : null,
+    ),
+    h("div", { class: "card__when" }, deadlineView(touchPoint, { now, overdue })),
+    h(
+      "div",
+      { class: "card__foot" },
+      personView(touchPoint.responsible_id),
+      onComplete
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "card__complete",
+              title: t("action.complete"),
+              "aria-label": t("card.complete", { title }),
+              on: { click: () => onComplete(touchPoint) },
+            },
+            icon("check"),
+          )
+        : null,
+    ),
+  );
+  return card;
+}

@@ -1,0 +1,105 @@
+// Tiny DOM helpers: elements are built from data with textContent, never from HTML strings.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const SPRITE = new URL("../icons/sprite.svg", import.meta.url).pathname;
+
+/**
+ * Build an element: h("button", {class: "btn", on: {click}}, "Save").
+ * Props: class (string or array), dataset, on (event handlers), text; aria-, data- and role as
+ * attributes, anything the element has as a property (value, checked, disabled...) as a property.
+ */
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  applyProps(el, props);
+  append(el, children);
+  return el;
+}
+
+function applyProps(el, props) {
+  if (!props) return;
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") {
+      el.className = Array.isArray(value) ? value.filter(Boolean).join(" ") : value;
+    } else if (key === "dataset") {
+      Object.assign(el.dataset, value);
+    } else if (key === "on") {
+      for (const [event, handler] of Object.entries(value)) el.addEventListener(event, handler);
+    } else if (key === "text") {
+      el.textContent = value;
+    } else if (key.startsWith("aria-") || key.startsWith("data-") || key === "role" || !(key in el)) {
+      el.setAttribute(key, value === true ? "" : String(value));
+    } else {
+      el[key] = value;
+    }
+  }
+}
+
+/** Append children, flattening arrays and skipping null/false; strings become text nodes. */
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** Replace all children of ``el``. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+/** An icon from the sprite; decorative unless a label is given. */
+export function icon(name, className = "") {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("class", `icon icon--${name} ${className}`.trim());
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  const use = document.createElementNS(SVG_NS, "use");
+  use.setAttribute("href", `${SPRITE}#${name}`);
+  svg.append(use);
+  return svg;
+}
+
+let uid = 0;
+/** A document-unique id for label/aria wiring. */
+export function nextId(prefix = "tp") {
+  uid += 1;
+  return `${prefix}-${uid}`;
+}
+
+/** Call ``fn`` at most once per ``ms`` after the last call. */
+export function debounce(fn, ms) {
+  let timer = 0;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+const COLORS = ["#2fc6f6", "#9dcf00", "#ffa900", "#ff5752", "#a77bde", "#55d0e0", "#e57ba7", "#1fc7b0"];
+
+/** A round avatar: the user's photo, or their initials on a colour picked from their id. */
+export function avatar(user, size = "md") {
+  const name = user?.name || "?";
+  if (user?.photo) {
+    return h("img", {
+      class: `avatar avatar--${size}`,
+      src: user.photo,
+      alt: "",
+      loading: "lazy",
+      draggable: false,
+      referrerPolicy: "no-referrer",
+    });
+  }
+  const initials = name
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((part) => part[0].toUpperCase())
+    .join("");
+  const el = h("span", { class: `avatar avatar--${size} avatar--initials`, "aria-hidden": "true" }, initials || "?");
+  el.style.setProperty("--avatar-bg", COLORS[Math.abs(Number(user?.id) || 0) % COLORS.length]);
+  return el;
+}

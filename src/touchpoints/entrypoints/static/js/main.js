@@ -1,0 +1,142 @@
+// Start-up and the app shell: launch parameters, session, translations, the Bitrix24 frame,
+// then the view for the placement (board, CRM card tab) or the hash route (#settings).
+
+import { api, setRenewer, takeSession } from "./api.js";
+import { frameAuth, initFrame, inFrame } from "./bx.js";
+import { mountBoard } from "./board.js";
+import { avatar, h, icon, replace } from "./dom.js";
+import { feedbackButton } from "./feedback.js";
+import { LANGUAGES, loadLanguage, t } from "./i18n.js";
+import { mountRecord, ownerFromPlacement } from "./record.js";
+import { mountSettings } from "./settings.js";
+import { app, errorText, readLaunch, setUsers } from "./state.js";
+import { button } from "./ui.js";
+
+const root = document.getElementById("app");
+
+function demoUserId() {
+  const fromUrl = Number(new URLSearchParams(window.location.search).get("user"));
+  return app.me?.user.id ?? (fromUrl > 0 ? fromUrl : null);
+}
+
+function installRenewer() {
+  if (inFrame()) {
+    setRenewer(frameAuth);
+  } else if (app.demo) {
+    setRenewer(async () => {
+      const id = demoUserId();
+      if (!id) throw new Error("no demo user");
+      return { demo_user_id: id };
+    });
+  }
+}
+
+/** The demo's "act as" and language pickers: they reload the page with ?user= / ?lang=. */
+function demoControls() {
+  const params = new URLSearchParams(window.location.search);
+  const go = (key, value) => {
+    params.set(key, value);
+    window.location.search = params.toString();
+  };
+  const users = h(
+    "select",
+    { class: "demo__select", "aria-label": t("demo.act_as"), dataset: { testid: "demo-user" }, on: { change: (event) => go("user", event.target.value) } },
+    app.users.filter((user) => user.active !== false).map((user) => h("option", { value: String(user.id), selected: user.id === app.me.user.id }, user.name)),
+  );
+  const langs = h(
+    "select",
+    { class: "demo__select", "aria-label": t("demo.language"), on: { change: (event) => go("lang", event.target.value) } },
+    LANGUAGES.map((code) => h("option", { value: code, selected: code === app.lang }, code.toUpperCase())),
+  );
+  return h("div", { class: "demo" }, h("span", { class: "demo__badge", title: t("demo.hint") }, t("demo.badge")), h("label", { class: "demo__label" }, h("span", {}, t("demo.act_as")), users), langs);
+}
+
+function currentRoute() {
+  return window.location.hash === "#settings" || app.placement === "SETTINGS" ? "settings" : "board";
+}
+
+function shell({ withNav }) {
+  const me = app.me.user;
+  const nav = withNav
+    ? h(
+        "nav",
+        { class: "tabs", "aria-label": t("nav.label") },
+        h("a", { class: "tabs__item", href: "#board", dataset: { route: "board", testid: "nav-board" } }, icon("board"), h("span", {}, t("nav.board"))),
+        h("a", { class: "tabs__item", href: "#settings", dataset: { route: "settings", testid: "nav-settings" } }, icon("settings"), h("span", {}, t("nav.settings"))),
+      )
+    : null;
+  const main = h("main", { class: "main", id: "view", tabIndex: -1 });
+  replace(
+    root,
+    h(
+      "header",
+      { class: "topbar" },
+      h("div", { class: "brand" }, h("span", { class: "brand__logo", "aria-hidden": "true" }, icon("board")), h("span", { class: "brand__name" }, t("app.name"))),
+      nav,
+      h("span", { class: "spacer" }),
+      app.demo ? demoControls() : null,
+      inFrame() ? feedbackButton({ inline: true }) : null,
+      h("span", { class: "me", title: me.is_admin ? t("me.admin") : null }, avatar(me, "sm"), h("span", { class: "me__name" }, me.name)),
+    ),
+    main,
+    h("footer", { class: "footer" }, h("a", { class: "link", href: "/privacy", target: "_blank", rel: "noopener", dataset: { testid: "privacy-link" } }, t("about.privacy")), h("span", { class: "muted" }, t("footer.tagline"))),
+    inFrame() ? null : feedbackButton(),
+  );
+  root.removeAttribute("aria-busy");
+  return main;
+}
+
+function route(main) {
+  const current = currentRoute();
+  for (const link of document.querySelectorAll(".tabs__item")) {
+    const active = link.dataset.route === current;
+    link.classList.toggle("is-active", active);
+    if (active) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (current === "settings") mountSettings(main);
+  else mountBoard(main);
+}
+
+function fatal(error) {
+  const known = typeof t === "function" && t("error.fatal") !== "error.fatal";
+  replace(
+    root,
+    h(
+      "div",
+      { class: "empty-state empty-state--page", role: "alert" },
+      h("h1", { class: "page-title" }, known ? t("error.fatal") : "Touch-points could not start"),
+      h("p", { class: "muted" }, error?.status !== undefined ? errorText(error) : known ? t("error.reopen") : "Please reopen the app."),
+      button(known ? t("action.retry") : "Try again", { kind: "primary", onClick: () => window.location.reload() }),
+    ),
+  );
+  root.removeAttribute("aria-busy");
+}
+
+async function boot() {
+  readLaunch();
+  const hasSession = takeSession();
+  const [lang] = await Promise.all([loadLanguage(app.lang), initFrame({ demo: app.demo })]);
+  app.lang = lang;
+  installRenewer();
+  if (!hasSession) throw Object.assign(new Error("no session"), { status: 401, code: "SESSION_MISSING" });
+  app.me = await api("GET", "/me");
+  const [users, settings] = await Promise.all([
+    api("GET", "/users").then((answer) => answer.users || []).catch(() => []),
+    api("GET", "/settings").catch(() => null),
+  ]);
+  setUsers(users);
+  app.settings = settings;
+
+  const owner = ownerFromPlacement(app.placement, app.placementOptions);
+  if (owner) {
+    document.body.classList.add("is-tab");
+    mountRecord(shell({ withNav: false }), owner);
+    return;
+  }
+  const main = shell({ withNav: true });
+  route(main);
+  window.addEventListener("hashchange", () => route(main));
+}
+
+boot().catch(fatal);

@@ -1,0 +1,97 @@
+// What every view shares: the page's launch parameters, who is looking, users and settings.
+
+import { currentLanguage, t } from "./i18n.js";
+
+export const OWNER_TYPES = ["lead", "deal", "contact", "company"];
+export const TYPES = ["call", "meeting", "email", "message", "visit", "other"];
+export const COLUMNS = ["overdue", "today", "tomorrow", "this_week", "next_week", "later"];
+
+export const app = {
+  lang: "en",
+  placement: "DEFAULT",
+  placementOptions: {},
+  demo: false,
+  me: null,
+  users: [],
+  usersById: new Map(),
+  settings: null,
+};
+
+/** Read the launch parameters the server put on <body> (see templates/app.html). */
+export function readLaunch() {
+  const data = document.body.dataset;
+  let options = {};
+  try {
+    options = JSON.parse(data.placementOptions || "{}") || {};
+  } catch {
+    options = {};
+  }
+  app.lang = data.lang || "en";
+  app.placement = (data.placement || "DEFAULT").toUpperCase();
+  app.placementOptions = typeof options === "object" ? options : {};
+  app.demo = data.demo === "true";
+}
+
+export function setUsers(users) {
+  app.users = users;
+  app.usersById = new Map(users.map((user) => [user.id, user]));
+  if (app.me && !app.usersById.has(app.me.user.id)) {
+    const self = { ...app.me.user, active: true, department_ids: [] };
+    app.users = [self, ...users];
+    app.usersById.set(self.id, self);
+  }
+}
+
+export function myId() {
+  return app.me?.user.id;
+}
+
+export function seesTeam() {
+  return Boolean(app.me?.sees_team);
+}
+
+export function isAdmin() {
+  return Boolean(app.me?.user.is_admin);
+}
+
+export function portalZone() {
+  return app.settings?.time_zone || app.me?.portal.time_zone || "UTC";
+}
+
+/** A user by id, or a placeholder naming the id for users we cannot see. */
+export function userById(id) {
+  return app.usersById.get(id) || { id, name: t("user.unknown", { id }), photo: null, active: false };
+}
+
+/** Active users for pickers, the current user first. */
+export function pickableUsers() {
+  const me = myId();
+  const active = app.users.filter((user) => user.active !== false);
+  return [...active.filter((user) => user.id === me), ...active.filter((user) => user.id !== me)];
+}
+
+/** Owner types a new touch-point may use (the portal's enabled entities). */
+export function enabledOwnerTypes() {
+  const enabled = app.settings?.enabled_entities;
+  return OWNER_TYPES.filter((type) => !enabled || enabled.includes(type));
+}
+
+/** A sentence for the user about a failed API call, in their language. */
+export function errorText(error) {
+  if (!error) return t("error.generic");
+  // The server's messages are English and specific; elsewhere translate the machine code.
+  if (currentLanguage() === "en" && error.serverMessage && error.status < 500) {
+    const text = error.serverMessage.charAt(0).toUpperCase() + error.serverMessage.slice(1);
+    return /[.!?…]$/.test(text) ? text : `${text}.`;
+  }
+  for (const key of [`error.code.${error.code}`, `error.status.${error.status}`]) {
+    const text = t(key);
+    if (text !== key) return text;
+  }
+  return t("error.generic");
+}
+
+/** The owner record's title, or the words for a record this user may not see. */
+export function ownerTitle(owner) {
+  return owner?.title ?? t("record.hidden");
+}

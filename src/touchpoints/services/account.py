@@ -1,0 +1,160 @@
+"""Settings, preferences, feedback and the portal's data rights (export, erase)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from touchpoints.domain.portal import Portal
+from touchpoints.domain.settings import PortalSettings, UserPreferences
+from touchpoints.ports.clock import Clock
+from touchpoints.ports.crm import CrmConnector
+from touchpoints.ports.storage import Feedback, Storage
+from touchpoints.services.errors import Forbidden, InvalidInput, RateLimited
+from touchpoints.services.lifecycle import Handlers, bind_handlers
+from touchpoints.services.touchpoints import Actor, load_settings
+
+FEEDBACK_PER_HOUR = 5
+
+
+async def update_settings(
+    *,
+    storage: Storage,
+    connector: CrmConnector,
+    clock: Clock,
+    actor: Actor,
+    settings: PortalSettings,
+    handlers: Handlers | None,
+) -> PortalSettings:
+    """Admins only. When the enabled entities change, the CRM card tabs follow."""
+    if not actor.viewer.is_admin:
+        raise Forbidden("only portal administrators may change the settings")
+    async with storage.unit_of_work() as uow:
+        previous = await load_settings(uow, actor.portal.id)
+        await uow.settings.put(actor.portal.id, settings, now=clock.now())
+    if handlers is not None and previous.enabled_entities != settings.enabled_entities:
+        await bind_handlers(connector, actor.portal, handlers, settings.enabled_entities)
+    return settings
+
+
+async def get_preferences(
+    *, storage: Storage, actor: Actor
+) -> tuple[UserPreferences, PortalSettings]:
+    async with storage.unit_of_work() as uow:
+        settings = await load_settings(uow, actor.portal.id)
+        preferences = await uow.preferences.get(actor.portal.id, actor.viewer.user_id)
+    return preferences, settings
+
+
+async def set_preferences(
+    *, storage: Storage, clock: Clock, actor: Actor, digest_enabled: bool
+) -> UserPreferences:
+    preferences = UserPreferences(user_id=actor.viewer.user_id, digest_enabled=digest_enabled)
+    async with storage.unit_of_work() as uow:
+        await uow.preferences.put(actor.portal.id, preferences, now=clock.now())
+    return preferences
+
+
+async def send_feedback(
+    *, storage: Storage, clock: Clock, actor: Actor, message: str, email: str | None
+) -> Feedback:
+    """Store a feedback message; at most ``FEEDBACK_PER_HOUR`` per user per hour."""
+    text = message.strip()
+    if not text:
+        raise InvalidInput({"message": "must not be empty"})
+    now = clock.now()
+    async with storage.unit_of_work() as uow:
+        recent = await uow.feedback.count_since(
+            actor.portal.id, actor.viewer.user_id, now - timedelta(hours=1)
+        )
+        if recent >= FEEDBACK_PER_HOUR:
+            raise RateLimited("thank you — that is enough feedback for one hour")
+        return await uow.feedback.add(
+            Feedback(
+                portal_id=actor.portal.id,
+                user_id=actor.viewer.user_id,
+                message=text,
+                email=(email or "").strip() or None,
+                created_at=now,
+            )
+        )
+
+
+async def export_portal(*, storage: Storage, actor: Actor) -> dict[str, Any]:
+    """All of the portal's app data as plain values; tokens are never part of it."""
+    if not actor.viewer.is_admin:
+        raise Forbidden("only portal administrators may export the app's data")
+    portal = actor.portal
+    async with storage.unit_of_work() as uow:
+        settings = await load_settings(uow, portal.id)
+        preferences = await uow.preferences.list(portal.id)
+        touch_points = await uow.touch_points.all(portal.id)
+        feedback = await uow.feedback.for_portal(portal.id)
+    return {
+        "portal": _portal_summary(portal),
+        "settings": settings_document(settings),
+        "preferences": [
+            {"user_id": p.user_id, "digest_enabled": p.digest_enabled} for p in preferences
+        ],
+        "touchpoints": [
+            {
+                "id": tp.id,
+                "activity_id": tp.activity_id,
+                "owner": {"type": tp.owner.type.value, "id": tp.owner.id},
+                "type": tp.type.value,
+                "status": tp.status.value,
+                "deadline": tp.deadline.isoformat(),
+                "responsible_id": tp.responsible_id,
+                "created_by": tp.created_by,
+                "result_note": tp.result_note,
+                "previous_id": tp.previous_id,
+                "next_id": tp.next_id,
+                "created_at": tp.created_at.isoformat(),
+                "updated_at": tp.updated_at.isoformat(),
+                "completed_at": tp.completed_at.isoformat() if tp.completed_at else None,
+            }
+            for tp in touch_points
+        ],
+        "feedback": [
+            {
+                "user_id": f.user_id,
+                "message": f.message,
+                "email": f.email,
+                "created_at": f.created_at.isoformat(),
+            }
+            for f in feedback
+        ],
+    }
+
+
+async def erase_portal(*, storage: Storage, actor: Actor) -> None:
+    """Delete everything of the portal, as uninstall does. The app must be reinstalled after."""
+    if not actor.viewer.is_admin:
+        raise Forbidden("only portal administrators may erase the app's data")
+    async with storage.unit_of_work() as uow:
+        await uow.portals.delete(actor.portal.id)
+
+
+def settings_document(settings: PortalSettings) -> dict[str, Any]:
+    """Settings as the fixed JSON shape of DESIGN.md §3.4."""
+    return {
+        "time_zone": settings.time_zone,
+        "enabled_entities": sorted(t.value for t in settings.enabled_entities),
+        "default_interval": settings.default_interval,
+        "default_interval_unit": settings.default_interval_unit.value,
+        "working_days": sorted(settings.working_days),
+        "holidays": sorted(d.isoformat() for d in settings.holidays),
+        "digest_hour": settings.digest_hour,
+        "team_viewers": sorted(settings.team_viewers),
+        "digest_default": settings.digest_default,
+    }
+
+
+def _portal_summary(portal: Portal) -> dict[str, Any]:
+    return {
+        "member_id": portal.member_id,
+        "domain": portal.domain,
+        "status": portal.status.value,
+        "installed_by": portal.installed_by,
+        "created_at": portal.created_at.isoformat(),
+    }

@@ -1,0 +1,387 @@
+"""Install, events, uninstall and reconciliation: the Bitrix24-facing use cases (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import attrs
+
+from touchpoints.domain.crm import CurrentUser
+from touchpoints.domain.model import OwnerType, TouchPoint
+from touchpoints.domain.portal import Portal, PortalInstall, PortalStatus
+from touchpoints.domain.secrets import Secret
+from touchpoints.domain.settings import PortalSettings
+from touchpoints.ports.clock import Clock
+from touchpoints.ports.crm import (
+    CrmAuthExpired,
+    CrmConnector,
+    CrmError,
+    CrmPermissionDenied,
+    OAuthServer,
+    PortalGone,
+)
+from touchpoints.ports.storage import ConcurrentUpdate, PortalExists, Storage
+from touchpoints.services.errors import Forbidden, Unauthenticated
+
+log = logging.getLogger("touchpoints.lifecycle")
+
+EVENTS = ("ONAPPUNINSTALL", "ONAPPUPDATE", "ONCRMACTIVITYUPDATE", "ONCRMACTIVITYDELETE")
+PLACEMENT_TITLES = {
+    "en": "Touch-points",
+    "ru": "Касания",
+}
+RECONCILE_PAGE = 500
+
+
+@attrs.frozen(kw_only=True)
+class Handlers:
+    """Where Bitrix24 must call us: absolute URLs under ``TOUCHPOINTS_PUBLIC_URL``."""
+
+    events: str
+    app: str
+
+    @classmethod
+    def under(cls, public_url: str) -> Handlers:
+        base = public_url.rstrip("/")
+        return cls(events=f"{base}/b24/events", app=f"{base}/b24/app")
+
+
+@attrs.frozen(kw_only=True)
+class InstallRequest:
+    """What an installer frame (or ONAPPINSTALL) hands us; nothing here is trusted yet."""
+
+    member_id: str | None
+    refresh_token: Secret
+    application_token: Secret
+
+
+def _acceptable_endpoint(endpoint: str, *, allow_http: bool) -> bool:
+    parts = urlsplit(endpoint)
+    schemes = ("https", "http") if allow_http else ("https",)
+    return parts.scheme in schemes and bool(parts.hostname) and parts.path.endswith("/rest/")
+
+
+async def install_portal(
+    *,
+    storage: Storage,
+    oauth: OAuthServer,
+    connector: CrmConnector,
+    clock: Clock,
+    request: InstallRequest,
+    handlers: Handlers,
+    allow_http: bool,
+) -> Portal:
+    """Establish (or re-establish) a portal from the token endpoint's word only.
+
+    The refresh token is redeemed with our client secret; ``member_id`` and the REST
+    endpoint come from that reply, never from the request. An existing portal is only
+    replaced when the request carries its stored application token, or when the redeemed
+    tokens belong to a portal admin (a reinstall that brought a new application token).
+
+    Raises:
+        Unauthenticated: the tokens do not verify, or belong to another portal.
+        Forbidden: a non-admin tried to (re)install.
+    """
+    if not request.application_token or not request.refresh_token:
+        raise Unauthenticated("install without tokens")
+    try:
+        grant = await oauth.refresh(request.refresh_token)
+    except PortalGone as exc:
+        raise Unauthenticated("the token endpoint refused the install tokens") from exc
+    if request.member_id is not None and grant.member_id != request.member_id:
+        raise Unauthenticated("the tokens belong to another portal")
+    if not _acceptable_endpoint(grant.client_endpoint, allow_http=allow_http):
+        raise Unauthenticated("the portal's REST endpoint is not an acceptable https URL")
+    now = clock.now()
+    probe = Portal(
+        id=0,
+        member_id=grant.member_id,
+        client_endpoint=grant.client_endpoint,
+        domain=urlsplit(grant.client_endpoint).hostname or "",
+        application_token=request.application_token,
+        tokens=grant.tokens,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        installer = await connector.as_user(probe, grant.tokens.access_token).current_user()
+    except (CrmAuthExpired, CrmPermissionDenied) as exc:
+        raise Unauthenticated("the install tokens do not work on the portal") from exc
+
+    async with storage.unit_of_work() as uow:
+        existing = await uow.portals.get_by_member_id(grant.member_id)
+    proven = existing is not None and existing.application_token.matches(
+        request.application_token.reveal()
+    )
+    if not proven and not installer.is_admin:
+        raise Forbidden("only a portal administrator can install the app")
+
+    install = PortalInstall(
+        member_id=grant.member_id,
+        client_endpoint=grant.client_endpoint,
+        domain=probe.domain,
+        application_token=request.application_token,
+        tokens=grant.tokens,
+        installed_by=installer.id,
+        scope=grant.scope,
+    )
+    portal = await _store_install(storage, install, installer, now=now)
+    await bind_handlers(connector, portal, handlers, await _enabled(storage, portal.id))
+    log.info("portal installed", extra={"portal_id": portal.id, "member_id": portal.member_id})
+    return portal
+
+
+async def _store_install(
+    storage: Storage, install: PortalInstall, installer: CurrentUser, *, now: datetime
+) -> Portal:
+    for _attempt in range(2):
+        try:
+            async with storage.unit_of_work() as uow:
+                existing = await uow.portals.get_by_member_id(install.member_id)
+                if existing is None:
+                    portal = await uow.portals.create(install, now=now)
+                else:
+                    portal = await uow.portals.replace_install(existing.id, install, now=now)
+                if await uow.settings.get(portal.id) is None:
+                    await uow.settings.put(
+                        portal.id, PortalSettings.defaults(installer.time_zone), now=now
+                    )
+                return portal
+        except PortalExists:
+            continue  # another replica created it a moment ago: replace it instead
+    raise Unauthenticated("could not store the portal")  # pragma: no cover
+
+
+async def _enabled(storage: Storage, portal_id: int) -> frozenset[OwnerType]:
+    async with storage.unit_of_work() as uow:
+        settings = await uow.settings.get(portal_id)
+    return (settings or PortalSettings.defaults()).enabled_entities
+
+
+async def bind_handlers(
+    connector: CrmConnector,
+    portal: Portal,
+    handlers: Handlers,
+    enabled: Iterable[OwnerType],
+) -> None:
+    """Bind our events and placements (idempotent); unbind tabs of disabled entities."""
+    crm = connector.as_app(portal)
+    for event in EVENTS:
+        await crm.bind_event(event, handlers.events)
+    enabled_set = frozenset(enabled)
+    lang_all = PLACEMENT_TITLES
+    for owner_type in OwnerType:
+        if owner_type in enabled_set:
+            await crm.bind_placement(owner_type.placement, handlers.app, lang_all["en"], lang_all)
+        else:
+            await crm.unbind_placement(owner_type.placement, handlers.app)
+    await crm.bind_placement("LEFT_MENU", handlers.app, lang_all["en"], lang_all)
+
+
+async def verify_portal(
+    storage: Storage, member_id: str | None, application_token: str | None
+) -> Portal:
+    """The stored portal whose application token the request carries (constant time).
+
+    Raises:
+        Unauthenticated: unknown member_id, missing or wrong token.
+    """
+    if not member_id or not application_token:
+        raise Unauthenticated("member_id and application_token are required")
+    async with storage.unit_of_work() as uow:
+        portal = await uow.portals.get_by_member_id(member_id)
+    if portal is None:
+        # Compare anyway so an unknown portal takes as long as a wrong token.
+        Secret("x" * 32).matches(application_token)
+        raise Unauthenticated("unknown portal")
+    if not portal.application_token.matches(application_token):
+        raise Unauthenticated("application token mismatch")
+    return portal
+
+
+async def uninstall_portal(storage: Storage, portal: Portal) -> bool:
+    """Delete the portal and, by cascade, everything of it (CLEAN or not: we keep nothing)."""
+    async with storage.unit_of_work() as uow:
+        deleted = await uow.portals.delete(portal.id)
+    log.info("portal uninstalled", extra={"portal_id": portal.id, "member_id": portal.member_id})
+    return deleted
+
+
+async def update_application_token(
+    *,
+    storage: Storage,
+    connector: CrmConnector,
+    clock: Clock,
+    member_id: str | None,
+    application_token: str | None,
+    access_token: str | None,
+    handlers: Handlers,
+) -> Portal:
+    """ONAPPUPDATE: accept a new application token only when the event's access token works.
+
+    Raises:
+        Unauthenticated: neither the stored token matches nor the access token verifies.
+    """
+    try:
+        portal = await verify_portal(storage, member_id, application_token)
+    except Unauthenticated:
+        if not member_id or not application_token or not access_token:
+            raise
+        async with storage.unit_of_work() as uow:
+            stored = await uow.portals.get_by_member_id(member_id)
+        if stored is None:
+            raise
+        try:
+            await connector.as_user(stored, Secret(access_token)).current_user()
+        except CrmError as exc:
+            raise Unauthenticated("the update event's token does not work on the portal") from exc
+        async with storage.unit_of_work() as uow:
+            await uow.portals.set_application_token(
+                stored.id, Secret(application_token), now=clock.now()
+            )
+            refreshed = await uow.portals.get(stored.id)
+        assert refreshed is not None
+        portal = refreshed
+    await bind_handlers(connector, portal, handlers, await _enabled(storage, portal.id))
+    return portal
+
+
+async def _store_synced(
+    storage: Storage, portal_id: int, touch_point_id: int, change: _Sync
+) -> None:
+    for _attempt in range(3):
+        async with storage.unit_of_work() as uow:
+            current = await uow.touch_points.get(portal_id, touch_point_id)
+            if current is None:
+                return
+            changed = change(current)
+            if changed == current:
+                return
+            try:
+                await uow.touch_points.update(changed)
+                return
+            except ConcurrentUpdate:
+                continue
+
+
+@attrs.frozen
+class _Sync:
+    """The CRM's state of an activity (``orphaned``: it is gone), re-appliable after a race."""
+
+    deadline: datetime | None
+    responsible_id: int
+    completed: bool
+    orphaned: bool
+    now: datetime
+
+    def __call__(self, touch_point: TouchPoint) -> TouchPoint:
+        if self.orphaned:
+            return touch_point.mark_orphaned(now=self.now)
+        deadline = self.deadline or touch_point.deadline
+        return touch_point.sync_from_crm(
+            deadline=deadline,
+            responsible_id=self.responsible_id,
+            completed=self.completed,
+            now=self.now,
+        )
+
+
+async def handle_activity_event(
+    *,
+    storage: Storage,
+    connector: CrmConnector,
+    clock: Clock,
+    portal: Portal,
+    activity_id: int,
+    deleted: bool,
+) -> str:
+    """Converge one of our touch-points to its CRM activity; others are ignored cheaply.
+
+    Returns what happened: ``ignored``, ``orphaned``, ``synced`` or ``unchanged``. The
+    activity is fetched, never taken from the event, so duplicates and reordering are
+    harmless (BITRIX24.md §9.3, §11.6).
+    """
+    async with storage.unit_of_work() as uow:
+        touch_point = await uow.touch_points.by_activity(portal.id, activity_id)
+    if touch_point is None:
+        return "ignored"
+    now = clock.now()
+    if deleted:
+        await _store_synced(storage, portal.id, touch_point.id, _Sync(None, 1, False, True, now))
+        return "orphaned"
+    activities = await connector.as_app(portal).get_activities([activity_id])
+    activity = activities.get(activity_id)
+    if activity is None:
+        # Not found with the installer's token: it was deleted (its DELETE event may follow).
+        await _store_synced(storage, portal.id, touch_point.id, _Sync(None, 1, False, True, now))
+        return "orphaned"
+    change = _Sync(activity.deadline, activity.responsible_id, activity.completed, False, now)
+    if change(touch_point) == touch_point:
+        return "unchanged"
+    await _store_synced(storage, portal.id, touch_point.id, change)
+    return "synced"
+
+
+async def reconcile_portal(
+    *, storage: Storage, connector: CrmConnector, clock: Clock, portal: Portal
+) -> int:
+    """Compare every open touch-point with its CRM activity and repair drift.
+
+    Returns the number of touch-points changed. A portal whose tokens are dead is marked
+    ``needs_reauth`` by the connector and raises ``PortalGone`` for the caller to skip.
+    """
+    changed = 0
+    after_id = 0
+    crm = connector.as_app(portal)
+    while True:
+        async with storage.unit_of_work() as uow:
+            page = await uow.touch_points.open_page(
+                portal.id, after_id=after_id, limit=RECONCILE_PAGE
+            )
+        if not page:
+            return changed
+        after_id = page[-1].id
+        activities = await crm.get_activities([tp.activity_id for tp in page])
+        now = clock.now()
+        for touch_point in page:
+            activity = activities.get(touch_point.activity_id)
+            if activity is None:
+                change = _Sync(None, 1, False, True, now)
+            else:
+                change = _Sync(
+                    activity.deadline, activity.responsible_id, activity.completed, False, now
+                )
+            if change(touch_point) != touch_point:
+                await _store_synced(storage, portal.id, touch_point.id, change)
+                changed += 1
+        if len(page) < RECONCILE_PAGE:
+            return changed
+
+
+async def reconcile_all(
+    *, storage: Storage, connector: CrmConnector, clock: Clock
+) -> dict[str, int]:
+    """One reconciliation pass over every active portal; a dead portal does not stop it."""
+    summary = {"portals": 0, "changed": 0, "skipped": 0, "failed": 0}
+    async with storage.unit_of_work() as uow:
+        portal_ids = await uow.portals.list_ids(active_only=True)
+    for portal_id in portal_ids:
+        async with storage.unit_of_work() as uow:
+            portal = await uow.portals.get(portal_id)
+        if portal is None or portal.status is not PortalStatus.ACTIVE:
+            summary["skipped"] += 1
+            continue
+        try:
+            summary["changed"] += await reconcile_portal(
+                storage=storage, connector=connector, clock=clock, portal=portal
+            )
+            summary["portals"] += 1
+        except PortalGone:
+            summary["skipped"] += 1
+        except CrmError:
+            log.warning("reconciliation failed for a portal", extra={"portal_id": portal_id})
+            summary["failed"] += 1
+    return summary

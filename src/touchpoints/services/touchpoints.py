@@ -1,0 +1,517 @@
+"""Touch-point use cases: board, create, move, complete with follow-up, cancel, chain."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+import attrs
+
+from touchpoints.domain.crm import TodoSpec
+from touchpoints.domain.errors import ChainError, InvalidTransition
+from touchpoints.domain.model import (
+    NOTE_MAX,
+    TITLE_MAX,
+    NewTouchPoint,
+    OwnerRef,
+    OwnerType,
+    Status,
+    TouchPoint,
+    TouchPointType,
+)
+from touchpoints.domain.portal import Portal
+from touchpoints.domain.scheduling import (
+    BUCKET_ORDER,
+    Bucket,
+    BucketEdges,
+    current_local_day,
+    follow_up_deadline,
+)
+from touchpoints.domain.settings import PortalSettings
+from touchpoints.domain.visibility import Viewer, may_edit, may_view, sees_team
+from touchpoints.ports.clock import Clock
+from touchpoints.ports.crm import Crm, CrmError, CrmNotFound, Hidden, RecordLookup
+from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, Storage, UnitOfWork
+from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+# A board never lists more cards than this; filters narrow it further.
+BOARD_LIMIT = 5_000
+_TYPE_TITLES = {
+    TouchPointType.CALL: "Call",
+    TouchPointType.MEETING: "Meeting",
+    TouchPointType.EMAIL: "E-mail",
+    TouchPointType.MESSAGE: "Message",
+    TouchPointType.VISIT: "Visit",
+    TouchPointType.OTHER: "Follow-up",
+}
+
+
+@attrs.frozen
+class Actor:
+    """Who acts: their portal and identity (from a verified session)."""
+
+    portal: Portal
+    viewer: Viewer
+
+
+@attrs.frozen(kw_only=True)
+class Card:
+    """A touch-point with the owner record's live title (None: hidden from this user)."""
+
+    touch_point: TouchPoint
+    owner_title: str | None
+
+
+@attrs.frozen(kw_only=True)
+class Board:
+    today: date
+    time_zone: str
+    columns: tuple[tuple[Bucket, tuple[Card, ...]], ...]
+
+
+@attrs.frozen(kw_only=True)
+class CreateRequest:
+    owner: OwnerRef
+    type: TouchPointType
+    deadline: datetime
+    responsible_id: int | None = None
+    title: str | None = None
+    note: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FollowUpRequest:
+    """``None`` fields fall back to the default interval, the same type and responsible."""
+
+    deadline: datetime | None = None
+    type: TouchPointType | None = None
+    responsible_id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Completion:
+    completed: Card
+    follow_up: Card | None
+
+
+async def load_settings(uow: UnitOfWork, portal_id: int) -> PortalSettings:
+    return await uow.settings.get(portal_id) or PortalSettings.defaults()
+
+
+async def portal_settings(storage: Storage, portal_id: int) -> PortalSettings:
+    async with storage.unit_of_work() as uow:
+        return await load_settings(uow, portal_id)
+
+
+async def titles_for(crm: Crm, refs: Iterable[OwnerRef]) -> RecordLookup:
+    """Owner records read live with the caller's token, one batched round for all of them."""
+    unique = list(dict.fromkeys(refs))
+    if not unique:
+        return {}
+    return await crm.read_records(unique)
+
+
+def _title(lookup: RecordLookup, ref: OwnerRef) -> str | None:
+    record = lookup.get(ref)
+    if record is None or isinstance(record, Hidden):
+        return None
+    return record.title
+
+
+async def cards_for(crm: Crm, touch_points: Sequence[TouchPoint]) -> list[Card]:
+    lookup = await titles_for(crm, (tp.owner for tp in touch_points))
+    return [Card(touch_point=tp, owner_title=_title(lookup, tp.owner)) for tp in touch_points]
+
+
+def _check_responsible_filter(
+    actor: Actor, settings: PortalSettings, responsible_id: int | None
+) -> None:
+    if (
+        responsible_id is not None
+        and responsible_id != actor.viewer.user_id
+        and not sees_team(actor.viewer, settings)
+    ):
+        raise Forbidden("you may only see your own touch-points")
+
+
+def _check_assignee(
+    actor: Actor, settings: PortalSettings, assignee: int, *, also: int | None = None
+) -> None:
+    """Users plan for themselves (and hand their own work on); team viewers plan for anyone."""
+    if assignee in (actor.viewer.user_id, also) or sees_team(actor.viewer, settings):
+        return
+    raise Forbidden("only admins and team viewers may plan touch-points for colleagues")
+
+
+async def get_board(
+    *,
+    storage: Storage,
+    crm: Crm,
+    clock: Clock,
+    actor: Actor,
+    responsible_id: int | None = None,
+    owner_type: OwnerType | None = None,
+    type_: TouchPointType | None = None,
+) -> Board:
+    """Open touch-points in due-date columns in the portal's time zone, with live titles."""
+    now = clock.now()
+    async with storage.unit_of_work() as uow:
+        settings = await load_settings(uow, actor.portal.id)
+        _check_responsible_filter(actor, settings, responsible_id)
+        if responsible_id is not None:
+            responsibles: frozenset[int] | None = frozenset({responsible_id})
+        elif sees_team(actor.viewer, settings):
+            responsibles = None
+        else:
+            responsibles = frozenset({actor.viewer.user_id})
+        touch_points = await uow.touch_points.board(
+            actor.portal.id,
+            BoardQuery(
+                responsible_ids=responsibles,
+                owner_type=owner_type,
+                type=type_,
+                limit=BOARD_LIMIT,
+            ),
+        )
+    zone = settings.zone
+    cards = await cards_for(crm, touch_points)
+    edges = BucketEdges.at(now, zone)
+    grouped: dict[Bucket, list[Card]] = {bucket: [] for bucket in BUCKET_ORDER}
+    for card in cards:
+        grouped[edges.bucket_of(card.touch_point.deadline)].append(card)
+    return Board(
+        today=current_local_day(now, zone),
+        time_zone=settings.time_zone,
+        columns=tuple((bucket, tuple(grouped[bucket])) for bucket in BUCKET_ORDER),
+    )
+
+
+async def _visible(
+    uow: UnitOfWork, actor: Actor, touch_point_id: int, settings: PortalSettings
+) -> TouchPoint:
+    touch_point = await uow.touch_points.get(actor.portal.id, touch_point_id)
+    if touch_point is None:
+        raise NotFound(f"touch-point {touch_point_id} not found")
+    if not may_view(actor.viewer, touch_point, settings):
+        raise Forbidden("this touch-point belongs to a colleague")
+    return touch_point
+
+
+async def get_touch_point(*, storage: Storage, crm: Crm, actor: Actor, touch_point_id: int) -> Card:
+    async with storage.unit_of_work() as uow:
+        settings = await load_settings(uow, actor.portal.id)
+        touch_point = await _visible(uow, actor, touch_point_id, settings)
+    return (await cards_for(crm, [touch_point]))[0]
+
+
+def _todo_title(title: str | None, type_: TouchPointType) -> str:
+    return title.strip() if title and title.strip() else _TYPE_TITLES[type_]
+
+
+def _validate_texts(title: str | None, note: str | None) -> None:
+    errors: dict[str, str] = {}
+    if title is not None and len(title) > TITLE_MAX:
+        errors["title"] = f"must be at most {TITLE_MAX} characters"
+    if note is not None and len(note) > NOTE_MAX:
+        errors["note"] = f"must be at most {NOTE_MAX} characters"
+    if errors:
+        raise InvalidInput(errors)
+
+
+async def create_touch_point(
+    *, storage: Storage, crm: Crm, clock: Clock, actor: Actor, request: CreateRequest
+) -> Card:
+    """Create the CRM to-do with the user's token, then record our metadata.
+
+    The CRM call comes first so Bitrix24 enforces the user's permissions; if recording
+    fails afterwards the to-do is deleted again (best effort; reconciliation adopts or
+    removes what is left).
+    """
+    _validate_texts(request.title, request.note)
+    now = clock.now()
+    responsible_id = request.responsible_id or actor.viewer.user_id
+    settings = await portal_settings(storage, actor.portal.id)
+    if request.owner.type not in settings.enabled_entities:
+        raise InvalidInput(
+            {"owner.type": f"{request.owner.type.value} is not enabled on this portal"}
+        )
+    _check_assignee(actor, settings, responsible_id)
+    activity_id = await crm.create_todo(
+        TodoSpec(
+            owner=request.owner,
+            type=request.type,
+            deadline=request.deadline,
+            responsible_id=responsible_id,
+            title=_todo_title(request.title, request.type),
+            description=request.note or "",
+        )
+    )
+    new = NewTouchPoint(
+        portal_id=actor.portal.id,
+        activity_id=activity_id,
+        owner=request.owner,
+        type=request.type,
+        deadline=request.deadline,
+        responsible_id=responsible_id,
+        created_by=actor.viewer.user_id,
+        created_at=now,
+    )
+    try:
+        async with storage.unit_of_work() as uow:
+            stored = await uow.touch_points.add(new)
+    except Exception:
+        await _compensate_create(crm, activity_id)
+        raise
+    return (await cards_for(crm, [stored]))[0]
+
+
+async def _compensate_create(crm: Crm, activity_id: int) -> None:
+    try:
+        await crm.delete_activity(activity_id)
+    except CrmError:
+        # Reconciliation removes the unrecorded to-do later (DESIGN.md §3.5).
+        return
+
+
+async def _update_with_retry(
+    storage: Storage,
+    actor: Actor,
+    touch_point_id: int,
+    change: _Change,
+) -> TouchPoint:
+    """Apply ``change`` to the freshest row; one re-read when an event raced us."""
+    for attempt in range(2):
+        async with storage.unit_of_work() as uow:
+            settings = await load_settings(uow, actor.portal.id)
+            current = await _visible(uow, actor, touch_point_id, settings)
+            changed = change(current)
+            if changed == current:
+                return current
+            try:
+                return await uow.touch_points.update(changed)
+            except ConcurrentUpdate:
+                if attempt == 1:
+                    raise Conflict(
+                        "the touch-point changed meanwhile; reload and try again"
+                    ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Change:
+    """A pure edit of a touch-point, re-appliable after a concurrent update."""
+
+    def __call__(self, touch_point: TouchPoint) -> TouchPoint:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+@attrs.frozen
+class _Move(_Change):
+    deadline: datetime | None
+    responsible_id: int | None
+    now: datetime
+
+    def __call__(self, touch_point: TouchPoint) -> TouchPoint:
+        if not touch_point.is_open:
+            raise Conflict(f"a {touch_point.status.value} touch-point cannot be moved")
+        try:
+            if self.deadline is not None and self.deadline != touch_point.deadline:
+                touch_point = touch_point.reschedule(self.deadline, now=self.now)
+            if (
+                self.responsible_id is not None
+                and self.responsible_id != touch_point.responsible_id
+            ):
+                touch_point = touch_point.reassign(self.responsible_id, now=self.now)
+        except InvalidTransition as exc:
+            raise Conflict(str(exc)) from exc
+        return touch_point
+
+
+async def move_touch_point(
+    *,
+    storage: Storage,
+    crm: Crm,
+    clock: Clock,
+    actor: Actor,
+    touch_point_id: int,
+    deadline: datetime | None,
+    responsible_id: int | None,
+) -> Card:
+    """Reschedule and/or reassign: the CRM to-do first, then our row."""
+    if deadline is None and responsible_id is None:
+        raise InvalidInput({"body": "give a deadline, a responsible_id, or both"})
+    now = clock.now()
+    async with storage.unit_of_work() as uow:
+        settings = await load_settings(uow, actor.portal.id)
+        current = await _visible(uow, actor, touch_point_id, settings)
+    if not may_edit(actor.viewer, current, settings):
+        raise Forbidden("this touch-point belongs to a colleague")
+    if responsible_id is not None and current.responsible_id != actor.viewer.user_id:
+        _check_assignee(actor, settings, responsible_id)
+    change = _Move(deadline, responsible_id, now)
+    planned = change(current)  # refuses moving a done touch-point before touching the CRM
+    if planned.deadline != current.deadline:
+        await crm.update_deadline(current.activity_id, current.owner, planned.deadline)
+    if planned.responsible_id != current.responsible_id:
+        await crm.update_responsible(current.activity_id, current.owner, planned.responsible_id)
+    stored = await _update_with_retry(storage, actor, touch_point_id, change)
+    return (await cards_for(crm, [stored]))[0]
+
+
+@attrs.frozen
+class _Complete(_Change):
+    note: str
+    now: datetime
+
+    def __call__(self, touch_point: TouchPoint) -> TouchPoint:
+        # A retry of the same completion, or one the CRM event already recorded without
+        # its note, is not a second completion.
+        if touch_point.status is Status.DONE and touch_point.result_note in (None, self.note):
+            if touch_point.result_note == self.note:
+                return touch_point
+            return attrs.evolve(touch_point, result_note=self.note, updated_at=self.now)
+        try:
+            return touch_point.complete(self.note, now=self.now)
+        except InvalidTransition as exc:
+            raise Conflict(str(exc)) from exc
+
+
+async def complete_touch_point(
+    *,
+    storage: Storage,
+    crm: Crm,
+    clock: Clock,
+    actor: Actor,
+    touch_point_id: int,
+    result_note: str,
+    follow_up: FollowUpRequest | None,
+) -> Completion:
+    """Complete with a result note and, optionally, schedule the linked follow-up.
+
+    Order: complete the CRM activity, record it, then create the follow-up to-do and link
+    both rows. Repeating the same request after a failure finishes what is missing
+    (the completion is idempotent for the same note), so nothing is done twice.
+    """
+    note = result_note.strip()
+    if not note:
+        raise InvalidInput({"result_note": "must not be empty"})
+    if len(note) > NOTE_MAX:
+        raise InvalidInput({"result_note": f"must be at most {NOTE_MAX} characters"})
+    now = clock.now()
+    async with storage.unit_of_work() as uow:
+        settings = await load_settings(uow, actor.portal.id)
+        current = await _visible(uow, actor, touch_point_id, settings)
+    if not may_edit(actor.viewer, current, settings):
+        raise Forbidden("this touch-point belongs to a colleague")
+    change = _Complete(note, now)
+    change(current)  # refuses completing a cancelled one before touching the CRM
+    if follow_up is not None and follow_up.responsible_id is not None:
+        _check_assignee(actor, settings, follow_up.responsible_id, also=current.responsible_id)
+    if current.is_open:
+        await crm.complete(current.activity_id)
+    stored = await _update_with_retry(storage, actor, touch_point_id, change)
+    if follow_up is None or stored.next_id is not None:
+        completed_cards = await cards_for(crm, [stored])
+        next_card = None
+        if stored.next_id is not None and follow_up is not None:
+            async with storage.unit_of_work() as uow:
+                existing = await uow.touch_points.get(actor.portal.id, stored.next_id)
+            if existing is not None:
+                next_card = (await cards_for(crm, [existing]))[0]
+        return Completion(completed=completed_cards[0], follow_up=next_card)
+
+    deadline = follow_up.deadline or follow_up_deadline(now, stored.deadline, settings)
+    type_ = follow_up.type or stored.type
+    responsible_id = follow_up.responsible_id or stored.responsible_id
+    activity_id = await crm.create_todo(
+        TodoSpec(
+            owner=stored.owner,
+            type=type_,
+            deadline=deadline,
+            responsible_id=responsible_id,
+            title=_TYPE_TITLES[type_],
+            description=f"Follow-up. Last result: {note}"[:NOTE_MAX],
+            parent_activity_id=stored.activity_id,
+        )
+    )
+    try:
+        async with storage.unit_of_work() as uow:
+            previous = await uow.touch_points.get_for_update(actor.portal.id, stored.id)
+            if previous is None:
+                raise NotFound(f"touch-point {stored.id} not found")
+            added = await uow.touch_points.add(
+                NewTouchPoint(
+                    portal_id=actor.portal.id,
+                    activity_id=activity_id,
+                    owner=stored.owner,
+                    type=type_,
+                    deadline=deadline,
+                    responsible_id=responsible_id,
+                    created_by=actor.viewer.user_id,
+                    created_at=now,
+                    previous_id=stored.id,
+                )
+            )
+            try:
+                linked = await uow.touch_points.update(previous.link_follow_up(added.id, now=now))
+            except ChainError as exc:
+                raise Conflict(str(exc)) from exc
+    except Exception:
+        await _compensate_create(crm, activity_id)
+        raise
+    cards = await cards_for(crm, [linked, added])
+    return Completion(completed=cards[0], follow_up=cards[1])
+
+
+@attrs.frozen
+class _Cancel(_Change):
+    now: datetime
+
+    def __call__(self, touch_point: TouchPoint) -> TouchPoint:
+        if touch_point.status is Status.CANCELLED:
+            return touch_point
+        try:
+            return touch_point.cancel(now=self.now)
+        except InvalidTransition as exc:
+            raise Conflict(str(exc)) from exc
+
+
+async def cancel_touch_point(
+    *, storage: Storage, crm: Crm, clock: Clock, actor: Actor, touch_point_id: int
+) -> Card:
+    """Cancel an open touch-point and delete its CRM to-do (it will not happen)."""
+    now = clock.now()
+    async with storage.unit_of_work() as uow:
+        settings = await load_settings(uow, actor.portal.id)
+        current = await _visible(uow, actor, touch_point_id, settings)
+    if not may_edit(actor.viewer, current, settings):
+        raise Forbidden("this touch-point belongs to a colleague")
+
+    change = _Cancel(now)
+    change(current)  # refuses cancelling a done touch-point before touching the CRM
+    if current.is_open:
+        # Already gone in the CRM: cancelling is what the user wants anyway.
+        with contextlib.suppress(CrmNotFound):
+            await crm.delete_activity(current.activity_id)
+    stored = await _update_with_retry(storage, actor, touch_point_id, change)
+    return (await cards_for(crm, [stored]))[0]
+
+
+async def get_chain(*, storage: Storage, crm: Crm, actor: Actor, touch_point_id: int) -> list[Card]:
+    async with storage.unit_of_work() as uow:
+        settings = await load_settings(uow, actor.portal.id)
+        await _visible(uow, actor, touch_point_id, settings)
+        chain = await uow.touch_points.chain(actor.portal.id, touch_point_id)
+    visible = [tp for tp in chain if may_view(actor.viewer, tp, settings)]
+    return await cards_for(crm, visible)
+
+
+async def record_touch_points(
+    *, storage: Storage, crm: Crm, actor: Actor, owner: OwnerRef
+) -> list[Card]:
+    """A CRM record's touch-points (the card tab), as far as the caller may see them."""
+    async with storage.unit_of_work() as uow:
+        settings = await load_settings(uow, actor.portal.id)
+        touch_points = await uow.touch_points.for_owner(actor.portal.id, owner)
+    visible = [tp for tp in touch_points if may_view(actor.viewer, tp, settings)]
+    return await cards_for(crm, visible)

@@ -1,0 +1,122 @@
+"""The aiohttp app on real Postgres, talking to the HTTP emulator of Bitrix24 over loopback."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import attrs
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock, FrameLaunch
+from touchpoints.adapters.bitrix24.connector import BitrixConnector
+from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
+from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
+from touchpoints.adapters.postgres.storage import PostgresStorage
+from touchpoints.domain.secrets import Secret
+from touchpoints.entrypoints.app import create_app
+from touchpoints.entrypoints.config import PrivacyConfig
+from touchpoints.entrypoints.container import Services
+from touchpoints.entrypoints.sessions import SessionSealer
+from touchpoints.services.lifecycle import Handlers
+
+APP_SECRET = Secret("integration-secret-key-0123456789abcdef")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@attrs.define
+class Harness:
+    """The app under test, the emulated Bitrix24 and the shared pieces between them."""
+
+    b24: Bitrix24Emulator
+    client: TestClient[web.Request, web.Application]
+    services: Services
+    storage: PostgresStorage
+    base_url: str
+    dsn: str
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.base_url}/b24/events"
+
+    async def install(self, **kwargs: Any) -> str:
+        """Install on a new emulated portal as Bitrix24 does; returns its member_id."""
+        launch = self.b24.install(**kwargs)
+        response = await self.post_frame("/b24/install", launch)
+        assert response.status == 200, await response.text()
+        assert "installFinish" in await response.text()
+        member_id = launch.form["member_id"]
+        await self.b24.install_finish(member_id)
+        await self.b24.drain_events()
+        return member_id
+
+    async def post_frame(self, path: str, launch: FrameLaunch) -> aiohttp.ClientResponse:
+        return await self.client.post(path, params=launch.query, data=launch.form)
+
+    async def session_for(self, member_id: str, user_id: int, **kwargs: Any) -> str:
+        """Open the app as ``user_id`` and return the session token from the page."""
+        launch = self.b24.frame_launch(member_id, user_id, **kwargs)
+        response = await self.post_frame("/b24/app", launch)
+        body = await response.text()
+        assert response.status == 200, body
+        marker = 'name="tp-session" content="'
+        start = body.index(marker) + len(marker)
+        return body[start : body.index('"', start)]
+
+    async def api(
+        self, method: str, path: str, session: str, json: Any = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        response = await self.client.request(
+            method, path, json=json, headers={"Authorization": f"Bearer {session}"}, **kwargs
+        )
+        payload = await response.json() if response.content_type == "application/json" else None
+        return response.status, payload
+
+
+@pytest.fixture
+async def b24() -> AsyncIterator[Bitrix24Emulator]:
+    async with Bitrix24Emulator(clock=EmulatorClock()) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def harness(
+    pg_storage: PostgresStorage, pg_dsn: str, b24: Bitrix24Emulator
+) -> AsyncIterator[Harness]:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        oauth = BitrixOAuthServer(
+            session,
+            b24.client_id,
+            Secret(b24.client_secret),
+            b24.oauth_url,
+            clock=b24.clock,
+            allow_http=True,
+        )
+        connector = BitrixConnector(session, oauth, pg_storage, b24.clock, allow_http=True)
+        services = Services(
+            storage=pg_storage,
+            connector=connector,
+            oauth=oauth,
+            messenger=BitrixMessenger(connector),
+            clock=b24.clock,
+            sealer=SessionSealer(APP_SECRET),
+            handlers=Handlers.under(base_url),
+            privacy=PrivacyConfig(),
+            allow_http=True,
+        )
+        app = create_app(services)
+        server = TestServer(app, host="127.0.0.1", port=port)
+        async with TestClient(server) as client:
+            yield Harness(b24, client, services, pg_storage, base_url, pg_dsn)
