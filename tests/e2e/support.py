@@ -77,11 +77,11 @@ class DemoPeople:
     regular: int
 
 
-def screenshot(page: Page, name: str) -> Path:
+def screenshot(page: Page, name: str, *, full_page: bool = False) -> Path:
     """Save a screenshot under artifacts/screenshots/ (gitignored) and return its path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     return path
 
 

@@ -12,6 +12,7 @@ from tests.e2e.support import (
     card,
     column_ids,
     demo_page,
+    local,
     open_board,
     screenshot,
     wait_until_settled,
@@ -162,3 +163,25 @@ def test_cancelling_a_touch_point_asks_first_and_takes_it_off_the_board(
 
     assert target not in all_ids(page)
     assert api.get(f"/touchpoints/{target}")["status"] == "cancelled"
+
+
+def test_details_reschedule_a_touch_point_to_another_time(
+    page: Page, demo_url: str, people: DemoPeople, api: DemoApi
+) -> None:
+    open_board(page, demo_page(demo_url, people.admin))
+    wait_until_settled(page)
+    target = column_ids(page, "later")[0]
+    zone = api.get("/me")["portal"]["time_zone"]
+    before = local(api.get(f"/touchpoints/{target}")["deadline"], zone)
+
+    card(page, target).click()
+    details = page.get_by_role("dialog", name="Touch-point")
+    details.get_by_test_id("edit-tp").click()
+    details.get_by_test_id("deadline-time").fill("16:45")
+    details.get_by_role("button", name="Save").click()
+    expect(details).to_be_hidden()
+    wait_until_settled(page)
+
+    after = local(api.get(f"/touchpoints/{target}")["deadline"], zone)
+    assert after.date() == before.date()
+    assert (after.hour, after.minute) == (16, 45)

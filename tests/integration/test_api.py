@@ -301,3 +301,19 @@ async def test_health_readiness_privacy_and_openapi_answer(harness: Harness) -> 
     spec = await (await harness.client.get("/api/openapi.json")).json()
     assert spec["openapi"] == "3.1.0"
     assert "/api/v1/board" in spec["paths"]
+
+
+async def test_metrics_count_requests_bitrix24_calls_and_events(harness: Harness) -> None:
+    member_id = await harness.install()
+    session = await harness.session_for(member_id, 1)
+    await harness.api("GET", "/api/v1/board", session)
+    await harness.b24.send_event(
+        harness.events_url, "ONCRMACTIVITYUPDATE", member_id, {"ID": "5"}, forged=True
+    )
+    text = await (await harness.client.get("/metrics")).text()
+    assert (
+        'touchpoints_http_requests_total{method="GET",route="/api/v1/board",status="200"}' in text
+    )
+    assert 'touchpoints_b24_calls_total{method="profile",outcome="ok"}' in text
+    assert 'touchpoints_events_total{event="ONCRMACTIVITYUPDATE",outcome="rejected"}' in text
+    assert session not in text

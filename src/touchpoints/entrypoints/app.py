@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
@@ -12,9 +14,17 @@ from touchpoints.entrypoints.container import SERVICES, Services
 from touchpoints.entrypoints.http import (
     HTTPS_KEY,
     MAX_BODY,
+    OBSERVE_KEY,
     error_middleware,
     json_reply,
     security_headers,
+)
+from touchpoints.entrypoints.metrics import (
+    B24_LOGGER,
+    METRICS,
+    B24LogObserver,
+    Metrics,
+    metrics_handler,
 )
 from touchpoints.entrypoints.openapi import openapi_document
 from touchpoints.ports.storage import StorageError
@@ -53,6 +63,10 @@ def create_app(services: Services, *, https: bool = False) -> web.Application:
     )
     app[SERVICES] = services
     app[HTTPS_KEY] = https
+    metrics = Metrics()
+    app[METRICS] = metrics
+    app[OBSERVE_KEY] = metrics.observe_request
+    app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/privacy", privacy)
@@ -64,8 +78,21 @@ def create_app(services: Services, *, https: bool = False) -> web.Application:
     if static.is_dir():
         app.router.add_static(pages.STATIC_PREFIX, static, append_version=False)
 
+    async def observe_b24(app: web.Application) -> AsyncIterator[None]:
+        observer = B24LogObserver(app[METRICS])
+        logger = logging.getLogger(B24_LOGGER)
+        previous_level = logger.level
+        # Call records are INFO; metrics need them whatever the log level shows.
+        if not logger.isEnabledFor(logging.INFO):
+            logger.setLevel(logging.INFO)
+        logger.addHandler(observer)
+        yield
+        logger.removeHandler(observer)
+        logger.setLevel(previous_level)
+
     async def drain_background(app: web.Application) -> None:
         await app[SERVICES].background.drain()
 
+    app.cleanup_ctx.append(observe_b24)
     app.on_shutdown.append(drain_background)
     return app

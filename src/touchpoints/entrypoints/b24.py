@@ -15,6 +15,7 @@ from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints import pages
 from touchpoints.entrypoints.container import EVENT_INLINE_BUDGET_S, SERVICES, Services
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
+from touchpoints.entrypoints.metrics import METRICS
 from touchpoints.ports.crm import CrmAuthExpired, CrmError, CrmPermissionDenied, PortalGone
 from touchpoints.ports.storage import StorageError
 from touchpoints.services import lifecycle
@@ -181,11 +182,13 @@ async def events(request: web.Request) -> web.Response:
         portal = await lifecycle.verify_portal(services.storage, member_id, application_token)
     except Unauthenticated as exc:
         log.warning("event refused", extra={"event": event, "reason": str(exc)})
+        _count(request, event, "rejected")
         status = 403 if "mismatch" in str(exc) else 401
         return web.json_response(
             {"code": "UNAUTHENTICATED", "message": "event refused"}, status=status
         )
 
+    _count(request, event, "handled")
     if event == "ONAPPUNINSTALL":
         await lifecycle.uninstall_portal(services.storage, portal)
         services.users.forget(portal.id)
@@ -258,6 +261,12 @@ async def _sync_within_budget(services: Services, work: Any) -> None:
 def _log_background_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("background event sync failed: %s", type(task.exception()).__name__)
+
+
+def _count(request: web.Request, event: str, outcome: str) -> None:
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.events.labels(event[:40], outcome).inc()
 
 
 def _ok() -> web.Response:

@@ -59,6 +59,8 @@ class TextFormatter(logging.Formatter):
 
 def configure_logging(level: str, *, json_lines: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    # The handler filters too: metrics lift some loggers to INFO without printing them.
+    handler.setLevel(level)
     handler.addFilter(RequestIdFilter())
     if json_lines:
         handler.setFormatter(JsonFormatter())

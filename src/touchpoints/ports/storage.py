@@ -19,6 +19,7 @@ from touchpoints.domain.model import (
     TouchPointType,
 )
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
+from touchpoints.domain.reports import Report, ReportFilter, ReportPeriod
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 
@@ -63,6 +64,18 @@ class BoardQuery:
     owner_type: OwnerType | None = None
     type: TouchPointType | None = None
     limit: int = 5_000
+
+
+@attrs.frozen(kw_only=True)
+class ReportQuery:
+    """A report to compute where the data is: ``domain.reports.compute_report``'s arguments."""
+
+    period: ReportPeriod
+    now: datetime
+    time_zone: str
+    report_filter: ReportFilter = attrs.field(factory=ReportFilter)
+    users: frozenset[int] = frozenset()
+    closed_records: frozenset[OwnerRef] = frozenset()
 
 
 @attrs.frozen(kw_only=True)
@@ -200,6 +213,50 @@ class TouchPointRepository(Protocol):
 
     async def all(self, portal_id: int) -> list[TouchPoint]:
         """Every touch-point of the portal (data export)."""
+        ...
+
+    async def report(self, portal_id: int, query: ReportQuery) -> Report:
+        """``compute_report`` over every touch-point of the portal, computed next to the data.
+
+        The figures are exactly the domain's. User rows: ``query.users`` (within the
+        filter's ``responsible_ids``) and every responsible user with a non-zero figure.
+        """
+        ...
+
+    async def unfollowed_owners(
+        self,
+        portal_id: int,
+        start: datetime,
+        end: datetime,
+        report_filter: ReportFilter,
+        *,
+        limit: int,
+    ) -> list[OwnerRef]:
+        """Records of touch-points completed within ``[start, end)`` with no follow-up.
+
+        Distinct, the most recent completion first, at most ``limit``: the records whose
+        closed state a report asks the CRM about (chain discipline).
+        """
+        ...
+
+    async def owners_with_open(
+        self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
+    ) -> set[int]:
+        """Which of ``owner_ids`` have at least one open touch-point (coverage report)."""
+        ...
+
+    async def in_period_matching(
+        self,
+        portal_id: int,
+        start: datetime,
+        end: datetime,
+        report_filter: ReportFilter,
+        *,
+        limit: int,
+    ) -> list[TouchPoint]:
+        """Touch-points matching the filter that were created, due, completed, cancelled or
+        orphaned within ``[start, end)`` (CSV export), by deadline then id, at most ``limit``.
+        """
         ...
 
 

@@ -57,7 +57,7 @@ export function ownerView(owner) {
  * A card for one open touch-point. ``actions`` gives the menu and complete handlers; the
  * card itself is focusable and carries data-id for the board's drag and keyboard code.
  */
-export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = false, now, overdue } = {}) {
+export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = false, now, overdue, inRecord = false } = {}) {
   const title = ownerTitle(touchPoint.owner);
   const card = h(
     "article",
@@ -82,7 +82,10 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = f
     h(
       "div",
       { class: "card__head" },
-      h("div", { class: "card__titles" }, ownerView(touchPoint.owner)),
+      // On the record's own tab the record is known: the type is the headline instead.
+      inRecord
+        ? h("div", { class: "card__titles card__titles--type" }, typeBadge(touchPoint.type), h("span", { class: "owner" }, typeLabel(touchPoint.type)), touchPoint.previous_id ? h("span", { class: "chain-mark", title: t("card.follows"), dataset: { testid: "chain-mark" } }, icon("chain")) : null)
+        : h("div", { class: "card__titles" }, ownerView(touchPoint.owner)),
       onMenu
         ? h(
             "button",
@@ -98,7 +101,9 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = f
           )
         : null,
     ),
-    h(
+    inRecord
+      ? null
+      : h(
       "div",
       { class: "card__meta" },
       typeBadge(touchPoint.type, "sm"),

@@ -53,7 +53,7 @@ export function mountRecord(root, owner) {
         { class: "panel", "aria-labelledby": "record-open" },
         h("h2", { class: "panel__title", id: "record-open" }, t("record.open"), h("span", { class: "counter" }, formatNumber(open.length))),
         open.length
-          ? h("div", { class: "record-list", role: "list" }, open.map((item) => cardView(item, { onOpen: details, onComplete: complete })))
+          ? h("div", { class: "record-list", role: "list" }, open.map((item) => cardView(item, { onOpen: details, onComplete: complete, inRecord: true })))
           : h("p", { class: "muted" }, t("record.none_open")),
       ),
       h(

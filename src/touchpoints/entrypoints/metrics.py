@@ -1,0 +1,118 @@
+"""Prometheus metrics (``GET /metrics``) with prometheus-client.
+
+Requests are observed by the error middleware; Bitrix24 calls, retries and token refreshes
+are read off the adapter's structured log records (one place that already sees every
+call), so the adapter needs no metrics dependency.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+B24_LOGGER = "touchpoints.b24"
+
+
+class Metrics:
+    """One registry per app, so several apps in one process (tests) do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "touchpoints_http_requests_total",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "touchpoints_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.b24_calls = Counter(
+            "touchpoints_b24_calls_total",
+            "Bitrix24 REST calls by method and outcome (ok or the error code).",
+            ["method", "outcome"],
+            registry=self.registry,
+        )
+        self.b24_latency = Histogram(
+            "touchpoints_b24_call_duration_seconds",
+            "Bitrix24 REST call latency by method.",
+            ["method"],
+            registry=self.registry,
+        )
+        self.b24_waits = Counter(
+            "touchpoints_b24_retries_total",
+            "Retries and rate-limit waits before Bitrix24 calls.",
+            registry=self.registry,
+        )
+        self.token_refreshes = Counter(
+            "touchpoints_b24_token_refreshes_total",
+            "OAuth token refreshes made for portals.",
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "touchpoints_events_total",
+            "Bitrix24 events by name and outcome (handled, ignored, rejected).",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
+        self.digests = Counter(
+            "touchpoints_digest_notifications_total",
+            "Digest notifications by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def observe_request(self, request: web.Request, status: int, elapsed: float) -> None:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        self.requests.labels(route, request.method, str(status)).inc()
+        self.latency.labels(route).observe(elapsed)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class B24LogObserver(logging.Handler):
+    """Turns the Bitrix24 adapter's call log records into metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(level=logging.DEBUG)
+        self._metrics = metrics
+
+    def emit(self, record: logging.LogRecord) -> None:
+        method = getattr(record, "b24_method", None)
+        if method is not None:
+            status = getattr(record, "b24_status", "")
+            outcome = (
+                "ok" if str(status) == "200" and record.levelno < logging.WARNING else str(status)
+            )
+            self._metrics.b24_calls.labels(str(method), outcome).inc()
+            duration_ms = getattr(record, "b24_duration_ms", None)
+            if isinstance(duration_ms, int | float):
+                self._metrics.b24_latency.labels(str(method)).observe(duration_ms / 1000)
+            return
+        message = record.getMessage()
+        if "tokens refreshed" in message:
+            self._metrics.token_refreshes.inc()
+        elif " retry=" in message:
+            self._metrics.b24_waits.inc()
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,82 @@
+"""The browser's wall-clock arithmetic in the portal's zone agrees with the server's rules.
+
+The board computes a dropped card's new deadline in the browser (keeping its local time of
+day), so ``static/js/zone.js`` must resolve gaps and overlaps the way domain/scheduling.py does.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.e2e.support import DemoPeople, demo_page, open_board
+from touchpoints.domain.scheduling import resolve_local
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CASES = [
+    ("2026-03-29", "02:30", "Europe/Berlin"),  # spring-forward gap
+    ("2026-10-25", "02:30", "Europe/Berlin"),  # fall-back overlap
+    ("2026-06-01", "10:00", "Europe/Berlin"),
+    ("2026-06-01", "10:00", "Asia/Kolkata"),  # half-hour offset
+    ("2026-11-01", "01:30", "America/New_York"),  # overlap west of UTC
+    ("2026-03-08", "02:15", "America/New_York"),  # gap west of UTC
+    ("2026-12-31", "23:59", "Pacific/Kiritimati"),  # +14:00
+]
+
+
+def server_rule(day: str, wall: str, zone: str) -> str:
+    local = datetime.combine(date.fromisoformat(day), time.fromisoformat(wall))
+    return resolve_local(local, ZoneInfo(zone)).astimezone(ZoneInfo(zone)).isoformat()
+
+
+def run_module(page: Page, module: str, script: str, args: Any) -> Any:
+    return page.evaluate(
+        f"async (args) => {{ const m = await import('/static/v1/js/{module}'); {script} }}", args
+    )
+
+
+def test_wall_times_resolve_like_the_server_in_gaps_overlaps_and_odd_offsets(
+    page: Page, demo_url: str, people: DemoPeople
+) -> None:
+    open_board(page, demo_page(demo_url, people.admin))
+
+    browser = run_module(
+        page,
+        "zone.js",
+        "return args.map(([d, t, z]) => m.isoInZone(m.zonedInstant(d, t, z), z));",
+        CASES,
+    )
+
+    assert browser == [server_rule(*case) for case in CASES]
+
+
+def test_board_columns_cover_the_days_the_server_buckets_into_them(
+    page: Page, demo_url: str, people: DemoPeople
+) -> None:
+    open_board(page, demo_page(demo_url, people.admin))
+    days = ["2026-11-23", "2026-11-27", "2026-11-28", "2026-11-29"]  # Mon, Fri, Sat, Sun
+
+    ranges = run_module(
+        page,
+        "board.js",
+        "return args.map(d => ['today','tomorrow','this_week','next_week','later']"
+        ".map(k => m.columnRange(k, d)));",
+        days,
+    )
+
+    assert ranges[0] == [
+        ["2026-11-23", "2026-11-23"],
+        ["2026-11-24", "2026-11-24"],
+        ["2026-11-25", "2026-11-29"],
+        ["2026-11-30", "2026-12-06"],
+        ["2026-12-07", "2026-12-13"],
+    ]
+    assert ranges[1][2] == ["2026-11-29", "2026-11-29"]
+    assert ranges[2][2] is None  # Saturday: tomorrow is Sunday, nothing is left of the week
+    assert ranges[3][1] == ["2026-11-30", "2026-11-30"]  # Sunday: tomorrow wins over next week
+    assert ranges[3][3] == ["2026-12-01", "2026-12-06"]
