@@ -29,6 +29,11 @@ window.__bx24 = [];
 window.BX24 = {
   init(callback) { __bx24.push(["init"]); setTimeout(callback, 0); },
   fitWindow(callback) { __bx24.push(["fitWindow"]); if (callback) callback(); },
+  resizeWindow(width, height, callback) {
+    __bx24.push(["resizeWindow", width, height]);
+    window.frameElement.style.height = height + "px";  // what Bitrix24 does to its frame
+    if (callback) callback();
+  },
   openPath(path, callback) { __bx24.push(["openPath", path]); callback({ result: "close" }); },
   getAuth() { __bx24.push(["getAuth"]); return { access_token: "fresh-frame-token", member_id: "frame-member" }; },
   refreshAuth(callback) { callback(this.getAuth()); },
@@ -37,7 +42,8 @@ window.BX24 = {
 """
 PARENT = (
     "<!doctype html><title>Bitrix24</title>"
-    '<iframe id="app" src="/__frame_app" width="1240" height="760"></iframe>'
+    '<iframe id="app" src="/__frame_app" style="width: 1240px; height: 400px; border: 0">'
+    "</iframe>"
 )
 
 
@@ -94,14 +100,24 @@ def test_in_a_frame_the_app_uses_bx24_to_size_itself_and_open_crm_records(
 
     page.goto(f"{base_url}/__frame_host")
     app = page.frame_locator("#app")
-    first = app.locator("[data-testid=card]").first
-    expect(first).to_be_visible()
+    expect(app.locator("[data-testid=card]").first).to_be_visible()
     page.wait_for_function(
         "() => document.querySelector('#app').contentWindow.__bx24"
-        ".some(call => call[0] === 'fitWindow')"
+        ".some(call => call[0] === 'resizeWindow' && call[2] > 1000)"
     )
-    first.click()
-    app.get_by_test_id("open-in-crm").click()
+    frame = next(f for f in page.frames if f.url.endswith("/__frame_app"))
+    assert frame.evaluate("document.documentElement.scrollHeight <= window.innerHeight + 1")
+
+    last = app.locator("[data-testid=column-overdue] [data-testid=card]").last
+    last.scroll_into_view_if_needed()
+    clicked_at = last.bounding_box()
+    last.click()
+    dialog = app.get_by_role("dialog", name="Touch-point")
+    placed_at = dialog.bounding_box()
+    assert clicked_at is not None
+    assert placed_at is not None
+    assert abs(placed_at["y"] - clicked_at["y"]) < 300  # opens where the user is looking
+    dialog.get_by_test_id("open-in-crm").click()
 
     calls = bx24_calls(page)
     assert calls[0] == ["init"]

@@ -16,6 +16,7 @@ from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock, FrameLaunch
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
+from touchpoints.adapters.bitrix24.throttle import RetryPolicy
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.app import create_app
@@ -90,8 +91,24 @@ async def b24() -> AsyncIterator[Bitrix24Emulator]:
 
 
 @pytest.fixture
+def b24_timeout_s() -> float:
+    """How long one Bitrix24 call may take; fault tests shorten it."""
+    return 20.0
+
+
+@pytest.fixture
+def b24_retry() -> RetryPolicy:
+    """The adapter's retry budget; fault tests shrink it to keep the suite fast."""
+    return RetryPolicy()
+
+
+@pytest.fixture
 async def harness(
-    pg_storage: PostgresStorage, pg_dsn: str, b24: Bitrix24Emulator
+    pg_storage: PostgresStorage,
+    pg_dsn: str,
+    b24: Bitrix24Emulator,
+    b24_timeout_s: float,
+    b24_retry: RetryPolicy,
 ) -> AsyncIterator[Harness]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -104,7 +121,15 @@ async def harness(
             clock=b24.clock,
             allow_http=True,
         )
-        connector = BitrixConnector(session, oauth, pg_storage, b24.clock, allow_http=True)
+        connector = BitrixConnector(
+            session,
+            oauth,
+            pg_storage,
+            b24.clock,
+            allow_http=True,
+            timeout_s=b24_timeout_s,
+            retry=b24_retry,
+        )
         services = Services(
             storage=pg_storage,
             connector=connector,

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from touchpoints.entrypoints import api, b24, pages, reports_api
-from touchpoints.entrypoints.container import SERVICES, Services
+from touchpoints.entrypoints.container import ACTIVITY_SYNC, SERVICES, Services
 from touchpoints.entrypoints.http import (
     HTTPS_KEY,
     MAX_BODY,
@@ -28,6 +28,7 @@ from touchpoints.entrypoints.metrics import (
 )
 from touchpoints.entrypoints.openapi import openapi_document
 from touchpoints.ports.storage import StorageError
+from touchpoints.services.event_sync import ActivitySync
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -63,6 +64,7 @@ def create_app(services: Services, *, https: bool = False) -> web.Application:
     )
     app[SERVICES] = services
     app[HTTPS_KEY] = https
+    app[ACTIVITY_SYNC] = ActivitySync(services.storage, services.connector, services.clock)
     metrics = Metrics()
     app[METRICS] = metrics
     app[OBSERVE_KEY] = metrics.observe_request
@@ -91,6 +93,7 @@ def create_app(services: Services, *, https: bool = False) -> web.Application:
         logger.setLevel(previous_level)
 
     async def drain_background(app: web.Application) -> None:
+        await app[ACTIVITY_SYNC].close()
         await app[SERVICES].background.drain()
 
     app.cleanup_ctx.append(observe_b24)

@@ -13,7 +13,12 @@ from aiohttp import web
 from touchpoints.domain.model import OwnerType
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints import pages
-from touchpoints.entrypoints.container import EVENT_INLINE_BUDGET_S, SERVICES, Services
+from touchpoints.entrypoints.container import (
+    ACTIVITY_SYNC,
+    EVENT_INLINE_BUDGET_S,
+    SERVICES,
+    Services,
+)
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
 from touchpoints.entrypoints.metrics import METRICS
 from touchpoints.ports.crm import CrmAuthExpired, CrmError, CrmPermissionDenied, PortalGone
@@ -201,17 +206,15 @@ async def events(request: web.Request) -> web.Response:
             )
         if event == "ONCRMACTIVITYADD":
             return _ok()
-        await _sync_within_budget(
-            services,
-            lifecycle.handle_activity_event(
-                storage=services.storage,
-                connector=services.connector,
-                clock=services.clock,
-                portal=portal,
-                activity_id=int(raw_id),
-                deleted=event == "ONCRMACTIVITYDELETE",
-            ),
-        )
+        sync = request.app[ACTIVITY_SYNC]
+        if event == "ONCRMACTIVITYDELETE":
+            await sync.activity_deleted(portal, int(raw_id))
+        else:
+            pending = await sync.activity_changed(portal, int(raw_id))
+            if pending is not None:
+                # Wait briefly so a quiet portal sees the change at once; a slow Bitrix24
+                # must not hold the answer (the worker finishes, §3.5).
+                await asyncio.wait({pending}, timeout=EVENT_INLINE_BUDGET_S)
         return _ok()
     return _ok()
 
@@ -240,27 +243,6 @@ async def _on_install(services: Services, form: dict[str, Any]) -> None:
         )
     except Forbidden as exc:
         raise Unauthenticated(str(exc)) from exc
-
-
-async def _sync_within_budget(services: Services, work: Any) -> None:
-    """Run the sync inline for a fast answer; if Bitrix24 is slow, let it finish in the background."""
-    task: asyncio.Task[Any] = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait({task}, timeout=EVENT_INLINE_BUDGET_S)
-    if task in done:
-        exc = task.exception()
-        if exc is not None and not isinstance(exc, CrmError | StorageError):
-            raise exc
-        if exc is not None:
-            # Reconciliation repairs what an event could not (DESIGN.md §3.5).
-            log.warning("event sync failed: %s", type(exc).__name__)
-        return
-    services.background.adopt(task)
-    task.add_done_callback(_log_background_failure)
-
-
-def _log_background_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("background event sync failed: %s", type(task.exception()).__name__)
 
 
 def _count(request: web.Request, event: str, outcome: str) -> None:

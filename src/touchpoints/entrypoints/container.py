@@ -18,10 +18,11 @@ from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, OAuthServer
 from touchpoints.ports.messaging import Messenger
 from touchpoints.ports.storage import Storage
+from touchpoints.services.event_sync import ActivitySync
 from touchpoints.services.lifecycle import Handlers
 
 USERS_TTL_S = 120.0
-EVENT_INLINE_BUDGET_S = 0.8
+EVENT_INLINE_BUDGET_S = 0.15
 
 
 @attrs.frozen(kw_only=True)
@@ -91,3 +92,4 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+ACTIVITY_SYNC = web.AppKey("activity_sync", ActivitySync)

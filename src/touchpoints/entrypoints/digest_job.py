@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from datetime import datetime
 
 from touchpoints.adapters.clock import OffsetClock, SystemClock
@@ -15,55 +16,100 @@ from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.runtime import build_services
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import StorageError
-from touchpoints.services.digest import DigestSummary, portal_base, run_digest_pass
+from touchpoints.services.digest import BoardUrl, DigestSummary, portal_base, run_digest_pass
 
 log = logging.getLogger("touchpoints.digest")
 
 PASS_EVERY_S = 60.0
+EXIT_INTERRUPTED = 130
 
 
-async def one_pass(services: Services, client_id: str) -> DigestSummary:
+def board_link(client_id: str) -> BoardUrl:
+    """The app's page in the portal, which opens the board (BITRIX24.md §15's example)."""
+
     def link(portal: Portal) -> str:
         return f"{portal_base(portal)}/marketplace/app/{client_id}/"
 
+    return link
+
+
+async def one_pass(
+    services: Services, *, clock: Clock, board_url: BoardUrl, stop: asyncio.Event | None = None
+) -> DigestSummary:
+    """One digest pass with the composition root's adapters and the pass's own clock."""
     return await run_digest_pass(
         storage=services.storage,
         connector=services.connector,
         messenger=services.messenger,
-        now=services.clock.now(),
-        board_url=link,
+        clock=clock,
+        board_url=board_url,
+        stop=stop,
     )
 
 
-async def digest_main(config: Config, *, once: bool, now: datetime | None) -> int:
+async def digest_main(
+    config: Config, *, once: bool, now: datetime | None, every_s: float = PASS_EVERY_S
+) -> int:
+    """Run one pass (``once``) or a pass every ``every_s`` seconds until SIGTERM/SIGINT.
+
+    The first signal lets the portals in flight finish and starts no new ones; a second
+    one cancels at once (claims left pending are recovered by a later pass). ``now`` sets
+    the digest's clock only: tokens still expire by the real one.
+
+    Returns the exit status: 0, or 1 when the database could not be used.
+    """
     serving = config.require_serving()
+    # ``--now`` moves the digest's idea of time (backfills, tests), then runs on from there.
     clock: Clock = SystemClock() if now is None else OffsetClock(now)
+    link = board_link(serving.b24.client_id)
     stop = asyncio.Event()
+    main = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+
+    def on_signal() -> None:
+        if stop.is_set() and main is not None:
+            main.cancel()
+            return
+        log.info("digest: stopping after the portals in flight")
+        stop.set()
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    async with build_services(config, clock=clock) as services:
-        while True:
-            try:
-                summary = await one_pass(services, serving.b24.client_id)
-                print(
-                    f"digest: {summary.portals} portal(s), {summary.due_portals} due, "
-                    f"{summary.sent} sent, {summary.skipped} skipped, {summary.failed} failed, "
-                    f"{summary.dead_portals} dead",
-                    flush=True,
-                )
-            except StorageError as exc:
-                log.warning("digest pass failed: %s", type(exc).__name__)
-                if once:
-                    return 1
-            if once:
-                return 0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=PASS_EVERY_S)
-            if stop.is_set():
-                return 0
+            loop.add_signal_handler(sig, on_signal)
+    try:
+        async with build_services(config) as services:
+            while True:
+                started = loop.time()
+                try:
+                    summary = await one_pass(services, clock=clock, board_url=link, stop=stop)
+                except StorageError as exc:
+                    log.warning("digest pass failed: %s", type(exc).__name__)
+                    if once:
+                        return 1
+                else:
+                    if once:
+                        print(f"digest: {summary.line()}", flush=True)
+                        return 0
+                if stop.is_set():
+                    return 0
+                wait = max(0.0, started + every_s - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                if stop.is_set():
+                    return 0
+    except StorageError as exc:
+        print(f"touchpoints: the database is unavailable: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
 
 
 def run_digest_command(config: Config, *, once: bool, now: datetime | None) -> int:
-    return asyncio.run(digest_main(config, once=once, now=now))
+    """``touchpoints digest [--once] [--now ISO]``; returns the exit status."""
+    try:
+        return asyncio.run(digest_main(config, once=once, now=now))
+    except asyncio.CancelledError:
+        return EXIT_INTERRUPTED

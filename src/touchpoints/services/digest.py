@@ -3,49 +3,109 @@
 Exactly once per (portal, user, local day): the digest log is claimed atomically before a
 notification is sent, and the notification's TAG is per user and day, so a resend after a
 crash replaces the earlier one instead of duplicating it (BITRIX24.md §15).
+
+A pass, per portal: settings, the open touch-points due by the end of the local day and the
+users' preferences (one unit of work); claims for every user who wants a digest (one unit of
+work); then, only for the users it won, the CRM users (active? language?) and the owner
+records' titles (one batched read each), the notifications (50 to a request), and the
+outcomes (one unit of work). A pass that finds everything claimed makes no Bitrix24 request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import attrs
 
-from touchpoints.domain.digest import build_digest, crm_record_links
-from touchpoints.domain.model import TouchPoint
-from touchpoints.domain.portal import Portal
+from touchpoints.domain.crm import UserInfo
+from touchpoints.domain.digest import (
+    DEFAULT_ITEM_LIMIT,
+    DigestContent,
+    compute_digest,
+    crm_record_links,
+    render_digest,
+)
+from touchpoints.domain.model import OwnerRef, TouchPoint
+from touchpoints.domain.portal import Portal, PortalStatus
 from touchpoints.domain.scheduling import digest_slot, start_of_local_day
-from touchpoints.ports.crm import CrmConnector, CrmError, Hidden, PortalGone
+from touchpoints.domain.settings import PortalSettings, UserPreferences
+from touchpoints.ports.clock import Clock
+from touchpoints.ports.crm import (
+    Crm,
+    CrmConnector,
+    CrmError,
+    CrmPermissionDenied,
+    Hidden,
+    PortalGone,
+)
 from touchpoints.ports.messaging import Messenger, Notification
 from touchpoints.ports.storage import BoardQuery, DigestState, Storage, StorageError
 from touchpoints.services.touchpoints import load_settings
 
 log = logging.getLogger("touchpoints.digest")
 
-# A claim whose sender died is taken over after this long (the TAG prevents a duplicate).
+# One portal's share of a pass gives up after this long; its pending claims are then
+# recovered by a later pass once they are STALE_CLAIM_S old.
+PORTAL_BUDGET_S = 5 * 60
+# A pending claim older than this belongs to a sender that crashed or gave up: it must stay
+# above PORTAL_BUDGET_S so that a live sender's claim is never taken over (and even then the
+# TAG makes the resend replace, not duplicate).
 STALE_CLAIM_S = 10 * 60
-PORTAL_CONCURRENCY = 8
-
-
-@attrs.define
-class DigestSummary:
-    portals: int = 0
-    due_portals: int = 0
-    sent: int = 0
-    skipped: int = 0
-    failed: int = 0
-    dead_portals: int = 0
-
-    def add(self, other: DigestSummary) -> None:
-        for field in attrs.fields(DigestSummary):
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
-
+PORTAL_CONCURRENCY = 16
+# A user whose notification keeps failing is tried this many times a day, then left alone.
+MAX_ATTEMPTS = 30
+# Open touch-points read per portal and pass (ordered by deadline, so a cut drops the latest).
+BOARD_LIMIT = 100_000
 
 BoardUrl = Callable[[Portal], str]
+
+
+@attrs.frozen(kw_only=True)
+class DigestSummary:
+    """What a pass (or one portal's share of it) did; summaries add up with ``+``.
+
+    Users: ``sent`` got today's digest now; ``skipped`` turned it off, are inactive or had
+    nothing to hear; ``already`` had theirs from an earlier or concurrent pass; ``failed``
+    are retried by a later pass the same local day; ``gave_up`` failed ``MAX_ATTEMPTS``
+    times today. Portals: ``portals`` looked at, ``due`` at their digest hour,
+    ``failed_portals`` failed as a whole (retried), ``dead_portals`` were found uninstalled
+    or unpaid and marked ``needs_reauth``, ``deferred`` were not started because the job
+    was stopping.
+    """
+
+    portals: int = 0
+    due: int = 0
+    sent: int = 0
+    skipped: int = 0
+    already: int = 0
+    failed: int = 0
+    gave_up: int = 0
+    failed_portals: int = 0
+    dead_portals: int = 0
+    deferred: int = 0
+
+    def __add__(self, other: DigestSummary) -> DigestSummary:
+        return DigestSummary(
+            **{
+                field.name: getattr(self, field.name) + getattr(other, field.name)
+                for field in attrs.fields(DigestSummary)
+            }
+        )
+
+    def line(self) -> str:
+        """One human line for logs and ``touchpoints digest --once``."""
+        return (
+            f"{self.portals} portal(s), {self.due} due, {self.sent} sent, "
+            f"{self.skipped} skipped, {self.already} already sent, {self.failed} failed, "
+            f"{self.gave_up} given up, {self.failed_portals} failed portal(s), "
+            f"{self.dead_portals} dead portal(s), {self.deferred} deferred"
+        )
 
 
 def portal_base(portal: Portal) -> str:
@@ -61,105 +121,227 @@ async def digest_portal(
     messenger: Messenger,
     portal: Portal,
     now: datetime,
-    board_url: BoardUrl,
+    board_url: str,
+    nothing_due_note: bool = False,
+    item_limit: int = DEFAULT_ITEM_LIMIT,
 ) -> DigestSummary:
-    """Send today's digests of one portal (if due); a dead portal raises ``PortalGone``."""
-    summary = DigestSummary(portals=1)
+    """Send one portal's digests for the local day of ``now``, if its digest hour has come.
+
+    ``nothing_due_note`` also sends every active employee who has nothing overdue or due
+    today a short "nothing due" note (it costs a ``user.get`` listing on every pass).
+
+    Raises:
+        PortalGone: the portal is uninstalled, deleted or unpaid (claims are marked failed).
+        CrmError, StorageError: the portal failed as a whole; a later pass retries.
+    """
     async with storage.unit_of_work() as uow:
         settings = await load_settings(uow, portal.id)
-    slot = digest_slot(now, settings)
-    if slot is None:
-        return summary
-    summary.due_portals = 1
-    zone = settings.zone
-    day_end = start_of_local_day(slot.local_day + timedelta(days=1), zone)
-    async with storage.unit_of_work() as uow:
+        slot = digest_slot(now, settings)
+        if slot is None:
+            return DigestSummary(portals=1)
+        day_end = start_of_local_day(slot.local_day + timedelta(days=1), settings.zone)
         due = await uow.touch_points.board(
-            portal.id, BoardQuery(responsible_ids=None, deadline_before=day_end, limit=100_000)
+            portal.id, BoardQuery(deadline_before=day_end, limit=BOARD_LIMIT)
         )
         preferences = {p.user_id: p for p in await uow.preferences.list(portal.id)}
     by_user: dict[int, list[TouchPoint]] = defaultdict(list)
     for touch_point in due:
         by_user[touch_point.responsible_id].append(touch_point)
-    wanted = [
-        user_id
-        for user_id in sorted(by_user)
-        if (
-            preferences[user_id].wants_digest(settings)
-            if user_id in preferences
-            else settings.digest_default
-        )
-    ]
-    summary.skipped += len(by_user) - len(wanted)
-    if not wanted:
-        return summary
 
     crm = connector.as_app(portal)
-    users = {user.id: user for user in await crm.users(wanted)}
-    active = [uid for uid in wanted if uid in users and users[uid].active]
-    summary.skipped += len(wanted) - len(active)
+    employees: dict[int, UserInfo] | None = None
+    candidates = set(by_user)
+    if nothing_due_note:
+        employees = {user.id: user for user in await crm.users()}
+        candidates |= set(employees)
+    wanted = sorted(uid for uid in candidates if _wants_digest(uid, preferences, settings))
+    summary = DigestSummary(portals=1, due=1, skipped=len(candidates) - len(wanted))
 
-    claimed: list[int] = []
-    for user_id in active:
-        async with storage.unit_of_work() as uow:
-            if await uow.digest_log.claim(
-                portal.id, user_id, slot.local_day, now=now, stale_after_s=STALE_CLAIM_S
-            ):
-                claimed.append(user_id)
-    summary.skipped += len(active) - len(claimed)
-    if not claimed:
+    claim = await _claim(storage, portal.id, wanted, slot.local_day, now)
+    summary += DigestSummary(already=claim.already, gave_up=claim.gave_up)
+    if not claim.won:
         return summary
-
-    owners = {tp.owner for user_id in claimed for tp in by_user[user_id]}
-    lookup = await crm.read_records(owners)
-    titles = {
-        ref: (None if isinstance(record, Hidden) else record.title)
-        for ref, record in lookup.items()
-    }
-    record_url = crm_record_links(portal_base(portal))
-    notifications: list[Notification] = []
-    for user_id in claimed:
-        rendered = build_digest(
-            user_id=user_id,
-            touch_points=by_user[user_id],
+    try:
+        outcome, skipped = await _send(
+            crm=crm,
+            messenger=messenger,
+            portal=portal,
+            user_ids=claim.won,
+            employees=employees,
+            by_user=by_user,
             now=now,
             settings=settings,
-            titles=titles,
-            language=users[user_id].language,
-            board_url=board_url(portal),
+            board_url=board_url,
+            nothing_due_note=nothing_due_note,
+            item_limit=item_limit,
+        )
+    except Exception:
+        # Failed now, retried by the next pass; if even this write fails, the claims go
+        # stale and a later pass takes them over.
+        with contextlib.suppress(StorageError):
+            await _settle(
+                storage,
+                portal.id,
+                slot.local_day,
+                dict.fromkeys(claim.won, DigestState.FAILED),
+            )
+        raise
+    await _settle(storage, portal.id, slot.local_day, outcome)
+    failed = sum(1 for state in outcome.values() if state is DigestState.FAILED)
+    sent = len(outcome) - failed - skipped
+    return summary + DigestSummary(sent=sent, skipped=skipped, failed=failed)
+
+
+def _wants_digest(
+    user_id: int, preferences: Mapping[int, UserPreferences], settings: PortalSettings
+) -> bool:
+    own = preferences.get(user_id)
+    return settings.digest_default if own is None else own.wants_digest(settings)
+
+
+@attrs.frozen(kw_only=True)
+class _Claim:
+    won: list[int]
+    already: int
+    gave_up: int
+
+
+async def _claim(
+    storage: Storage, portal_id: int, user_ids: Sequence[int], day: date, now: datetime
+) -> _Claim:
+    """Claim today's digest of each user in one unit of work.
+
+    ``user_ids`` is sorted, so concurrent passes take the rows' locks in one order and
+    never deadlock; the loser of a race waits for the winner's commit, then sees its claim.
+    """
+    won: list[int] = []
+    already = gave_up = 0
+    if not user_ids:
+        return _Claim(won=won, already=already, gave_up=gave_up)
+    async with storage.unit_of_work() as uow:
+        digests = uow.digest_log
+        for user_id in user_ids:
+            if not await digests.claim(
+                portal_id, user_id, day, now=now, stale_after_s=STALE_CLAIM_S
+            ):
+                already += 1
+                continue
+            entry = await digests.get(portal_id, user_id, day)
+            if entry is not None and entry.attempts > MAX_ATTEMPTS:
+                await digests.mark(portal_id, user_id, day, DigestState.FAILED)
+                gave_up += 1
+                continue
+            won.append(user_id)
+    return _Claim(won=won, already=already, gave_up=gave_up)
+
+
+async def _send(
+    *,
+    crm: Crm,
+    messenger: Messenger,
+    portal: Portal,
+    user_ids: list[int],
+    employees: Mapping[int, UserInfo] | None,
+    by_user: Mapping[int, list[TouchPoint]],
+    now: datetime,
+    settings: PortalSettings,
+    board_url: str,
+    nothing_due_note: bool,
+    item_limit: int,
+) -> tuple[dict[int, DigestState], int]:
+    """Render and send the claimed users' digests; returns each one's state and how many
+    were settled without a notification (inactive, or nothing to say)."""
+    if employees is None:
+        employees = {user.id: user for user in await crm.users(user_ids)}
+    # An inactive or unknown user cannot be notified today: settled, not retried.
+    outcome = {
+        uid: DigestState.SENT
+        for uid in user_ids
+        if uid not in employees or not employees[uid].active
+    }
+    contents: dict[int, DigestContent] = {}
+    for user_id in user_ids:
+        if user_id in outcome:
+            continue
+        content = compute_digest(
+            user_id=user_id,
+            touch_points=by_user.get(user_id, ()),
+            now=now,
+            settings=settings,
+            titles={},
+            limit=item_limit,
+            include_empty=nothing_due_note,
+        )
+        if content is None:
+            outcome[user_id] = DigestState.SENT
+        else:
+            contents[user_id] = content
+    skipped = len(outcome)
+    # Only the records a digest lists are read: at most 2 × item_limit per user.
+    titles = await _titles(
+        crm, (item.owner for c in contents.values() for item in (*c.overdue, *c.today))
+    )
+    record_url = crm_record_links(portal_base(portal))
+    notifications = []
+    for user_id, content in contents.items():
+        rendered = render_digest(
+            _with_titles(content, titles),
+            language=employees[user_id].language,
+            board_url=board_url,
             record_url=record_url,
         )
-        if rendered is None:
-            await _mark(storage, portal.id, user_id, slot.local_day, DigestState.SENT)
-            continue
         notifications.append(
             Notification(
                 user_id=user_id, message=rendered.message, tag=rendered.tag, attach=rendered.attach
             )
         )
+    if notifications:
+        for delivery in await messenger.notify(portal, notifications):
+            if delivery.user_id in contents:
+                outcome[delivery.user_id] = DigestState.SENT if delivery.ok else DigestState.FAILED
+            if not delivery.ok:
+                log.info(
+                    "digest not delivered",
+                    extra={
+                        "portal_id": portal.id,
+                        "user_id": delivery.user_id,
+                        "error": delivery.error,
+                    },
+                )
+    for user_id in contents:
+        # A notification the messenger did not report on is not known to be sent.
+        outcome.setdefault(user_id, DigestState.FAILED)
+    return outcome, skipped
+
+
+async def _titles(crm: Crm, owners: Iterable[OwnerRef]) -> dict[OwnerRef, str | None]:
+    """Owner titles read live in one batched call with the portal's stored token."""
+    unique = list(dict.fromkeys(owners))
+    if not unique:
+        return {}
     try:
-        deliveries = await messenger.notify(portal, notifications)
-    except CrmError:
-        for notification in notifications:
-            await _mark(
-                storage, portal.id, notification.user_id, slot.local_day, DigestState.FAILED
-            )
-        raise
-    for delivery in deliveries:
-        state = DigestState.SENT if delivery.ok else DigestState.FAILED
-        await _mark(storage, portal.id, delivery.user_id, slot.local_day, state)
-        if delivery.ok:
-            summary.sent += 1
-        else:
-            summary.failed += 1
-    return summary
+        lookup = await crm.read_records(unique)
+    except CrmPermissionDenied:
+        # The installer's token may have lost its CRM rights: a digest without titles
+        # still tells the user what is due.
+        return {}
+    return {ref: None if isinstance(card, Hidden) else card.title for ref, card in lookup.items()}
 
 
-async def _mark(
-    storage: Storage, portal_id: int, user_id: int, day: date, state: DigestState
+def _with_titles(content: DigestContent, titles: Mapping[OwnerRef, str | None]) -> DigestContent:
+    return attrs.evolve(
+        content,
+        overdue=tuple(attrs.evolve(i, title=titles.get(i.owner)) for i in content.overdue),
+        today=tuple(attrs.evolve(i, title=titles.get(i.owner)) for i in content.today),
+    )
+
+
+async def _settle(
+    storage: Storage, portal_id: int, day: date, outcome: Mapping[int, DigestState]
 ) -> None:
     async with storage.unit_of_work() as uow:
-        await uow.digest_log.mark(portal_id, user_id, day, state)
+        for user_id in sorted(outcome):
+            await uow.digest_log.mark(portal_id, user_id, day, outcome[user_id])
 
 
 async def run_digest_pass(
@@ -167,55 +349,140 @@ async def run_digest_pass(
     storage: Storage,
     connector: CrmConnector,
     messenger: Messenger,
-    now: datetime,
+    clock: Clock,
     board_url: BoardUrl,
     concurrency: int = PORTAL_CONCURRENCY,
+    portal_budget_s: float = PORTAL_BUDGET_S,
+    nothing_due_note: bool = False,
+    stop: asyncio.Event | None = None,
 ) -> DigestSummary:
     """One pass over every active portal, ``concurrency`` portals at a time.
 
-    A dead portal (revoked tokens, uninstalled, payment required) is counted and skipped;
-    the connector marks it ``needs_reauth``. Progress is logged as portals finish.
+    Each portal is judged at the instant its turn comes (``clock.now()``), so a long pass
+    still claims with a fresh timestamp. A portal that fails is counted and left to a later
+    pass; a dead one (revoked tokens, deleted, payment required) is marked ``needs_reauth``
+    and skipped from then on; neither stops the others. Once ``stop`` is set, portals not
+    yet started are deferred and the pass returns when those in flight are done. Progress
+    is logged every tenth of the portals, and the pass ends with a summary line.
+
+    Raises:
+        StorageError: the list of portals could not be read.
     """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    started = time.monotonic()
     async with storage.unit_of_work() as uow:
         portal_ids = await uow.portals.list_ids(active_only=True)
-    total = DigestSummary()
-    gate = asyncio.Semaphore(concurrency)
+    total = len(portal_ids)
+    step = max(1, total // 10)
+    summary = DigestSummary()
     done = 0
+    queue = iter(portal_ids)
 
-    async def one(portal_id: int) -> None:
-        nonlocal done
-        async with gate:
-            try:
-                async with storage.unit_of_work() as uow:
-                    portal = await uow.portals.get(portal_id)
-                if portal is None or not portal.is_active:
-                    return
-                result = await digest_portal(
-                    storage=storage,
-                    connector=connector,
-                    messenger=messenger,
-                    portal=portal,
-                    now=now,
-                    board_url=board_url,
+    async def worker() -> None:
+        nonlocal summary, done
+        # One shared iterator: ``next`` never awaits, so each portal goes to one worker.
+        for portal_id in queue:
+            if stop is not None and stop.is_set():
+                summary += DigestSummary(deferred=1)
+                continue
+            # Awaited first, then added: ``summary += await ...`` would read ``summary``
+            # before the await and lose what other workers added meanwhile.
+            summary += await _portal_pass(
+                portal_id,
+                storage=storage,
+                connector=connector,
+                messenger=messenger,
+                clock=clock,
+                board_url=board_url,
+                budget_s=portal_budget_s,
+                nothing_due_note=nothing_due_note,
+            )
+            done += 1
+            if done % step == 0 and done < total:
+                log.info(
+                    "digest progress: %d/%d portals, %d sent, %d skipped, %d failed",
+                    done,
+                    total,
+                    summary.sent,
+                    summary.skipped,
+                    summary.failed,
+                    extra={"done": done, "total": total},
                 )
-                total.add(result)
-            except PortalGone:
-                total.dead_portals += 1
-            except (CrmError, StorageError) as exc:
-                total.failed += 1
-                log.warning(
-                    "digest failed for a portal: %s",
-                    type(exc).__name__,
-                    extra={"portal_id": portal_id},
-                )
-            finally:
-                done += 1
-                if done % 100 == 0:
-                    log.info("digest progress", extra={"done": done, "total": len(portal_ids)})
 
-    await asyncio.gather(*(one(portal_id) for portal_id in portal_ids))
+    async with asyncio.TaskGroup() as group:
+        for _ in range(min(concurrency, total)):
+            group.create_task(worker())
+    elapsed = time.monotonic() - started
     log.info(
-        "digest pass done",
-        extra={"portals": len(portal_ids), **attrs.asdict(total)},
+        "digest pass done in %.1f s: %s",
+        elapsed,
+        summary.line(),
+        extra={"elapsed_s": round(elapsed, 3), **attrs.asdict(summary)},
     )
-    return total
+    return summary
+
+
+async def _portal_pass(
+    portal_id: int,
+    *,
+    storage: Storage,
+    connector: CrmConnector,
+    messenger: Messenger,
+    clock: Clock,
+    board_url: BoardUrl,
+    budget_s: float,
+    nothing_due_note: bool,
+) -> DigestSummary:
+    """``digest_portal`` for one portal id, with every failure turned into a count."""
+    try:
+        async with storage.unit_of_work() as uow:
+            portal = await uow.portals.get(portal_id)
+        if portal is None or not portal.is_active:
+            return DigestSummary()  # uninstalled or marked dead since the pass began
+        async with asyncio.timeout(budget_s):
+            return await digest_portal(
+                storage=storage,
+                connector=connector,
+                messenger=messenger,
+                portal=portal,
+                now=clock.now(),
+                board_url=board_url(portal),
+                nothing_due_note=nothing_due_note,
+            )
+    except PortalGone as exc:
+        await _mark_dead(storage, portal_id, clock.now())
+        log.warning(
+            "digest: portal gone (%s), marked needs_reauth",
+            exc.code or type(exc).__name__,
+            extra={"portal_id": portal_id},
+        )
+        return DigestSummary(portals=1, dead_portals=1)
+    except TimeoutError:
+        log.warning(
+            "digest: portal over its %.0f s budget; a later pass retries",
+            budget_s,
+            extra={"portal_id": portal_id},
+        )
+    except (CrmError, StorageError) as exc:
+        log.warning(
+            "digest: portal failed (%s %s); a later pass retries",
+            type(exc).__name__,
+            getattr(exc, "code", ""),
+            extra={"portal_id": portal_id},
+        )
+    except Exception:
+        # One portal's bug must not cost every other portal its digest.
+        log.exception("digest: unexpected failure", extra={"portal_id": portal_id})
+    return DigestSummary(portals=1, failed_portals=1)
+
+
+async def _mark_dead(storage: Storage, portal_id: int, now: datetime) -> None:
+    """Background work stops calling a portal Bitrix24 refuses for good (§19.11).
+
+    The connector already marks a refused refresh; a deleted portal (``PORTAL_DELETED``)
+    or a refusal met with a still-valid access token is marked here.
+    """
+    with contextlib.suppress(StorageError):
+        async with storage.unit_of_work() as uow:
+            await uow.portals.set_status(portal_id, PortalStatus.NEEDS_REAUTH, now=now)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from touchpoints.domain.crm import CurrentUser
-from touchpoints.domain.model import OwnerType, TouchPoint
+from touchpoints.domain.model import OwnerType
 from touchpoints.domain.portal import Portal, PortalInstall, PortalStatus
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
@@ -23,8 +23,9 @@ from touchpoints.ports.crm import (
     OAuthServer,
     PortalGone,
 )
-from touchpoints.ports.storage import ConcurrentUpdate, PortalExists, Storage
+from touchpoints.ports.storage import PortalExists, Storage
 from touchpoints.services.errors import Forbidden, Unauthenticated
+from touchpoints.services.event_sync import converge
 
 log = logging.getLogger("touchpoints.lifecycle")
 
@@ -249,82 +250,6 @@ async def update_application_token(
     return portal
 
 
-async def _store_synced(
-    storage: Storage, portal_id: int, touch_point_id: int, change: _Sync
-) -> None:
-    for _attempt in range(3):
-        async with storage.unit_of_work() as uow:
-            current = await uow.touch_points.get(portal_id, touch_point_id)
-            if current is None:
-                return
-            changed = change(current)
-            if changed == current:
-                return
-            try:
-                await uow.touch_points.update(changed)
-                return
-            except ConcurrentUpdate:
-                continue
-
-
-@attrs.frozen
-class _Sync:
-    """The CRM's state of an activity (``orphaned``: it is gone), re-appliable after a race."""
-
-    deadline: datetime | None
-    responsible_id: int
-    completed: bool
-    orphaned: bool
-    now: datetime
-
-    def __call__(self, touch_point: TouchPoint) -> TouchPoint:
-        if self.orphaned:
-            return touch_point.mark_orphaned(now=self.now)
-        deadline = self.deadline or touch_point.deadline
-        return touch_point.sync_from_crm(
-            deadline=deadline,
-            responsible_id=self.responsible_id,
-            completed=self.completed,
-            now=self.now,
-        )
-
-
-async def handle_activity_event(
-    *,
-    storage: Storage,
-    connector: CrmConnector,
-    clock: Clock,
-    portal: Portal,
-    activity_id: int,
-    deleted: bool,
-) -> str:
-    """Converge one of our touch-points to its CRM activity; others are ignored cheaply.
-
-    Returns what happened: ``ignored``, ``orphaned``, ``synced`` or ``unchanged``. The
-    activity is fetched, never taken from the event, so duplicates and reordering are
-    harmless (BITRIX24.md §9.3, §11.6).
-    """
-    async with storage.unit_of_work() as uow:
-        touch_point = await uow.touch_points.by_activity(portal.id, activity_id)
-    if touch_point is None:
-        return "ignored"
-    now = clock.now()
-    if deleted:
-        await _store_synced(storage, portal.id, touch_point.id, _Sync(None, 1, False, True, now))
-        return "orphaned"
-    activities = await connector.as_app(portal).get_activities([activity_id])
-    activity = activities.get(activity_id)
-    if activity is None:
-        # Not found with the installer's token: it was deleted (its DELETE event may follow).
-        await _store_synced(storage, portal.id, touch_point.id, _Sync(None, 1, False, True, now))
-        return "orphaned"
-    change = _Sync(activity.deadline, activity.responsible_id, activity.completed, False, now)
-    if change(touch_point) == touch_point:
-        return "unchanged"
-    await _store_synced(storage, portal.id, touch_point.id, change)
-    return "synced"
-
-
 async def reconcile_portal(
     *, storage: Storage, connector: CrmConnector, clock: Clock, portal: Portal
 ) -> int:
@@ -345,18 +270,16 @@ async def reconcile_portal(
             return changed
         after_id = page[-1].id
         activities = await crm.get_activities([tp.activity_id for tp in page])
-        now = clock.now()
         for touch_point in page:
-            activity = activities.get(touch_point.activity_id)
-            if activity is None:
-                change = _Sync(None, 1, False, True, now)
-            else:
-                change = _Sync(
-                    activity.deadline, activity.responsible_id, activity.completed, False, now
-                )
-            if change(touch_point) != touch_point:
-                await _store_synced(storage, portal.id, touch_point.id, change)
-                changed += 1
+            outcome = await converge(
+                storage=storage,
+                connector=connector,
+                clock=clock,
+                portal=portal,
+                touch_point_id=touch_point.id,
+                activity=activities.get(touch_point.activity_id),
+            )
+            changed += outcome in ("synced", "orphaned")
         if len(page) < RECONCILE_PAGE:
             return changed
 

@@ -11,6 +11,7 @@ import attrs
 
 from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
+from touchpoints.adapters.postgres.reports import PostgresReports
 from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.model import (
     NewTouchPoint,
@@ -21,6 +22,7 @@ from touchpoints.domain.model import (
     TouchPointType,
 )
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
+from touchpoints.domain.reports import Report, ReportFilter
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import IntervalUnit, PortalSettings, UserPreferences
 from touchpoints.ports.storage import (
@@ -30,6 +32,7 @@ from touchpoints.ports.storage import (
     DigestState,
     Feedback,
     InvalidReference,
+    ReportQuery,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +48,14 @@ def require_aware(field: str, value: datetime | None) -> None:
         raise InvalidValue({field: "must carry a time zone offset"})
 
 
+def is_closed(connection: Connection) -> bool:
+    """Whether the connection is unusable (also when the pool already took it back)."""
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
 class Db:
     """One connection whose driver errors come out as port errors."""
 
@@ -54,7 +65,7 @@ class Db:
         self._connection = connection
 
     def _translated(self, exc: BaseException, chain_id: int | None) -> Exception | None:
-        return translate(exc, connection_closed=self._connection.is_closed(), chain_id=chain_id)
+        return translate(exc, connection_closed=is_closed(self._connection), chain_id=chain_id)
 
     async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
         try:
@@ -614,6 +625,43 @@ class PostgresTouchPoints:
         return await self._many(
             "SELECT * FROM touchpoints WHERE portal_id = $1 ORDER BY id", portal_id
         )
+
+    # Reports: the SQL lives in reports.py.
+
+    async def report(self, portal_id: int, query: ReportQuery) -> Report:
+        return await PostgresReports(self._db).report(portal_id, query)
+
+    async def unfollowed_owners(
+        self,
+        portal_id: int,
+        start: datetime,
+        end: datetime,
+        report_filter: ReportFilter,
+        *,
+        limit: int,
+    ) -> list[OwnerRef]:
+        return await PostgresReports(self._db).unfollowed_owners(
+            portal_id, start, end, report_filter, limit=limit
+        )
+
+    async def owners_with_open(
+        self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
+    ) -> set[int]:
+        return await PostgresReports(self._db).owners_with_open(portal_id, owner_type, owner_ids)
+
+    async def in_period_matching(
+        self,
+        portal_id: int,
+        start: datetime,
+        end: datetime,
+        report_filter: ReportFilter,
+        *,
+        limit: int,
+    ) -> list[TouchPoint]:
+        rows = await PostgresReports(self._db).in_period_matching(
+            portal_id, start, end, report_filter, limit=limit
+        )
+        return [_touch_point(row) for row in rows]
 
 
 # ------------------------------------------------------------------ digest log and feedback

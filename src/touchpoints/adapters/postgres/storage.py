@@ -16,6 +16,7 @@ from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
 from touchpoints.adapters.postgres.migrate import MIGRATIONS_DIR, migration_ids
 from touchpoints.adapters.postgres.repositories import (
     Db,
+    is_closed,
     PostgresDigestLog,
     PostgresFeedback,
     PostgresPortals,
@@ -138,7 +139,7 @@ class PostgresStorage:
             try:
                 await transaction.start()
             except DRIVER_ERRORS as exc:
-                error = translate(exc, connection_closed=connection.is_closed())
+                error = translate(exc, connection_closed=is_closed(connection))
                 await self._release(connection, discard=True)
                 if error is None:
                     raise
@@ -149,9 +150,11 @@ class PostgresStorage:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _release(self, connection: PooledConnection, *, discard: bool = False) -> None:
-        if discard:
-            connection.terminate()
+        # A connection the server closed may already be back in the pool (asyncpg releases
+        # it on close), which makes both calls raise InterfaceError: nothing left to do then.
         with contextlib.suppress(*DRIVER_ERRORS):
+            if discard:
+                connection.terminate()
             await self._pool.release(connection)
 
     @contextlib.asynccontextmanager
@@ -171,8 +174,8 @@ class PostgresStorage:
         try:
             await transaction.commit()
         except DRIVER_ERRORS as exc:
-            error = translate(exc, connection_closed=connection.is_closed())
-            await self._release(connection, discard=connection.is_closed())
+            error = translate(exc, connection_closed=is_closed(connection))
+            await self._release(connection, discard=is_closed(connection))
             if error is None:
                 raise
             raise error from exc

@@ -46,20 +46,41 @@ export async function initFrame({ demo }) {
 }
 
 let fitQueued = false;
+let lastHeight = 0;
+const MIN_FRAME_HEIGHT = 640;
 
-/** Ask Bitrix24 to size the frame to the content (coalesced to one call per frame). */
+function contentHeight() {
+  const app = document.getElementById("app");
+  let bottom = app ? app.getBoundingClientRect().bottom + window.scrollY : document.body.scrollHeight;
+  // Dialogs, menus and toasts sit on top of the content; the frame must be tall enough for them.
+  for (const layer of document.querySelectorAll("dialog[open], .menu, .toasts")) {
+    bottom = Math.max(bottom, layer.getBoundingClientRect().bottom + window.scrollY + 16);
+  }
+  return Math.max(MIN_FRAME_HEIGHT, Math.ceil(bottom));
+}
+
+/**
+ * Size the frame to the content, growing and shrinking. BX24.fitWindow can only grow a frame
+ * (so its documentation says), so this measures the app and calls BX24.resizeWindow instead.
+ */
 export function fitWindow() {
   if (!ready || fitQueued) return;
   fitQueued = true;
   requestAnimationFrame(() => {
     fitQueued = false;
-    window.BX24.fitWindow();
+    const height = contentHeight();
+    if (Math.abs(height - lastHeight) < 2) return;
+    lastHeight = height;
+    window.BX24.resizeWindow("100%", height);
   });
 }
 
 function watchHeight() {
-  if (typeof ResizeObserver !== "function") return;
-  new ResizeObserver(fitWindow).observe(document.body);
+  document.body.classList.add("in-frame");
+  fitWindow();
+  if (typeof ResizeObserver === "function") new ResizeObserver(fitWindow).observe(document.getElementById("app") || document.body);
+  // Dialogs, menus and toasts are not inside #app; they change the needed height too.
+  new MutationObserver(fitWindow).observe(document.body, { childList: true });
 }
 
 /** The CRM card's path in the portal, e.g. /crm/deal/details/314/ (BITRIX24.md §16.1). */

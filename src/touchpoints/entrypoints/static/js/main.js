@@ -99,7 +99,7 @@ function route(main) {
 }
 
 function fatal(error) {
-  const known = typeof t === "function" && t("error.fatal") !== "error.fatal";
+  const known = t("error.fatal") !== "error.fatal"; // false when the translations never loaded
   replace(
     root,
     h(

@@ -1,5 +1,6 @@
 // Shared widgets: buttons, form fields, modal dialogs, pop-up menus, toasts, announcements.
 
+import { inFrame } from "./bx.js";
 import { h, icon, nextId } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -60,7 +61,32 @@ function select(options, { value, ...props } = {}) {
 }
 export { select };
 
-const toasts = () => document.querySelector(".toasts") || document.body.appendChild(h("div", { class: "toasts" }));
+// In a Bitrix24 frame the frame is as tall as the content and the parent page scrolls, so
+// "fixed to the viewport" means "somewhere on a long page". There, dialogs and toasts open
+// next to where the user last clicked or focused, which is on their screen.
+let lastY = 0;
+for (const type of ["pointerdown", "focusin"]) {
+  document.addEventListener(
+    type,
+    (event) => {
+      if (event.target instanceof Element && !event.target.closest(".toasts, dialog")) {
+        lastY = event.clientY || event.target.getBoundingClientRect().top;
+      }
+    },
+    true,
+  );
+}
+
+function nearInteraction(el, property, offset) {
+  if (!inFrame()) return;
+  el.style.setProperty(property, `${Math.max(16, Math.round(lastY + offset))}px`);
+}
+
+function toasts() {
+  const region = document.querySelector(".toasts") || document.body.appendChild(h("div", { class: "toasts" }));
+  nearInteraction(region, "--toast-top", 40);
+  return region;
+}
 
 /** A short notification. kind: info | success | error. Errors stay until closed. */
 export function toast(message, { kind = "info", timeout } = {}) {
@@ -127,6 +153,7 @@ export function openDialog({ title, body, footer, size = "md", onClose, classNam
     if (!dialog.classList.contains("is-busy")) close();
   });
   document.body.append(dialog);
+  nearInteraction(dialog, "--dialog-top", -120);
   dialog.showModal();
   const first = dialog.querySelector("[autofocus]") || dialog.querySelector(".dialog__body input, .dialog__body textarea, .dialog__body select, .dialog__body button");
   first?.focus();

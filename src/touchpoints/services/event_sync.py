@@ -1,0 +1,194 @@
+"""Coalesced convergence of our touch-points to their CRM activities after events.
+
+Bitrix24 sends one event per change and never retries (BITRIX24.md §9.3), and a burst of
+1,000 changes means 1,000 calls. Fetching each activity on its own would spend the portal's
+rate limit one request per event; instead the activity ids of a portal are gathered for a
+moment and fetched together (the adapter packs up to 2,500 ids into one ``batch``). An
+event handler waits a short while for its own id to be synced so a quiet portal sees the
+change at once, and answers anyway when Bitrix24 is slow: the worker finishes the job, and
+reconciliation repairs whatever a crash loses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import attrs
+
+from touchpoints.domain.crm import Activity
+from touchpoints.domain.model import TouchPoint
+from touchpoints.domain.portal import Portal
+from touchpoints.ports.clock import Clock
+from touchpoints.ports.crm import CrmConnector, CrmError
+from touchpoints.ports.storage import ConcurrentUpdate, Storage, StorageError
+
+log = logging.getLogger("touchpoints.events")
+
+MAX_IDS_PER_FETCH = 2_500
+GATHER_WINDOW_S = 0.02
+WRITE_ATTEMPTS = 3
+
+
+@attrs.define
+class _PortalQueue:
+    portal: Portal
+    waiting: dict[int, list[asyncio.Future[str]]] = attrs.field(factory=dict)
+    worker: asyncio.Task[None] | None = None
+
+
+class ActivitySync:
+    """Per-portal queues of activity ids to converge, each drained by one worker task."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        connector: CrmConnector,
+        clock: Clock,
+        *,
+        gather_window_s: float = GATHER_WINDOW_S,
+    ) -> None:
+        self._storage = storage
+        self._connector = connector
+        self._clock = clock
+        self._window = gather_window_s
+        self._queues: dict[int, _PortalQueue] = {}
+
+    async def activity_deleted(self, portal: Portal, activity_id: int) -> str:
+        """Mark our touch-point orphaned (nothing to fetch: the activity is gone)."""
+        async with self._storage.unit_of_work() as uow:
+            touch_point = await uow.touch_points.by_activity(portal.id, activity_id)
+        if touch_point is None:
+            return "ignored"
+        await converge(
+            storage=self._storage,
+            connector=self._connector,
+            clock=self._clock,
+            portal=portal,
+            touch_point_id=touch_point.id,
+            activity=None,
+        )
+        return "orphaned"
+
+    async def activity_changed(
+        self, portal: Portal, activity_id: int
+    ) -> asyncio.Future[str] | None:
+        """Queue a fetch of ``activity_id`` if it backs one of our touch-points.
+
+        Returns a future resolved with ``synced``/``unchanged``/``orphaned``/``failed`` once
+        the worker is through, or None for activities that are not ours (no REST call).
+        """
+        async with self._storage.unit_of_work() as uow:
+            ours = await uow.touch_points.by_activity(portal.id, activity_id)
+        if ours is None:
+            return None
+        queue = self._queues.get(portal.id)
+        if queue is None:
+            queue = self._queues[portal.id] = _PortalQueue(portal)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        queue.waiting.setdefault(activity_id, []).append(future)
+        if queue.worker is None or queue.worker.done():
+            queue.worker = asyncio.create_task(self._drain(queue))
+        return future
+
+    async def close(self) -> None:
+        """Finish queued work briefly, then stop every worker."""
+        workers = [q.worker for q in self._queues.values() if q.worker is not None]
+        if workers:
+            await asyncio.wait(workers, timeout=5)
+        for worker in workers:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def _drain(self, queue: _PortalQueue) -> None:
+        while queue.waiting:
+            await asyncio.sleep(self._window)
+            ids = list(queue.waiting)[:MAX_IDS_PER_FETCH]
+            futures = {activity_id: queue.waiting.pop(activity_id) for activity_id in ids}
+            outcomes = await self._sync(queue.portal, ids)
+            for activity_id, waiting in futures.items():
+                for future in waiting:
+                    if not future.done():
+                        future.set_result(outcomes.get(activity_id, "failed"))
+        self._queues.pop(queue.portal.id, None)
+
+    async def _sync(self, portal: Portal, activity_ids: Sequence[int]) -> dict[int, str]:
+        try:
+            activities = await self._connector.as_app(portal).get_activities(activity_ids)
+        except CrmError as exc:
+            log.warning(
+                "event sync could not read activities: %s",
+                type(exc).__name__,
+                extra={"portal_id": portal.id, "count": len(activity_ids)},
+            )
+            return {}
+        outcomes: dict[int, str] = {}
+        for activity_id in activity_ids:
+            try:
+                async with self._storage.unit_of_work() as uow:
+                    touch_point = await uow.touch_points.by_activity(portal.id, activity_id)
+                if touch_point is None:
+                    outcomes[activity_id] = "ignored"
+                    continue
+                outcomes[activity_id] = await converge(
+                    storage=self._storage,
+                    connector=self._connector,
+                    clock=self._clock,
+                    portal=portal,
+                    touch_point_id=touch_point.id,
+                    activity=activities.get(activity_id),
+                )
+            except StorageError as exc:
+                log.warning("event sync could not write: %s", type(exc).__name__)
+                outcomes[activity_id] = "failed"
+        return outcomes
+
+
+def _converge(touch_point: TouchPoint, activity: Activity | None, clock: Clock) -> TouchPoint:
+    now = clock.now()
+    if activity is None:
+        # Not readable with the installer's token: the activity was deleted.
+        return touch_point.mark_orphaned(now=now)
+    return touch_point.sync_from_crm(
+        deadline=activity.deadline or touch_point.deadline,
+        responsible_id=activity.responsible_id,
+        completed=activity.completed,
+        now=now,
+    )
+
+
+async def converge(
+    *,
+    storage: Storage,
+    connector: CrmConnector,
+    clock: Clock,
+    portal: Portal,
+    touch_point_id: int,
+    activity: Activity | None,
+) -> str:
+    """Apply the CRM's state; on a concurrent write, fetch the activity again.
+
+    Re-fetching (rather than re-applying what we read) makes two racing handlers
+    converge on the CRM's latest state instead of the one that happened to write last.
+    """
+    for attempt in range(WRITE_ATTEMPTS):
+        async with storage.unit_of_work() as uow:
+            current = await uow.touch_points.get(portal.id, touch_point_id)
+            if current is None:
+                return "ignored"
+            changed = _converge(current, activity, clock)
+            if changed == current:
+                return "unchanged"
+            try:
+                await uow.touch_points.update(changed)
+                return "orphaned" if activity is None else "synced"
+            except ConcurrentUpdate:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    return "failed"
+        if activity is not None:
+            fresh = await connector.as_app(portal).get_activities([activity.id])
+            activity = fresh.get(activity.id)
+    return "failed"  # pragma: no cover - the loop returns
