@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.stack import Stack, app_stack, bare_server, now, summary_ms  # noqa: E402
-from touchpoints.adapters.bitrix24.throttle import BucketLimits, Throttle  # noqa: E402
-from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType  # noqa: E402
+from bench.stack import Stack, app_stack, bare_server, now, summary_ms
+from touchpoints.adapters.bitrix24.throttle import BucketLimits, Throttle
+from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
 
 LATENCY_S = 0.02
 

@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import attrs
 from aiohttp import web
-
 from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock
+
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
