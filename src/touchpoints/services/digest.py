@@ -388,7 +388,9 @@ async def run_digest_pass(
                 continue
             # Awaited first, then added: ``summary += await ...`` would read ``summary``
             # before the await and lose what other workers added meanwhile.
-            summary += await _portal_pass(
+            # Awaited first, then added: ``summary += await ...`` would read ``summary``
+            # before the await and lose what other workers added meanwhile.
+            result = await _portal_pass(
                 portal_id,
                 storage=storage,
                 connector=connector,
@@ -398,6 +400,7 @@ async def run_digest_pass(
                 budget_s=portal_budget_s,
                 nothing_due_note=nothing_due_note,
             )
+            summary += result
             done += 1
             if done % step == 0 and done < total:
                 log.info(
