@@ -1,9 +1,4 @@
-"""An HTTP-level emulator of Bitrix24 (portals, OAuth server, events) for tests and benchmarks.
-
-It answers as /work/shared/BITRIX24.md documents Bitrix24 (§20 is the checklist), not as a
-convenient mock: legacy string scalars, empty-code errors, PHP-shaped batch replies, rotation
-of refresh tokens, a leaky bucket. Start it with ``async with Bitrix24Emulator() as b24:``.
-"""
+"""An HTTP-level emulator of Bitrix24 (portals, OAuth server, events) for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -189,6 +184,28 @@ class _Dropped(Exception):
 
 class Bitrix24Emulator:
     """Multi-portal Bitrix24 + its OAuth server, served over HTTP on loopback.
+
+    It answers as /work/shared/BITRIX24.md documents Bitrix24 (§20 is the checklist), not as a
+    convenient mock: legacy string scalars, empty-code errors, PHP-shaped batch replies, rotation
+    of refresh tokens, a leaky bucket. Typical use::
+
+        async with Bitrix24Emulator() as b24:
+            query, form = b24.install(time_zone="Europe/Berlin")   # the installer's frame POST
+            member_id = form["member_id"]
+            deal = b24.add_record(member_id, OwnerType.DEAL, title="Fleet")
+            ...  # point the app at b24.oauth_url; it learns b24.portal_endpoint(member_id)
+            await b24.install_finish(member_id)                    # BX24.installFinish()
+            b24.inject("crm.item.list", error="QUERY_LIMIT_EXCEEDED", times=2)
+            assert b24.requests(member_id, "batch") == 1
+
+    World building: ``add_portal``, ``add_user``, ``add_department``, ``add_record``, ``grant``,
+    ``add_activity``. Lifecycle: ``install``, ``install_finish``, ``frame_launch``, ``update_app``,
+    ``uninstall``, ``delete_portal``, ``change_domain``. Events: ``send_event``, ``ui_add_todo``,
+    ``ui_update_activity``, ``ui_delete_activity``, ``drain_events``, ``deliveries``. Knobs:
+    ``inject``, ``latency``, ``rate_limit``/``set_rate_limit``, ``operating_limit``/
+    ``set_method_cost``, ``event_delay``, ``drop_events``, ``clock``. Reading: ``requests``,
+    ``calls``, ``token_requests``, ``log``, ``inbox``, ``options``, ``event_bindings``,
+    ``placement_bindings``, ``activity``, ``portal``.
 
     Every knob is a constructor argument and (where it makes sense) a public attribute that
     tests may change while it runs: ``latency``, ``event_delay``, ``drop_events``,
@@ -791,7 +808,7 @@ class Bitrix24Emulator:
             for url, hid in targets
         ]
 
-    async def uninstall(self, member_id: str, *, clean: bool = True) -> list[Delivery]:
+    async def uninstall(self, member_id: str, clean: bool = True) -> list[Delivery]:
         """Uninstall: revoke every token, drop event and placement bindings (options too when
         ``clean``), then POST ONAPPUNINSTALL (no tokens in it) to its handlers (§8.4)."""
         portal = self.portal(member_id)
@@ -1240,16 +1257,14 @@ class Bitrix24Emulator:
             if method == "batch":
                 commands, status, body = await self._batch(portal, user, scopes, params, started)
             else:
-                status, body = (
-                    200,
-                    self._single(
-                        portal=portal,
-                        user=user,
-                        scopes=scopes,
-                        method=method,
-                        params=params,
-                        started=started,
-                    ),
+                status = 200
+                body = self._single(
+                    portal=portal,
+                    user=user,
+                    scopes=scopes,
+                    method=method,
+                    params=params,
+                    started=started,
                 )
             if fault is not None and fault.raw_body is not None:
                 await self._hold(fault)

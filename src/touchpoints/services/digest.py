@@ -388,8 +388,6 @@ async def run_digest_pass(
                 continue
             # Awaited first, then added: ``summary += await ...`` would read ``summary``
             # before the await and lose what other workers added meanwhile.
-            # Awaited first, then added: ``summary += await ...`` would read ``summary``
-            # before the await and lose what other workers added meanwhile.
             result = await _portal_pass(
                 portal_id,
                 storage=storage,

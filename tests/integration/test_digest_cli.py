@@ -1,0 +1,119 @@
+"""``touchpoints digest`` as operators run it: a subprocess on real Postgres and the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Harness
+from tests.integration.test_digest import DAY, NOW, due, installed
+from tests.postgres import TEST_SECRET
+from touchpoints.domain.digest import digest_tag
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+TIMEOUT_S = 30.0
+
+
+def environment(harness: Harness, data_dir: Path) -> dict[str, str]:
+    """The documented variables (DESIGN.md §3.2), pointing at the test database and emulator."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHPOINTS_")}
+    return {
+        **inherited,
+        "TOUCHPOINTS_DATABASE_URL": harness.dsn,
+        "TOUCHPOINTS_DATA_DIR": str(data_dir),
+        "TOUCHPOINTS_PUBLIC_URL": "https://touchpoints.example",
+        "TOUCHPOINTS_SECRET_KEY": TEST_SECRET.reveal(),
+        "TOUCHPOINTS_B24_CLIENT_ID": harness.b24.client_id,
+        "TOUCHPOINTS_B24_CLIENT_SECRET": harness.b24.client_secret,
+        "TOUCHPOINTS_B24_OAUTH_URL": harness.b24.oauth_url,
+        "TOUCHPOINTS_B24_ALLOW_HTTP": "1",
+        "TOUCHPOINTS_LOG_LEVEL": "INFO",
+    }
+
+
+async def digest_command(
+    env: dict[str, str], *args: str
+) -> tuple[int, str, str]:
+    """Run ``touchpoints digest ARGS`` while this loop keeps serving the emulator."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "touchpoints",
+        "digest",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_digest_once_sends_the_due_digests_then_nothing_on_a_second_run(
+    harness: Harness, tmp_path: Path
+) -> None:
+    site = await installed(harness)
+    await due(harness, site, 2, NOW + timedelta(hours=1))
+    await due(harness, site, 3, NOW - timedelta(hours=30))
+    env = environment(harness, tmp_path)
+
+    code, out, err = await digest_command(env, "--once", "--now", NOW.isoformat())
+
+    assert code == 0, err
+    assert "digest: 1 portal(s), 1 due, 2 sent" in out
+    for user_id in (2, 3):
+        assert [m.tag for m in harness.b24.inbox(site.member_id, user_id)] == [
+            digest_tag(user_id, DAY)
+        ]
+    assert TEST_SECRET.reveal() not in out + err
+
+    code, out, err = await digest_command(env, "--once", "--now", NOW.isoformat())
+
+    assert code == 0, err
+    assert "0 sent" in out
+    assert "2 already sent" in out
+    assert harness.b24.calls(site.member_id, "im.notify.system.add") == 2
+
+
+async def test_the_digest_loop_stops_cleanly_on_sigterm(harness: Harness, tmp_path: Path) -> None:
+    site = await installed(harness)
+    await due(harness, site, 2, NOW + timedelta(hours=1))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "touchpoints",
+        "digest",
+        "--now",
+        NOW.isoformat(),
+        env=environment(harness, tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    try:
+        # Logs are JSON lines when stderr is not a terminal; wait for the first summary.
+        while True:
+            line = await asyncio.wait_for(process.stderr.readline(), TIMEOUT_S)
+            assert line, "the digest loop exited before finishing a pass"
+            record = json.loads(line)
+            if record["message"].startswith("digest pass done"):
+                break
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), TIMEOUT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert code == 0
+    assert record["sent"] == 1
+    assert len(harness.b24.inbox(site.member_id, 2)) == 1
