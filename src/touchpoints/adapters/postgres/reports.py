@@ -192,7 +192,7 @@ class PostgresReports:
             ), graded AS (
                 SELECT *,
                        done_in AND completed_at < coalesce(
-                           ({days}::timestamptz[])[width_bucket(deadline, {days}::timestamptz[]) + 1],
+                           ({days}::timestamptz[])[width_bucket(deadline, {days}::timestamptz[])],
                            'infinity'
                        ) AS on_time
                 FROM base
