@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -71,14 +72,12 @@ async def test_unknown_portals_read_as_none(storage: Storage) -> None:
 async def test_a_second_portal_with_the_same_member_id_is_refused(
     storage: Storage, make: Make
 ) -> None:
-    await make.portal(storage, "same")
+    first = await make.portal(storage, "same")
     with pytest.raises(PortalExists):
         async with storage.unit_of_work() as uow:
             await uow.portals.create(make.install("same"), now=NOW)
     async with storage.unit_of_work() as uow:
-        assert await uow.portals.list_ids(active_only=False) == [
-            (await uow.portals.get_by_member_id("same")).id  # type: ignore[union-attr]
-        ]
+        assert await uow.portals.list_ids(active_only=False) == [first.id]
 
 
 async def test_replacing_an_install_swaps_endpoint_and_tokens_and_reactivates(
@@ -288,8 +287,6 @@ async def test_an_added_touch_point_is_numbered_open_at_version_one(
 async def test_deadlines_keep_their_instant_whatever_the_offset(
     storage: Storage, make: Make
 ) -> None:
-    from zoneinfo import ZoneInfo
-
     portal = await make.portal(storage)
     local = (NOW + DAY).astimezone(ZoneInfo("Asia/Kolkata"))
     async with storage.unit_of_work() as uow:
@@ -616,7 +613,8 @@ async def test_a_failed_unit_of_work_leaves_nothing_behind(storage: Storage, mak
     portal = await make.portal(storage)
     async with storage.unit_of_work() as uow:
         tp = await uow.touch_points.add(make.new(portal.id, activity_id=1))
-    with pytest.raises(Boom):
+
+    async def write_then_fail() -> None:
         async with storage.unit_of_work() as uow:
             await uow.portals.create(make.install("half"), now=NOW)
             await uow.touch_points.add(make.new(portal.id, activity_id=2))
@@ -624,6 +622,9 @@ async def test_a_failed_unit_of_work_leaves_nothing_behind(storage: Storage, mak
             await uow.settings.put(portal.id, PortalSettings.defaults(), now=NOW)
             await uow.portals.delete(portal.id)
             raise Boom
+
+    with pytest.raises(Boom):
+        await write_then_fail()
     async with storage.unit_of_work() as uow:
         assert await uow.portals.get_by_member_id("half") is None
         assert await uow.touch_points.all(portal.id) == [tp]
@@ -634,13 +635,17 @@ async def test_a_storage_error_mid_way_rolls_back_the_earlier_writes(
     storage: Storage, make: Make
 ) -> None:
     portal = await make.portal(storage)
-    with pytest.raises(DuplicateActivity):
+
+    async def write_twice() -> None:
         async with storage.unit_of_work() as uow:
             await uow.touch_points.add(make.new(portal.id, activity_id=1))
             await uow.feedback.add(
                 Feedback(portal_id=portal.id, user_id=1, message="m", email=None, created_at=NOW)
             )
             await uow.touch_points.add(make.new(portal.id, activity_id=1))
+
+    with pytest.raises(DuplicateActivity):
+        await write_twice()
     async with storage.unit_of_work() as uow:
         assert await uow.touch_points.all(portal.id) == []
         assert await uow.feedback.for_portal(portal.id) == []

@@ -42,6 +42,7 @@ def test_board_shows_every_touch_point_in_the_column_the_server_puts_it_in(
         count = page.locator(f"[data-testid=column-{key}] [data-testid=count]")
         expect(count).to_have_text(str(len(expected[key])))
     assert sum(len(ids) for ids in expected.values()) > 0
+    expect(page.locator("svg.sprite symbol")).not_to_have_count(0)  # icons have their sprite
     screenshot(page, "board")
 
 
@@ -196,3 +197,22 @@ def test_the_board_fits_1280_pixels_and_becomes_one_column_when_narrow(
     assert tops == sorted(tops)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "board-narrow")
+
+
+def test_anyone_hands_their_own_card_over_from_the_keyboard_menu(
+    page: Page, demo_url: str, people: DemoPeople, api: DemoApi
+) -> None:
+    open_board(page, demo_page(demo_url, people.regular))
+    expect(page.get_by_test_id("person")).to_have_count(0)  # no people bar without team view
+    moved = next(i for key in COLUMNS for i in column_ids(page, key))
+
+    card(page, moved).focus()
+    page.keyboard.press("m")
+    page.get_by_role("menuitem", name="Hand over to…").click()
+    dialog = page.get_by_role("dialog", name="Hand over")
+    dialog.get_by_role("combobox", name="Responsible").select_option(str(people.manager))
+    dialog.get_by_role("button", name="Hand over").click()
+    wait_until_settled(page)
+
+    assert api.get(f"/touchpoints/{moved}")["responsible_id"] == people.manager
+    expect(card(page, moved)).to_have_count(0)  # no longer theirs, so no longer on their board

@@ -15,9 +15,9 @@ import pytest
 from tests.integration.conftest import Harness
 from tests.integration.test_digest import DAY, NOW, due, installed
 from tests.postgres import TEST_SECRET
+from touchpoints.domain.digest import digest_tag
 from touchpoints.entrypoints.config import load_config
 from touchpoints.entrypoints.digest_job import digest_main
-from touchpoints.domain.digest import digest_tag
 
 pytestmark = pytest.mark.postgres
 
@@ -41,9 +41,7 @@ def environment(harness: Harness, data_dir: Path) -> dict[str, str]:
     }
 
 
-async def digest_command(
-    env: dict[str, str], *args: str
-) -> tuple[int, str, str]:
+async def digest_command(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     """Run ``touchpoints digest ARGS`` while this loop keeps serving the emulator."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,

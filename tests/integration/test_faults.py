@@ -10,6 +10,7 @@ import pytest
 from tests.integration.conftest import Harness
 from touchpoints.adapters.bitrix24.throttle import RetryPolicy
 from touchpoints.domain.model import OwnerType
+from touchpoints.services.lifecycle import reconcile_portal
 
 pytestmark = pytest.mark.postgres
 
@@ -176,3 +177,67 @@ async def test_a_dead_token_endpoint_during_refresh_does_not_lock_the_portal_out
     assert portal.is_active
     me = await harness.services.connector.as_app(portal).current_user()
     assert me.id == 1
+
+
+async def reconcile(harness: Harness, member_id: str) -> None:
+    async with harness.storage.unit_of_work() as uow:
+        portal = await uow.portals.get_by_member_id(member_id)
+    assert portal is not None
+    await reconcile_portal(
+        storage=harness.storage,
+        connector=harness.services.connector,
+        clock=harness.services.clock,
+        portal=portal,
+    )
+
+
+async def test_a_to_do_created_by_a_timed_out_call_is_adopted_by_reconciliation(
+    harness: Harness,
+) -> None:
+    member_id, session, deal_id = await start(harness)
+    before = set(harness.b24.portal(member_id).activities)
+    harness.b24.inject("crm.activity.todo.add", member_id=member_id, delay=3.0)
+    got, body = await harness.api(
+        "POST", "/api/v1/touchpoints", session, json=create_body(harness, deal_id)
+    )
+    assert (got, body["code"]) == (504, "CRM_TIMEOUT")
+    (created,) = set(harness.b24.portal(member_id).activities) - before
+    assert await stored(harness, member_id) == []
+    await reconcile(harness, member_id)  # too early: the request might still be running
+    assert await stored(harness, member_id) == []
+    harness.b24.clock.advance(180)
+    await reconcile(harness, member_id)
+    (row,) = await stored(harness, member_id)
+    assert row.activity_id == created
+    assert row.status.value == "open"
+
+
+async def test_a_stray_to_do_is_removed_when_the_user_already_retried(harness: Harness) -> None:
+    member_id, session, deal_id = await start(harness)
+    body = create_body(harness, deal_id)
+    harness.b24.inject("crm.activity.todo.add", member_id=member_id, delay=3.0)
+    got, _ = await harness.api("POST", "/api/v1/touchpoints", session, json=body)
+    assert got == 504
+    got, retried = await harness.api("POST", "/api/v1/touchpoints", session, json=body)
+    assert got == 201, retried
+    harness.b24.clock.advance(180)
+    await reconcile(harness, member_id)
+    rows = await stored(harness, member_id)
+    assert [r.activity_id for r in rows] == [retried["activity_id"]]
+    assert set(harness.b24.portal(member_id).activities) == {retried["activity_id"]}
+
+
+async def test_an_attempt_the_crm_never_ran_is_forgotten(harness: Harness) -> None:
+    member_id, session, deal_id = await start(harness)
+    harness.b24.inject("crm.activity.todo.add", member_id=member_id, stall=True)
+    got, _ = await harness.api(
+        "POST", "/api/v1/touchpoints", session, json=create_body(harness, deal_id)
+    )
+    assert got == 504
+    harness.b24.clock.advance(180)
+    await reconcile(harness, member_id)
+    assert await stored(harness, member_id) == []
+    async with harness.storage.unit_of_work() as uow:
+        portal = await uow.portals.get_by_member_id(member_id)
+        assert portal is not None
+        assert await uow.pending.older_than(portal.id, harness.b24.clock.now()) == []

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tests.strategies import existing_local, transition_days
 from touchpoints.adapters.memory.storage import MemoryStorage
+from touchpoints.adapters.postgres.reports import WHITESPACE
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, Status, TouchPointType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
@@ -364,3 +365,8 @@ async def test_the_export_lists_what_was_created_due_completed_or_closed_in_the_
     assert {tp.type for tp in calls} == {TouchPointType.CALL}
     assert len(calls) == 3
     assert capped == listed[:2]
+
+
+def test_the_blank_characters_sql_skips_are_exactly_those_python_strips() -> None:
+    every = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+    assert every == WHITESPACE

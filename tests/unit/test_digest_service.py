@@ -65,6 +65,14 @@ class FailingMessenger(RecordingMessenger):
         return await super().notify(portal, notifications)
 
 
+class RefusingMessenger(RecordingMessenger):
+    """Bitrix24 answers ``false`` for every notification: nothing was created (§15)."""
+
+    async def notify(self, portal: Portal, notifications: Sequence[Notification]) -> list[Delivery]:
+        await asyncio.sleep(0)
+        return [Delivery(user_id=n.user_id, ok=False, error="NOT_CREATED") for n in notifications]
+
+
 @attrs.define
 class World:
     """A memory Bitrix24 and a memory database with portals in them."""
@@ -263,18 +271,39 @@ async def test_a_failure_while_reading_users_marks_the_claims_failed(world: Worl
     assert await world.entry_state(portal, 2) is DigestState.FAILED
 
 
-async def test_a_user_who_keeps_failing_is_given_up_after_max_attempts(world: World) -> None:
+async def test_a_user_who_keeps_failing_is_retried_only_when_stale_after_max_attempts(
+    world: World,
+) -> None:
     portal = await world.portal(users=(2,))
     await world.due(portal, 2, NOW + timedelta(hours=1))
     world.crm.fail("notify", CrmUnavailable("down"), times=MAX_ATTEMPTS)
-
-    for minute in range(MAX_ATTEMPTS):
+    for minute in range(MAX_ATTEMPTS - 1):
         await world.run(NOW + timedelta(minutes=minute))
-    summary = await world.run(NOW + timedelta(minutes=MAX_ATTEMPTS))
+    assert await world.entry_state(portal, 2) is DigestState.FAILED
+    await world.run(NOW + timedelta(minutes=MAX_ATTEMPTS - 1))
+    assert await world.entry_state(portal, 2) is DigestState.PENDING  # backing off
+    last_fast = NOW + timedelta(minutes=MAX_ATTEMPTS - 1)
 
-    assert summary.gave_up == 1
-    assert world.sent_to(portal, 2) == []
-    assert world.crm.calls["notify"] == MAX_ATTEMPTS
+    waiting = await world.run(last_fast + timedelta(minutes=1))
+    stale = await world.run(last_fast + timedelta(seconds=STALE_CLAIM_S + 1))
+
+    assert world.crm.calls["notify"] == MAX_ATTEMPTS + 1
+    assert waiting.already == 1  # the claim left pending holds back the next passes
+    assert stale.sent == 1
+    assert len(world.sent_to(portal, 2)) == 1
+
+
+async def test_a_refused_notification_counts_as_failed_then_backs_off() -> None:
+    world = World()
+    world.messenger = RefusingMessenger(world.crm)
+    portal = await world.portal(users=(2,))
+    await world.due(portal, 2, NOW + timedelta(hours=1))
+
+    passes = [await world.run(NOW + timedelta(minutes=m)) for m in range(MAX_ATTEMPTS)]
+
+    assert passes[0] == DigestSummary(portals=1, due=1, failed=1)
+    assert passes[-1] == DigestSummary(portals=1, due=1, failed=1, backed_off=1)
+    assert await world.entry_state(portal, 2) is DigestState.PENDING
 
 
 async def test_titles_the_installer_may_not_read_are_left_out_not_the_digest(

@@ -237,7 +237,11 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("Cache-Control", "no-store")
+    if request.path.startswith("/static/"):
+        # Revalidated with Last-Modified, so frame launches do not refetch every module.
+        headers["Cache-Control"] = "no-cache"
+    else:
+        headers.setdefault("Cache-Control", "no-store")
     if "Content-Security-Policy" not in headers:
         # Not a frame page: nobody may frame it.
         headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 from touchpoints.domain.model import NOTE_MAX, TITLE_MAX, OwnerType, Status, TouchPointType
+from touchpoints.domain.reports import MAX_PERIOD_DAYS
 from touchpoints.domain.scheduling import Bucket
 from touchpoints.domain.settings import IntervalUnit
 from touchpoints.entrypoints.wire import FEEDBACK_MAX
@@ -300,6 +301,171 @@ def _query(name: str, schema: dict[str, Any], *, required: bool = False) -> dict
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
+# ------------------------------------------------------------------ reports
+
+_COUNT = {"type": "integer", "minimum": 0}
+_RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_METRICS = {
+    "created": _COUNT,
+    "completed": _COUNT,
+    "completed_on_time": _COUNT,
+    "completed_late": _COUNT,
+    "median_days_late": {"type": ["number", "null"], "minimum": 1},
+    "completed_with_note": _COUNT,
+    "completed_followed_up": _COUNT,
+    "cancelled": _COUNT,
+    "orphaned": _COUNT,
+    "overdue": _COUNT,
+    "on_time_rate": _RATE,
+    "note_rate": _RATE,
+    "follow_up_rate": _RATE,
+}
+_COVERAGE_TYPES = {"type": "string", "enum": [OwnerType.DEAL.value, OwnerType.LEAD.value]}
+_PER_COVERAGE_TYPE = {
+    "type": "object",
+    "propertyNames": _COVERAGE_TYPES,
+    "additionalProperties": _COUNT,
+}
+
+_REPORT_SCHEMAS: dict[str, Any] = {
+    "ReportMetrics": _obj(_METRICS, list(_METRICS)),
+    "ReportUserRow": _obj(
+        {"user_id": _ID, "name": {"type": ["string", "null"]}, **_METRICS},
+        ["user_id", "name", *_METRICS],
+    ),
+    "ReportDay": _obj(
+        {
+            "day": {"type": "string", "format": "date"},
+            "created": _COUNT,
+            "completed": _COUNT,
+            "overdue": {"type": ["integer", "null"], "minimum": 0},
+        },
+        ["day", "created", "completed", "overdue"],
+    ),
+    "ReportSummary": _obj(
+        {
+            "period": _obj(
+                {
+                    "from": {"type": "string", "format": "date"},
+                    "to": {"type": "string", "format": "date"},
+                    "days": {"type": "integer", "minimum": 1, "maximum": MAX_PERIOD_DAYS},
+                },
+                ["from", "to", "days"],
+            ),
+            "time_zone": {"type": "string"},
+            "generated_at": _DATETIME,
+            "sees_team": {"type": "boolean"},
+            "closed_checked": {"type": "boolean"},
+            "team": _ref("ReportMetrics"),
+            "users": {"type": "array", "items": _ref("ReportUserRow")},
+            "daily": {"type": "array", "items": _ref("ReportDay")},
+            "mix": _obj(
+                {
+                    "by_type": _obj(
+                        {kind.value: _COUNT for kind in TouchPointType},
+                        [kind.value for kind in TouchPointType],
+                    ),
+                    "by_owner_type": _obj(
+                        {kind.value: _COUNT for kind in OwnerType},
+                        [kind.value for kind in OwnerType],
+                    ),
+                },
+                ["by_type", "by_owner_type"],
+            ),
+        },
+        [
+            "period",
+            "time_zone",
+            "generated_at",
+            "sees_team",
+            "closed_checked",
+            "team",
+            "users",
+            "daily",
+            "mix",
+        ],
+    ),
+    "Coverage": _obj(
+        {
+            "items": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "type": _COVERAGE_TYPES,
+                        "id": _ID,
+                        "title": {"type": "string"},
+                        "assigned_by_id": _NULLABLE_ID,
+                        "stage_id": {"type": ["string", "null"]},
+                        "amount": {"type": ["number", "null"]},
+                        "currency": {"type": ["string", "null"]},
+                    },
+                    ["type", "id", "title", "assigned_by_id", "stage_id", "amount", "currency"],
+                ),
+            },
+            "open_records": _PER_COVERAGE_TYPE,
+            "without_touch_point": _PER_COVERAGE_TYPE,
+            "truncated": {"type": "boolean"},
+        },
+        ["items", "open_records", "without_touch_point", "truncated"],
+    ),
+}
+
+_CSV_NOTE = (
+    " UTF-8 with a byte order mark; `;` between cells and a decimal comma in Russian-language"
+    " sessions, `,` and a decimal point otherwise; text cells starting with = + - @ are"
+    " prefixed with an apostrophe."
+)
+
+
+def _report_params() -> list[dict[str, Any]]:
+    return [
+        _query("from", {"type": "string", "format": "date"}, required=True),
+        _query("to", {"type": "string", "format": "date"}, required=True),
+        _query("owner_type", _enum(OwnerType)),
+        _query("type", _enum(TouchPointType)),
+        _query("responsible_id", _ID),
+    ]
+
+
+def _csv_op(summary: str, description: str) -> dict[str, Any]:
+    operation = _op(summary, None, params=_report_params())
+    operation["description"] = description + _CSV_NOTE
+    operation["responses"]["200"]["content"] = {"text/csv": {"schema": {"type": "string"}}}
+    return operation
+
+
+def _report_paths() -> dict[str, Any]:
+    """The ``/api/v1/reports/`` routes (entrypoints/reports_api.py)."""
+    period_rule = (
+        f"`from` and `to` are local days in the portal's time zone, both included, at most"
+        f" {MAX_PERIOD_DAYS} days apart. Users without team visibility see only their own"
+        " figures; asking for a colleague's (`responsible_id`) is a 403."
+    )
+    summary = _op("Follow-up report for a period", "ReportSummary", params=_report_params())
+    summary["description"] = period_rule
+    coverage = _op(
+        "Open deals and leads without an open touch-point (read live from the CRM)",
+        "Coverage",
+        params=[_query("owner_type", _COVERAGE_TYPES), _query("responsible_id", _ID)],
+    )
+    touch_points = _csv_op(
+        "The period's touch-points as CSV",
+        period_rule + " Lists those created, due, completed, cancelled or deleted in the"
+        " period; the header `X-Truncated: true` says the list was cut short.",
+    )
+    touch_points["responses"]["200"]["headers"] = {
+        "X-Truncated": {"schema": {"type": "string", "enum": ["true"]}}
+    }
+    return {
+        "/api/v1/reports/summary": {"get": summary},
+        "/api/v1/reports/coverage": {"get": coverage},
+        "/api/v1/reports/users.csv": {
+            "get": _csv_op("The per-user table of the report as CSV", period_rule)
+        },
+        "/api/v1/reports/touchpoints.csv": {"get": touch_points},
+    }
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     tp_id = [_path_param("id")]
@@ -311,7 +477,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "The JSON API behind the Touch-points board (DESIGN.md §3.3).",
         },
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": {**_SCHEMAS, **_REPORT_SCHEMAS},
             "securitySchemes": {"session": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"session": []}],
@@ -405,5 +571,6 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/portal/data": {
                 "delete": _op("Erase the portal's app data (admins)", None, status="204")
             },
+            **_report_paths(),
         },
     }

@@ -90,6 +90,22 @@ class Feedback:
     id: int | None = None
 
 
+@attrs.frozen(kw_only=True)
+class PendingTodo:
+    """A to-do the app asked the CRM for and has not recorded yet (see ``PendingTodoRepository``)."""
+
+    portal_id: int
+    owner: OwnerRef
+    type: TouchPointType
+    deadline: datetime
+    responsible_id: int
+    created_by: int
+    created_at: datetime
+    previous_id: int | None = None
+    activity_id: int | None = None
+    id: int | None = None
+
+
 class DigestState(enum.Enum):
     PENDING = "pending"
     SENT = "sent"
@@ -290,6 +306,24 @@ class FeedbackRepository(Protocol):
         ...
 
 
+class PendingTodoRepository(Protocol):
+    """Attempts to create CRM to-dos, written before the call and removed once recorded.
+
+    What stays behind is adopted or forgotten by reconciliation, so a to-do never exists
+    only in the CRM without the app knowing to look for it.
+    """
+
+    async def add(self, pending: PendingTodo) -> PendingTodo: ...
+
+    async def set_activity(self, portal_id: int, pending_id: int, activity_id: int) -> None: ...
+
+    async def delete(self, portal_id: int, pending_id: int) -> None: ...
+
+    async def older_than(
+        self, portal_id: int, before: datetime, *, limit: int = 100
+    ) -> list[PendingTodo]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: commits when the block ends normally, rolls back on an exception."""
 
@@ -299,6 +333,7 @@ class UnitOfWork(Protocol):
     touch_points: TouchPointRepository
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
+    pending: PendingTodoRepository
 
 
 class Storage(Protocol):

@@ -4,11 +4,12 @@ Exactly once per (portal, user, local day): the digest log is claimed atomically
 notification is sent, and the notification's TAG is per user and day, so a resend after a
 crash replaces the earlier one instead of duplicating it (BITRIX24.md §15).
 
-A pass, per portal: settings, the open touch-points due by the end of the local day and the
-users' preferences (one unit of work); claims for every user who wants a digest (one unit of
-work); then, only for the users it won, the CRM users (active? language?) and the owner
-records' titles (one batched read each), the notifications (50 to a request), and the
-outcomes (one unit of work). A pass that finds everything claimed makes no Bitrix24 request.
+A pass, per portal: the portal, its settings, the open touch-points due by the end of the
+local day and the users' preferences (one unit of work); claims for every user who wants a
+digest (one unit of work); then, only for the users it won, the CRM users (active? language?)
+and the listed owner records' titles (one batched read each), the notifications (50 to a
+request), and the outcomes (one unit of work). A pass that finds everything claimed makes no
+Bitrix24 request.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ PORTAL_BUDGET_S = 5 * 60
 # TAG makes the resend replace, not duplicate).
 STALE_CLAIM_S = 10 * 60
 PORTAL_CONCURRENCY = 16
-# A user whose notification keeps failing is tried this many times a day, then left alone.
+# A user whose notification keeps failing is retried by every pass this many times a day;
+# after that the claim is left pending, so it is retried only once it goes stale.
 MAX_ATTEMPTS = 30
 # Open touch-points read per portal and pass (ordered by deadline, so a cut drops the latest).
 BOARD_LIMIT = 100_000
@@ -71,9 +73,11 @@ class DigestSummary:
     """What a pass (or one portal's share of it) did; summaries add up with ``+``.
 
     Users: ``sent`` got today's digest now; ``skipped`` turned it off, are inactive or had
-    nothing to hear; ``already`` had theirs from an earlier or concurrent pass; ``failed``
-    are retried by a later pass the same local day; ``gave_up`` failed ``MAX_ATTEMPTS``
-    times today. Portals: ``portals`` looked at, ``due`` at their digest hour,
+    nothing to hear; ``already`` had theirs from an earlier or concurrent pass (or are
+    backing off); ``failed`` are retried by a later pass the same local day, except the
+    ``backed_off`` among them, who have failed ``MAX_ATTEMPTS`` times today and are
+    retried only once their claim is stale. Portals: ``portals`` looked at, ``due`` at
+    their digest hour,
     ``failed_portals`` failed as a whole (retried), ``dead_portals`` were found uninstalled
     or unpaid and marked ``needs_reauth``, ``deferred`` were not started because the job
     was stopping.
@@ -85,7 +89,7 @@ class DigestSummary:
     skipped: int = 0
     already: int = 0
     failed: int = 0
-    gave_up: int = 0
+    backed_off: int = 0
     failed_portals: int = 0
     dead_portals: int = 0
     deferred: int = 0
@@ -103,7 +107,7 @@ class DigestSummary:
         return (
             f"{self.portals} portal(s), {self.due} due, {self.sent} sent, "
             f"{self.skipped} skipped, {self.already} already sent, {self.failed} failed, "
-            f"{self.gave_up} given up, {self.failed_portals} failed portal(s), "
+            f"{self.backed_off} backing off, {self.failed_portals} failed portal(s), "
             f"{self.dead_portals} dead portal(s), {self.deferred} deferred"
         )
 
@@ -119,13 +123,15 @@ async def digest_portal(
     storage: Storage,
     connector: CrmConnector,
     messenger: Messenger,
-    portal: Portal,
+    portal_id: int,
     now: datetime,
-    board_url: str,
+    board_url: BoardUrl,
     nothing_due_note: bool = False,
     item_limit: int = DEFAULT_ITEM_LIMIT,
 ) -> DigestSummary:
     """Send one portal's digests for the local day of ``now``, if its digest hour has come.
+
+    A portal that is no longer stored or active (uninstalled, marked dead) is left alone.
 
     ``nothing_due_note`` also sends every active employee who has nothing overdue or due
     today a short "nothing due" note (it costs a ``user.get`` listing on every pass).
@@ -135,6 +141,9 @@ async def digest_portal(
         CrmError, StorageError: the portal failed as a whole; a later pass retries.
     """
     async with storage.unit_of_work() as uow:
+        portal = await uow.portals.get(portal_id)
+        if portal is None or not portal.is_active:
+            return DigestSummary()
         settings = await load_settings(uow, portal.id)
         slot = digest_slot(now, settings)
         if slot is None:
@@ -158,7 +167,7 @@ async def digest_portal(
     summary = DigestSummary(portals=1, due=1, skipped=len(candidates) - len(wanted))
 
     claim = await _claim(storage, portal.id, wanted, slot.local_day, now)
-    summary += DigestSummary(already=claim.already, gave_up=claim.gave_up)
+    summary += DigestSummary(already=claim.already)
     if not claim.won:
         return summary
     try:
@@ -171,7 +180,7 @@ async def digest_portal(
             by_user=by_user,
             now=now,
             settings=settings,
-            board_url=board_url,
+            board_url=board_url(portal),
             nothing_due_note=nothing_due_note,
             item_limit=item_limit,
         )
@@ -186,10 +195,10 @@ async def digest_portal(
                 dict.fromkeys(claim.won, DigestState.FAILED),
             )
         raise
-    await _settle(storage, portal.id, slot.local_day, outcome)
+    backed_off = await _settle(storage, portal.id, slot.local_day, outcome)
     failed = sum(1 for state in outcome.values() if state is DigestState.FAILED)
     sent = len(outcome) - failed - skipped
-    return summary + DigestSummary(sent=sent, skipped=skipped, failed=failed)
+    return summary + DigestSummary(sent=sent, skipped=skipped, failed=failed, backed_off=backed_off)
 
 
 def _wants_digest(
@@ -203,7 +212,6 @@ def _wants_digest(
 class _Claim:
     won: list[int]
     already: int
-    gave_up: int
 
 
 async def _claim(
@@ -215,24 +223,15 @@ async def _claim(
     never deadlock; the loser of a race waits for the winner's commit, then sees its claim.
     """
     won: list[int] = []
-    already = gave_up = 0
     if not user_ids:
-        return _Claim(won=won, already=already, gave_up=gave_up)
+        return _Claim(won=won, already=0)
     async with storage.unit_of_work() as uow:
-        digests = uow.digest_log
         for user_id in user_ids:
-            if not await digests.claim(
+            if await uow.digest_log.claim(
                 portal_id, user_id, day, now=now, stale_after_s=STALE_CLAIM_S
             ):
-                already += 1
-                continue
-            entry = await digests.get(portal_id, user_id, day)
-            if entry is not None and entry.attempts > MAX_ATTEMPTS:
-                await digests.mark(portal_id, user_id, day, DigestState.FAILED)
-                gave_up += 1
-                continue
-            won.append(user_id)
-    return _Claim(won=won, already=already, gave_up=gave_up)
+                won.append(user_id)
+    return _Claim(won=won, already=len(user_ids) - len(won))
 
 
 async def _send(
@@ -338,10 +337,25 @@ def _with_titles(content: DigestContent, titles: Mapping[OwnerRef, str | None]) 
 
 async def _settle(
     storage: Storage, portal_id: int, day: date, outcome: Mapping[int, DigestState]
-) -> None:
+) -> int:
+    """Record each claimed user's outcome in one unit of work; returns how many back off.
+
+    A failure is marked ``failed`` (the next pass retries it) until the user's claim has
+    been made ``MAX_ATTEMPTS`` times today; then the claim is left pending, so only a pass
+    that finds it stale retries it. Attempts are read for failures only: the common path
+    costs one statement per user.
+    """
+    backed_off = 0
     async with storage.unit_of_work() as uow:
         for user_id in sorted(outcome):
-            await uow.digest_log.mark(portal_id, user_id, day, outcome[user_id])
+            state = outcome[user_id]
+            if state is DigestState.FAILED:
+                entry = await uow.digest_log.get(portal_id, user_id, day)
+                if entry is not None and entry.attempts >= MAX_ATTEMPTS:
+                    backed_off += 1
+                    continue
+            await uow.digest_log.mark(portal_id, user_id, day, state)
+    return backed_off
 
 
 async def run_digest_pass(
@@ -437,18 +451,14 @@ async def _portal_pass(
 ) -> DigestSummary:
     """``digest_portal`` for one portal id, with every failure turned into a count."""
     try:
-        async with storage.unit_of_work() as uow:
-            portal = await uow.portals.get(portal_id)
-        if portal is None or not portal.is_active:
-            return DigestSummary()  # uninstalled or marked dead since the pass began
         async with asyncio.timeout(budget_s):
             return await digest_portal(
                 storage=storage,
                 connector=connector,
                 messenger=messenger,
-                portal=portal,
+                portal_id=portal_id,
                 now=clock.now(),
-                board_url=board_url(portal),
+                board_url=board_url,
                 nothing_due_note=nothing_due_note,
             )
     except PortalGone as exc:

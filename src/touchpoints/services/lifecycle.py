@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import attrs
 
-from touchpoints.domain.crm import CurrentUser
+from touchpoints.domain.crm import Activity, CurrentUser
 from touchpoints.domain.model import OwnerType
 from touchpoints.domain.portal import Portal, PortalInstall, PortalStatus
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import (
+    Crm,
     CrmAuthExpired,
     CrmConnector,
     CrmError,
+    CrmNotFound,
     CrmPermissionDenied,
     OAuthServer,
     PortalGone,
 )
-from touchpoints.ports.storage import PortalExists, Storage
-from touchpoints.services.errors import Forbidden, Unauthenticated
+from touchpoints.ports.storage import PendingTodo, PortalExists, Storage
+from touchpoints.services.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from touchpoints.services.event_sync import converge
+from touchpoints.services.touchpoints import new_from_attempt, record_follow_up
 
 log = logging.getLogger("touchpoints.lifecycle")
 
@@ -35,6 +39,9 @@ PLACEMENT_TITLES = {
     "ru": "Касания",
 }
 RECONCILE_PAGE = 500
+# An attempt younger than this may still be in flight in some request.
+ATTEMPT_GRACE = timedelta(minutes=2)
+ATTEMPT_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @attrs.frozen(kw_only=True)
@@ -250,6 +257,94 @@ async def update_application_token(
     return portal
 
 
+def _same_plan(attempt: PendingTodo, deadline: datetime | None, responsible_id: int) -> bool:
+    # Bitrix24 stores deadlines to the second; our attempt may carry microseconds.
+    return (
+        deadline is not None
+        and abs((deadline - attempt.deadline).total_seconds()) < 1
+        and responsible_id == attempt.responsible_id
+    )
+
+
+async def _find_created(crm: Crm, storage: Storage, attempt: PendingTodo) -> Activity | None:
+    """The CRM to-do an unfinished attempt created, if any and not recorded yet."""
+    if attempt.activity_id is not None:
+        return (await crm.get_activities([attempt.activity_id])).get(attempt.activity_id)
+    candidates = await crm.find_todos(
+        owner=attempt.owner, created_after=attempt.created_at - ATTEMPT_CLOCK_SKEW
+    )
+    matching = [c for c in candidates if _same_plan(attempt, c.deadline, c.responsible_id)]
+    if not matching:
+        return None
+    async with storage.unit_of_work() as uow:
+        recorded = await uow.touch_points.by_activities(attempt.portal_id, [c.id for c in matching])
+    known = {tp.activity_id for tp in recorded}
+    return next((c for c in matching if c.id not in known), None)
+
+
+async def adopt_attempts(
+    *, storage: Storage, connector: CrmConnector, clock: Clock, portal: Portal
+) -> dict[str, int]:
+    """Settle to-do creations that never finished (timeouts, crashes, database failures).
+
+    A to-do the CRM did create is adopted as the touch-point the user asked for, unless the
+    user already retried and got one for the same plan: then the stray to-do is removed.
+    An attempt the CRM never acted on is forgotten.
+    """
+    now = clock.now()
+    counts = {"adopted": 0, "removed": 0, "forgotten": 0}
+    async with storage.unit_of_work() as uow:
+        attempts = await uow.pending.older_than(portal.id, now - ATTEMPT_GRACE, limit=200)
+    if not attempts:
+        return counts
+    crm = connector.as_app(portal)
+    for attempt in attempts:
+        assert attempt.id is not None
+        created = await _find_created(crm, storage, attempt)
+        outcome = "forgotten"
+        if created is not None:
+            async with storage.unit_of_work() as uow:
+                siblings = await uow.touch_points.for_owner(portal.id, attempt.owner)
+            retried = any(
+                tp.created_at >= attempt.created_at
+                and tp.type is attempt.type
+                and _same_plan(attempt, tp.deadline, tp.responsible_id)
+                for tp in siblings
+            )
+            if retried:
+                with contextlib.suppress(CrmNotFound):
+                    await crm.delete_activity(created.id)
+                outcome = "removed"
+            else:
+                await _adopt(storage, attempt, created.id, now=now)
+                outcome = "adopted"
+        async with storage.unit_of_work() as uow:
+            await uow.pending.delete(portal.id, attempt.id)
+        counts[outcome] += 1
+        log.info(
+            "settled an unfinished to-do creation",
+            extra={"portal_id": portal.id, "outcome": outcome},
+        )
+    return counts
+
+
+async def _adopt(
+    storage: Storage, attempt: PendingTodo, activity_id: int, *, now: datetime
+) -> None:
+    if attempt.previous_id is not None:
+        try:
+            async with storage.unit_of_work() as uow:
+                await record_follow_up(uow, attempt, activity_id, now=now)
+            return
+        except (Conflict, NotFound):
+            pass  # the predecessor moved on: keep the to-do as a plain touch-point
+    async with storage.unit_of_work() as uow:
+        if await uow.touch_points.by_activity(attempt.portal_id, activity_id) is None:
+            await uow.touch_points.add(
+                new_from_attempt(attrs.evolve(attempt, previous_id=None), activity_id)
+            )
+
+
 async def reconcile_portal(
     *, storage: Storage, connector: CrmConnector, clock: Clock, portal: Portal
 ) -> int:
@@ -258,7 +353,8 @@ async def reconcile_portal(
     Returns the number of touch-points changed. A portal whose tokens are dead is marked
     ``needs_reauth`` by the connector and raises ``PortalGone`` for the caller to skip.
     """
-    changed = 0
+    settled = await adopt_attempts(storage=storage, connector=connector, clock=clock, portal=portal)
+    changed = settled["adopted"] + settled["removed"]
     after_id = 0
     crm = connector.as_app(portal)
     while True:

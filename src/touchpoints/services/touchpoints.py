@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime
+from typing import TypeVar
 
 import attrs
 
@@ -31,9 +32,27 @@ from touchpoints.domain.scheduling import (
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer, may_edit, may_view, sees_team
 from touchpoints.ports.clock import Clock
-from touchpoints.ports.crm import Crm, CrmError, CrmNotFound, Hidden, RecordLookup
-from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, Storage, UnitOfWork
+from touchpoints.ports.crm import (
+    Crm,
+    CrmError,
+    CrmNotFound,
+    CrmRateLimited,
+    CrmTimeout,
+    CrmUnavailable,
+    Hidden,
+    RecordLookup,
+)
+from touchpoints.ports.storage import (
+    BoardQuery,
+    ConcurrentUpdate,
+    PendingTodo,
+    Storage,
+    StorageError,
+    UnitOfWork,
+)
 from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+T = TypeVar("T")
 
 # A board never lists more cards than this; filters narrow it further.
 BOARD_LIMIT = 5_000
@@ -237,19 +256,16 @@ async def create_touch_point(
             {"owner.type": f"{request.owner.type.value} is not enabled on this portal"}
         )
     _check_assignee(actor, settings, responsible_id)
-    activity_id = await crm.create_todo(
-        TodoSpec(
-            owner=request.owner,
-            type=request.type,
-            deadline=request.deadline,
-            responsible_id=responsible_id,
-            title=_todo_title(request.title, request.type),
-            description=request.note or "",
-        )
+    spec = TodoSpec(
+        owner=request.owner,
+        type=request.type,
+        deadline=request.deadline,
+        responsible_id=responsible_id,
+        title=_todo_title(request.title, request.type),
+        description=request.note or "",
     )
-    new = NewTouchPoint(
+    attempt = PendingTodo(
         portal_id=actor.portal.id,
-        activity_id=activity_id,
         owner=request.owner,
         type=request.type,
         deadline=request.deadline,
@@ -257,21 +273,82 @@ async def create_touch_point(
         created_by=actor.viewer.user_id,
         created_at=now,
     )
-    try:
-        async with storage.unit_of_work() as uow:
-            stored = await uow.touch_points.add(new)
-    except Exception:
-        await _compensate_create(crm, activity_id)
-        raise
+
+    async def record(uow: UnitOfWork, activity_id: int) -> TouchPoint:
+        return await uow.touch_points.add(new_from_attempt(attempt, activity_id))
+
+    stored = await create_recorded_todo(storage, crm, attempt, spec, record)
     return (await cards_for(crm, [stored]))[0]
 
 
-async def _compensate_create(crm: Crm, activity_id: int) -> None:
+def new_from_attempt(attempt: PendingTodo, activity_id: int) -> NewTouchPoint:
+    """The touch-point an attempt becomes once its CRM to-do exists."""
+    return NewTouchPoint(
+        portal_id=attempt.portal_id,
+        activity_id=activity_id,
+        owner=attempt.owner,
+        type=attempt.type,
+        deadline=attempt.deadline,
+        responsible_id=attempt.responsible_id,
+        created_by=attempt.created_by,
+        created_at=attempt.created_at,
+        previous_id=attempt.previous_id,
+    )
+
+
+def _may_have_run(exc: CrmError) -> bool:
+    """A timeout or a 5xx may hide a to-do that was created; refusals before running do not."""
+    if isinstance(exc, CrmRateLimited):
+        return False  # QUERY_LIMIT_EXCEEDED / OPERATION_TIME_LIMIT refuse before running
+    return isinstance(exc, CrmTimeout | CrmUnavailable)
+
+
+async def create_recorded_todo(
+    storage: Storage,
+    crm: Crm,
+    attempt: PendingTodo,
+    spec: TodoSpec,
+    record: Callable[[UnitOfWork, int], Awaitable[T]],
+) -> T:
+    """Create a CRM to-do so that it never exists only in the CRM without a trace.
+
+    The attempt is written before the call and removed in the transaction that records
+    the touch-point. When the call's outcome is unknown (timeout, 5xx) or recording fails
+    and the to-do cannot be deleted again, the attempt stays for reconciliation to adopt
+    the to-do or forget the attempt (DESIGN.md §3.5).
+    """
+    async with storage.unit_of_work() as uow:
+        logged = await uow.pending.add(attempt)
+    assert logged.id is not None
     try:
-        await crm.delete_activity(activity_id)
-    except CrmError:
-        # Reconciliation removes the unrecorded to-do later (DESIGN.md §3.5).
-        return
+        activity_id = await crm.create_todo(spec)
+    except CrmError as exc:
+        if not _may_have_run(exc):
+            await _forget_attempt(storage, logged)
+        raise
+    try:
+        async with storage.unit_of_work() as uow:
+            result = await record(uow, activity_id)
+            await uow.pending.delete(logged.portal_id, logged.id)
+    except Exception:
+        try:
+            await crm.delete_activity(activity_id)
+        except CrmError:
+            with contextlib.suppress(StorageError):
+                async with storage.unit_of_work() as uow:
+                    await uow.pending.set_activity(logged.portal_id, logged.id, activity_id)
+        else:
+            await _forget_attempt(storage, logged)
+        raise
+    return result
+
+
+async def _forget_attempt(storage: Storage, attempt: PendingTodo) -> None:
+    assert attempt.id is not None
+    # If the database is down too, reconciliation finds no to-do and drops the attempt.
+    with contextlib.suppress(StorageError):
+        async with storage.unit_of_work() as uow:
+            await uow.pending.delete(attempt.portal_id, attempt.id)
 
 
 async def _update_with_retry(
@@ -423,42 +500,30 @@ async def complete_touch_point(
     deadline = follow_up.deadline or follow_up_deadline(now, stored.deadline, settings)
     type_ = follow_up.type or stored.type
     responsible_id = follow_up.responsible_id or stored.responsible_id
-    activity_id = await crm.create_todo(
-        TodoSpec(
-            owner=stored.owner,
-            type=type_,
-            deadline=deadline,
-            responsible_id=responsible_id,
-            title=_TYPE_TITLES[type_],
-            description=f"Follow-up. Last result: {note}"[:NOTE_MAX],
-            parent_activity_id=stored.activity_id,
-        )
+    spec = TodoSpec(
+        owner=stored.owner,
+        type=type_,
+        deadline=deadline,
+        responsible_id=responsible_id,
+        title=_TYPE_TITLES[type_],
+        description=f"Follow-up. Last result: {note}"[:NOTE_MAX],
+        parent_activity_id=stored.activity_id,
     )
-    try:
-        async with storage.unit_of_work() as uow:
-            previous = await uow.touch_points.get_for_update(actor.portal.id, stored.id)
-            if previous is None:
-                raise NotFound(f"touch-point {stored.id} not found")
-            added = await uow.touch_points.add(
-                NewTouchPoint(
-                    portal_id=actor.portal.id,
-                    activity_id=activity_id,
-                    owner=stored.owner,
-                    type=type_,
-                    deadline=deadline,
-                    responsible_id=responsible_id,
-                    created_by=actor.viewer.user_id,
-                    created_at=now,
-                    previous_id=stored.id,
-                )
-            )
-            try:
-                linked = await uow.touch_points.update(previous.link_follow_up(added.id, now=now))
-            except ChainError as exc:
-                raise Conflict(str(exc)) from exc
-    except Exception:
-        await _compensate_create(crm, activity_id)
-        raise
+    attempt = PendingTodo(
+        portal_id=actor.portal.id,
+        owner=stored.owner,
+        type=type_,
+        deadline=deadline,
+        responsible_id=responsible_id,
+        created_by=actor.viewer.user_id,
+        created_at=now,
+        previous_id=stored.id,
+    )
+
+    async def record(uow: UnitOfWork, activity_id: int) -> tuple[TouchPoint, TouchPoint]:
+        return await record_follow_up(uow, attempt, activity_id, now=now)
+
+    linked, added = await create_recorded_todo(storage, crm, attempt, spec, record)
     cards = await cards_for(crm, [linked, added])
     return Completion(completed=cards[0], follow_up=cards[1])
 
@@ -474,6 +539,25 @@ class _Cancel(_Change):
             return touch_point.cancel(now=self.now)
         except InvalidTransition as exc:
             raise Conflict(str(exc)) from exc
+
+
+async def record_follow_up(
+    uow: UnitOfWork, attempt: PendingTodo, activity_id: int, *, now: datetime
+) -> tuple[TouchPoint, TouchPoint]:
+    """Store a follow-up and link its predecessor to it; returns (previous, follow-up).
+
+    Raises: NotFound (the predecessor is gone), Conflict (it already has a follow-up).
+    """
+    assert attempt.previous_id is not None
+    previous = await uow.touch_points.get_for_update(attempt.portal_id, attempt.previous_id)
+    if previous is None:
+        raise NotFound(f"touch-point {attempt.previous_id} not found")
+    added = await uow.touch_points.add(new_from_attempt(attempt, activity_id))
+    try:
+        linked = await uow.touch_points.update(previous.link_follow_up(added.id, now=now))
+    except ChainError as exc:
+        raise Conflict(str(exc)) from exc
+    return linked, added
 
 
 async def cancel_touch_point(

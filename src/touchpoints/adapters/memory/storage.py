@@ -36,6 +36,8 @@ from touchpoints.ports.storage import (
     Feedback,
     FeedbackRepository,
     InvalidReference,
+    PendingTodo,
+    PendingTodoRepository,
     PortalExists,
     PortalRepository,
     PreferencesRepository,
@@ -65,7 +67,8 @@ _PREFERENCES = "preferences"
 _TOUCH_POINTS = "touch_points"
 _DIGEST = "digest"
 _FEEDBACK = "feedback"
-_CHILD_TABLES = (_SETTINGS, _PREFERENCES, _TOUCH_POINTS, _DIGEST, _FEEDBACK)
+_PENDING = "pending_todos"
+_CHILD_TABLES = (_SETTINGS, _PREFERENCES, _TOUCH_POINTS, _DIGEST, _FEEDBACK, _PENDING)
 
 
 # ------------------------------------------------------------------ input checks
@@ -122,14 +125,12 @@ class _Committed:
     """The committed rows, one dict per table."""
 
     tables: dict[str, dict[Hashable, Any]] = attrs.Factory(
-        lambda: {
-            name: {}
-            for name in (_PORTALS, _SETTINGS, _PREFERENCES, _TOUCH_POINTS, _DIGEST, _FEEDBACK)
-        }
+        lambda: {name: {} for name in (_PORTALS, *_CHILD_TABLES)}
     )
     portal_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     touch_point_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     feedback_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
+    pending_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
 
 
 def _portal_of(table: str, key: Hashable, value: Any) -> int:
@@ -718,6 +719,50 @@ class MemoryFeedback:
         )
 
 
+class MemoryPendingTodos:
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, pending: PendingTodo) -> PendingTodo:
+        _utc("deadline", pending.deadline)
+        _utc("created_at", pending.created_at)
+        for name in ("responsible_id", "created_by"):
+            _positive(name, getattr(pending, name))
+        self._tx.require_portal(pending.portal_id)
+        if pending.previous_id is not None and (
+            self._tx.get(_TOUCH_POINTS, pending.previous_id) is None
+            or self._tx.get(_TOUCH_POINTS, pending.previous_id).portal_id != pending.portal_id
+        ):
+            raise InvalidReference(f"no touch-point {pending.previous_id} in this portal")
+        stored = attrs.evolve(pending, id=next(self._tx._committed.pending_ids))
+        self._tx.put(_PENDING, stored.id, stored)
+        return stored
+
+    def _mine(self, portal_id: int, pending_id: int) -> PendingTodo | None:
+        row: PendingTodo | None = self._tx.get(_PENDING, pending_id)
+        return row if row is not None and row.portal_id == portal_id else None
+
+    async def set_activity(self, portal_id: int, pending_id: int, activity_id: int) -> None:
+        _positive("activity_id", activity_id)
+        row = self._mine(portal_id, pending_id)
+        if row is not None:
+            self._tx.put(_PENDING, pending_id, attrs.evolve(row, activity_id=activity_id))
+
+    async def delete(self, portal_id: int, pending_id: int) -> None:
+        if self._mine(portal_id, pending_id) is not None:
+            self._tx.delete(_PENDING, pending_id)
+
+    async def older_than(
+        self, portal_id: int, before: datetime, *, limit: int = 100
+    ) -> list[PendingTodo]:
+        cutoff = _utc("before", before)
+        rows: list[PendingTodo] = self._tx.values(_PENDING, portal_id)
+        ordered = sorted(
+            (r for r in rows if r.created_at < cutoff), key=lambda r: (r.created_at, r.id or 0)
+        )
+        return ordered[:limit]
+
+
 # ------------------------------------------------------------------ unit of work and storage
 
 
@@ -730,6 +775,7 @@ class MemoryUnitOfWork:
     touch_points: TouchPointRepository
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
+    pending: PendingTodoRepository
 
     def __init__(self, tx: _Transaction) -> None:
         self.portals = MemoryPortals(tx)
@@ -738,6 +784,7 @@ class MemoryUnitOfWork:
         self.touch_points = MemoryTouchPoints(tx)
         self.digest_log = MemoryDigestLog(tx)
         self.feedback = MemoryFeedback(tx)
+        self.pending = MemoryPendingTodos(tx)
 
 
 class MemoryStorage:

@@ -41,13 +41,3 @@ def with_user(dsn: str, user: str, password: str | None = None) -> str:
     if password is not None:
         credentials += ":" + quote(password, safe="")
     return urlunsplit(("postgresql", f"{credentials}@{host}", path, query, fragment))
-
-
-def database_name(dsn: str) -> str:
-    """The database a DSN names (``postgres`` when it names none, as libpq defaults to the user)."""
-    _scheme, netloc, path, _query, _fragment = _split(dsn)
-    name = path.lstrip("/")
-    if name:
-        return name
-    user = netloc.rpartition("@")[0].partition(":")[0]
-    return user or "postgres"

@@ -93,8 +93,10 @@ def ensure_embedded(data_dir: Path, database: str = DATABASE) -> str:
             server = _servers.get(pgdata)
             if server is None:
                 server = _servers[pgdata] = _start(pgdata)
-            elif not server.get_postmaster_info().is_running():
-                # Stopped behind our back (a crash, pg_ctl stop): start it again in place.
+            elif not (pgdata / "postmaster.pid").exists():
+                # Stopped behind our back (pg_ctl stop, a restart): start it again in place.
+                # The pid file, not the cached process, tells: a postmaster that exited may
+                # linger as a zombie where nothing reaps it (containers without an init).
                 server.ensure_postgres_running()
             _ensure_database(_server_dsn(server, "postgres"), database)
     except Exception as exc:

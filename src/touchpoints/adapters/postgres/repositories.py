@@ -32,6 +32,7 @@ from touchpoints.ports.storage import (
     DigestState,
     Feedback,
     InvalidReference,
+    PendingTodo,
     ReportQuery,
 )
 
@@ -795,3 +796,77 @@ class PostgresFeedback:
                 since,
             )
         return [_feedback(row) for row in rows]
+
+
+def _pending(row: asyncpg.Record) -> PendingTodo:
+    return PendingTodo(
+        id=row["id"],
+        portal_id=row["portal_id"],
+        owner=OwnerRef(OwnerType(row["owner_type"]), row["owner_id"]),
+        type=TouchPointType(row["type"]),
+        deadline=row["deadline"],
+        responsible_id=row["responsible_id"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        previous_id=row["previous_id"],
+        activity_id=row["activity_id"],
+    )
+
+
+class PostgresPendingTodos:
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    async def add(self, pending: PendingTodo) -> PendingTodo:
+        require_aware("deadline", pending.deadline)
+        require_aware("created_at", pending.created_at)
+        new_id = await self._db.fetchval(
+            """
+            INSERT INTO pending_todos (
+                portal_id, owner_type, owner_id, type, deadline, responsible_id, created_by,
+                previous_id, activity_id, created_at
+            ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            RETURNING id
+            """,
+            pending.portal_id,
+            pending.owner.type.value,
+            pending.owner.id,
+            pending.type.value,
+            pending.deadline,
+            pending.responsible_id,
+            pending.created_by,
+            pending.previous_id,
+            pending.activity_id,
+            pending.created_at,
+        )
+        return attrs.evolve(pending, id=new_id)
+
+    async def set_activity(self, portal_id: int, pending_id: int, activity_id: int) -> None:
+        await self._db.execute(
+            "UPDATE pending_todos SET activity_id = $3 WHERE portal_id = $1 AND id = $2",
+            portal_id,
+            pending_id,
+            activity_id,
+        )
+
+    async def delete(self, portal_id: int, pending_id: int) -> None:
+        await self._db.execute(
+            "DELETE FROM pending_todos WHERE portal_id = $1 AND id = $2", portal_id, pending_id
+        )
+
+    async def older_than(
+        self, portal_id: int, before: datetime, *, limit: int = 100
+    ) -> list[PendingTodo]:
+        require_aware("before", before)
+        rows = await self._db.fetch(
+            """
+            SELECT * FROM pending_todos
+            WHERE portal_id = $1 AND created_at < $2
+            ORDER BY created_at, id
+            LIMIT $3
+            """,
+            portal_id,
+            before,
+            limit,
+        )
+        return [_pending(row) for row in rows]

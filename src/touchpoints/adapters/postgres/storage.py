@@ -16,17 +16,19 @@ from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
 from touchpoints.adapters.postgres.migrate import MIGRATIONS_DIR, migration_ids
 from touchpoints.adapters.postgres.repositories import (
     Db,
-    is_closed,
     PostgresDigestLog,
     PostgresFeedback,
+    PostgresPendingTodos,
     PostgresPortals,
     PostgresPreferences,
     PostgresSettings,
     PostgresTouchPoints,
+    is_closed,
 )
 from touchpoints.ports.storage import (
     DigestLogRepository,
     FeedbackRepository,
+    PendingTodoRepository,
     PortalRepository,
     PreferencesRepository,
     SettingsRepository,
@@ -50,6 +52,7 @@ class PostgresUnitOfWork:
     touch_points: TouchPointRepository
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
+    pending: PendingTodoRepository
 
     def __init__(self, db: Db, cipher: TokenCipher) -> None:
         self.portals = PostgresPortals(db, cipher)
@@ -58,6 +61,7 @@ class PostgresUnitOfWork:
         self.touch_points = PostgresTouchPoints(db)
         self.digest_log = PostgresDigestLog(db)
         self.feedback = PostgresFeedback(db)
+        self.pending = PostgresPendingTodos(db)
 
 
 def _unavailable(exc: BaseException, connection_closed: bool = True) -> Exception | None:

@@ -170,6 +170,7 @@ export function mountBoard(root) {
     } catch (error) {
       if (mine !== loadSeq) return;
       state.error = error;
+      if (state.board) toast(`${t("board.refresh_failed")} ${errorText(error)}`, { kind: "error" });
     }
     state.loading = false;
     render();
@@ -184,9 +185,17 @@ export function mountBoard(root) {
   // ---------------------------------------------------------------- rendering
 
   function render() {
-    const focusedId = document.activeElement?.closest?.(".card")?.dataset.id;
+    // Re-rendering replaces the nodes; keep the keyboard where it was (a card or a control).
+    const active = view.contains(document.activeElement) ? document.activeElement : null;
+    const focusedId = active?.closest(".card")?.dataset.id;
+    let control = null;
+    if (!focusedId && active?.dataset.testid) {
+      control = `[data-testid="${active.dataset.testid}"]`;
+      if (active.dataset.userId) control += `[data-user-id="${active.dataset.userId}"]`;
+    }
     replace(view, toolbar(), seesTeam() ? peopleBar() : null, content(), hints());
     if (focusedId) focusCard(Number(focusedId));
+    else if (control) view.querySelector(control)?.focus();
   }
 
   function toolbar() {
@@ -233,6 +242,7 @@ export function mountBoard(root) {
         props.dataset = { drop: "person", userId: String(user.id), testid: "person" };
         return h("button", props, avatar(user, "sm"), h("span", {}, user.id === myId() ? t("people.me") : user.name));
       }
+      props.dataset = { testid: "person-all" };
       return h("button", props, h("span", { class: "avatar avatar--sm avatar--all", "aria-hidden": "true" }, icon("user")), h("span", {}, t("people.everyone")));
     };
     return h(

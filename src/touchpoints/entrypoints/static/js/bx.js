@@ -63,7 +63,7 @@ function contentHeight() {
  * Size the frame to the content, growing and shrinking. BX24.fitWindow can only grow a frame
  * (so its documentation says), so this measures the app and calls BX24.resizeWindow instead.
  */
-export function fitWindow() {
+function fitWindow() {
   if (!ready || fitQueued) return;
   fitQueued = true;
   requestAnimationFrame(() => {

@@ -23,7 +23,7 @@ export function deadlineMs(touchPoint) {
 }
 
 /** "in 3 hours" and "Tue, 14 Oct, 10:00" (portal zone), as a <time> element. */
-export function deadlineView(touchPoint, { now = Date.now(), overdue } = {}) {
+function deadlineView(touchPoint, { now = Date.now(), overdue } = {}) {
   const ms = deadlineMs(touchPoint);
   const zone = portalZone();
   const late = overdue ?? (touchPoint.status === "open" && ms < now);
@@ -49,7 +49,7 @@ export function ownerView(owner) {
     "span",
     { class: ["owner", hidden && "owner--hidden"], title: hidden ? t("record.hidden_hint") : null },
     hidden ? icon("lock") : null,
-    h("span", { class: "owner__title" }, ownerTitle(owner)),
+    h("span", { class: "owner__title", title: hidden ? null : owner.title }, ownerTitle(owner)),
   );
 }
 
@@ -66,6 +66,7 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = f
       tabIndex: 0,
       role: "listitem",
       dataset: { id: String(touchPoint.id), testid: "card" },
+      "aria-keyshortcuts": draggable ? "Enter Shift+ArrowRight Shift+ArrowLeft M C" : null,
       "aria-label": t("card.label", {
         type: typeLabel(touchPoint.type),
         title,

@@ -15,7 +15,6 @@ import {
   pickableUsers,
   portalZone,
   seesTeam,
-  userById,
 } from "./state.js";
 import { button, confirmDialog, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
 import { addDays, isoInZone, isoWeekday, localDate, localTime, zonedInstant } from "./zone.js";
@@ -384,7 +383,7 @@ export function openHandOverDialog(touchPoint, { onChoose } = {}) {
 }
 
 /** A link that opens the CRM record: BX24.openPath in a frame, a plain link in the demo. */
-export function crmLink(owner) {
+function crmLink(owner) {
   const link = h("a", { class: "link crm-link", href: "#", dataset: { testid: "open-in-crm" } }, icon("external"), h("span", {}, t("details.open_crm", { type: ownerTypeLabel(owner.type).toLowerCase() })));
   link.addEventListener("click", async (event) => {
     event.preventDefault();

@@ -1,7 +1,7 @@
 // Tiny DOM helpers: elements are built from data with textContent, never from HTML strings.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const SPRITE = new URL("../icons/sprite.svg", import.meta.url).pathname;
+const SPRITE = new URL("../icons/sprite.svg", import.meta.url);
 
 /**
  * Build an element: h("button", {class: "btn", on: {click}}, "Save").
@@ -50,14 +50,33 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-/** An icon from the sprite; decorative unless a label is given. */
+/**
+ * Put the icon sprite into the page once, so every icon is a same-document <use href="#id">
+ * (an external sprite URL is fetched again for each fragment). Parsed as XML, never as HTML.
+ */
+export async function loadIcons() {
+  try {
+    const response = await fetch(SPRITE, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const parsed = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
+    const sprite = document.importNode(parsed.documentElement, true);
+    if (sprite.nodeName !== "svg") return;
+    sprite.setAttribute("aria-hidden", "true");
+    sprite.setAttribute("class", "sprite");
+    document.body.prepend(sprite);
+  } catch {
+    // Without the sprite the icons stay blank; every control also has a text label.
+  }
+}
+
+/** An icon from the sprite (decorative: controls carry their own text or aria-label). */
 export function icon(name, className = "") {
   const svg = document.createElementNS(SVG_NS, "svg");
   svg.setAttribute("class", `icon icon--${name} ${className}`.trim());
   svg.setAttribute("aria-hidden", "true");
   svg.setAttribute("focusable", "false");
   const use = document.createElementNS(SVG_NS, "use");
-  use.setAttribute("href", `${SPRITE}#${name}`);
+  use.setAttribute("href", `#tp-icon-${name}`);
   svg.append(use);
   return svg;
 }

@@ -79,10 +79,6 @@ export function formatDateTime(ms, zone, { withYear = false } = {}) {
   return formatter("date", options).format(ms);
 }
 
-export function formatTime(ms, zone) {
-  return formatter("date", { timeZone: zone, hour: "2-digit", minute: "2-digit" }).format(ms);
-}
-
 /** A calendar day "YYYY-MM-DD" as "Mon, 2 Mar 2026". */
 export function formatDay(day, { weekday = "short", year = true } = {}) {
   const options = { timeZone: "UTC", day: "numeric", month: "short" };

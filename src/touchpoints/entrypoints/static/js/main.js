@@ -4,7 +4,7 @@
 import { api, setRenewer, takeSession } from "./api.js";
 import { frameAuth, initFrame, inFrame } from "./bx.js";
 import { mountBoard } from "./board.js";
-import { avatar, h, icon, replace } from "./dom.js";
+import { avatar, h, icon, loadIcons, replace } from "./dom.js";
 import { feedbackButton } from "./feedback.js";
 import { LANGUAGES, loadLanguage, t } from "./i18n.js";
 import { mountRecord, ownerFromPlacement } from "./record.js";
@@ -116,7 +116,7 @@ function fatal(error) {
 async function boot() {
   readLaunch();
   const hasSession = takeSession();
-  const [lang] = await Promise.all([loadLanguage(app.lang), initFrame({ demo: app.demo })]);
+  const [lang] = await Promise.all([loadLanguage(app.lang), initFrame({ demo: app.demo }), loadIcons()]);
   app.lang = lang;
   installRenewer();
   if (!hasSession) throw Object.assign(new Error("no session"), { status: 401, code: "SESSION_MISSING" });

@@ -22,7 +22,7 @@ function partsFormatter(zone) {
 }
 
 /** The wall-clock fields of ``ms`` in ``zone``. */
-export function wallParts(ms, zone) {
+function wallParts(ms, zone) {
   const out = {};
   for (const part of partsFormatter(zone).formatToParts(new Date(ms))) {
     if (part.type !== "literal") out[part.type] = Number(part.value);
@@ -31,7 +31,7 @@ export function wallParts(ms, zone) {
 }
 
 /** Offset of ``zone`` from UTC at ``ms``, in minutes (east positive). */
-export function offsetMinutes(ms, zone) {
+function offsetMinutes(ms, zone) {
   const p = wallParts(ms, zone);
   const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);

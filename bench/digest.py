@@ -1,0 +1,355 @@
+"""Benchmark: one daily-digest pass over many portals, against the request floor.
+
+Runs the real service (``run_digest_pass``), the real Bitrix24 adapter and Postgres (the
+embedded one, or ``TOUCHPOINTS_DATABASE_URL``'s server: a scratch database is created and
+dropped) against the HTTP emulator (tests/fakes/bitrix24.py) on loopback, with every portal
+under the documented leaky bucket (burst 50, drain 2/s) and a fixed latency per request.
+Every user of every portal has one overdue and one due-today touch-point on its own deal.
+
+The emulator and the seeding run in this process; each pass runs in a child process (as
+``touchpoints digest --once`` would), so its wall time, CPU time and memory are the app's
+own, not the emulator's. Usage, from the repository root:
+
+    .venv/bin/python bench/digest.py [--portals 1000] [--users 20] [--latency-ms 20]
+        [--concurrency 16[,32,...]] [--tracemalloc] [--profile PATH] [--quick]
+
+Each ``--concurrency`` value runs a full pass on the same world (the digest log is emptied
+in between), then one more pass shows the cost of a pass that finds everything sent.
+``--tracemalloc`` also measures the pass's peak Python allocation (and slows it down).
+``--profile PATH`` writes a cProfile of the n-th pass's process to PATH.n. ``--quick`` is a smoke run: 50
+portals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import logging
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes, tests.postgres
+
+from tests.fakes.bitrix24 import Bitrix24Emulator, RateLimit
+from tests.postgres import TEST_SECRET, create_database, drop_database
+
+from touchpoints.adapters.bitrix24.connector import BitrixConnector
+from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
+from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
+from touchpoints.adapters.clock import FixedClock, SystemClock
+from touchpoints.adapters.postgres.crypto import TokenCipher
+from touchpoints.adapters.postgres.dsn import libpq_url
+from touchpoints.adapters.postgres.embedded import ensure_embedded
+from touchpoints.adapters.postgres.migrate import apply_migrations
+from touchpoints.adapters.postgres.storage import PostgresStorage
+from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
+from touchpoints.domain.portal import OAuthTokens, PortalInstall
+from touchpoints.domain.secrets import Secret
+from touchpoints.domain.settings import PortalSettings
+from touchpoints.entrypoints.digest_job import board_link
+from touchpoints.services.digest import run_digest_pass
+
+# Tuesday 2026-09-01 07:05 UTC; each portal's digest hour is its local hour then, so all are due.
+NOW = datetime(2026, 9, 1, 7, 5, tzinfo=UTC)
+ZONES = ("UTC", "Europe/Berlin", "Asia/Kolkata", "America/New_York")
+ADMIN = 1
+RECORDS_PER_REQUEST = 2_500  # 50 ids per crm.item.list, 50 lists per batch (DESIGN.md §5)
+NOTIFICATIONS_PER_REQUEST = 50
+POOL_SIZE = 10  # what the composition root opens (entrypoints/runtime.py)
+
+
+# ------------------------------------------------------------------ the world (parent)
+
+
+async def seed(
+    b24: Bitrix24Emulator, storage: PostgresStorage, portals: int, users: int
+) -> dict[str, int]:
+    """Portals installed with ``users`` users each; returns each member_id's request floor."""
+    floors: dict[str, int] = {}
+    activity_ids = itertools.count(1)
+    gate = asyncio.Semaphore(8)
+
+    async def one(index: int) -> None:
+        launch = b24.install(admin_id=ADMIN)
+        member_id = launch.form["member_id"]
+        await b24.install_finish(member_id, send_install_event=False)
+        zone = ZONES[index % len(ZONES)]
+        settings = PortalSettings(time_zone=zone, digest_hour=9)
+        settings = PortalSettings(time_zone=zone, digest_hour=NOW.astimezone(settings.zone).hour)
+        rows = []
+        for user_id in range(ADMIN + 1, ADMIN + 1 + users):
+            b24.add_user(member_id, user_id)
+            for deadline in (NOW - timedelta(days=1), NOW + timedelta(hours=2)):
+                owner = b24.add_record(member_id, OwnerType.DEAL, title=f"Deal of {user_id}")
+                rows.append((owner, deadline, user_id))
+        install = PortalInstall(
+            member_id=member_id,
+            client_endpoint=b24.portal_endpoint(member_id),
+            domain=b24.portal(member_id).domain,
+            application_token=Secret(launch.form["APPLICATION_TOKEN"]),
+            tokens=OAuthTokens(
+                access_token=Secret(launch.form["AUTH_ID"]),
+                refresh_token=Secret(launch.form["REFRESH_ID"]),
+                expires_at=b24.clock.now() + timedelta(hours=1),
+            ),
+            installed_by=ADMIN,
+        )
+        async with gate, storage.unit_of_work() as uow:
+            portal = await uow.portals.create(install, now=NOW)
+            await uow.settings.put(portal.id, settings, now=NOW)
+            for owner, deadline, user_id in rows:
+                await uow.touch_points.add(
+                    NewTouchPoint(
+                        portal_id=portal.id,
+                        activity_id=next(activity_ids),
+                        owner=owner,
+                        type=TouchPointType.CALL,
+                        deadline=deadline,
+                        responsible_id=user_id,
+                        created_by=user_id,
+                        created_at=NOW - timedelta(days=7),
+                    )
+                )
+        # The floor: the notifications 50 to a request, one user.get for the recipients,
+        # and the listed owners' titles 2,500 to a request.
+        floors[member_id] = (
+            math.ceil(users / NOTIFICATIONS_PER_REQUEST)
+            + 1
+            + math.ceil(len(rows) / RECORDS_PER_REQUEST)
+        )
+
+    await asyncio.gather(*(one(index) for index in range(portals)))
+    return floors
+
+
+async def child_pass(
+    b24: Bitrix24Emulator, dsn: str, concurrency: int, *, trace: bool, profile: str | None
+) -> dict[str, Any]:
+    """Run one pass in a child process while this loop keeps serving the emulator."""
+    b24.reset_counters()
+    profiler = ["-m", "cProfile", "-o", profile] if profile else []
+    command = [
+        sys.executable,
+        *profiler,
+        __file__,
+        "--child",
+        "--dsn",
+        dsn,
+        "--client-id",
+        b24.client_id,
+        "--oauth-url",
+        b24.oauth_url,
+        "--concurrency",
+        str(concurrency),
+    ]
+    if trace:
+        command.append("--tracemalloc")
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        env={**os.environ, "BENCH_CLIENT_SECRET": b24.client_secret},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"the pass failed with exit status {process.returncode}")
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+async def bench(args: argparse.Namespace) -> list[str]:
+    server_dsn = os.environ.get("TOUCHPOINTS_DATABASE_URL", "").strip()
+    scratch = None
+    if not server_dsn:
+        scratch = tempfile.TemporaryDirectory(prefix="touchpoints-bench-")
+        server_dsn = ensure_embedded(Path(scratch.name))
+    dsn = create_database(server_dsn, "touchpoints_bench")
+    apply_migrations(dsn)
+    rows: list[str] = []
+    try:
+        storage = await PostgresStorage.open(dsn, TokenCipher(TEST_SECRET), max_size=POOL_SIZE)
+        async with Bitrix24Emulator(
+            latency=args.latency_ms / 1000, rate_limit=RateLimit(burst=50, per_second=2.0)
+        ) as b24:
+            started = time.perf_counter()
+            floors = await seed(b24, storage, args.portals, args.users)
+            await storage.close()
+            print(
+                f"seeded {args.portals} portals x {args.users} users "
+                f"in {time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
+            runs = [(f"full, concurrency {c}", c, True) for c in args.concurrency]
+            runs.append(
+                (f"again (all sent), concurrency {args.concurrency[-1]}", runs[-1][1], False)
+            )
+            for index, (label, concurrency, fresh) in enumerate(runs, start=1):
+                if fresh:
+                    await _empty_digest_log(dsn)
+                result = await child_pass(
+                    b24,
+                    dsn,
+                    concurrency,
+                    trace=args.tracemalloc,
+                    profile=f"{args.profile}.{index}" if args.profile else None,
+                )
+                rows.append(
+                    _row(
+                        label,
+                        result,
+                        per_portal=[b24.requests(member) for member in floors],
+                        floor=sum(floors.values()) if fresh else 0,
+                        refused=sum(1 for record in b24.log if record.status == 503),
+                        token_requests=b24.token_requests(),
+                    )
+                )
+                print(rows[-1], flush=True)
+    finally:
+        drop_database(server_dsn, dsn)
+        if scratch is not None:
+            scratch.cleanup()
+    return rows
+
+
+async def _empty_digest_log(dsn: str) -> None:
+    connection = await asyncpg.connect(libpq_url(dsn))
+    try:
+        await connection.execute("TRUNCATE digest_log")
+    finally:
+        await connection.close()
+
+
+def _row(
+    label: str,
+    result: dict[str, Any],
+    *,
+    per_portal: list[int],
+    floor: int,
+    refused: int,
+    token_requests: int,
+) -> str:
+    summary = result["summary"]
+    peak = result["tracemalloc_peak"]
+    peak_text = "-" if peak is None else f"{peak / 2**20:.0f} MiB"
+    return (
+        f"| {label} | {result['seconds']:.1f} s | {result['cpu']:.1f} s "
+        f"| {summary['sent']:,} sent, {summary['failed']} failed, "
+        f"{summary['failed_portals']} failed portals "
+        f"| {sum(per_portal):,} ({min(per_portal)}/{statistics.mean(per_portal):.2f}/"
+        f"{max(per_portal)}) | {floor:,} | {refused} | {token_requests} "
+        f"| {result['rss_before_mib']:.0f} → {result['rss_peak_mib']:.0f} MiB | {peak_text} |"
+    )
+
+
+# ------------------------------------------------------------------ one pass (child)
+
+
+def _memory_mib(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process, from /proc (Linux).
+
+    Not ``ru_maxrss``: it survives ``exec`` and so starts at the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    return float("nan")
+
+
+async def run_child(args: argparse.Namespace) -> dict[str, Any]:
+    storage = await PostgresStorage.open(args.dsn, TokenCipher(TEST_SECRET), max_size=POOL_SIZE)
+    clock = SystemClock()
+    try:
+        async with aiohttp.ClientSession() as session:
+            oauth = BitrixOAuthServer(
+                session,
+                args.client_id,
+                Secret(os.environ["BENCH_CLIENT_SECRET"]),
+                args.oauth_url,
+                clock=clock,
+                allow_http=True,
+            )
+            connector = BitrixConnector(session, oauth, storage, clock, allow_http=True)
+            rss_before = _memory_mib("VmRSS")
+            if args.tracemalloc:
+                tracemalloc.start()
+            started = time.perf_counter()
+            cpu_started = time.process_time()
+            summary = await run_digest_pass(
+                storage=storage,
+                connector=connector,
+                messenger=BitrixMessenger(connector),
+                clock=FixedClock(NOW),
+                board_url=board_link(args.client_id),
+                concurrency=args.concurrency[0],
+            )
+            seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
+            peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
+    finally:
+        await storage.close()
+    return {
+        "summary": {
+            "sent": summary.sent,
+            "failed": summary.failed,
+            "failed_portals": summary.failed_portals,
+        },
+        "seconds": seconds,
+        "cpu": cpu,
+        "rss_before_mib": rss_before,
+        "rss_peak_mib": _memory_mib("VmHWM"),
+        "tracemalloc_peak": peak,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--portals", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--concurrency", default="16")
+    parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--profile", metavar="PATH", help="cProfile each pass into PATH")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--client-id", help=argparse.SUPPRESS)
+    parser.add_argument("--oauth-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.concurrency = [int(value) for value in args.concurrency.split(",")]
+    logging.basicConfig(level=logging.WARNING)
+    if args.child:
+        print(json.dumps(asyncio.run(run_child(args))), flush=True)
+        return
+    if args.quick:
+        args.portals = 50
+    print(
+        f"{args.portals} portals x {args.users} users, latency {args.latency_ms:g} ms, "
+        "leaky bucket 50 / 2 per s on every portal",
+        flush=True,
+    )
+    rows = asyncio.run(bench(args))
+    print()
+    print(
+        "| pass | wall time | CPU (the pass's process) | outcome "
+        "| requests (total, min/mean/max per portal) | floor | 503s | token requests "
+        "| RSS before → peak | tracemalloc peak |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
