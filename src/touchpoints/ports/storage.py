@@ -341,6 +341,13 @@ class Storage(Protocol):
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
 
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """A lock across every process on this database; yields False when another holds it.
+
+        Background jobs (reconciliation) run in one replica at a time this way.
+        """
+        ...
+
     async def ping(self) -> None:
         """Raises: StorageUnavailable when the database is unreachable or not migrated."""
         ...

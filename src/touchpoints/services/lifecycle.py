@@ -384,7 +384,18 @@ async def reconcile_all(
     *, storage: Storage, connector: CrmConnector, clock: Clock
 ) -> dict[str, int]:
     """One reconciliation pass over every active portal; a dead portal does not stop it."""
-    summary = {"portals": 0, "changed": 0, "skipped": 0, "failed": 0}
+    summary = {"portals": 0, "changed": 0, "skipped": 0, "failed": 0, "busy": 0}
+    async with storage.exclusive("reconciliation") as mine:
+        if not mine:
+            summary["busy"] = 1  # another replica is reconciling right now
+            return summary
+        await _reconcile_portals(storage, connector, clock, summary)
+    return summary
+
+
+async def _reconcile_portals(
+    storage: Storage, connector: CrmConnector, clock: Clock, summary: dict[str, int]
+) -> None:
     async with storage.unit_of_work() as uow:
         portal_ids = await uow.portals.list_ids(active_only=True)
     for portal_id in portal_ids:
@@ -403,4 +414,3 @@ async def reconcile_all(
         except CrmError:
             log.warning("reconciliation failed for a portal", extra={"portal_id": portal_id})
             summary["failed"] += 1
-    return summary

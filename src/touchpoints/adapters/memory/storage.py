@@ -797,6 +797,7 @@ class MemoryStorage:
     def __init__(self) -> None:
         self._state = _Committed()
         self._locks: dict[Hashable, _RowLock] = {}
+        self._exclusive: set[str] = set()
         self._down = False
 
     def simulate_outage(self, down: bool = True) -> None:
@@ -817,6 +818,19 @@ class MemoryStorage:
             tx.commit()
         finally:
             tx.release()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Yields whether this caller holds the named lock for the block (one process here)."""
+        self._check_up()
+        if name in self._exclusive:
+            yield False
+            return
+        self._exclusive.add(name)
+        try:
+            yield True
+        finally:
+            self._exclusive.discard(name)
 
     async def ping(self) -> None:
         """Raises: StorageUnavailable while an outage is simulated."""

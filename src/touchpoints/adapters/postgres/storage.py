@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -194,6 +195,38 @@ class PostgresStorage:
         """
         async with self._transaction() as db:
             yield PostgresUnitOfWork(db, self._cipher)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Hold the advisory lock ``name`` for the block when nobody else holds it.
+
+        Yields whether this process got it; the lock dies with the connection, so a crashed
+        holder never blocks the next one.
+        """
+        key = int.from_bytes(
+            hashlib.sha256(f"touchpoints:{name}".encode()).digest()[:8], "big", signed=True
+        )
+        try:
+            connection = await self._pool.acquire()
+        except DRIVER_ERRORS as exc:
+            if (error := _unavailable(exc)) is None:
+                raise
+            raise error from exc
+        try:
+            try:
+                got = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            except DRIVER_ERRORS as exc:
+                if (error := translate(exc, connection_closed=is_closed(connection))) is None:
+                    raise
+                raise error from exc
+            try:
+                yield got
+            finally:
+                if got:
+                    with contextlib.suppress(*DRIVER_ERRORS):
+                        await connection.execute("SELECT pg_advisory_unlock($1)", key)
+        finally:
+            await self._release(connection, discard=is_closed(connection))
 
     async def ping(self) -> None:
         """Raises: StorageUnavailable when the database is unreachable or not migrated."""
