@@ -9,10 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from touchpoints.entrypoints.config import Config, ConfigError, load_config
-from touchpoints.entrypoints.demo import run_demo
-from touchpoints.entrypoints.digest_job import run_digest_command
 from touchpoints.entrypoints.logs import configure_logging
-from touchpoints.entrypoints.serve import migrate, print_feedback, serve
 
 
 def _aware_datetime(value: str) -> datetime:
@@ -87,19 +84,30 @@ def run(args: argparse.Namespace, config: Config) -> int:
     command: str = args.command
     json_lines = command in ("serve", "digest") and sys.stderr.isatty() is False
     configure_logging(config.log_level, json_lines=json_lines)
+    # Each command imports only what it runs: cron starts `digest --once` every few minutes.
     if command == "serve":
         config.require_serving()
+        from touchpoints.entrypoints.serve import serve  # noqa: PLC0415
+
         return serve(
             config, host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key
         )
     if command == "migrate":
+        from touchpoints.entrypoints.serve import migrate  # noqa: PLC0415
+
         return migrate(config)
     if command == "feedback":
+        from touchpoints.entrypoints.serve import print_feedback  # noqa: PLC0415
+
         return print_feedback(config, since=args.since)
     if command == "digest":
         config.require_serving()
+        from touchpoints.entrypoints.digest_job import run_digest_command  # noqa: PLC0415
+
         return run_digest_command(config, once=args.once, now=args.now)
     if command == "demo":
+        from touchpoints.entrypoints.demo import run_demo  # noqa: PLC0415
+
         return run_demo(config, host=args.host, port=args.port)
     raise AssertionError(command)  # pragma: no cover - argparse restricts the choices
 
