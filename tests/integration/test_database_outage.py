@@ -44,7 +44,7 @@ class Outage:
 
     def stop_database(self) -> None:
         server = _servers[(self.data_dir / "postgres").resolve()]
-        from pgserver._commands import pg_ctl  # noqa: PLC0415 - test-only access to the binary
+        from pgserver._commands import pg_ctl
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
 

@@ -10,6 +10,7 @@ import pytest
 from tests.integration.conftest import Harness
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.domain.model import OwnerType, Status
+from touchpoints.services.digest import run_digest_pass
 
 pytestmark = pytest.mark.postgres
 
@@ -266,3 +267,38 @@ async def test_uninstall_removes_every_row_of_the_portal_and_nothing_else(harnes
     assert (await rows_of_portal(harness.dsn, second_id))["portals"] == 1
     status, body = await harness.api("GET", "/api/v1/board", session)
     assert status == 401, body
+
+
+async def test_the_digest_speaks_the_language_the_user_opens_the_app_in(harness: Harness) -> None:
+    member_id = await harness.install()
+    ivan = harness.b24.add_user(member_id, name="Ivan", language="ru")
+    deal = harness.b24.add_record(member_id, OwnerType.DEAL, title="Сделка")
+    session = await harness.session_for(member_id, ivan, lang="ru")
+    admin = await harness.session_for(member_id, 1)
+    status, settings = await harness.api("GET", "/api/v1/settings", admin)
+    assert status == 200
+    settings.update(digest_hour=0, working_days=[1, 2, 3, 4, 5, 6, 7])
+    assert (await harness.api("PUT", "/api/v1/settings", admin, json=settings))[0] == 200
+    due = (harness.b24.clock.now() - timedelta(hours=2)).replace(microsecond=0)
+    status, _ = await harness.api(
+        "POST",
+        "/api/v1/touchpoints",
+        session,
+        json={
+            "owner": {"type": "deal", "id": deal.id},
+            "type": "call",
+            "deadline": due.isoformat(),
+        },
+    )
+    assert status == 201
+    summary = await run_digest_pass(
+        storage=harness.storage,
+        connector=harness.services.connector,
+        messenger=harness.services.messenger,
+        clock=harness.services.clock,
+        board_url=lambda portal: f"https://{portal.domain}/marketplace/app/x/",
+    )
+    assert summary.sent == 1
+    (message,) = harness.b24.inbox(member_id, ivan)
+    assert "Касания на" in message.message
+    assert "Сделка" in message.message

@@ -132,10 +132,15 @@ def _validate(settings: PortalSettings) -> dict[str, str]:
 
 @attrs.frozen(kw_only=True)
 class UserPreferences:
-    """One user's own choices; ``digest_enabled`` None means the portal's default applies."""
+    """One user's own choices; ``digest_enabled`` None means the portal's default applies.
+
+    ``language`` is the Bitrix24 UI language the user last opened the app in (``en``,
+    ``ru``, ...), remembered so the digest speaks it; None until they open the app.
+    """
 
     user_id: int
     digest_enabled: bool | None = None
+    language: str | None = None
 
     def wants_digest(self, settings: PortalSettings) -> bool:
         if self.digest_enabled is None:

@@ -121,6 +121,7 @@ async def frame(request: web.Request) -> web.Response:
         lifetime = 3600
     expires = now + min(timedelta(seconds=max(lifetime, 60)), MAX_AUTH_LIFETIME)
     lang = lang_of(request.query.get("LANG"))
+    await _remember_language(services, portal.id, me.id, request.query.get("LANG"))
     session, _ = services.sealer.issue(
         portal_id=portal.id,
         member_id=portal.member_id,
@@ -144,6 +145,21 @@ async def frame(request: web.Request) -> web.Response:
         demo=False,
         portal_domain=portal.domain,
     )
+
+
+async def _remember_language(
+    services: Services, portal_id: int, user_id: int, raw: str | None
+) -> None:
+    """Keep the user's UI language for their digest; a write only when it changed."""
+    language = (raw or "").strip().lower()[:16]
+    if len(language) < 2 or not language.replace("-", "").replace("_", "").isalpha():
+        return
+    async with services.storage.unit_of_work() as uow:
+        current = await uow.preferences.get(portal_id, user_id)
+        if current.language != language:
+            await uow.preferences.set_language(
+                portal_id, user_id, language, now=services.clock.now()
+            )
 
 
 def _placement_options(raw: str | None) -> dict[str, str]:

@@ -177,7 +177,15 @@ class PreferencesRepository(Protocol):
         """A user's preferences; defaults when they never saved any."""
         ...
 
-    async def put(self, portal_id: int, preferences: UserPreferences, *, now: datetime) -> None: ...
+    async def put(self, portal_id: int, preferences: UserPreferences, *, now: datetime) -> None:
+        """Store ``digest_enabled``; the remembered language is left as it is."""
+        ...
+
+    async def set_language(
+        self, portal_id: int, user_id: int, language: str, *, now: datetime
+    ) -> None:
+        """Remember the user's UI language (``digest_enabled`` is left as it is)."""
+        ...
 
     async def list(self, portal_id: int) -> list[UserPreferences]: ...
 

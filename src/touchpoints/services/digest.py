@@ -183,6 +183,7 @@ async def digest_portal(
             board_url=board_url(portal),
             nothing_due_note=nothing_due_note,
             item_limit=item_limit,
+            languages={uid: p.language for uid, p in preferences.items() if p.language},
         )
     except Exception:
         # Failed now, retried by the next pass; if even this write fails, the claims go
@@ -247,6 +248,7 @@ async def _send(
     board_url: str,
     nothing_due_note: bool,
     item_limit: int,
+    languages: Mapping[int, str],
 ) -> tuple[dict[int, DigestState], int]:
     """Render and send the claimed users' digests; returns each one's state and how many
     were settled without a notification (inactive, or nothing to say)."""
@@ -285,7 +287,8 @@ async def _send(
     for user_id, content in contents.items():
         rendered = render_digest(
             _with_titles(content, titles),
-            language=employees[user_id].language,
+            # The language the user last opened the app in; user.get does not tell it.
+            language=languages.get(user_id) or employees[user_id].language,
             board_url=board_url,
             record_url=record_url,
         )

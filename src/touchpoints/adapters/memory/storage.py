@@ -54,6 +54,7 @@ CLIENT_ENDPOINT_MAX = 2048
 DOMAIN_MAX = 255
 SCOPE_MAX = 4096
 FEEDBACK_MESSAGE_MAX = 5000
+LANGUAGE_MAX = 16
 EMAIL_MIN, EMAIL_MAX = 3, 320
 
 # Postgres aborts one side of a deadlock; here a lock wait this long is reported the same way.
@@ -390,7 +391,22 @@ class MemoryPreferences:
         key = (portal_id, preferences.user_id)
         await self._tx.lock(("preferences", *key))
         self._tx.require_portal(portal_id)
-        self._tx.put(_PREFERENCES, key, preferences)
+        stored: UserPreferences | None = self._tx.get(_PREFERENCES, key)
+        language = stored.language if stored is not None else None
+        self._tx.put(_PREFERENCES, key, attrs.evolve(preferences, language=language))
+
+    async def set_language(
+        self, portal_id: int, user_id: int, language: str, *, now: datetime
+    ) -> None:
+        _now(now)
+        _positive("user_id", user_id)
+        _text("language", language, minimum=2, maximum=LANGUAGE_MAX)
+        key = (portal_id, user_id)
+        await self._tx.lock(("preferences", *key))
+        self._tx.require_portal(portal_id)
+        stored: UserPreferences | None = self._tx.get(_PREFERENCES, key)
+        current = stored if stored is not None else UserPreferences(user_id=user_id)
+        self._tx.put(_PREFERENCES, key, attrs.evolve(current, language=language))
 
     async def list(self, portal_id: int) -> list[UserPreferences]:
         rows: list[UserPreferences] = self._tx.values(_PREFERENCES, portal_id)

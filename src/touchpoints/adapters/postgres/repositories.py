@@ -344,14 +344,32 @@ class PostgresPreferences:
         self._db = db
 
     async def get(self, portal_id: int, user_id: int) -> UserPreferences:
-        enabled = await self._db.fetchrow(
-            "SELECT digest_enabled FROM user_preferences WHERE portal_id = $1 AND user_id = $2",
+        row = await self._db.fetchrow(
+            "SELECT user_id, digest_enabled, language FROM user_preferences"
+            " WHERE portal_id = $1 AND user_id = $2",
             portal_id,
             user_id,
         )
-        if enabled is None:
+        if row is None:
             return UserPreferences(user_id=user_id)
-        return UserPreferences(user_id=user_id, digest_enabled=enabled["digest_enabled"])
+        return _preferences(row)
+
+    async def set_language(
+        self, portal_id: int, user_id: int, language: str, *, now: datetime
+    ) -> None:
+        require_aware("now", now)
+        await self._db.execute(
+            """
+            INSERT INTO user_preferences (portal_id, user_id, language, updated_at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (portal_id, user_id) DO UPDATE
+            SET language = EXCLUDED.language, updated_at = EXCLUDED.updated_at
+            """,
+            portal_id,
+            user_id,
+            language,
+            now,
+        )
 
     async def put(self, portal_id: int, preferences: UserPreferences, *, now: datetime) -> None:
         require_aware("now", now)
@@ -370,14 +388,17 @@ class PostgresPreferences:
 
     async def list(self, portal_id: int) -> list[UserPreferences]:
         rows = await self._db.fetch(
-            "SELECT user_id, digest_enabled FROM user_preferences WHERE portal_id = $1"
+            "SELECT user_id, digest_enabled, language FROM user_preferences WHERE portal_id = $1"
             " ORDER BY user_id",
             portal_id,
         )
-        return [
-            UserPreferences(user_id=row["user_id"], digest_enabled=row["digest_enabled"])
-            for row in rows
-        ]
+        return [_preferences(row) for row in rows]
+
+
+def _preferences(row: asyncpg.Record) -> UserPreferences:
+    return UserPreferences(
+        user_id=row["user_id"], digest_enabled=row["digest_enabled"], language=row["language"]
+    )
 
 
 # ------------------------------------------------------------------ touch-points
