@@ -136,3 +136,36 @@ def wait_until_settled(page: Page) -> None:
 
 def demo_page(demo_url: str, user_id: int, extra: str = "") -> str:
     return f"{demo_url}?user={user_id}{extra}"
+
+
+# ------------------------------------------------------------------ the Reports page
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def wait_until_reports_settled(page: Page) -> None:
+    """Wait until the Reports page has the figures and coverage it asked the server for."""
+    page.wait_for_selector(
+        "[data-testid=reports-view]:not([data-busy]) [data-testid=report-summary]"
+    )
+
+
+def open_reports(page: Page, url: str) -> None:
+    """Open the Reports page (``url`` without the ``#reports`` fragment) and wait for it."""
+    page.goto(f"{url}#reports")
+    wait_until_reports_settled(page)
+
+
+def cancel_touch_point(api: DemoApi, touch_point_id: int) -> None:
+    """Cancel a touch-point through the API, as its responsible user or a team viewer."""
+    response = api.http.delete(
+        f"/api/v1/touchpoints/{touch_point_id}",
+        headers={"Authorization": f"Bearer {api.session}"},
+    )
+    assert response.ok, f"DELETE {touch_point_id}: {response.status} {response.text()}"
+
+
+def last_week(today: date) -> tuple[date, date]:
+    """Monday and Sunday of the ISO week before ``today``'s."""
+    monday = today - timedelta(days=today.weekday() + 7)
+    return monday, monday + timedelta(days=6)

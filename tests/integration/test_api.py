@@ -317,3 +317,23 @@ async def test_metrics_count_requests_bitrix24_calls_and_events(harness: Harness
     assert 'touchpoints_b24_calls_total{method="profile",outcome="ok"}' in text
     assert 'touchpoints_events_total{event="ONCRMACTIVITYUPDATE",outcome="rejected"}' in text
     assert session not in text
+
+
+async def test_a_session_renews_with_bx24_get_auth_as_it_is(harness: Harness) -> None:
+    member_id = await harness.install()
+    fresh = harness.b24.issue_tokens(member_id, 1)
+    response = await harness.client.post(
+        "/api/v1/session/renew",
+        json={
+            "access_token": fresh.access_token,
+            "refresh_token": fresh.refresh_token,
+            "expires_in": 1790000000000,
+            "domain": harness.b24.portal(member_id).domain,
+            "member_id": member_id,
+        },
+    )
+    assert response.status == 200, await response.text()
+    session = (await response.json())["session"]
+    assert fresh.refresh_token not in session
+    status, _ = await harness.api("GET", "/api/v1/me", session)
+    assert status == 200

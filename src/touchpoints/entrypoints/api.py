@@ -110,14 +110,14 @@ async def renew_session(request: web.Request) -> web.Response:
             raise ApiError(401, "UNAUTHENTICATED", "the demo portal is gone")
         access_token = demo.issue_token(body.demo_user_id)
     else:
-        if not body.auth_id or not body.member_id:
+        if not body.token or not body.member_id:
             raise InvalidInput({"auth_id": "is required", "member_id": "is required"})
         async with services.storage.unit_of_work() as uow:
             found = await uow.portals.get_by_member_id(body.member_id)
         if found is None:
             raise ApiError(401, "UNAUTHENTICATED", "unknown portal")
         portal = found
-        access_token = Secret(body.auth_id)
+        access_token = Secret(body.token)
     try:
         me = await services.connector.as_user(portal, access_token).current_user()
     except (CrmAuthExpired, CrmPermissionDenied):

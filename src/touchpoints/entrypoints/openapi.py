@@ -196,6 +196,10 @@ _SCHEMAS: dict[str, Any] = {
     "Renew": _obj(
         {
             "auth_id": {"type": "string"},
+            "access_token": {"type": "string"},
+            "refresh_token": {"type": "string"},
+            "expires_in": {"type": "integer"},
+            "domain": {"type": "string"},
             "member_id": {"type": "string"},
             "demo_user_id": _ID,
         }

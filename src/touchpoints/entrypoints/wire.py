@@ -97,9 +97,20 @@ class FeedbackBody:
 
 @attrs.frozen(kw_only=True)
 class RenewBody:
+    """Fresh frame auth: ``{auth_id, member_id}``, or ``BX24.getAuth()``'s object as it is
+    (``access_token``, ``member_id``, ...; its refresh token is ignored, never stored)."""
+
     auth_id: str | None = None
+    access_token: str | None = None
+    refresh_token: str | None = None
+    expires_in: int | None = None
+    domain: str | None = None
     member_id: str | None = None
     demo_user_id: int | None = None
+
+    @property
+    def token(self) -> str | None:
+        return self.auth_id or self.access_token
 
 
 _ID_FIELDS = frozenset({"id", "responsible_id", "demo_user_id"})
@@ -110,6 +121,9 @@ _TEXT_LIMITS = {
     "message": FEEDBACK_MAX,
     "email": EMAIL_MAX,
     "auth_id": 4_096,
+    "access_token": 4_096,
+    "refresh_token": 4_096,
+    "domain": 255,
     "member_id": 256,
     "time_zone": 64,
 }

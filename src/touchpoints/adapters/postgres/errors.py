@@ -19,6 +19,7 @@ from touchpoints.ports.storage import (
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     OSError,
     TimeoutError,
 )
@@ -42,6 +43,7 @@ _TABLE_PREFIXES = (
     "touchpoints_",
     "digest_log_",
     "feedback_",
+    "pending_todos_",
 )
 _CHECK_SUFFIXES = ("_length", "_valid", "_positive", "_range", "_count")
 
@@ -71,6 +73,9 @@ def translate(
     """
     if isinstance(exc, _UNAVAILABLE):
         return StorageUnavailable("the database is unreachable or restarting")
+    if isinstance(exc, asyncpg.InternalClientError):
+        # The protocol was left mid-operation, typically by a backend the server killed.
+        return StorageUnavailable("the database connection is in an unusable state")
     if isinstance(exc, asyncpg.InterfaceError):
         # "connection is closed" and friends; other interface errors are programming bugs.
         if connection_closed:

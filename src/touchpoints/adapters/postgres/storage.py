@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
@@ -119,9 +120,12 @@ class PostgresStorage:
             raise error from exc
         return cls(pool, cipher, migration_ids(migrations_dir))
 
-    async def close(self) -> None:
-        """Close every connection (waits for units of work in progress)."""
-        await self._pool.close()
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Close every connection, waiting up to ``timeout_s`` for units of work in progress."""
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout_s)
+        except TimeoutError:
+            self._pool.terminate()
 
     def __repr__(self) -> str:
         return f"<PostgresStorage size={self._pool.get_size()}>"
@@ -130,8 +134,9 @@ class PostgresStorage:
         """A pooled connection inside a started transaction.
 
         A pooled connection may have died while idle; that shows up as soon as we talk to
-        it, and BEGIN is safe to repeat, so such a connection is dropped and one fresh
-        attempt is made before reporting the database unavailable.
+        it (an error, or asyncpg's InternalClientError when the server's goodbye arrived
+        mid-operation), and BEGIN is safe to repeat, so such a connection is dropped and
+        one fresh attempt is made before reporting the database unavailable.
         """
         for attempt in (1, 2):
             try:
@@ -144,12 +149,16 @@ class PostgresStorage:
             try:
                 await transaction.start()
             except DRIVER_ERRORS as exc:
-                error = translate(exc, connection_closed=is_closed(connection))
                 await self._release(connection, discard=True)
+                # A BEGIN that fails leaves the connection unusable whatever the cause.
+                error = translate(exc, connection_closed=True)
                 if error is None:
                     raise
                 if attempt == 2 or not isinstance(error, StorageUnavailable):
                     raise error from exc
+            except BaseException:
+                await self._release(connection, discard=True)
+                raise
             else:
                 return connection, transaction
         raise AssertionError("unreachable")  # pragma: no cover
@@ -170,7 +179,7 @@ class PostgresStorage:
         except BaseException:
             try:
                 await transaction.rollback()
-            except DRIVER_ERRORS:
+            except Exception:
                 # The connection is gone or unusable; the server rolls back on its own.
                 await self._release(connection, discard=True)
             else:
@@ -178,9 +187,12 @@ class PostgresStorage:
             raise
         try:
             await transaction.commit()
-        except DRIVER_ERRORS as exc:
-            error = translate(exc, connection_closed=is_closed(connection))
-            await self._release(connection, discard=is_closed(connection))
+        except BaseException as exc:
+            closed = is_closed(connection)
+            await self._release(connection, discard=True)
+            error = (
+                translate(exc, connection_closed=closed) if isinstance(exc, DRIVER_ERRORS) else None
+            )
             if error is None:
                 raise
             raise error from exc

@@ -8,6 +8,7 @@ import { avatar, h, icon, loadIcons, replace } from "./dom.js";
 import { feedbackButton } from "./feedback.js";
 import { LANGUAGES, loadLanguage, t } from "./i18n.js";
 import { mountRecord, ownerFromPlacement } from "./record.js";
+import { mountReports } from "./reports.js";
 import { mountSettings } from "./settings.js";
 import { app, errorText, readLaunch, setUsers } from "./state.js";
 import { button } from "./ui.js";
@@ -52,7 +53,8 @@ function demoControls() {
 }
 
 function currentRoute() {
-  return window.location.hash === "#settings" || app.placement === "SETTINGS" ? "settings" : "board";
+  if (window.location.hash === "#settings" || app.placement === "SETTINGS") return "settings";
+  return window.location.hash === "#reports" ? "reports" : "board";
 }
 
 function shell({ withNav }) {
@@ -62,6 +64,7 @@ function shell({ withNav }) {
         "nav",
         { class: "tabs", "aria-label": t("nav.label") },
         h("a", { class: "tabs__item", href: "#board", dataset: { route: "board", testid: "nav-board" } }, icon("board"), h("span", {}, t("nav.board"))),
+        h("a", { class: "tabs__item", href: "#reports", dataset: { route: "reports", testid: "nav-reports" } }, icon("chart"), h("span", {}, t("nav.reports"))),
         h("a", { class: "tabs__item", href: "#settings", dataset: { route: "settings", testid: "nav-settings" } }, icon("settings"), h("span", {}, t("nav.settings"))),
       )
     : null;
@@ -95,6 +98,7 @@ function route(main) {
     else link.removeAttribute("aria-current");
   }
   if (current === "settings") mountSettings(main);
+  else if (current === "reports") mountReports(main);
   else mountBoard(main);
 }
 
