@@ -39,8 +39,14 @@ typecheck: $(VENV)/.synced
 	$(BIN)/mypy
 
 # The whole suite: lint, layering, types, then every test (unit, contracts, integration, e2e).
+# The browser tests run in their own pytest process: Playwright's sync API keeps an event
+# loop running in the main thread, which the asyncio tests cannot share.
 test: lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+e2e: $(VENV)/.synced
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 unit: $(VENV)/.synced
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -337,3 +337,38 @@ async def test_a_session_renews_with_bx24_get_auth_as_it_is(harness: Harness) ->
     assert fresh.refresh_token not in session
     status, _ = await harness.api("GET", "/api/v1/me", session)
     assert status == 200
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"event": "ONCRMACTIVITYUPDATE", "data[FIELDS][ID]": "5"},
+        {"event": "ONCRMACTIVITYUPDATE", "auth[application_token]": "x", "data[FIELDS][ID]": "5"},
+        {"event": "ONAPPUNINSTALL", "auth[member_id": "x", "auth]application_token[": "y"},
+        {
+            "event": "ONAPPUNINSTALL",
+            "auth": "flat",
+            "auth[member_id]": "m",
+            "auth[application_token]": "t",
+        },
+        {"event": "", "auth[member_id]": "m"},
+        {"event[]": "ONAPPUNINSTALL", "a[b][c][d][e][f][g][h]": "deep"},
+    ],
+)
+async def test_malformed_events_are_refused_with_a_4xx_and_change_nothing(
+    harness: Harness, form: dict[str, str]
+) -> None:
+    member_id = await harness.install()
+    response = await harness.client.post("/b24/events", data=form)
+    assert 400 <= response.status < 500, await response.text()
+    async with harness.storage.unit_of_work() as uow:
+        assert await uow.portals.get_by_member_id(member_id) is not None
+
+
+async def test_an_event_for_an_activity_with_a_bad_id_is_refused(harness: Harness) -> None:
+    member_id = await harness.install()
+    for raw in ("abc", "-4", "0", ""):
+        delivery = await harness.b24.send_event(
+            harness.events_url, "ONCRMACTIVITYUPDATE", member_id, {"ID": raw}
+        )
+        assert delivery.status == 400, raw
