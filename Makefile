@@ -43,9 +43,11 @@ typecheck: $(VENV)/.synced
 # loop running in the main thread, which the asyncio tests cannot share.
 test: lint typecheck
 	$(BIN)/pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	bash scripts/e2e-deps.sh
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 e2e: $(VENV)/.synced
+	bash scripts/e2e-deps.sh
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 unit: $(VENV)/.synced

@@ -230,7 +230,7 @@ class PostgresReports:
         zone: ZoneInfo,
         now: datetime,
     ) -> tuple[list[int], list[int], list[int], int]:
-        """Created and completed per day, and the overdue difference array (see ``_daily``)."""
+        """Created and completed per day, and the overdue difference array of ``DailyPoint``."""
         starts = _day_starts(days[0], days[-1] + _ONE_DAY, zone)
         # Overdue is sampled at each begun day's end, today's at ``now`` (``DailyPoint``).
         samples = [
