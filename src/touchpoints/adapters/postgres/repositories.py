@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -65,42 +66,34 @@ class Db:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def _translated(self, exc: BaseException, chain_id: int | None) -> Exception | None:
-        return translate(exc, connection_closed=is_closed(self._connection), chain_id=chain_id)
-
-    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+    @contextlib.contextmanager
+    def _translating(self, chain_id: int | None = None) -> Iterator[None]:
+        """Re-raise a driver error as the port error it means (unknown ones as they are)."""
         try:
-            return await self._connection.fetch(query, *args)
+            yield
         except DRIVER_ERRORS as exc:
-            if (error := self._translated(exc, None)) is None:
+            error = translate(exc, connection_closed=is_closed(self._connection), chain_id=chain_id)
+            if error is None:
                 raise
             raise error from exc
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        with self._translating():
+            return await self._connection.fetch(query, *args)
 
     async def fetchrow(
         self, query: str, *args: object, chain_id: int | None = None
     ) -> asyncpg.Record | None:
-        try:
+        with self._translating(chain_id):
             return await self._connection.fetchrow(query, *args)
-        except DRIVER_ERRORS as exc:
-            if (error := self._translated(exc, chain_id)) is None:
-                raise
-            raise error from exc
 
     async def fetchval(self, query: str, *args: object) -> Any:
-        try:
+        with self._translating():
             return await self._connection.fetchval(query, *args)
-        except DRIVER_ERRORS as exc:
-            if (error := self._translated(exc, None)) is None:
-                raise
-            raise error from exc
 
     async def execute(self, query: str, *args: object) -> str:
-        try:
+        with self._translating():
             return await self._connection.execute(query, *args)
-        except DRIVER_ERRORS as exc:
-            if (error := self._translated(exc, None)) is None:
-                raise
-            raise error from exc
 
 
 def _affected(status: str) -> int:
