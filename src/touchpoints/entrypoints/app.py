@@ -94,7 +94,6 @@ def create_app(services: Services, *, https: bool = False) -> web.Application:
 
     async def drain_background(app: web.Application) -> None:
         await app[ACTIVITY_SYNC].close()
-        await app[SERVICES].background.drain()
 
     app.cleanup_ctx.append(observe_b24)
     app.on_shutdown.append(drain_background)

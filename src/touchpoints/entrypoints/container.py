@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import attrs
 from aiohttp import web
@@ -58,23 +56,6 @@ class UserCache:
         self._entries.pop(portal_id, None)
 
 
-@attrs.define
-class Background:
-    """Tasks that outlive a request (slow event syncs); awaited on shutdown, never lost."""
-
-    tasks: set[asyncio.Task[Any]] = attrs.field(factory=set)
-
-    def adopt(self, task: asyncio.Task[Any]) -> None:
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def drain(self, timeout_s: float = 10.0) -> None:
-        if self.tasks:
-            await asyncio.wait(self.tasks, timeout=timeout_s)
-        for task in list(self.tasks):
-            task.cancel()
-
-
 @attrs.frozen(kw_only=True)
 class Services:
     storage: Storage
@@ -88,7 +69,6 @@ class Services:
     allow_http: bool = False
     demo: DemoPortal | None = None
     users: UserCache = attrs.field(factory=UserCache)
-    background: Background = attrs.field(factory=Background)
 
 
 SERVICES = web.AppKey("services", Services)
