@@ -164,3 +164,14 @@ def test_masking_hides_known_secrets_and_auth_pairs() -> None:
         "auth": MASK,
         "filter": {"refresh_token": MASK, "ID": 1},
     }
+
+
+def test_a_converted_or_junk_lead_reads_as_closed_and_an_open_one_does_not() -> None:
+    from touchpoints.adapters.bitrix24.crm import parse_item
+    from touchpoints.domain.model import OwnerType
+
+    row = {"id": 3, "title": "Lead", "stageId": "CONVERTED"}
+    assert parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "S"}).closed
+    assert parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "F"}).closed
+    assert not parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "P"}).closed
+    assert parse_item(OwnerType.DEAL, {**row, "closed": "Y"}).closed

@@ -85,3 +85,11 @@ def test_secrets_never_show_in_reprs() -> None:
     assert "client-secret-value" not in text
     assert "dbpass" not in text
     assert "<secret>" in text
+
+
+def test_previous_secret_keys_are_read_for_token_rotation() -> None:
+    config = load_config(serving_env(TOUCHPOINTS_PREVIOUS_SECRET_KEYS=f"{'a' * 32}, {'b' * 40}"))
+    assert [key.reveal() for key in config.previous_secret_keys] == ["a" * 32, "b" * 40]
+    assert "a" * 32 not in repr(config)
+    with pytest.raises(ConfigError, match="TOUCHPOINTS_PREVIOUS_SECRET_KEYS"):
+        load_config(serving_env(TOUCHPOINTS_PREVIOUS_SECRET_KEYS="short"))

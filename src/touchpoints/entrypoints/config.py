@@ -46,6 +46,8 @@ class Config:
     b24: B24Config | None
     log_level: str = "INFO"
     privacy: PrivacyConfig = PrivacyConfig()
+    # Older server secrets, still accepted to read stored tokens after a key rotation.
+    previous_secret_keys: tuple[Secret, ...] = ()
 
     def require_serving(self) -> ServingConfig:
         """The values ``serve`` cannot run without.
@@ -115,6 +117,17 @@ def load_config(environ: Mapping[str, str]) -> Config:
             f"TOUCHPOINTS_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters"
         )
 
+    previous: list[Secret] = []
+    for part in (get("TOUCHPOINTS_PREVIOUS_SECRET_KEYS") or "").split(","):
+        if not part.strip():
+            continue
+        if len(part.strip()) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"TOUCHPOINTS_PREVIOUS_SECRET_KEYS must be comma-separated keys of at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters"
+            )
+        previous.append(Secret(part.strip()))
+
     client_id = get("TOUCHPOINTS_B24_CLIENT_ID")
     client_secret = get("TOUCHPOINTS_B24_CLIENT_SECRET")
     if (client_id is None) != (client_secret is None):
@@ -158,4 +171,5 @@ def load_config(environ: Mapping[str, str]) -> Config:
         b24=b24,
         log_level=log_level,
         privacy=privacy,
+        previous_secret_keys=tuple(previous),
     )

@@ -30,7 +30,10 @@ async def open_database(config: Config, *, max_size: int = 10) -> AsyncIterator[
     # Without the secret key (e.g. an operator reading feedback) stored tokens stay sealed.
     key = config.secret_key or Secret(secrets.token_urlsafe(48))
     storage = await open_storage(
-        config.database_url, config.data_dir, TokenCipher(key), max_size=max_size
+        config.database_url,
+        config.data_dir,
+        TokenCipher(key, config.previous_secret_keys),
+        max_size=max_size,
     )
     try:
         yield storage

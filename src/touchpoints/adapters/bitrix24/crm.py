@@ -53,6 +53,7 @@ _ITEM_SELECT = [
     "currencyId",
     "assignedById",
     "closed",
+    "stageSemanticId",
 ]
 _USER_SELECT = [
     "ID",
@@ -138,7 +139,10 @@ def parse_item(owner_type: OwnerType, row: Mapping[str, Any]) -> RecordCard:
         amount=to_opt_float(row.get("opportunity")),
         currency=to_str(row.get("currencyId")) or None,
         assigned_by_id=to_opt_int(row.get("assignedById")),
-        closed=to_bool(row.get("closed")),
+        # Deals say ``closed``; leads only tell by their stage's semantics: S (converted)
+        # or F (junk) means the lead is finished (BITRIX24.md §12.1).
+        closed=to_bool(row.get("closed"))
+        or to_str(row.get("stageSemanticId")).upper() in ("S", "F"),
     )
 
 

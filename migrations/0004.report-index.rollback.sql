@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS touchpoints_portal_created_idx;
