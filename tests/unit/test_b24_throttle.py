@@ -103,17 +103,20 @@ def test_backoff_uses_full_jitter_under_a_growing_cap() -> None:
 
 
 async def test_steady_traffic_under_a_small_bucket_never_draws_a_503() -> None:
-    limits = BucketLimits(burst=5, drain_per_s=40.0)
+    server_limits = BucketLimits(burst=5, drain_per_s=40.0)
+    # A few requests of headroom absorb event-loop stalls on a busy machine, where requests
+    # paced 25 ms apart when sent can reach the server bunched together.
+    limits = BucketLimits(burst=5, drain_per_s=40.0, headroom=3)
     async with local_env(throttle=Throttle(limits)) as env:
-        env.server.bucket = limits
+        env.server.bucket = server_limits
         client = env.connector.app_client(env.portal)
         started = time.monotonic()
         await asyncio.gather(*(client.call("profile", {}, safe=True) for _ in range(30)))
         elapsed = time.monotonic() - started
         assert env.server.refused == 0
         assert len(env.server.calls) == 30
-        # The floor of the app's bucket: (30 - (5 - 1 headroom)) / 40 per second.
-        assert elapsed >= (30 - 4) / 40.0 * 0.9
+        # The floor of the app's bucket: (30 - (5 - 3 headroom)) / 40 per second.
+        assert elapsed >= (30 - 2) / 40.0 * 0.9
 
 
 async def test_without_the_apps_bucket_the_same_traffic_is_refused() -> None:
