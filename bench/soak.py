@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 from tests.fakes.bitrix24 import Bitrix24Emulator, RateLimit
+from tests.net import free_port, wait_ready
 
-from bench.stack import free_port, percentile
+from bench.stack import percentile
 from touchpoints.adapters.postgres.embedded import ensure_embedded
 from touchpoints.domain.model import OwnerType
 
@@ -45,18 +46,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-async def wait_ready(http: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(300):
-        try:
-            async with http.get(f"{base}/readyz") as reply:
-                if reply.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{base} never became ready")
 
 
 async def main(minutes: float) -> None:

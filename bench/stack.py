@@ -6,7 +6,6 @@ Shared by the board, events and soak benchmarks. Run from the repository root.
 from __future__ import annotations
 
 import re
-import socket
 import statistics
 import tempfile
 import time
@@ -19,6 +18,7 @@ import aiohttp
 import attrs
 from aiohttp import web
 from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock
+from tests.net import free_port
 
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
@@ -34,13 +34,6 @@ from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.services.lifecycle import Handlers
 
 SECRET = Secret("benchmark-secret-key-0123456789abcdefgh")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from playwright.sync_api import APIRequestContext, Browser, Page, Playwright, sync_playwright
 
 from tests.e2e.support import ApiAs, ConsoleWatch, DemoApi, DemoPeople
+from tests.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -30,13 +30,6 @@ CHROMIUM_ARGS = [
 ]
 START_TIMEOUT_S = 90
 URL_LINE = re.compile(r"(https?://\S+/demo)\b")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _demo_command(port: int) -> list[str]:
@@ -55,7 +48,7 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.pop("TOUCHPOINTS_DATABASE_URL", None)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            _demo_command(_free_port()),
+            _demo_command(free_port()),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

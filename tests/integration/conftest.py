@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock, FrameLaunch
+from tests.net import free_port
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
@@ -26,13 +26,6 @@ from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.services.lifecycle import Handlers
 
 APP_SECRET = Secret("integration-secret-key-0123456789abcdef")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @attrs.define

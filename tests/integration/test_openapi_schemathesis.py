@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,20 +21,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.net import free_port
+
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``touchpoints demo`` as a real process on loopback; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TOUCHPOINTS_DATA_DIR": str(tmp_path_factory.mktemp("demo-data")),

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -17,6 +15,7 @@ import psycopg
 import pytest
 
 from tests.fakes.bitrix24 import Bitrix24Emulator
+from tests.net import free_port, wait_ready
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.migrate import migration_ids
 from touchpoints.domain.model import OwnerType
@@ -24,13 +23,6 @@ from touchpoints.domain.model import OwnerType
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 SECRET_KEY = "replica-secret-key-0123456789abcdefghij"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def environment(b24: Bitrix24Emulator, dsn: str, public_url: str) -> dict[str, str]:
@@ -51,24 +43,6 @@ def environment(b24: Bitrix24Emulator, dsn: str, public_url: str) -> dict[str, s
 async def emulator() -> AsyncIterator[Bitrix24Emulator]:
     async with Bitrix24Emulator() as b24:
         yield b24
-
-
-async def wait_ready(
-    http: aiohttp.ClientSession, base: str, process: asyncio.subprocess.Process
-) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            output = await process.stdout.read() if process.stdout else b""
-            raise AssertionError(f"replica exited: {output.decode()[-2000:]}")
-        try:
-            async with http.get(f"{base}/readyz") as reply:
-                if reply.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{base} never became ready")
 
 
 async def test_two_replicas_share_sessions_refresh_once_and_digest_once(

@@ -14,15 +14,16 @@ from touchpoints.domain.crm import UserInfo
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.scheduling import follow_up_deadline
 from touchpoints.domain.secrets import Secret
+from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer, sees_team
 from touchpoints.entrypoints import wire
-from touchpoints.entrypoints.container import SERVICES, Services
+from touchpoints.entrypoints.container import SERVICES
 from touchpoints.entrypoints.http import ApiError, json_reply
 from touchpoints.entrypoints.sessions import AppSession, SessionExpired, SessionInvalid
 from touchpoints.ports.crm import Crm, CrmAuthExpired, CrmPermissionDenied, Hidden
 from touchpoints.services import account, touchpoints
 from touchpoints.services.errors import InvalidInput
-from touchpoints.services.touchpoints import Actor
+from touchpoints.services.touchpoints import Actor, load_settings
 
 RENEW_LIFETIME = timedelta(hours=1)
 
@@ -34,6 +35,12 @@ class Caller:
     session: AppSession
     actor: Actor
     crm: Crm
+    settings: PortalSettings
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The portal's zone, for replies (loaded with the portal, once per request)."""
+        return self.settings.zone
 
 
 async def caller(request: web.Request) -> Caller:
@@ -54,10 +61,13 @@ async def caller(request: web.Request) -> Caller:
         raise ApiError(401, "UNAUTHENTICATED", "not a valid session") from None
     async with services.storage.unit_of_work() as uow:
         portal = await uow.portals.get(session.portal_id)
-    if portal is None or portal.member_id != session.member_id:
+        settings = await load_settings(uow, portal.id) if portal is not None else None
+    if portal is None or settings is None or portal.member_id != session.member_id:
         raise ApiError(401, "UNAUTHENTICATED", "the app is no longer installed on this portal")
     actor = Actor(portal, Viewer(session.user_id, session.is_admin))
-    return Caller(session, actor, services.connector.as_user(portal, session.access_token))
+    return Caller(
+        session, actor, services.connector.as_user(portal, session.access_token), settings
+    )
 
 
 async def read_json(request: web.Request) -> Any:
@@ -76,10 +86,6 @@ def _no_query(request: web.Request, allowed: frozenset[str] = frozenset()) -> No
     unknown = sorted(set(request.query) - allowed)
     if unknown:
         raise InvalidInput(dict.fromkeys(unknown, "is not a known query parameter"))
-
-
-async def _zone(services: Services, portal_id: int) -> ZoneInfo:
-    return (await touchpoints.portal_settings(services.storage, portal_id)).zone
 
 
 def _user_json(user: UserInfo) -> dict[str, Any]:
@@ -148,9 +154,8 @@ async def renew_session(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     _no_query(request)
     call = await caller(request)
-    services = request.app[SERVICES]
     profile = await call.crm.current_user()
-    settings = await touchpoints.portal_settings(services.storage, call.actor.portal.id)
+    settings = call.settings
     return json_reply(
         {
             "user": {
@@ -216,7 +221,7 @@ async def create(request: web.Request) -> web.Response:
             note=body.note,
         ),
     )
-    zone = await _zone(services, call.actor.portal.id)
+    zone = call.zone
     return json_reply(wire.touch_point_json(card, zone), status=201)
 
 
@@ -228,7 +233,7 @@ async def read(request: web.Request) -> web.Response:
     card = await touchpoints.get_touch_point(
         storage=services.storage, crm=call.crm, actor=call.actor, touch_point_id=touch_point_id
     )
-    return json_reply(wire.touch_point_json(card, await _zone(services, call.actor.portal.id)))
+    return json_reply(wire.touch_point_json(card, call.zone))
 
 
 async def move(request: web.Request) -> web.Response:
@@ -246,7 +251,7 @@ async def move(request: web.Request) -> web.Response:
         deadline=body.deadline,
         responsible_id=body.responsible_id,
     )
-    return json_reply(wire.touch_point_json(card, await _zone(services, call.actor.portal.id)))
+    return json_reply(wire.touch_point_json(card, call.zone))
 
 
 async def cancel(request: web.Request) -> web.Response:
@@ -261,7 +266,7 @@ async def cancel(request: web.Request) -> web.Response:
         actor=call.actor,
         touch_point_id=touch_point_id,
     )
-    return json_reply(wire.touch_point_json(card, await _zone(services, call.actor.portal.id)))
+    return json_reply(wire.touch_point_json(card, call.zone))
 
 
 async def complete(request: web.Request) -> web.Response:
@@ -286,7 +291,7 @@ async def complete(request: web.Request) -> web.Response:
         result_note=body.result_note,
         follow_up=follow_up,
     )
-    zone = await _zone(services, call.actor.portal.id)
+    zone = call.zone
     return json_reply(
         {
             "completed": wire.touch_point_json(result.completed, zone),
@@ -305,7 +310,7 @@ async def chain(request: web.Request) -> web.Response:
     cards = await touchpoints.get_chain(
         storage=services.storage, crm=call.crm, actor=call.actor, touch_point_id=touch_point_id
     )
-    zone = await _zone(services, call.actor.portal.id)
+    zone = call.zone
     return json_reply({"items": [wire.touch_point_json(card, zone) for card in cards]})
 
 
@@ -323,7 +328,7 @@ async def record_touch_points(request: web.Request) -> web.Response:
     lookup = await call.crm.read_records([owner])
     record = lookup.get(owner)
     title = None if record is None or isinstance(record, Hidden) else record.title
-    zone = await _zone(services, call.actor.portal.id)
+    zone = call.zone
     return json_reply(
         {
             "owner": {"type": owner_type.value, "id": owner_id, "title": title},
@@ -352,7 +357,7 @@ async def followup_preview(request: web.Request) -> web.Response:
     raw = request.query.get("from")
     call = await caller(request)
     services = request.app[SERVICES]
-    settings = await touchpoints.portal_settings(services.storage, call.actor.portal.id)
+    settings = call.settings
     now = services.clock.now()
     previous = now
     if raw:
@@ -370,9 +375,7 @@ async def followup_preview(request: web.Request) -> web.Response:
 async def get_settings(request: web.Request) -> web.Response:
     _no_query(request)
     call = await caller(request)
-    services = request.app[SERVICES]
-    settings = await touchpoints.portal_settings(services.storage, call.actor.portal.id)
-    return json_reply(account.settings_document(settings))
+    return json_reply(account.settings_document(call.settings))
 
 
 async def put_settings(request: web.Request) -> web.Response:
