@@ -79,3 +79,12 @@ class Department:
     id: int
     name: str
     parent_id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AppInfo:
+    """``app.info`` as a token's portal answers it: which app the token was issued to."""
+
+    id: str
+    code: str
+    installed: bool = True

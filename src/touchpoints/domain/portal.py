@@ -43,6 +43,7 @@ class PortalInstall:
     tokens: OAuthTokens
     installed_by: int | None = None
     scope: str = ""
+    app_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -60,7 +61,33 @@ class Portal:
     scope: str = ""
     created_at: datetime
     updated_at: datetime
+    # Kept after a verified rotation until Bitrix24 itself sends the new token (DESIGN §4).
+    previous_application_token: Secret | None = None
+    # ``app.info`` ID, read with our own tokens: user tokens must show the same (DESIGN §4).
+    app_id: str | None = None
+    # An uninstall event waiting for Bitrix24 to confirm that our tokens are dead.
+    uninstall_requested_at: datetime | None = None
 
     @property
     def is_active(self) -> bool:
         return self.status is PortalStatus.ACTIVE
+
+    def application_token_match(self, presented: str) -> TokenMatch:
+        """Which stored application token ``presented`` is (constant-time comparisons)."""
+        current = self.application_token.matches(presented)
+        previous = (
+            self.previous_application_token.matches(presented)
+            if self.previous_application_token is not None
+            else Secret("x" * 32).matches(presented)
+        )
+        if current:
+            return TokenMatch.CURRENT
+        return TokenMatch.PREVIOUS if previous else TokenMatch.NONE
+
+
+class TokenMatch(enum.Enum):
+    """How a request's ``application_token`` compares with what we store."""
+
+    CURRENT = "current"
+    PREVIOUS = "previous"
+    NONE = "none"

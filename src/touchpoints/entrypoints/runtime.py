@@ -11,6 +11,7 @@ import aiohttp
 
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
+from touchpoints.adapters.bitrix24.network import public_connector
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
 from touchpoints.adapters.clock import SystemClock
 from touchpoints.adapters.postgres import PostgresStorage, TokenCipher, open_storage
@@ -48,7 +49,10 @@ async def build_services(config: Config, *, clock: Clock | None = None) -> Async
     clock = clock or SystemClock()
     async with (
         open_database(config) as storage,
-        aiohttp.ClientSession(raise_for_status=False) as session,
+        aiohttp.ClientSession(
+            raise_for_status=False,
+            connector=None if serving.b24.allow_http else public_connector(),
+        ) as session,
     ):
         oauth = BitrixOAuthServer(
             session,

@@ -10,6 +10,7 @@ import attrs
 
 from touchpoints.domain.crm import (
     Activity,
+    AppInfo,
     CurrentUser,
     Department,
     RecordCard,
@@ -112,6 +113,14 @@ class Crm(Protocol):
         """Activities by id; an id missing from the result is deleted or not visible."""
         ...
 
+    async def missing_activities(self, activity_ids: Sequence[int]) -> set[int]:
+        """The ids Bitrix24 explicitly answers "not found" for, one ``crm.activity.get`` each.
+
+        Absence from a list page proves nothing (permissions, paging); only this answer lets
+        a touch-point be marked orphaned (DESIGN.md §4).
+        """
+        ...
+
     async def find_todos(
         self, *, owner: OwnerRef | None, created_after: datetime
     ) -> list[Activity]:
@@ -131,6 +140,10 @@ class Crm(Protocol):
         ...
 
     async def current_user(self) -> CurrentUser: ...
+
+    async def app_info(self) -> AppInfo:
+        """``app.info`` with this client's token: which app the token was issued to."""
+        ...
 
     async def users(self, user_ids: Iterable[int] | None = None) -> list[UserInfo]:
         """Users by id, or every active employee when ``user_ids`` is None."""
@@ -156,7 +169,10 @@ class Crm(Protocol):
 class CrmConnector(Protocol):
     """Makes ``Crm`` clients: as a user (frame token) or as the app (stored tokens)."""
 
-    def as_user(self, portal: Portal, access_token: Secret) -> Crm: ...
+    def as_user(self, portal: Portal, access_token: Secret, *, verifying: bool = False) -> Crm:
+        """The CRM as the token's user. ``verifying``: checking a token from an unverified
+        request, which must not spend the portal's working rate-limit budget nor retry."""
+        ...
 
     def as_app(self, portal: Portal) -> Crm:
         """Uses the portal's stored tokens, refreshing them (one refresh per portal at a time)."""

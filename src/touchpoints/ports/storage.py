@@ -159,6 +159,28 @@ class PortalRepository(Protocol):
 
     async def set_status(self, portal_id: int, status: PortalStatus, *, now: datetime) -> None: ...
 
+    async def rotate_application_token(
+        self, portal_id: int, token: Secret, *, now: datetime
+    ) -> None:
+        """A verified rotation: ``token`` becomes current, the current one previous."""
+        ...
+
+    async def forget_previous_application_token(self, portal_id: int, *, now: datetime) -> None:
+        """Bitrix24 has used the new token: the previous one is accepted no more."""
+        ...
+
+    async def set_app_id(self, portal_id: int, app_id: str, *, now: datetime) -> None: ...
+
+    async def set_uninstall_requested(
+        self, portal_id: int, at: datetime | None, *, now: datetime
+    ) -> None:
+        """Note (or clear, with None) an uninstall event still waiting for confirmation."""
+        ...
+
+    async def uninstall_requested(self) -> list[int]:
+        """Portals whose uninstall event waits for Bitrix24 to confirm it, oldest first."""
+        ...
+
     async def delete(self, portal_id: int) -> bool:
         """Delete the portal and, by cascade, every row of it. True when it existed."""
         ...
@@ -332,6 +354,22 @@ class PendingTodoRepository(Protocol):
     ) -> list[PendingTodo]: ...
 
 
+class AbuseBudget(Protocol):
+    """Outbound calls spent on unverified requests, counted per key in shared windows.
+
+    Every replica counts in the same rows, so a flood spread over replicas is bounded just
+    the same (DESIGN.md §4, "Unauthenticated surface").
+    """
+
+    async def take(self, key: str, cost: int, *, limit: int, window_start: datetime) -> bool:
+        """Spend ``cost`` from ``key``'s window; False (and nothing spent) beyond ``limit``."""
+        ...
+
+    async def refund(self, key: str, cost: int, *, window_start: datetime) -> None:
+        """Give back what a request that turned out genuine spent in that window."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: commits when the block ends normally, rolls back on an exception."""
 
@@ -342,6 +380,7 @@ class UnitOfWork(Protocol):
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
     pending: PendingTodoRepository
+    budget: AbuseBudget
 
 
 class Storage(Protocol):

@@ -24,6 +24,8 @@ from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmAuthExpired, CrmError, CrmUnavailable, OAuthServer, PortalGone
 from touchpoints.ports.storage import Storage, StorageError
 
+_NO_RETRY = RetryPolicy(max_attempts=1, budget_s=10.0)
+
 
 class _AppAuth:
     """The portal's stored tokens: refreshed shortly before expiry or when rejected."""
@@ -92,8 +94,24 @@ class BitrixConnector:
     def throttle(self) -> Throttle:
         return self._throttle
 
-    def as_user(self, portal: Portal, access_token: Secret) -> BitrixCrm:
-        """The CRM as the user whose frame token this is; their CRM rights apply (§19.10)."""
+    def as_user(
+        self, portal: Portal, access_token: Secret, *, verifying: bool = False
+    ) -> BitrixCrm:
+        """The CRM as the user whose frame token this is; their CRM rights apply (§19.10).
+
+        ``verifying`` clients check tokens of requests not verified yet: they pace in a
+        bucket of their own (never the portal's working budget, DESIGN.md §4) and do not
+        retry, so a flood of junk tokens costs one call each at most.
+        """
+        if verifying:
+            return BitrixCrm(
+                self._client(
+                    portal,
+                    UserAuth(access_token),
+                    key=f"{portal.member_id}#verify",
+                    retry=_NO_RETRY,
+                )
+            )
         return BitrixCrm(self._client(portal, UserAuth(access_token)))
 
     def as_app(self, portal: Portal) -> BitrixCrm:
@@ -104,14 +122,21 @@ class BitrixConnector:
         """A raw REST client on the portal's stored tokens (the messenger uses it)."""
         return self._client(portal, _AppAuth(self, portal))
 
-    def _client(self, portal: Portal, auth: UserAuth | _AppAuth) -> RestClient:
+    def _client(
+        self,
+        portal: Portal,
+        auth: UserAuth | _AppAuth,
+        *,
+        key: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> RestClient:
         return RestClient(
             transport=self._transport,
             throttle=self._throttle,
-            retry=self._retry,
+            retry=retry or self._retry,
             clock=self._clock,
             endpoint=portal.client_endpoint,
-            portal_key=portal.member_id,
+            portal_key=key or portal.member_id,
             auth=auth,
             rng=self._rng,
             logger=self._log,

@@ -20,7 +20,15 @@ from touchpoints.adapters.bitrix24.wire import (
     to_opt_int,
     to_str,
 )
-from touchpoints.domain.crm import Activity, CurrentUser, Department, RecordCard, TodoSpec, UserInfo
+from touchpoints.domain.crm import (
+    Activity,
+    AppInfo,
+    CurrentUser,
+    Department,
+    RecordCard,
+    TodoSpec,
+    UserInfo,
+)
 from touchpoints.domain.model import OwnerRef, OwnerType
 from touchpoints.ports.crm import (
     CrmError,
@@ -264,6 +272,23 @@ class BitrixCrm:
                     found[activity.id] = activity
         return found
 
+    async def missing_activities(self, activity_ids: Sequence[int]) -> set[int]:
+        ids = _unique(activity_ids)
+        if not ids:
+            return set()
+        commands = {
+            f"g{activity_id}": Command("crm.activity.get", {"id": activity_id})
+            for activity_id in ids
+        }
+        reply = await run_commands(self._client, commands, safe=True)
+        # "Activity is not found" comes as a legacy empty-code error (BITRIX24.md §11.4);
+        # any other failure (access denied, a skipped command) proves nothing.
+        return {
+            activity_id
+            for activity_id in ids
+            if isinstance(reply.errors.get(f"g{activity_id}"), CrmNotFound)
+        }
+
     async def find_todos(
         self, *, owner: OwnerRef | None, created_after: datetime
     ) -> list[Activity]:
@@ -398,6 +423,19 @@ class BitrixCrm:
             name=_join(row.get("NAME"), row.get("LAST_NAME")),
             time_zone=to_str(row.get("TIME_ZONE")),
             photo_url=to_str(row.get("PERSONAL_PHOTO")) or None,
+        )
+
+    async def app_info(self) -> AppInfo:
+        reply = await self._client.call("app.info", {}, safe=True)
+        row = as_dict(reply.result)
+        app_id = to_str(row.get("ID"))
+        if not app_id:
+            raise CrmError("app.info: no application id in the reply", code="BAD_REPLY")
+        installed = row.get("INSTALLED")
+        return AppInfo(
+            id=app_id,
+            code=to_str(row.get("CODE")),
+            installed=True if installed is None else to_bool(installed),
         )
 
     async def users(self, user_ids: Iterable[int] | None = None) -> list[UserInfo]:

@@ -16,6 +16,7 @@ import attrs
 from yarl import URL
 
 from touchpoints.adapters.bitrix24.errors import NotSent, ServerError, TokenRejected, map_error
+from touchpoints.adapters.bitrix24.network import refused_host
 from touchpoints.adapters.bitrix24.redact import clip
 from touchpoints.adapters.bitrix24.wire import (
     WireError,
@@ -138,11 +139,14 @@ class Transport:
         return self._moved.get(endpoint)
 
     def check_endpoint(self, url: str) -> None:
-        """Raises CrmError for anything but https (or http when explicitly allowed, §1)."""
+        """Raises CrmError for anything but https (or http when explicitly allowed, §1),
+        and for loopback, private or link-local hosts unless local testing allows them."""
         parts = urlsplit(url)
         allowed = ("https", "http") if self._allow_http else ("https",)
         if parts.scheme not in allowed or not parts.hostname:
             raise CrmError("refusing a non-https Bitrix24 endpoint", code="INSECURE_ENDPOINT")
+        if not self._allow_http and (why := refused_host(parts.hostname)) is not None:
+            raise CrmError(f"refusing a Bitrix24 endpoint on {why}", code="PRIVATE_ENDPOINT")
 
     async def call(
         self,
@@ -240,6 +244,12 @@ class Transport:
             raise CrmError(f"{method}: redirect without a Location", code="BAD_REDIRECT")
         target = str(URL(url).join(URL(location)))
         self.check_endpoint(target)
+        if URL(target).host != URL(url).host:
+            # Only the token endpoint names a portal's address (DESIGN.md §4): a redirect
+            # elsewhere is not followed, whoever answered it.
+            raise CrmError(
+                f"{method}: refusing a redirect to another host", code="CROSS_HOST_REDIRECT"
+            )
         if "/rest/" in target:
             moved = target.split("/rest/", 1)[0] + "/rest/"
             if self._moved.get(endpoint) != moved:

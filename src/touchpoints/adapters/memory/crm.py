@@ -14,6 +14,7 @@ import attrs
 from touchpoints.adapters.clock import SystemClock
 from touchpoints.domain.crm import (
     Activity,
+    AppInfo,
     CurrentUser,
     Department,
     RecordCard,
@@ -139,11 +140,16 @@ class PlacementBinding:
     lang_all: Mapping[str, str]
 
 
+# The app every token is issued to unless a test names another one of the portal's apps.
+OUR_APP = "touchpoints"
+
+
 @attrs.define(kw_only=True)
 class _Token:
     member_id: str
     user_id: int
     expires_at: datetime
+    app: str = OUR_APP
 
 
 @attrs.define(kw_only=True)
@@ -211,6 +217,7 @@ class MemoryCrm:
         self._access: dict[str, _Token] = {}
         self._refresh: dict[str, _Token] = {}
         self._failures: dict[str, list[CrmError]] = {}
+        self._apps: dict[str, int] = {OUR_APP: 1}
         self.calls: Counter[str] = Counter()
 
     # -------------------------------------------------------------- seeding
@@ -414,9 +421,13 @@ class MemoryCrm:
         self._access = {k: t for k, t in self._access.items() if t.member_id != member_id}
         self._refresh = {k: t for k, t in self._refresh.items() if t.member_id != member_id}
 
-    def issue_token(self, member_id: str, user_id: int) -> Secret:
-        """A frame access token (``AUTH_ID``) for a user, valid for an hour."""
-        access, _refresh, _expires = self._issue(member_id, user_id)
+    def issue_token(self, member_id: str, user_id: int, *, app: str = OUR_APP) -> Secret:
+        """A frame access token (``AUTH_ID``) for a user, valid for an hour.
+
+        ``app`` names another app installed on the portal: its tokens work on the portal
+        but ``app.info`` tells them apart from ours.
+        """
+        access, _refresh, _expires = self._issue(member_id, user_id, app=app)
         return Secret(access)
 
     def issue_refresh_token(self, member_id: str, user_id: int) -> Secret:
@@ -427,15 +438,19 @@ class MemoryCrm:
     def set_payment_required(self, member_id: str, required: bool = True) -> None:
         self.portal(member_id).payment_required = required
 
-    def _issue(self, member_id: str, user_id: int) -> tuple[str, str, datetime]:
+    def _issue(
+        self, member_id: str, user_id: int, *, app: str = OUR_APP
+    ) -> tuple[str, str, datetime]:
         if user_id not in self.portal(member_id).users:
             raise KeyError(f"no user {user_id} on portal {member_id}")
         now = self.clock.now()
         access, refresh = secrets.token_hex(32), secrets.token_hex(32)
         expires_at = now + ACCESS_TOKEN_TTL
-        self._access[access] = _Token(member_id=member_id, user_id=user_id, expires_at=expires_at)
+        self._access[access] = _Token(
+            member_id=member_id, user_id=user_id, expires_at=expires_at, app=app
+        )
         self._refresh[refresh] = _Token(
-            member_id=member_id, user_id=user_id, expires_at=now + REFRESH_TOKEN_TTL
+            member_id=member_id, user_id=user_id, expires_at=now + REFRESH_TOKEN_TTL, app=app
         )
         return access, refresh, expires_at
 
@@ -472,6 +487,14 @@ class MemoryCrm:
         if portal is None or portal.uninstalled:
             raise PortalGone("the app is not installed on this portal", code="invalid_client")
         return portal
+
+    def app_id(self, app: str) -> str:
+        """The portal-local numeric id ``app.info`` reports for an app (ours is 1)."""
+        return str(self._apps.setdefault(app, len(self._apps) + 1))
+
+    def _token_app(self, token: Secret | None) -> str:
+        record = None if token is None else self._access.get(token.reveal())
+        return OUR_APP if record is None else record.app
 
     def _token_user(self, member_id: str, token: Secret) -> MemoryUser:
         portal = self._live_portal(member_id)
@@ -604,6 +627,10 @@ class MemoryCrmSession:
                 found[activity_id] = activity.to_domain()
         return found
 
+    async def missing_activities(self, activity_ids: Sequence[int]) -> set[int]:
+        portal, _user = self._begin("missing_activities")
+        return {activity_id for activity_id in activity_ids if activity_id not in portal.activities}
+
     async def find_todos(
         self, *, owner: OwnerRef | None, created_after: datetime
     ) -> list[Activity]:
@@ -669,6 +696,11 @@ class MemoryCrmSession:
             photo_url=user.photo_url,
         )
 
+    async def app_info(self) -> AppInfo:
+        self._begin("app_info")
+        app = self._world._token_app(self._token)
+        return AppInfo(id=self._world.app_id(app), code=app, installed=True)
+
     async def users(self, user_ids: Iterable[int] | None = None) -> list[UserInfo]:
         portal, _user = self._begin("users")
         if user_ids is None:
@@ -713,7 +745,9 @@ class MemoryCrmConnector:
     def __init__(self, world: MemoryCrm) -> None:
         self._world = world
 
-    def as_user(self, portal: Portal, access_token: Secret) -> MemoryCrmSession:
+    def as_user(
+        self, portal: Portal, access_token: Secret, *, verifying: bool = False
+    ) -> MemoryCrmSession:
         return MemoryCrmSession(self._world, portal.member_id, token=access_token)
 
     def as_app(self, portal: Portal) -> MemoryCrmSession:

@@ -27,6 +27,7 @@ from touchpoints.domain.reports import Metrics, Report, ReportFilter, compute_re
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.ports.storage import (
+    AbuseBudget,
     BoardQuery,
     ConcurrentUpdate,
     DigestEntry,
@@ -132,6 +133,9 @@ class _Committed:
     touch_point_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     feedback_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     pending_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
+    # The abuse budget is not portal data: no cascade, and it counts outside transactions
+    # exactly as its own unit of work does on Postgres.
+    budget: dict[str, tuple[datetime, int]] = attrs.Factory(dict)
 
 
 def _portal_of(table: str, key: Hashable, value: Any) -> int:
@@ -300,6 +304,7 @@ class MemoryPortals:
             tokens=_utc_tokens(install.tokens),
             installed_by=install.installed_by,
             scope=install.scope,
+            app_id=install.app_id,
             created_at=now,
             updated_at=now,
         )
@@ -325,7 +330,10 @@ class MemoryPortals:
             tokens=_utc_tokens(install.tokens),
             installed_by=install.installed_by,
             scope=install.scope,
+            app_id=install.app_id,
             status=PortalStatus.ACTIVE,
+            previous_application_token=None,
+            uninstall_requested_at=None,
             updated_at=now,
         )
         self._tx.put(_PORTALS, portal_id, portal)
@@ -349,6 +357,36 @@ class MemoryPortals:
 
     async def set_status(self, portal_id: int, status: PortalStatus, *, now: datetime) -> None:
         await self._change(portal_id, now, status=status)
+
+    async def rotate_application_token(
+        self, portal_id: int, token: Secret, *, now: datetime
+    ) -> None:
+        current = await self.get(portal_id)
+        if current is not None:
+            await self._change(
+                portal_id,
+                now,
+                application_token=token,
+                previous_application_token=current.application_token,
+            )
+
+    async def forget_previous_application_token(self, portal_id: int, *, now: datetime) -> None:
+        current = await self.get(portal_id)
+        if current is not None and current.previous_application_token is not None:
+            await self._change(portal_id, now, previous_application_token=None)
+
+    async def set_app_id(self, portal_id: int, app_id: str, *, now: datetime) -> None:
+        _text("app_id", app_id, minimum=1, maximum=255)
+        await self._change(portal_id, now, app_id=app_id)
+
+    async def set_uninstall_requested(
+        self, portal_id: int, at: datetime | None, *, now: datetime
+    ) -> None:
+        await self._change(portal_id, now, uninstall_requested_at=_utc_or_none("at", at))
+
+    async def uninstall_requested(self) -> list[int]:
+        waiting = [p for p in self._tx.values(_PORTALS) if p.uninstall_requested_at is not None]
+        return [p.id for p in sorted(waiting, key=lambda p: (p.uninstall_requested_at, p.id))]
 
     async def delete(self, portal_id: int) -> bool:
         current = await self.lock(portal_id)
@@ -779,6 +817,30 @@ class MemoryPendingTodos:
         return ordered[:limit]
 
 
+class MemoryAbuseBudget:
+    def __init__(self, tx: _Transaction) -> None:
+        self._rows = tx._committed.budget
+
+    async def take(self, key: str, cost: int, *, limit: int, window_start: datetime) -> bool:
+        start = _utc("window_start", window_start)
+        _text("key", key, minimum=1, maximum=128)
+        if cost > limit:
+            return False
+        current_start, used = self._rows.get(key, (start, 0))
+        if current_start < start:
+            current_start, used = start, 0
+        if used + cost > limit:
+            return False
+        self._rows[key] = (current_start, used + cost)
+        return True
+
+    async def refund(self, key: str, cost: int, *, window_start: datetime) -> None:
+        start = _utc("window_start", window_start)
+        row = self._rows.get(key)
+        if row is not None and row[0] == start:
+            self._rows[key] = (start, max(0, row[1] - cost))
+
+
 # ------------------------------------------------------------------ unit of work and storage
 
 
@@ -792,6 +854,7 @@ class MemoryUnitOfWork:
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
     pending: PendingTodoRepository
+    budget: AbuseBudget
 
     def __init__(self, tx: _Transaction) -> None:
         self.portals = MemoryPortals(tx)
@@ -801,6 +864,7 @@ class MemoryUnitOfWork:
         self.digest_log = MemoryDigestLog(tx)
         self.feedback = MemoryFeedback(tx)
         self.pending = MemoryPendingTodos(tx)
+        self.budget = MemoryAbuseBudget(tx)
 
 
 class MemoryStorage:

@@ -25,8 +25,7 @@ from touchpoints.domain.scheduling import local_date, start_of_local_day
 from touchpoints.ports.storage import ReportQuery
 
 if TYPE_CHECKING:
-    # repositories.py builds this class, so the import only serves the type checker.
-    from touchpoints.adapters.postgres.repositories import Db
+    from touchpoints.adapters.postgres.db import Db
 
 _ONE_DAY = timedelta(days=1)
 

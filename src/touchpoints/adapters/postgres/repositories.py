@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import attrs
 
 from touchpoints.adapters.postgres.crypto import TokenCipher
-from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
+from touchpoints.adapters.postgres.db import Db, require_aware
 from touchpoints.adapters.postgres.reports import PostgresReports
 from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.model import (
@@ -36,64 +34,6 @@ from touchpoints.ports.storage import (
     PendingTodo,
     ReportQuery,
 )
-
-if TYPE_CHECKING:
-    # The driver's classes are generic only in its stubs.
-    Connection = (
-        asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
-    )
-
-
-def require_aware(field: str, value: datetime | None) -> None:
-    """asyncpg silently reads a naive datetime as UTC; the port refuses it instead."""
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        raise InvalidValue({field: "must carry a time zone offset"})
-
-
-def is_closed(connection: Connection) -> bool:
-    """Whether the connection is unusable (also when the pool already took it back)."""
-    try:
-        return connection.is_closed()
-    except asyncpg.InterfaceError:
-        return True
-
-
-class Db:
-    """One connection whose driver errors come out as port errors."""
-
-    __slots__ = ("_connection",)
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    @contextlib.contextmanager
-    def _translating(self, chain_id: int | None = None) -> Iterator[None]:
-        """Re-raise a driver error as the port error it means (unknown ones as they are)."""
-        try:
-            yield
-        except DRIVER_ERRORS as exc:
-            error = translate(exc, connection_closed=is_closed(self._connection), chain_id=chain_id)
-            if error is None:
-                raise
-            raise error from exc
-
-    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
-        with self._translating():
-            return await self._connection.fetch(query, *args)
-
-    async def fetchrow(
-        self, query: str, *args: object, chain_id: int | None = None
-    ) -> asyncpg.Record | None:
-        with self._translating(chain_id):
-            return await self._connection.fetchrow(query, *args)
-
-    async def fetchval(self, query: str, *args: object) -> Any:
-        with self._translating():
-            return await self._connection.fetchval(query, *args)
-
-    async def execute(self, query: str, *args: object) -> str:
-        with self._translating():
-            return await self._connection.execute(query, *args)
 
 
 def _affected(status: str) -> int:
@@ -131,6 +71,13 @@ class PostgresPortals:
             scope=row["scope"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            previous_application_token=(
+                None
+                if row["previous_application_token"] is None
+                else decrypt(row["previous_application_token"])
+            ),
+            app_id=row["app_id"],
+            uninstall_requested_at=row["uninstall_requested_at"],
         )
 
     def _install_args(self, install: PortalInstall, now: datetime) -> tuple[object, ...]:
@@ -148,6 +95,7 @@ class PostgresPortals:
             install.installed_by,
             install.scope,
             now,
+            install.app_id,
         )
 
     async def get(self, portal_id: int) -> Portal | None:
@@ -165,9 +113,10 @@ class PostgresPortals:
             """
             INSERT INTO portals (
                 member_id, client_endpoint, domain, access_token, refresh_token,
-                application_token, token_expires_at, installed_by, scope, created_at, updated_at
+                application_token, token_expires_at, installed_by, scope, created_at, updated_at,
+                app_id
             )
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
             RETURNING *
             """,
             *self._install_args(install, now),
@@ -184,7 +133,9 @@ class PostgresPortals:
             UPDATE portals SET
                 member_id = $2, client_endpoint = $3, domain = $4, access_token = $5,
                 refresh_token = $6, application_token = $7, token_expires_at = $8,
-                installed_by = $9, scope = $10, updated_at = $11, status = 'active'
+                installed_by = $9, scope = $10, updated_at = $11, app_id = $12,
+                status = 'active', previous_application_token = NULL,
+                uninstall_requested_at = NULL
             WHERE id = $1
             RETURNING *
             """,
@@ -240,6 +191,59 @@ class PostgresPortals:
             now,
         )
 
+    async def rotate_application_token(
+        self, portal_id: int, token: Secret, *, now: datetime
+    ) -> None:
+        require_aware("now", now)
+        await self._db.execute(
+            """
+            UPDATE portals
+            SET previous_application_token = application_token, application_token = $2,
+                updated_at = $3
+            WHERE id = $1
+            """,
+            portal_id,
+            self._cipher.encrypt(token),
+            now,
+        )
+
+    async def forget_previous_application_token(self, portal_id: int, *, now: datetime) -> None:
+        require_aware("now", now)
+        await self._db.execute(
+            "UPDATE portals SET previous_application_token = NULL, updated_at = $2"
+            " WHERE id = $1 AND previous_application_token IS NOT NULL",
+            portal_id,
+            now,
+        )
+
+    async def set_app_id(self, portal_id: int, app_id: str, *, now: datetime) -> None:
+        require_aware("now", now)
+        await self._db.execute(
+            "UPDATE portals SET app_id = $2, updated_at = $3 WHERE id = $1",
+            portal_id,
+            app_id,
+            now,
+        )
+
+    async def set_uninstall_requested(
+        self, portal_id: int, at: datetime | None, *, now: datetime
+    ) -> None:
+        require_aware("now", now)
+        require_aware("at", at)
+        await self._db.execute(
+            "UPDATE portals SET uninstall_requested_at = $2, updated_at = $3 WHERE id = $1",
+            portal_id,
+            at,
+            now,
+        )
+
+    async def uninstall_requested(self) -> list[int]:
+        rows = await self._db.fetch(
+            "SELECT id FROM portals WHERE uninstall_requested_at IS NOT NULL"
+            " ORDER BY uninstall_requested_at, id"
+        )
+        return [row["id"] for row in rows]
+
     async def delete(self, portal_id: int) -> bool:
         # Every other table references portals ON DELETE CASCADE (migrations/0001).
         return _affected(await self._db.execute("DELETE FROM portals WHERE id = $1", portal_id)) > 0
@@ -256,20 +260,23 @@ class PostgresPortals:
     async def reencrypt_all(self) -> int:
         """Re-encrypt every portal's tokens under the current key; return how many portals."""
         rows = await self._db.fetch(
-            "SELECT id, access_token, refresh_token, application_token FROM portals"
-            " ORDER BY id FOR NO KEY UPDATE"
+            "SELECT id, access_token, refresh_token, application_token,"
+            " previous_application_token FROM portals ORDER BY id FOR NO KEY UPDATE"
         )
         rotate = self._cipher.rotate
         for row in rows:
+            previous = row["previous_application_token"]
             await self._db.execute(
                 """
-                UPDATE portals SET access_token = $2, refresh_token = $3, application_token = $4
+                UPDATE portals SET access_token = $2, refresh_token = $3, application_token = $4,
+                    previous_application_token = $5
                 WHERE id = $1
                 """,
                 row["id"],
                 rotate(row["access_token"]),
                 rotate(row["refresh_token"]),
                 rotate(row["application_token"]),
+                None if previous is None else rotate(previous),
             )
         return len(rows)
 

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 import asyncpg
 from asyncpg.transaction import Transaction
 
+from touchpoints.adapters.postgres.budget import PostgresAbuseBudget
 from touchpoints.adapters.postgres.crypto import TokenCipher
+from touchpoints.adapters.postgres.db import Db, is_closed
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
 from touchpoints.adapters.postgres.migrate import MIGRATIONS_DIR, migration_ids
 from touchpoints.adapters.postgres.repositories import (
-    Db,
     PostgresDigestLog,
     PostgresFeedback,
     PostgresPendingTodos,
@@ -25,9 +26,9 @@ from touchpoints.adapters.postgres.repositories import (
     PostgresPreferences,
     PostgresSettings,
     PostgresTouchPoints,
-    is_closed,
 )
 from touchpoints.ports.storage import (
+    AbuseBudget,
     DigestLogRepository,
     FeedbackRepository,
     PendingTodoRepository,
@@ -55,6 +56,7 @@ class PostgresUnitOfWork:
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
     pending: PendingTodoRepository
+    budget: AbuseBudget
 
     def __init__(self, db: Db, cipher: TokenCipher) -> None:
         self.portals = PostgresPortals(db, cipher)
@@ -64,6 +66,7 @@ class PostgresUnitOfWork:
         self.digest_log = PostgresDigestLog(db)
         self.feedback = PostgresFeedback(db)
         self.pending = PostgresPendingTodos(db)
+        self.budget = PostgresAbuseBudget(db)
 
 
 def _unavailable(exc: BaseException, connection_closed: bool = True) -> Exception | None:

@@ -1,0 +1,71 @@
+"""One asyncpg connection whose driver errors come out as the storage port's errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
+from touchpoints.domain.errors import InvalidValue
+
+if TYPE_CHECKING:
+    # The driver's classes are generic only in its stubs.
+    Connection = (
+        asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+    )
+
+
+def require_aware(field: str, value: datetime | None) -> None:
+    """asyncpg silently reads a naive datetime as UTC; the port refuses it instead."""
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise InvalidValue({field: "must carry a time zone offset"})
+
+
+def is_closed(connection: Connection) -> bool:
+    """Whether the connection is unusable (also when the pool already took it back)."""
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
+class Db:
+    """One connection whose driver errors come out as port errors."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    @contextlib.contextmanager
+    def _translating(self, chain_id: int | None = None) -> Iterator[None]:
+        """Re-raise a driver error as the port error it means (unknown ones as they are)."""
+        try:
+            yield
+        except DRIVER_ERRORS as exc:
+            error = translate(exc, connection_closed=is_closed(self._connection), chain_id=chain_id)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        with self._translating():
+            return await self._connection.fetch(query, *args)
+
+    async def fetchrow(
+        self, query: str, *args: object, chain_id: int | None = None
+    ) -> asyncpg.Record | None:
+        with self._translating(chain_id):
+            return await self._connection.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        with self._translating():
+            return await self._connection.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: object) -> str:
+        with self._translating():
+            return await self._connection.execute(query, *args)
