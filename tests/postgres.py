@@ -101,7 +101,7 @@ async def pg_storage(pg_dsn: str, pg_cipher: TokenCipher) -> AsyncIterator[Postg
         connection = await asyncpg.connect(libpq_url(pg_dsn))
         try:
             # Every table references portals ON DELETE CASCADE, so this empties them all.
-            await connection.execute("TRUNCATE portals RESTART IDENTITY CASCADE")
+            await connection.execute("TRUNCATE portals, abuse_budget RESTART IDENTITY CASCADE")
         finally:
             await connection.close()
         yield storage

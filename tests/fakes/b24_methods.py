@@ -31,6 +31,7 @@ from tests.fakes.b24_wire import (
 )
 from tests.fakes.b24_world import (
     ENTITY_NAMES,
+    OUR_APP,
     ActivityRecord,
     CrmRecord,
     EventBinding,
@@ -77,6 +78,10 @@ class Core(Protocol):
         ...
 
     def app_test(self, portal: PortalState, query: Mapping[str, Any], user_id: int) -> None: ...
+
+    def token_app(self, token: object) -> str:
+        """The app an access token was issued to (``app.info`` tells apps apart)."""
+        ...
 
     @property
     def reject_local_handlers(self) -> bool: ...
@@ -180,10 +185,12 @@ def method_get(call: Call) -> Reply:
 
 @method("app.info")
 def app_info(call: Call) -> Reply:
+    # Each app installed on the portal has its own local id; ours is 1 (§8.2, app.info).
+    app = call.core.token_app(get_ci(call.params, "auth"))
     return Reply(
         {
-            "ID": 1,
-            "CODE": "touchpoints.emulated",
+            "ID": 1 if app == OUR_APP else 2 + sum(map(ord, app)) % 1000,
+            "CODE": app,
             "VERSION": call.portal.app_version,
             "STATUS": call.portal.status,
             "INSTALLED": call.portal.installed,

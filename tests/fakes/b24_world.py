@@ -205,6 +205,9 @@ class ImMessage:
 # ------------------------------------------------------------------ tokens
 
 
+OUR_APP = "touchpoints.emulated"
+
+
 @attrs.define(kw_only=True)
 class AccessToken:
     token: str = attrs.field(repr=False)
@@ -212,6 +215,8 @@ class AccessToken:
     user_id: int
     expires_at: float
     scope: str
+    # The app the token was issued to: ours, or another app installed on the portal.
+    app: str = OUR_APP
 
 
 @attrs.define(kw_only=True)

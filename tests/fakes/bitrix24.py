@@ -33,6 +33,7 @@ from tests.fakes.b24_wire import (
 from tests.fakes.b24_world import (
     ACCESS_TOKEN_TTL,
     AUTH_CODE_TTL,
+    OUR_APP,
     REFRESH_TOKEN_TTL,
     AccessToken,
     ActivityRecord,
@@ -563,8 +564,16 @@ class Bitrix24Emulator:
 
     # -------------------------------------------------------------- tokens
 
-    def issue_tokens(self, member_id: str, user_id: int) -> TokenPair:
-        """A fresh access/refresh pair for a user, as a frame launch would bring."""
+    def token_app(self, token: object) -> str:
+        record = self._access.get(token) if isinstance(token, str) else None
+        return OUR_APP if record is None else record.app
+
+    def issue_tokens(self, member_id: str, user_id: int, *, app: str = OUR_APP) -> TokenPair:
+        """A fresh access/refresh pair for a user, as a frame launch would bring.
+
+        ``app`` names another app installed on the portal: its tokens work on the portal,
+        ``app.info`` reports that app, and our client secret cannot refresh them.
+        """
         portal = self.portal(member_id)
         if user_id not in portal.users:
             raise KeyError(f"no user {user_id} on portal {member_id}")
@@ -577,7 +586,10 @@ class Bitrix24Emulator:
             user_id=user_id,
             expires_at=now + ACCESS_TOKEN_TTL,
             scope=portal.scope,
+            app=app,
         )
+        if app != OUR_APP:
+            return TokenPair(access_token=access, refresh_token=refresh)
         self._refresh[refresh] = RefreshToken(
             token=refresh,
             member_id=member_id,
@@ -856,14 +868,16 @@ class Bitrix24Emulator:
         *,
         forged: bool = False,
         lang: str | None = None,
+        app: str = OUR_APP,
     ) -> FrameLaunch:
         """The POST Bitrix24 makes when ``user_id`` opens the app or a placement (§10.1).
 
         ``options`` becomes the ``PLACEMENT_OPTIONS`` JSON string (``[]`` when empty, as PHP
-        encodes it); ``forged`` swaps in a wrong ``APPLICATION_TOKEN``.
+        encodes it); ``forged`` swaps in a wrong ``APPLICATION_TOKEN``; ``app`` issues the
+        tokens to another app of the portal (as that app's own frame would carry them).
         """
         portal = self.portal(member_id)
-        pair = self.issue_tokens(member_id, user_id)
+        pair = self.issue_tokens(member_id, user_id, app=app)
         query = {
             "DOMAIN": portal.domain,
             "PROTOCOL": "1",

@@ -21,7 +21,7 @@ from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.config import PrivacyConfig
-from touchpoints.entrypoints.container import Services
+from touchpoints.entrypoints.container import ACTIVITY_SYNC, Services
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.services.lifecycle import Handlers
 
@@ -53,6 +53,10 @@ class Harness:
         await self.b24.install_finish(member_id)
         await self.b24.drain_events()
         return member_id
+
+    async def services_drain(self) -> None:
+        """Wait for the app's event sync workers to finish what the events queued."""
+        await self.client.app[ACTIVITY_SYNC].drained()
 
     async def post_frame(self, path: str, launch: FrameLaunch) -> aiohttp.ClientResponse:
         return await self.client.post(path, params=launch.query, data=launch.form)

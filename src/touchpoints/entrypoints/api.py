@@ -20,9 +20,9 @@ from touchpoints.entrypoints import wire
 from touchpoints.entrypoints.container import SERVICES
 from touchpoints.entrypoints.http import ApiError, json_reply
 from touchpoints.entrypoints.sessions import AppSession, SessionExpired, SessionInvalid
-from touchpoints.ports.crm import Crm, CrmAuthExpired, CrmPermissionDenied, Hidden
+from touchpoints.ports.crm import Crm, Hidden
 from touchpoints.services import account, touchpoints
-from touchpoints.services.errors import InvalidInput
+from touchpoints.services.errors import InvalidInput, Unauthenticated
 from touchpoints.services.touchpoints import Actor, load_settings
 
 RENEW_LIFETIME = timedelta(hours=1)
@@ -125,8 +125,9 @@ async def renew_session(request: web.Request) -> web.Response:
         portal = found
         access_token = Secret(body.token)
     try:
-        me = await services.connector.as_user(portal, access_token).current_user()
-    except (CrmAuthExpired, CrmPermissionDenied):
+        # profile and app.info, cached per token hash, within the abuse budget (DESIGN §4).
+        me = await services.verifier.user(portal, access_token)
+    except Unauthenticated:
         raise ApiError(
             401, "UNAUTHENTICATED", "Bitrix24 did not accept this authorisation"
         ) from None
@@ -176,7 +177,7 @@ async def users(request: web.Request) -> web.Response:
     _no_query(request)
     call = await caller(request)
     services = request.app[SERVICES]
-    found = await services.users.get(call.actor.portal.id, call.crm.users)
+    found = await services.users.get(call.actor.portal.id, call.session.user_id, call.crm.users)
     return json_reply({"users": [_user_json(user) for user in found]})
 
 

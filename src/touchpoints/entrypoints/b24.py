@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from touchpoints.domain.model import OwnerType
+from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints import pages
 from touchpoints.entrypoints.container import (
@@ -21,10 +22,11 @@ from touchpoints.entrypoints.container import (
 )
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
 from touchpoints.entrypoints.metrics import METRICS
-from touchpoints.ports.crm import CrmAuthExpired, CrmError, CrmPermissionDenied, PortalGone
+from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import StorageError
 from touchpoints.services import lifecycle
-from touchpoints.services.errors import Forbidden, Unauthenticated
+from touchpoints.services.errors import Forbidden, RateLimited, Unauthenticated
+from touchpoints.services.verification import UNINSTALL_CHECK_CALLS
 
 log = logging.getLogger("touchpoints.b24")
 
@@ -56,6 +58,12 @@ def _error_page(status: int, message: str) -> web.Response:
     return web.Response(text=body, status=status, content_type="text/html")
 
 
+def _too_many(exc: RateLimited) -> web.Response:
+    page = _error_page(429, "Too many attempts right now; please try again in a minute.")
+    page.headers["Retry-After"] = str(exc.retry_after_s)
+    return page
+
+
 async def install(request: web.Request) -> web.Response:
     """``POST /b24/install``: establish the portal from the token endpoint's reply only."""
     services = request.app[SERVICES]
@@ -65,7 +73,7 @@ async def install(request: web.Request) -> web.Response:
     try:
         portal = await lifecycle.install_portal(
             storage=services.storage,
-            oauth=services.oauth,
+            verifier=services.verifier,
             connector=services.connector,
             clock=services.clock,
             request=lifecycle.InstallRequest(
@@ -81,6 +89,8 @@ async def install(request: web.Request) -> web.Response:
         return _error_page(401, "This install request could not be verified with Bitrix24.")
     except Forbidden:
         return _error_page(403, "Only a portal administrator can install Touch-points.")
+    except RateLimited as exc:
+        return _too_many(exc)
     except (CrmError, StorageError) as exc:
         log.warning("install failed: %s", type(exc).__name__)
         return pages.install_finish_page(
@@ -97,7 +107,10 @@ async def frame(request: web.Request) -> web.Response:
     form = await _form(request)
     try:
         portal = await lifecycle.verify_portal(
-            services.storage, text(form, "member_id"), text(form, "APPLICATION_TOKEN")
+            services.storage,
+            text(form, "member_id"),
+            text(form, "APPLICATION_TOKEN"),
+            clock=services.clock,
         )
     except Unauthenticated as exc:
         log.warning("frame launch refused: %s", exc)
@@ -107,9 +120,11 @@ async def frame(request: web.Request) -> web.Response:
         return _error_page(401, "Bitrix24 did not send an authorisation for this page.")
     access_token = Secret(auth_id)
     try:
-        me = await services.connector.as_user(portal, access_token).current_user()
-    except (CrmAuthExpired, CrmPermissionDenied, PortalGone):
+        me = await services.verifier.user(portal, access_token)
+    except Unauthenticated:
         return _error_page(401, "Bitrix24 did not accept this page's authorisation; reopen it.")
+    except RateLimited as exc:
+        return _too_many(exc)
     except CrmError:
         return _error_page(
             503, "Bitrix24 is not answering right now; please reopen the app shortly."
@@ -177,7 +192,11 @@ def _placement_options(raw: str | None) -> dict[str, str]:
 
 
 async def events(request: web.Request) -> web.Response:
-    """``POST /b24/events``: verify ``application_token`` before anything else, answer fast."""
+    """``POST /b24/events``: verify ``application_token`` before anything else, answer fast.
+
+    Passing the check only admits the event: it is a hint, confirmed with Bitrix24 before
+    anything is deleted, rotated or orphaned (DESIGN.md §4).
+    """
     services = request.app[SERVICES]
     form = await _form(request)
     event = (text(form, "event") or "").upper()
@@ -188,10 +207,12 @@ async def events(request: web.Request) -> web.Response:
     try:
         if event == "ONAPPINSTALL":
             await _on_install(services, form)
+            _count(request, event, "handled")
             return _ok()
         if event == "ONAPPUPDATE":
             await lifecycle.update_application_token(
                 storage=services.storage,
+                verifier=services.verifier,
                 connector=services.connector,
                 clock=services.clock,
                 member_id=member_id,
@@ -199,20 +220,29 @@ async def events(request: web.Request) -> web.Response:
                 access_token=text(form, "auth", "access_token"),
                 handlers=services.handlers,
             )
+            _count(request, event, "handled")
             return _ok()
-        portal = await lifecycle.verify_portal(services.storage, member_id, application_token)
+        portal = await lifecycle.verify_portal(
+            services.storage, member_id, application_token, clock=services.clock
+        )
     except Unauthenticated as exc:
-        log.warning("event refused", extra={"event": event, "reason": str(exc)})
+        log.warning("event refused", extra={"event": event[:40], "reason": str(exc)[:200]})
         _count(request, event, "rejected")
         status = 403 if "mismatch" in str(exc) else 401
         return web.json_response(
             {"code": "UNAUTHENTICATED", "message": "event refused"}, status=status
         )
+    except RateLimited as exc:
+        _count(request, event, "limited")
+        return web.json_response(
+            {"code": "RATE_LIMITED", "message": "too many unverified events"},
+            status=429,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
 
     _count(request, event, "handled")
     if event == "ONAPPUNINSTALL":
-        await lifecycle.uninstall_portal(services.storage, portal)
-        services.users.forget(portal.id)
+        await _on_uninstall(services, portal)
         return _ok()
     if event in ("ONCRMACTIVITYUPDATE", "ONCRMACTIVITYDELETE", "ONCRMACTIVITYADD"):
         raw_id = text(form, "data", "FIELDS", "ID") or ""
@@ -222,17 +252,32 @@ async def events(request: web.Request) -> web.Response:
             )
         if event == "ONCRMACTIVITYADD":
             return _ok()
-        sync = request.app[ACTIVITY_SYNC]
-        if event == "ONCRMACTIVITYDELETE":
-            await sync.activity_deleted(portal, int(raw_id))
-        else:
-            pending = await sync.activity_changed(portal, int(raw_id))
-            if pending is not None:
-                # Wait briefly so a quiet portal sees the change at once; a slow Bitrix24
-                # must not hold the answer (the worker finishes, §3.5).
-                await asyncio.wait({pending}, timeout=EVENT_INLINE_BUDGET_S)
+        # A delete is a hint like an update: the fetch decides (DESIGN.md §4).
+        pending = await request.app[ACTIVITY_SYNC].activity_changed(portal, int(raw_id))
+        if pending is not None:
+            # Wait briefly so a quiet portal sees the change at once; a slow Bitrix24
+            # must not hold the answer (the worker finishes, §3.5).
+            await asyncio.wait({pending}, timeout=EVENT_INLINE_BUDGET_S)
         return _ok()
     return _ok()
+
+
+async def _on_uninstall(services: Services, portal: Portal) -> None:
+    """Confirm with our stored tokens within the abuse budget; otherwise leave it to
+    reconciliation (a real uninstall is never answered with an error: no retries come)."""
+    try:
+        spending = await services.verifier.spend_for(portal, calls=UNINSTALL_CHECK_CALLS)
+    except RateLimited:
+        await lifecycle.request_uninstall(
+            storage=services.storage, clock=services.clock, portal=portal
+        )
+        return
+    state = await lifecycle.uninstall_portal(
+        storage=services.storage, connector=services.connector, clock=services.clock, portal=portal
+    )
+    if state is lifecycle.Installation.GONE:
+        services.users.forget(portal.id)
+        await services.verifier.refund(spending)
 
 
 async def _on_install(services: Services, form: dict[str, Any]) -> None:
@@ -241,12 +286,14 @@ async def _on_install(services: Services, form: dict[str, Any]) -> None:
     member_id = text(form, "auth", "member_id")
     if not refresh:
         # Nothing to redeem: only a known portal with its stored token may say hello.
-        await lifecycle.verify_portal(services.storage, member_id, application_token)
+        await lifecycle.verify_portal(
+            services.storage, member_id, application_token, clock=services.clock
+        )
         return
     try:
         await lifecycle.install_portal(
             storage=services.storage,
-            oauth=services.oauth,
+            verifier=services.verifier,
             connector=services.connector,
             clock=services.clock,
             request=lifecycle.InstallRequest(
@@ -261,10 +308,24 @@ async def _on_install(services: Services, form: dict[str, Any]) -> None:
         raise Unauthenticated(str(exc)) from exc
 
 
+_EVENT_LABELS = frozenset(
+    {
+        "ONAPPINSTALL",
+        "ONAPPUPDATE",
+        "ONAPPUNINSTALL",
+        "ONCRMACTIVITYADD",
+        "ONCRMACTIVITYUPDATE",
+        "ONCRMACTIVITYDELETE",
+        "ONAPPTEST",
+    }
+)
+
+
 def _count(request: web.Request, event: str, outcome: str) -> None:
     metrics = request.app.get(METRICS)
     if metrics is not None:
-        metrics.events.labels(event[:40], outcome).inc()
+        label = event if event in _EVENT_LABELS else "other"
+        metrics.events.labels(label, outcome).inc()
 
 
 def _ok() -> web.Response:

@@ -18,6 +18,7 @@ from touchpoints.ports.messaging import Messenger
 from touchpoints.ports.storage import Storage
 from touchpoints.services.event_sync import ActivitySync
 from touchpoints.services.lifecycle import Handlers
+from touchpoints.services.verification import TokenVerifier
 
 USERS_TTL_S = 120.0
 EVENT_INLINE_BUDGET_S = 0.15
@@ -36,24 +37,32 @@ class DemoPortal:
 
 @attrs.define
 class UserCache:
-    """Users' names and photos per portal, kept for a short while (DESIGN.md §3.3)."""
+    """Users' names and photos, kept for a short while per viewer (DESIGN.md §3.3, §4).
+
+    Keyed by portal *and* user: a list read with one user's token (their CRM rights) is
+    never served to another user.
+    """
 
     ttl_s: float = USERS_TTL_S
-    _entries: dict[int, tuple[float, list[UserInfo]]] = attrs.field(factory=dict)
+    max_entries: int = 10_000
+    _entries: dict[tuple[int, int], tuple[float, list[UserInfo]]] = attrs.field(factory=dict)
 
     async def get(
-        self, portal_id: int, load: Callable[[], Awaitable[list[UserInfo]]]
+        self, portal_id: int, user_id: int, load: Callable[[], Awaitable[list[UserInfo]]]
     ) -> list[UserInfo]:
-        hit = self._entries.get(portal_id)
+        key = (portal_id, user_id)
+        hit = self._entries.get(key)
         now = time.monotonic()
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
         users = await load()
-        self._entries[portal_id] = (now, users)
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.ttl_s}
+        self._entries[key] = (now, users)
         return users
 
     def forget(self, portal_id: int) -> None:
-        self._entries.pop(portal_id, None)
+        self._entries = {k: v for k, v in self._entries.items() if k[0] != portal_id}
 
 
 @attrs.frozen(kw_only=True)
@@ -69,6 +78,17 @@ class Services:
     allow_http: bool = False
     demo: DemoPortal | None = None
     users: UserCache = attrs.field(factory=UserCache)
+    verifier: TokenVerifier = attrs.field(
+        default=attrs.Factory(
+            lambda self: TokenVerifier(
+                storage=self.storage,
+                connector=self.connector,
+                oauth=self.oauth,
+                clock=self.clock,
+            ),
+            takes_self=True,
+        )
+    )
 
 
 SERVICES = web.AppKey("services", Services)

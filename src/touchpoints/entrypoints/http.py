@@ -107,7 +107,9 @@ def to_api_error(exc: BaseException) -> ApiError | None:
         case InvalidReference():
             return ApiError(404, "NOT_FOUND", "a linked object does not exist")
         case RateLimited():
-            return ApiError(429, "RATE_LIMITED", str(exc), headers={"Retry-After": "60"})
+            return ApiError(
+                429, "RATE_LIMITED", str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+            )
         case StorageUnavailable():
             return ApiError(
                 503,

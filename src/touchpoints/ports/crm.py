@@ -178,6 +178,17 @@ class CrmConnector(Protocol):
         """Uses the portal's stored tokens, refreshing them (one refresh per portal at a time)."""
         ...
 
+    async def revalidate(self, portal: Portal) -> None:
+        """Refresh the stored tokens now, also for a portal marked ``needs_reauth``.
+
+        Confirms whether Bitrix24 still honours our installation (uninstall checks). The
+        rotated pair is stored before use; a portal whose refresh works is active again.
+
+        Raises: PortalGone (the token endpoint refused; the portal is marked needs_reauth),
+        CrmUnavailable, CrmTimeout.
+        """
+        ...
+
 
 class OAuthServer(Protocol):
     """The Bitrix24 authorization server (``TOUCHPOINTS_B24_OAUTH_URL``)."""

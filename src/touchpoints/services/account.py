@@ -33,7 +33,7 @@ async def update_settings(
         previous = await load_settings(uow, actor.portal.id)
         await uow.settings.put(actor.portal.id, settings, now=clock.now())
     if handlers is not None and previous.enabled_entities != settings.enabled_entities:
-        await bind_handlers(connector, actor.portal, handlers, settings.enabled_entities)
+        await bind_handlers(connector.as_app(actor.portal), handlers, settings.enabled_entities)
     return settings
 
 

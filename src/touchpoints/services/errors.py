@@ -30,7 +30,11 @@ class InvalidInput(ServiceError):
 
 
 class RateLimited(ServiceError):
-    """The user sent too many requests of this kind."""
+    """The user sent too many requests of this kind; try again after ``retry_after_s``."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class Unauthenticated(ServiceError):

@@ -56,26 +56,12 @@ class ActivitySync:
         self._window = gather_window_s
         self._queues: dict[int, _PortalQueue] = {}
 
-    async def activity_deleted(self, portal: Portal, activity_id: int) -> str:
-        """Mark our touch-point orphaned (nothing to fetch: the activity is gone)."""
-        async with self._storage.unit_of_work() as uow:
-            touch_point = await uow.touch_points.by_activity(portal.id, activity_id)
-        if touch_point is None:
-            return "ignored"
-        await converge(
-            storage=self._storage,
-            connector=self._connector,
-            clock=self._clock,
-            portal=portal,
-            touch_point_id=touch_point.id,
-            activity=None,
-        )
-        return "orphaned"
-
     async def activity_changed(
         self, portal: Portal, activity_id: int
     ) -> asyncio.Future[str] | None:
         """Queue a fetch of ``activity_id`` if it backs one of our touch-points.
+
+        Update and delete events alike: an event is a hint, the fetch decides.
 
         Returns a future resolved with ``synced``/``unchanged``/``orphaned``/``failed`` once
         the worker is through, or None for activities that are not ours (no REST call).
@@ -92,6 +78,13 @@ class ActivitySync:
         if queue.worker is None or queue.worker.done():
             queue.worker = asyncio.create_task(self._drain(queue))
         return future
+
+    async def drained(self) -> None:
+        """Wait until every queued activity has been synced (tests and shutdown)."""
+        while workers := [q.worker for q in self._queues.values() if q.worker is not None]:
+            await asyncio.wait(workers)
+            if all(w.done() for w in workers) and not any(q.waiting for q in self._queues.values()):
+                return
 
     async def close(self) -> None:
         """Finish queued work briefly, then stop every worker."""
@@ -116,8 +109,13 @@ class ActivitySync:
         self._queues.pop(queue.portal.id, None)
 
     async def _sync(self, portal: Portal, activity_ids: Sequence[int]) -> dict[int, str]:
+        crm = self._connector.as_app(portal)
         try:
-            activities = await self._connector.as_app(portal).get_activities(activity_ids)
+            activities = await crm.get_activities(activity_ids)
+            absent = [i for i in activity_ids if i not in activities]
+            # Deleted for sure only when Bitrix24 says so (DESIGN.md §4): an event, or
+            # absence from a list, is a hint.
+            gone = await crm.missing_activities(absent) if absent else set()
         except CrmError as exc:
             log.warning(
                 "event sync could not read activities: %s",
@@ -133,13 +131,17 @@ class ActivitySync:
                 if touch_point is None:
                     outcomes[activity_id] = "ignored"
                     continue
+                activity = activities.get(activity_id)
+                if activity is None and activity_id not in gone:
+                    outcomes[activity_id] = "unchanged"
+                    continue
                 outcomes[activity_id] = await converge(
                     storage=self._storage,
                     connector=self._connector,
                     clock=self._clock,
                     portal=portal,
                     touch_point_id=touch_point.id,
-                    activity=activities.get(activity_id),
+                    activity=activity,
                 )
             except StorageError as exc:
                 log.warning("event sync could not write: %s", type(exc).__name__)
@@ -150,7 +152,7 @@ class ActivitySync:
 def _converge(touch_point: TouchPoint, activity: Activity | None, clock: Clock) -> TouchPoint:
     now = clock.now()
     if activity is None:
-        # Not readable with the installer's token: the activity was deleted.
+        # Bitrix24 answered that the activity does not exist (callers confirm it first).
         return touch_point.mark_orphaned(now=now)
     return touch_point.sync_from_crm(
         deadline=activity.deadline or touch_point.deadline,
@@ -171,6 +173,9 @@ async def converge(
 ) -> str:
     """Apply the CRM's state; on a concurrent write, fetch the activity again.
 
+    ``activity`` None orphans the touch-point: pass it only for an activity that
+    ``Crm.missing_activities`` confirmed as gone.
+
     Re-fetching (rather than re-applying what we read) makes two racing handlers
     converge on the CRM's latest state instead of the one that happened to write last.
     """
@@ -190,5 +195,7 @@ async def converge(
                     return "failed"
         if activity is not None:
             fresh = await connector.as_app(portal).get_activities([activity.id])
-            activity = fresh.get(activity.id)
+            if activity.id not in fresh:
+                return "failed"  # unreadable now: the next event or pass decides
+            activity = fresh[activity.id]
     return "failed"  # pragma: no cover - the loop returns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ import attrs
 
 from touchpoints.domain.crm import Activity, CurrentUser
 from touchpoints.domain.model import OwnerType
-from touchpoints.domain.portal import Portal, PortalInstall, PortalStatus
+from touchpoints.domain.portal import Portal, PortalInstall, PortalStatus, TokenMatch
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.clock import Clock
@@ -23,13 +24,14 @@ from touchpoints.ports.crm import (
     CrmError,
     CrmNotFound,
     CrmPermissionDenied,
-    OAuthServer,
+    CrmUnavailable,
     PortalGone,
 )
 from touchpoints.ports.storage import PendingTodo, PortalExists, Storage
 from touchpoints.services.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from touchpoints.services.event_sync import converge
 from touchpoints.services.touchpoints import new_from_attempt, record_follow_up
+from touchpoints.services.verification import TokenVerifier
 
 log = logging.getLogger("touchpoints.lifecycle")
 
@@ -39,6 +41,8 @@ PLACEMENT_TITLES = {
     "ru": "Касания",
 }
 RECONCILE_PAGE = 500
+ORPHAN_GUARD_SHARE = 0.10
+ORPHAN_GUARD_MIN = 10
 # An attempt younger than this may still be in flight in some request.
 ATTEMPT_GRACE = timedelta(minutes=2)
 ATTEMPT_CLOCK_SKEW = timedelta(minutes=5)
@@ -75,7 +79,7 @@ def _acceptable_endpoint(endpoint: str, *, allow_http: bool) -> bool:
 async def install_portal(
     *,
     storage: Storage,
-    oauth: OAuthServer,
+    verifier: TokenVerifier,
     connector: CrmConnector,
     clock: Clock,
     request: InstallRequest,
@@ -85,20 +89,21 @@ async def install_portal(
     """Establish (or re-establish) a portal from the token endpoint's word only.
 
     The refresh token is redeemed with our client secret; ``member_id`` and the REST
-    endpoint come from that reply, never from the request. An existing portal is only
-    replaced when the request carries its stored application token, or when the redeemed
-    tokens belong to a portal admin (a reinstall that brought a new application token).
+    endpoint come from that reply, never from the request. Only a portal admin installs:
+    a matching application token is no proof, every member can read it (DESIGN.md §4).
+    Handlers are bound with the redeemed tokens first and the tokens stored only when all
+    of it succeeded, so a refused or failed install changes nothing stored.
 
     Raises:
         Unauthenticated: the tokens do not verify, or belong to another portal.
         Forbidden: a non-admin tried to (re)install.
+        RateLimited: too many unverified installs lately.
     """
     if not request.application_token or not request.refresh_token:
         raise Unauthenticated("install without tokens")
-    try:
-        grant = await oauth.refresh(request.refresh_token)
-    except PortalGone as exc:
-        raise Unauthenticated("the token endpoint refused the install tokens") from exc
+    grant, spending = await verifier.redeem(
+        request.refresh_token, claimed_member_id=request.member_id
+    )
     if request.member_id is not None and grant.member_id != request.member_id:
         raise Unauthenticated("the tokens belong to another portal")
     if not _acceptable_endpoint(grant.client_endpoint, allow_http=allow_http):
@@ -114,19 +119,26 @@ async def install_portal(
         created_at=now,
         updated_at=now,
     )
+    crm = connector.as_user(probe, grant.tokens.access_token)
     try:
-        installer = await connector.as_user(probe, grant.tokens.access_token).current_user()
+        installer = await crm.current_user()
     except (CrmAuthExpired, CrmPermissionDenied) as exc:
         raise Unauthenticated("the install tokens do not work on the portal") from exc
+    if not installer.is_admin:
+        verifier.refused(request.refresh_token)
+        log.warning(
+            "security: a non-admin tried to install",
+            extra={"member_id": grant.member_id, "user_id": installer.id},
+        )
+        raise Forbidden("only a portal administrator can install the app")
+    # The grant came from our client secret, so this is our app's id on the portal.
+    app = await crm.app_info()
 
     async with storage.unit_of_work() as uow:
         existing = await uow.portals.get_by_member_id(grant.member_id)
-    proven = existing is not None and existing.application_token.matches(
-        request.application_token.reveal()
-    )
-    if not proven and not installer.is_admin:
-        raise Forbidden("only a portal administrator can install the app")
-
+        settings = None if existing is None else await uow.settings.get(existing.id)
+    enabled = (settings or PortalSettings.defaults()).enabled_entities
+    await bind_handlers(crm, handlers, enabled)
     install = PortalInstall(
         member_id=grant.member_id,
         client_endpoint=grant.client_endpoint,
@@ -135,9 +147,10 @@ async def install_portal(
         tokens=grant.tokens,
         installed_by=installer.id,
         scope=grant.scope,
+        app_id=app.id,
     )
     portal = await _store_install(storage, install, installer, now=now)
-    await bind_handlers(connector, portal, handlers, await _enabled(storage, portal.id))
+    await verifier.refund(spending)
     log.info("portal installed", extra={"portal_id": portal.id, "member_id": portal.member_id})
     return portal
 
@@ -169,14 +182,11 @@ async def _enabled(storage: Storage, portal_id: int) -> frozenset[OwnerType]:
     return (settings or PortalSettings.defaults()).enabled_entities
 
 
-async def bind_handlers(
-    connector: CrmConnector,
-    portal: Portal,
-    handlers: Handlers,
-    enabled: Iterable[OwnerType],
-) -> None:
-    """Bind our events and placements (idempotent); unbind tabs of disabled entities."""
-    crm = connector.as_app(portal)
+async def bind_handlers(crm: Crm, handlers: Handlers, enabled: Iterable[OwnerType]) -> None:
+    """Bind our events and placements (idempotent); unbind tabs of disabled entities.
+
+    ``crm`` must act as a portal admin: placement binding is admin-only (BITRIX24.md §19.13).
+    """
     for event in EVENTS:
         await crm.bind_event(event, handlers.events)
     enabled_set = frozenset(enabled)
@@ -190,9 +200,13 @@ async def bind_handlers(
 
 
 async def verify_portal(
-    storage: Storage, member_id: str | None, application_token: str | None
+    storage: Storage, member_id: str | None, application_token: str | None, *, clock: Clock
 ) -> Portal:
     """The stored portal whose application token the request carries (constant time).
+
+    After a verified rotation the previous token is still accepted; the first request
+    with the new one retires it (DESIGN.md §4). Passing this check keeps outsiders out and
+    proves nothing more: every member of the portal can read the token.
 
     Raises:
         Unauthenticated: unknown member_id, missing or wrong token.
@@ -205,22 +219,110 @@ async def verify_portal(
         # Compare anyway so an unknown portal takes as long as a wrong token.
         Secret("x" * 32).matches(application_token)
         raise Unauthenticated("unknown portal")
-    if not portal.application_token.matches(application_token):
+    match = portal.application_token_match(application_token)
+    if match is TokenMatch.NONE:
         raise Unauthenticated("application token mismatch")
+    if match is TokenMatch.CURRENT and portal.previous_application_token is not None:
+        async with storage.unit_of_work() as uow:
+            await uow.portals.forget_previous_application_token(portal.id, now=clock.now())
+        portal = attrs.evolve(portal, previous_application_token=None)
     return portal
 
 
-async def uninstall_portal(storage: Storage, portal: Portal) -> bool:
-    """Delete the portal and, by cascade, everything of it (CLEAN or not: we keep nothing)."""
+class Installation(enum.Enum):
+    """What Bitrix24 says of our installation when asked with our own stored tokens."""
+
+    PRESENT = "present"
+    GONE = "gone"
+    UNKNOWN = "unknown"
+
+
+# The token endpoint's answers that mean the installation is gone; PAYMENT_REQUIRED means
+# an unpaid one that still exists (BITRIX24.md §2.3, §8.4).
+_GONE_CODES = frozenset({"invalid_grant", "invalid_client", "portal_deleted", "uninstalled"})
+
+
+async def installation_state(connector: CrmConnector, portal: Portal) -> Installation:
+    """Ask Bitrix24, with our stored tokens, whether the app is still installed.
+
+    Gone only when the stored tokens fail with an auth error *and* the token endpoint
+    refuses a refresh (or the portal itself is deleted); unknown when Bitrix24 cannot be
+    reached, so the caller tries again later.
+    """
+    if portal.is_active:
+        try:
+            await connector.as_app(portal).app_info()
+            return Installation.PRESENT
+        except PortalGone as exc:
+            # Raised after the connector's own refresh was refused, or by the portal.
+            if exc.code.lower() in _GONE_CODES:
+                return Installation.GONE
+            if exc.code.lower() == "payment_required":
+                return Installation.PRESENT
+        except CrmUnavailable:
+            return Installation.UNKNOWN
+        except CrmError:
+            pass  # an odd refusal proves nothing: ask the token endpoint
+    try:
+        await connector.revalidate(portal)
+    except PortalGone as exc:
+        code = exc.code.lower()
+        if code in _GONE_CODES:
+            return Installation.GONE
+        return Installation.PRESENT if code == "payment_required" else Installation.UNKNOWN
+    except CrmError:
+        return Installation.UNKNOWN
+    return Installation.PRESENT
+
+
+async def uninstall_portal(
+    *, storage: Storage, connector: CrmConnector, clock: Clock, portal: Portal
+) -> Installation:
+    """ONAPPUNINSTALL (a hint): delete everything of the portal once Bitrix24 confirms.
+
+    Every member can forge this event, so nothing is deleted on its word: with our stored
+    tokens still accepted the rows stay (and a security event is logged); when Bitrix24
+    cannot be asked, reconciliation asks again and deletes once it is confirmed.
+    """
+    state = await installation_state(connector, portal)
+    now = clock.now()
+    if state is Installation.GONE:
+        async with storage.unit_of_work() as uow:
+            await uow.portals.delete(portal.id)
+        log.info(
+            "portal uninstalled", extra={"portal_id": portal.id, "member_id": portal.member_id}
+        )
+    elif state is Installation.PRESENT:
+        async with storage.unit_of_work() as uow:
+            if portal.uninstall_requested_at is not None:
+                await uow.portals.set_uninstall_requested(portal.id, None, now=now)
+        log.warning(
+            "security: uninstall event while Bitrix24 still accepts our tokens; nothing deleted",
+            extra={"portal_id": portal.id, "member_id": portal.member_id},
+        )
+    else:
+        async with storage.unit_of_work() as uow:
+            if portal.uninstall_requested_at is None:
+                await uow.portals.set_uninstall_requested(portal.id, now, now=now)
+        log.warning(
+            "uninstall not confirmed yet (Bitrix24 unreachable); reconciliation retries",
+            extra={"portal_id": portal.id},
+        )
+    return state
+
+
+async def request_uninstall(*, storage: Storage, clock: Clock, portal: Portal) -> None:
+    """Leave an uninstall for reconciliation to confirm (the abuse budget is spent)."""
     async with storage.unit_of_work() as uow:
-        deleted = await uow.portals.delete(portal.id)
-    log.info("portal uninstalled", extra={"portal_id": portal.id, "member_id": portal.member_id})
-    return deleted
+        if portal.uninstall_requested_at is None:
+            now = clock.now()
+            await uow.portals.set_uninstall_requested(portal.id, now, now=now)
 
 
 async def update_application_token(
     *,
     storage: Storage,
+    verifier: TokenVerifier,
     connector: CrmConnector,
     clock: Clock,
     member_id: str | None,
@@ -228,32 +330,43 @@ async def update_application_token(
     access_token: str | None,
     handlers: Handlers,
 ) -> Portal:
-    """ONAPPUPDATE: accept a new application token only when the event's access token works.
+    """ONAPPUPDATE: rebind, and rotate the application token, for a verified admin only.
+
+    The event's access token must belong to an admin of this portal and have been issued
+    to this app (``app.info``); a member's own token or a matching application token alone
+    change nothing (DESIGN.md §4). The previous token stays accepted until Bitrix24 uses
+    the new one.
 
     Raises:
-        Unauthenticated: neither the stored token matches nor the access token verifies.
+        Unauthenticated: unknown portal, or the token is not a verified admin's.
+        RateLimited: too many unverified requests for this portal lately.
     """
-    try:
-        portal = await verify_portal(storage, member_id, application_token)
-    except Unauthenticated:
-        if not member_id or not application_token or not access_token:
-            raise
+    if not member_id or not application_token:
+        raise Unauthenticated("member_id and application_token are required")
+    async with storage.unit_of_work() as uow:
+        portal = await uow.portals.get_by_member_id(member_id)
+    if portal is None:
+        raise Unauthenticated("unknown portal")
+    if not access_token:
+        raise Unauthenticated("an update event without an access token proves nothing")
+    user = await verifier.user(portal, Secret(access_token))
+    if not user.is_admin:
+        log.warning(
+            "security: an update event with a non-admin's token; nothing changed",
+            extra={"portal_id": portal.id, "user_id": user.id},
+        )
+        raise Unauthenticated("only an administrator's update may change the installation")
+    if portal.application_token_match(application_token) is TokenMatch.NONE:
         async with storage.unit_of_work() as uow:
-            stored = await uow.portals.get_by_member_id(member_id)
-        if stored is None:
-            raise
-        try:
-            await connector.as_user(stored, Secret(access_token)).current_user()
-        except CrmError as exc:
-            raise Unauthenticated("the update event's token does not work on the portal") from exc
-        async with storage.unit_of_work() as uow:
-            await uow.portals.set_application_token(
-                stored.id, Secret(application_token), now=clock.now()
+            await uow.portals.rotate_application_token(
+                portal.id, Secret(application_token), now=clock.now()
             )
-            refreshed = await uow.portals.get(stored.id)
+            refreshed = await uow.portals.get(portal.id)
         assert refreshed is not None
         portal = refreshed
-    await bind_handlers(connector, portal, handlers, await _enabled(storage, portal.id))
+        log.info("application token rotated", extra={"portal_id": portal.id})
+    crm = connector.as_user(portal, Secret(access_token))
+    await bind_handlers(crm, handlers, await _enabled(storage, portal.id))
     return portal
 
 
@@ -350,47 +463,108 @@ async def reconcile_portal(
 ) -> int:
     """Compare every open touch-point with its CRM activity and repair drift.
 
-    Returns the number of touch-points changed. A portal whose tokens are dead is marked
-    ``needs_reauth`` by the connector and raises ``PortalGone`` for the caller to skip.
+    Returns the number of touch-points changed. A touch-point is orphaned only when
+    Bitrix24 answers that its activity does not exist, and never in bulk: a pass that would
+    orphan more than ``ORPHAN_GUARD_SHARE`` of the portal's open touch-points (and more than
+    ``ORPHAN_GUARD_MIN``) orphans none and logs instead (DESIGN.md §4). A portal whose
+    tokens are dead raises ``PortalGone`` for the caller to skip.
     """
     settled = await adopt_attempts(storage=storage, connector=connector, clock=clock, portal=portal)
     changed = settled["adopted"] + settled["removed"]
     after_id = 0
     crm = connector.as_app(portal)
+    open_count = 0
+    absent: dict[int, int] = {}  # activity id -> touch-point id
     while True:
         async with storage.unit_of_work() as uow:
             page = await uow.touch_points.open_page(
                 portal.id, after_id=after_id, limit=RECONCILE_PAGE
             )
         if not page:
-            return changed
+            break
+        open_count += len(page)
         after_id = page[-1].id
         activities = await crm.get_activities([tp.activity_id for tp in page])
         for touch_point in page:
+            activity = activities.get(touch_point.activity_id)
+            if activity is None:
+                absent[touch_point.activity_id] = touch_point.id
+                continue
             outcome = await converge(
                 storage=storage,
                 connector=connector,
                 clock=clock,
                 portal=portal,
                 touch_point_id=touch_point.id,
-                activity=activities.get(touch_point.activity_id),
+                activity=activity,
             )
-            changed += outcome in ("synced", "orphaned")
+            changed += outcome == "synced"
         if len(page) < RECONCILE_PAGE:
-            return changed
+            break
+    if not absent:
+        return changed
+    gone = await crm.missing_activities(list(absent))
+    if len(gone) > ORPHAN_GUARD_MIN and len(gone) > ORPHAN_GUARD_SHARE * open_count:
+        log.warning(
+            "reconciliation would orphan too many touch-points at once; orphaned none",
+            extra={"portal_id": portal.id, "gone": len(gone), "open": open_count},
+        )
+        return changed
+    for activity_id in sorted(gone):
+        outcome = await converge(
+            storage=storage,
+            connector=connector,
+            clock=clock,
+            portal=portal,
+            touch_point_id=absent[activity_id],
+            activity=None,
+        )
+        changed += outcome == "orphaned"
+    return changed
 
 
 async def reconcile_all(
     *, storage: Storage, connector: CrmConnector, clock: Clock
 ) -> dict[str, int]:
-    """One reconciliation pass over every active portal; a dead portal does not stop it."""
-    summary = {"portals": 0, "changed": 0, "skipped": 0, "failed": 0, "busy": 0}
+    """One reconciliation pass over every active portal; a dead portal does not stop it.
+
+    Uninstalls waiting for confirmation are settled first.
+    """
+    summary = {
+        "portals": 0,
+        "changed": 0,
+        "skipped": 0,
+        "failed": 0,
+        "busy": 0,
+        "uninstalled": 0,
+    }
     async with storage.exclusive("reconciliation") as mine:
         if not mine:
             summary["busy"] = 1  # another replica is reconciling right now
             return summary
+        summary["uninstalled"] = await confirm_uninstalls(
+            storage=storage, connector=connector, clock=clock
+        )
         await _reconcile_portals(storage, connector, clock, summary)
     return summary
+
+
+async def confirm_uninstalls(*, storage: Storage, connector: CrmConnector, clock: Clock) -> int:
+    """Ask Bitrix24 again about every uninstall event still waiting; returns how many were
+    confirmed (and deleted)."""
+    async with storage.unit_of_work() as uow:
+        waiting = await uow.portals.uninstall_requested()
+    deleted = 0
+    for portal_id in waiting:
+        async with storage.unit_of_work() as uow:
+            portal = await uow.portals.get(portal_id)
+        if portal is None:
+            continue
+        state = await uninstall_portal(
+            storage=storage, connector=connector, clock=clock, portal=portal
+        )
+        deleted += state is Installation.GONE
+    return deleted
 
 
 async def _reconcile_portals(

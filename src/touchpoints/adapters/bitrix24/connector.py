@@ -190,19 +190,32 @@ class BitrixConnector:
             self._tokens[portal.id] = tokens
             return tokens
 
+    async def revalidate(self, portal: Portal) -> None:
+        lock = self._locks.get(portal.id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[portal.id] = lock
+        async with lock:
+            self._tokens.pop(portal.id, None)
+            tokens, gone = await self._refresh_locked(portal, None, force=True)
+            if gone is not None:
+                raise gone
+            assert tokens is not None
+            self._tokens[portal.id] = tokens
+
     async def _refresh_locked(
-        self, portal: Portal, rejected: Secret | None
+        self, portal: Portal, rejected: Secret | None, *, force: bool = False
     ) -> tuple[OAuthTokens | None, PortalGone | None]:
         try:
             async with self._storage.unit_of_work() as uow:
                 row = await uow.portals.lock(portal.id)
                 if row is None:
                     return None, PortalGone("the portal is no longer installed", code="UNINSTALLED")
-                if not row.is_active:
+                if not row.is_active and not force:
                     return None, PortalGone(
                         "the portal needs re-authorisation", code="NEEDS_REAUTH"
                     )
-                if self._usable(row.tokens, rejected):
+                if not force and self._usable(row.tokens, rejected):
                     # Another worker refreshed while we waited for the row lock.
                     return row.tokens, None
                 now = self._clock.now()
@@ -224,6 +237,8 @@ class BitrixConnector:
                 # Stored (and committed when the block ends) before the new access token is
                 # used: the old refresh token is spent (rotation, §2.3).
                 await uow.portals.update_tokens(portal.id, grant.tokens, now=now)
+                if not row.is_active:
+                    await uow.portals.set_status(portal.id, PortalStatus.ACTIVE, now=now)
                 self._log.info("b24 tokens refreshed portal=%s", row.member_id)
                 return grant.tokens, None
         except StorageError as exc:

@@ -750,6 +750,11 @@ class MemoryCrmConnector:
     ) -> MemoryCrmSession:
         return MemoryCrmSession(self._world, portal.member_id, token=access_token)
 
+    async def revalidate(self, portal: Portal) -> None:
+        """Tokens are not modelled here: an installed portal's refresh always works."""
+        self._world._enter("refresh")
+        self._world._live_portal(portal.member_id)
+
     def as_app(self, portal: Portal) -> MemoryCrmSession:
         """Acts as the installing admin; tokens are not modelled on this side."""
         return MemoryCrmSession(self._world, portal.member_id, user_id=portal.installed_by)
