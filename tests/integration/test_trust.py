@@ -408,3 +408,14 @@ async def test_the_user_list_is_never_served_from_another_users_read(harness: Ha
     assert status == 200
     assert newcomer in {u["id"] for u in second["users"]}
     assert newcomer not in {u["id"] for u in first["users"]}
+
+
+async def test_a_forged_uninstall_on_an_unpaid_portal_deletes_nothing(harness: Harness) -> None:
+    member_id = await harness.install()
+    _user, form = await member_of(harness, member_id)
+    # The subscription lapsed and the stored access token expired: refreshes answer
+    # PAYMENT_REQUIRED, which means "installed but unpaid", not "uninstalled".
+    harness.b24.set_payment_required(member_id)
+    harness.b24.clock.advance(3600)
+    assert await event(harness, uninstall_form(member_id, form["APPLICATION_TOKEN"])) == 200
+    assert await stored(harness, member_id) is not None

@@ -119,9 +119,10 @@ async def install_portal(
         created_at=now,
         updated_at=now,
     )
-    crm = connector.as_user(probe, grant.tokens.access_token)
+    # Checked apart from the portal's working budget: a member may be posting this.
+    checking = connector.as_user(probe, grant.tokens.access_token, verifying=True)
     try:
-        installer = await crm.current_user()
+        installer = await checking.current_user()
     except (CrmAuthExpired, CrmPermissionDenied) as exc:
         raise Unauthenticated("the install tokens do not work on the portal") from exc
     if not installer.is_admin:
@@ -131,6 +132,7 @@ async def install_portal(
             extra={"member_id": grant.member_id, "user_id": installer.id},
         )
         raise Forbidden("only a portal administrator can install the app")
+    crm = connector.as_user(probe, grant.tokens.access_token)
     # The grant came from our client secret, so this is our app's id on the portal.
     app = await crm.app_info()
 
