@@ -1,0 +1,323 @@
+"""The touch-point use cases on the memory fakes: the rules, and what each failure leaves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+
+from touchpoints.adapters.clock import FixedClock
+from touchpoints.adapters.memory.crm import MemoryCrm, MemoryCrmConnector
+from touchpoints.adapters.memory.storage import MemoryStorage
+from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPointType
+from touchpoints.domain.portal import Portal
+from touchpoints.domain.settings import PortalSettings
+from touchpoints.domain.visibility import Viewer
+from touchpoints.ports.crm import Crm, CrmPermissionDenied, CrmTimeout, CrmUnavailable
+from touchpoints.services import touchpoints as uc
+from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+ADMIN, SELLER, OTHER = 1, 2, 3
+
+
+@attrs.define
+class World:
+    clock: FixedClock = attrs.Factory(lambda: FixedClock(NOW))
+    storage: MemoryStorage = attrs.Factory(MemoryStorage)
+    crm: MemoryCrm = attrs.field(init=False)
+    portal: Portal = attrs.field(init=False)
+    deal: OwnerRef = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.crm = MemoryCrm(clock=self.clock)
+
+    async def start(self, settings: PortalSettings | None = None) -> World:
+        member_id = self.crm.add_portal(time_zone="UTC")
+        self.crm.add_user(member_id, ADMIN, name="Admin", admin=True)
+        self.crm.add_user(member_id, SELLER, name="Seller")
+        self.crm.add_user(member_id, OTHER, name="Other")
+        async with self.storage.unit_of_work() as uow:
+            self.portal = await uow.portals.create(self.crm.install(member_id, ADMIN), now=NOW)
+            await uow.settings.put(self.portal.id, settings or PortalSettings.defaults(), now=NOW)
+        self.deal = self.crm.add_record(member_id, OwnerType.DEAL, "Fleet")
+        return self
+
+    def actor(self, user_id: int, *, admin: bool = False) -> uc.Actor:
+        return uc.Actor(self.portal, Viewer(user_id, admin))
+
+    def crm_as(self, user_id: int) -> Crm:
+        token = self.crm.issue_token(self.portal.member_id, user_id)
+        return MemoryCrmConnector(self.crm).as_user(self.portal, token)
+
+    async def create(self, user_id: int = SELLER, **changes: object) -> uc.Card:
+        request = uc.CreateRequest(
+            owner=self.deal, type=TouchPointType.CALL, deadline=NOW + timedelta(days=1)
+        )
+        return await uc.create_touch_point(
+            storage=self.storage,
+            crm=self.crm_as(user_id),
+            clock=self.clock,
+            actor=self.actor(user_id),
+            request=attrs.evolve(request, **changes),
+        )
+
+    async def pending(self) -> int:
+        async with self.storage.unit_of_work() as uow:
+            return len(await uow.pending.older_than(self.portal.id, NOW + timedelta(days=1)))
+
+
+@pytest.fixture
+async def world() -> World:
+    return await World().start()
+
+
+async def test_creating_makes_the_crm_to_do_and_records_it_for_the_responsible(
+    world: World,
+) -> None:
+    card = await world.create(title="Call about the renewal")
+    touch_point = card.touch_point
+    assert (touch_point.status, touch_point.responsible_id, touch_point.created_by) == (
+        Status.OPEN,
+        SELLER,
+        SELLER,
+    )
+    activity = world.crm.activity(world.portal.member_id, touch_point.activity_id)
+    assert activity is not None
+    assert activity.subject == "Call about the renewal"
+    assert card.owner_title == "Fleet"
+    assert await world.pending() == 0
+
+
+async def test_a_user_may_not_plan_for_a_colleague_unless_they_see_the_team(
+    world: World,
+) -> None:
+    with pytest.raises(Forbidden):
+        await world.create(responsible_id=OTHER)
+    assert world.crm.calls["create_todo"] == 0
+
+
+async def test_creating_on_a_disabled_entity_is_invalid_input(world: World) -> None:
+    async with world.storage.unit_of_work() as uow:
+        settings = attrs.evolve(
+            PortalSettings.defaults(), enabled_entities=frozenset({OwnerType.LEAD})
+        )
+        await uow.settings.put(world.portal.id, settings, now=NOW)
+    with pytest.raises(InvalidInput) as raised:
+        await world.create()
+    assert "owner.type" in raised.value.errors
+
+
+async def test_a_crm_refusal_leaves_neither_a_touch_point_nor_an_attempt(world: World) -> None:
+    world.crm.fail("create_todo", CrmPermissionDenied("no rights"))
+    with pytest.raises(CrmPermissionDenied):
+        await world.create()
+    async with world.storage.unit_of_work() as uow:
+        assert await uow.touch_points.for_owner(world.portal.id, world.deal) == []
+    assert await world.pending() == 0
+
+
+async def test_a_timed_out_create_leaves_the_attempt_for_reconciliation(world: World) -> None:
+    world.crm.fail("create_todo", CrmTimeout("no answer"))
+    with pytest.raises(CrmTimeout):
+        await world.create()
+    assert await world.pending() == 1
+
+
+async def test_moving_changes_the_crm_first_and_then_our_row(world: World) -> None:
+    card = await world.create()
+    later = NOW + timedelta(days=5)
+    moved = await uc.move_touch_point(
+        storage=world.storage,
+        crm=world.crm_as(SELLER),
+        clock=world.clock,
+        actor=world.actor(SELLER),
+        touch_point_id=card.touch_point.id,
+        deadline=later,
+        responsible_id=None,
+    )
+    assert moved.touch_point.deadline == later
+    activity = world.crm.activity(world.portal.member_id, card.touch_point.activity_id)
+    assert activity is not None
+    assert activity.deadline == later
+
+
+async def test_a_failed_crm_move_changes_nothing_of_ours(world: World) -> None:
+    card = await world.create()
+    world.crm.fail("update_deadline", CrmUnavailable("down"))
+    with pytest.raises(CrmUnavailable):
+        await uc.move_touch_point(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+            touch_point_id=card.touch_point.id,
+            deadline=NOW + timedelta(days=5),
+            responsible_id=None,
+        )
+    async with world.storage.unit_of_work() as uow:
+        stored = await uow.touch_points.get(world.portal.id, card.touch_point.id)
+    assert stored == card.touch_point
+
+
+async def test_a_move_without_anything_to_change_is_invalid_input(world: World) -> None:
+    card = await world.create()
+    with pytest.raises(InvalidInput):
+        await uc.move_touch_point(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+            touch_point_id=card.touch_point.id,
+            deadline=None,
+            responsible_id=None,
+        )
+
+
+async def test_completing_offers_the_follow_up_at_the_portal_interval_linked_into_a_chain(
+    world: World,
+) -> None:
+    card = await world.create()
+    done = await uc.complete_touch_point(
+        storage=world.storage,
+        crm=world.crm_as(SELLER),
+        clock=world.clock,
+        actor=world.actor(SELLER),
+        touch_point_id=card.touch_point.id,
+        result_note="They want a quote",
+        follow_up=uc.FollowUpRequest(),
+    )
+    assert done.completed.touch_point.status is Status.DONE
+    assert done.completed.touch_point.result_note == "They want a quote"
+    assert done.follow_up is not None
+    follow_up = done.follow_up.touch_point
+    # Three working days from Monday, at the previous deadline's time of day.
+    assert follow_up.deadline == datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+    assert follow_up.previous_id == card.touch_point.id
+    assert done.completed.touch_point.next_id == follow_up.id
+    chain = await uc.get_chain(
+        storage=world.storage,
+        crm=world.crm_as(SELLER),
+        actor=world.actor(SELLER),
+        touch_point_id=follow_up.id,
+    )
+    assert [c.touch_point.id for c in chain] == [card.touch_point.id, follow_up.id]
+
+
+async def test_completing_twice_with_another_note_is_a_conflict(world: World) -> None:
+    card = await world.create()
+    arguments = {
+        "storage": world.storage,
+        "crm": world.crm_as(SELLER),
+        "clock": world.clock,
+        "actor": world.actor(SELLER),
+        "touch_point_id": card.touch_point.id,
+        "follow_up": None,
+    }
+    await uc.complete_touch_point(result_note="first", **arguments)  # type: ignore[arg-type]
+    # The same request again is a harmless retry...
+    await uc.complete_touch_point(result_note="first", **arguments)  # type: ignore[arg-type]
+    # ...another note is a second completion.
+    with pytest.raises(Conflict):
+        await uc.complete_touch_point(result_note="second", **arguments)  # type: ignore[arg-type]
+
+
+async def test_cancelling_deletes_the_to_do_and_a_done_one_cannot_be_cancelled(
+    world: World,
+) -> None:
+    card = await world.create()
+    cancelled = await uc.cancel_touch_point(
+        storage=world.storage,
+        crm=world.crm_as(SELLER),
+        clock=world.clock,
+        actor=world.actor(SELLER),
+        touch_point_id=card.touch_point.id,
+    )
+    assert cancelled.touch_point.status is Status.CANCELLED
+    assert world.crm.activity(world.portal.member_id, card.touch_point.activity_id) is None
+    with pytest.raises(Conflict):
+        await uc.move_touch_point(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+            touch_point_id=card.touch_point.id,
+            deadline=NOW + timedelta(days=3),
+            responsible_id=None,
+        )
+
+
+async def test_a_colleague_sees_nothing_and_another_portals_id_is_not_found(
+    world: World,
+) -> None:
+    card = await world.create()
+    with pytest.raises(Forbidden):
+        await uc.get_touch_point(
+            storage=world.storage,
+            crm=world.crm_as(OTHER),
+            actor=world.actor(OTHER),
+            touch_point_id=card.touch_point.id,
+        )
+    other = await World().start()
+    with pytest.raises(NotFound):
+        await uc.get_touch_point(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            actor=uc.Actor(other.portal, Viewer(SELLER, False)),
+            touch_point_id=card.touch_point.id + 1000,
+        )
+    # An admin sees it, and the record tab lists it for them only.
+    seen = await uc.get_touch_point(
+        storage=world.storage,
+        crm=world.crm_as(ADMIN),
+        actor=world.actor(ADMIN, admin=True),
+        touch_point_id=card.touch_point.id,
+    )
+    assert seen.touch_point == card.touch_point
+    for user_id, admin, expected in ((ADMIN, True, 1), (OTHER, False, 0)):
+        listed = await uc.record_touch_points(
+            storage=world.storage,
+            crm=world.crm_as(user_id),
+            actor=world.actor(user_id, admin=admin),
+            owner=world.deal,
+        )
+        assert len(listed) == expected
+
+
+async def test_the_board_shows_ones_own_work_in_due_columns_and_the_team_to_viewers(
+    world: World,
+) -> None:
+    await world.create()
+    await world.create(deadline=NOW - timedelta(hours=1))
+    board = await uc.get_board(
+        storage=world.storage,
+        crm=world.crm_as(SELLER),
+        clock=world.clock,
+        actor=world.actor(SELLER),
+    )
+    counts = {bucket.value: len(cards) for bucket, cards in board.columns}
+    assert counts["overdue"] == 1
+    assert counts["tomorrow"] == 1
+    empty = await uc.get_board(
+        storage=world.storage,
+        crm=world.crm_as(OTHER),
+        clock=world.clock,
+        actor=world.actor(OTHER),
+    )
+    assert sum(len(cards) for _bucket, cards in empty.columns) == 0
+    with pytest.raises(Forbidden):
+        await uc.get_board(
+            storage=world.storage,
+            crm=world.crm_as(OTHER),
+            clock=world.clock,
+            actor=world.actor(OTHER),
+            responsible_id=SELLER,
+        )
+    team = await uc.get_board(
+        storage=world.storage,
+        crm=world.crm_as(ADMIN),
+        clock=world.clock,
+        actor=world.actor(ADMIN, admin=True),
+    )
+    assert sum(len(cards) for _bucket, cards in team.columns) == 2
