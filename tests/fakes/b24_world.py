@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from touchpoints.adapters.memory.permissions import CrmAccess, crm_allows
 from touchpoints.domain.model import OwnerRef, OwnerType
-
-CrmAccess = Literal["all", "own", "none"]
 
 ENTITY_NAMES = {1: "LEAD", 2: "DEAL", 3: "CONTACT", 4: "COMPANY"}
 ACCESS_TOKEN_TTL = 3600.0  # §2.3
@@ -305,14 +304,14 @@ class PortalState:
         record = self.records.get((entity_type_id, record_id))
         if record is None:
             return False
-        if user.admin or user.crm_access == "all":
-            return True
-        if user.crm_access == "own" and record.assigned_by_id == user.id:
-            return True
-        grant = self.grants.get((user.id, entity_type_id, record_id))
-        if grant is None:
-            return False
-        return grant == "edit" or not edit
+        return crm_allows(
+            admin=user.admin,
+            access=user.crm_access,
+            user_id=user.id,
+            assigned_by_id=record.assigned_by_id,
+            grant=self.grants.get((user.id, entity_type_id, record_id)),
+            edit=edit,
+        )
 
     def can_read_activity(self, user: User, activity: ActivityRecord) -> bool:
         return any(self.can_read(user, t, i) for t, i in activity.bindings)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 
 from touchpoints.adapters.clock import SystemClock
+from touchpoints.adapters.memory.permissions import CrmAccess, crm_allows
 from touchpoints.domain.crm import (
     Activity,
     AppInfo,
@@ -39,8 +40,6 @@ from touchpoints.ports.crm import (
     TokenGrant,
 )
 from touchpoints.ports.messaging import Delivery, Messenger, Notification
-
-CrmAccess = Literal["all", "own", "none"]
 
 ACCESS_TOKEN_TTL = timedelta(hours=1)  # BITRIX24.md §2.3
 REFRESH_TOKEN_TTL = timedelta(days=180)
@@ -195,12 +194,14 @@ class MemoryPortal:
         record = self.records.get(ref)
         if record is None:
             return False
-        if user.admin or user.crm_access == "all":
-            return True
-        if user.crm_access == "own" and record.assigned_by_id == user.id:
-            return True
-        grant = self.grants.get((user.id, ref))
-        return grant == "edit" or (grant == "read" and not edit)
+        return crm_allows(
+            admin=user.admin,
+            access=user.crm_access,
+            user_id=user.id,
+            assigned_by_id=record.assigned_by_id,
+            grant=self.grants.get((user.id, ref)),
+            edit=edit,
+        )
 
 
 class MemoryCrm:
