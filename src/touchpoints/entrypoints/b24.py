@@ -68,21 +68,12 @@ async def install(request: web.Request) -> web.Response:
     """``POST /b24/install``: establish the portal from the token endpoint's reply only."""
     services = request.app[SERVICES]
     form = await _form(request)
-    refresh = text(form, "REFRESH_ID") or ""
-    application_token = text(form, "APPLICATION_TOKEN") or ""
     try:
-        portal = await lifecycle.install_portal(
-            storage=services.storage,
-            verifier=services.verifier,
-            connector=services.connector,
-            clock=services.clock,
-            request=lifecycle.InstallRequest(
-                member_id=text(form, "member_id"),
-                refresh_token=Secret(refresh),
-                application_token=Secret(application_token),
-            ),
-            handlers=services.handlers,
-            allow_http=services.allow_http,
+        portal = await _install(
+            services,
+            member_id=text(form, "member_id"),
+            refresh_token=text(form, "REFRESH_ID"),
+            application_token=text(form, "APPLICATION_TOKEN"),
         )
     except Unauthenticated as exc:
         log.warning("install refused: %s", exc)
@@ -291,21 +282,37 @@ async def _on_install(services: Services, form: dict[str, Any]) -> None:
         )
         return
     try:
-        await lifecycle.install_portal(
-            storage=services.storage,
-            verifier=services.verifier,
-            connector=services.connector,
-            clock=services.clock,
-            request=lifecycle.InstallRequest(
-                member_id=member_id,
-                refresh_token=Secret(refresh),
-                application_token=Secret(application_token),
-            ),
-            handlers=services.handlers,
-            allow_http=services.allow_http,
+        await _install(
+            services,
+            member_id=member_id,
+            refresh_token=refresh,
+            application_token=application_token,
         )
     except Forbidden as exc:
         raise Unauthenticated(str(exc)) from exc
+
+
+async def _install(
+    services: Services,
+    *,
+    member_id: str | None,
+    refresh_token: str | None,
+    application_token: str | None,
+) -> Portal:
+    """The installer page and ONAPPINSTALL alike: an admin's tokens, redeemed by us."""
+    return await lifecycle.install_portal(
+        storage=services.storage,
+        verifier=services.verifier,
+        connector=services.connector,
+        clock=services.clock,
+        request=lifecycle.InstallRequest(
+            member_id=member_id,
+            refresh_token=Secret(refresh_token or ""),
+            application_token=Secret(application_token or ""),
+        ),
+        handlers=services.handlers,
+        allow_http=services.allow_http,
+    )
 
 
 _EVENT_LABELS = frozenset(
