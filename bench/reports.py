@@ -45,8 +45,9 @@ from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.embedded import ensure_embedded
 from touchpoints.adapters.postgres.migrate import apply_migrations
+from touchpoints.adapters.postgres.rows import touch_point_from_row
 from touchpoints.adapters.postgres.storage import PostgresStorage
-from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.model import OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.reports import ReportFilter, ReportPeriod, compute_report
 from touchpoints.domain.secrets import Secret
@@ -65,28 +66,6 @@ _COLUMNS = (
     "portal_id", "activity_id", "owner_type", "owner_id", "type", "status", "deadline",
     "responsible_id", "result_note", "created_by", "created_at", "updated_at", "completed_at",
 )  # fmt: skip
-
-
-def _touch_point(row: asyncpg.Record) -> TouchPoint:
-    """What the Postgres adapter builds from a row (its own mapper is private)."""
-    return TouchPoint(
-        id=row["id"],
-        portal_id=row["portal_id"],
-        activity_id=row["activity_id"],
-        owner=OwnerRef(OwnerType(row["owner_type"]), row["owner_id"]),
-        type=TouchPointType(row["type"]),
-        status=Status(row["status"]),
-        deadline=row["deadline"],
-        responsible_id=row["responsible_id"],
-        result_note=row["result_note"],
-        previous_id=row["previous_id"],
-        next_id=row["next_id"],
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        completed_at=row["completed_at"],
-        version=row["version"],
-    )
 
 
 def _rows(portal_id: int, count: int, seed: int = 7) -> list[tuple[Any, ...]]:
@@ -216,7 +195,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
                     )
                 finally:
                     await connection.close()
-                return [_touch_point(row) for row in found]
+                return [touch_point_from_row(row) for row in found]
 
             relevant_times, relevant = await _timed(repeat, read_relevant)
 

@@ -15,18 +15,15 @@ from asyncpg.transaction import Transaction
 from touchpoints.adapters.postgres.budget import PostgresAbuseBudget
 from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.db import Db, is_closed
+from touchpoints.adapters.postgres.digest_log import PostgresDigestLog
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
+from touchpoints.adapters.postgres.feedback import PostgresFeedback
 from touchpoints.adapters.postgres.migrate import MIGRATIONS_DIR, migration_ids
-from touchpoints.adapters.postgres.repositories import (
-    PostgresDigestLog,
-    PostgresFeedback,
-    PostgresPendingTodos,
-    PostgresPortals,
-    PostgresPreferences,
-    PostgresSettings,
-    PostgresTouchPoints,
-)
+from touchpoints.adapters.postgres.pending import PostgresPendingTodos
+from touchpoints.adapters.postgres.portals import PostgresPortals
+from touchpoints.adapters.postgres.settings import PostgresPreferences, PostgresSettings
+from touchpoints.adapters.postgres.touch_points import PostgresTouchPoints
 from touchpoints.ports.storage import (
     AbuseBudget,
     DigestLogRepository,
