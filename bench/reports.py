@@ -7,7 +7,7 @@ then times, for a whole-year and a one-month period:
 - **python**: read the portal's touch-points through the storage port and run
   ``domain.reports.compute_report`` on them (read and compute timed apart); then the same
   with only the rows a report over the period can count (open, or changed since its start);
-- **sql**: ``TouchPointRepository.report``, the Postgres adapter's SQL aggregates, checked
+- **sql**: ``ReportRepository.report``, the Postgres adapter's SQL aggregates, checked
   equal to the Python figures, and ``unfollowed_owners`` (the other query of a report);
 - **export**: the CSV listing of the month (``in_period_matching``) rendered to CSV bytes.
 
@@ -208,7 +208,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
 
             async def sql(query: ReportQuery = query) -> Any:
                 async with storage.unit_of_work() as uow:
-                    return await uow.touch_points.report(portal_id, query)
+                    return await uow.reports.report(portal_id, query)
 
             sql_times, sql_report = await _timed(repeat, sql)
             same = (sql_report.team, sql_report.users, sql_report.daily) == (
@@ -219,7 +219,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
 
             async def owners(start: datetime = start, end: datetime = end) -> int:
                 async with storage.unit_of_work() as uow:
-                    found = await uow.touch_points.unfollowed_owners(
+                    found = await uow.reports.unfollowed_owners(
                         portal_id, start, end, ReportFilter(), limit=5_001
                     )
                 return len(found)
@@ -246,7 +246,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
 
                 async def export(start: datetime = start, end: datetime = end) -> int:
                     async with storage.unit_of_work() as uow:
-                        listed = await uow.touch_points.in_period_matching(
+                        listed = await uow.reports.in_period_matching(
                             portal_id, start, end, ReportFilter(), limit=50_001
                         )
                     body = csv_document(

@@ -17,6 +17,7 @@ from touchpoints.adapters.memory.digest_log import MemoryDigestLog
 from touchpoints.adapters.memory.feedback import MemoryFeedback
 from touchpoints.adapters.memory.pending import MemoryPendingTodos
 from touchpoints.adapters.memory.portals import MemoryPortals
+from touchpoints.adapters.memory.reports import MemoryReports
 from touchpoints.adapters.memory.settings import MemoryPreferences, MemorySettings
 from touchpoints.adapters.memory.touch_points import MemoryTouchPoints
 from touchpoints.adapters.memory.transaction import PORTALS, Committed, RowLock, Transaction
@@ -27,6 +28,7 @@ from touchpoints.ports.storage import (
     PendingTodoRepository,
     PortalRepository,
     PreferencesRepository,
+    ReportRepository,
     SettingsRepository,
     StorageUnavailable,
     TouchPointRepository,
@@ -41,6 +43,7 @@ class MemoryUnitOfWork:
     settings: SettingsRepository
     preferences: PreferencesRepository
     touch_points: TouchPointRepository
+    reports: ReportRepository
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
     pending: PendingTodoRepository
@@ -51,6 +54,7 @@ class MemoryUnitOfWork:
         self.settings = MemorySettings(tx)
         self.preferences = MemoryPreferences(tx)
         self.touch_points = MemoryTouchPoints(tx)
+        self.reports = MemoryReports(tx)
         self.digest_log = MemoryDigestLog(tx)
         self.feedback = MemoryFeedback(tx)
         self.pending = MemoryPendingTodos(tx)

@@ -22,6 +22,7 @@ from touchpoints.adapters.postgres.feedback import PostgresFeedback
 from touchpoints.adapters.postgres.migrate import MIGRATIONS_DIR, migration_ids
 from touchpoints.adapters.postgres.pending import PostgresPendingTodos
 from touchpoints.adapters.postgres.portals import PostgresPortals
+from touchpoints.adapters.postgres.reports import PostgresReports
 from touchpoints.adapters.postgres.settings import PostgresPreferences, PostgresSettings
 from touchpoints.adapters.postgres.touch_points import PostgresTouchPoints
 from touchpoints.ports.storage import (
@@ -31,6 +32,7 @@ from touchpoints.ports.storage import (
     PendingTodoRepository,
     PortalRepository,
     PreferencesRepository,
+    ReportRepository,
     SettingsRepository,
     StorageUnavailable,
     TouchPointRepository,
@@ -50,6 +52,7 @@ class PostgresUnitOfWork:
     settings: SettingsRepository
     preferences: PreferencesRepository
     touch_points: TouchPointRepository
+    reports: ReportRepository
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
     pending: PendingTodoRepository
@@ -60,6 +63,7 @@ class PostgresUnitOfWork:
         self.settings = PostgresSettings(db)
         self.preferences = PostgresPreferences(db)
         self.touch_points = PostgresTouchPoints(db)
+        self.reports = PostgresReports(db)
         self.digest_log = PostgresDigestLog(db)
         self.feedback = PostgresFeedback(db)
         self.pending = PostgresPendingTodos(db)

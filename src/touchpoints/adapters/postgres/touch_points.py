@@ -6,12 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from touchpoints.adapters.postgres.db import Db, require_aware
-from touchpoints.adapters.postgres.reports import PostgresReports
 from touchpoints.adapters.postgres.rows import touch_point_from_row
 from touchpoints.domain.errors import InvalidValue
-from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, Status, TouchPoint
-from touchpoints.domain.reports import Report, ReportFilter
-from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, InvalidReference, ReportQuery
+from touchpoints.domain.model import NewTouchPoint, OwnerRef, Status, TouchPoint
+from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, InvalidReference
 
 
 def _status_list(statuses: frozenset[Status]) -> str:
@@ -235,40 +233,4 @@ class PostgresTouchPoints:
     async def all(self, portal_id: int) -> list[TouchPoint]:
         return await self._many(
             "SELECT * FROM touchpoints WHERE portal_id = $1 ORDER BY id", portal_id
-        )
-
-    # Reports: the SQL lives in reports.py.
-
-    async def report(self, portal_id: int, query: ReportQuery) -> Report:
-        return await PostgresReports(self._db).report(portal_id, query)
-
-    async def unfollowed_owners(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[OwnerRef]:
-        return await PostgresReports(self._db).unfollowed_owners(
-            portal_id, start, end, report_filter, limit=limit
-        )
-
-    async def owners_with_open(
-        self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
-    ) -> set[int]:
-        return await PostgresReports(self._db).owners_with_open(portal_id, owner_type, owner_ids)
-
-    async def in_period_matching(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[TouchPoint]:
-        return await PostgresReports(self._db).in_period_matching(
-            portal_id, start, end, report_filter, limit=limit
         )
