@@ -7,7 +7,7 @@ then times, for a whole-year and a one-month period:
 - **python**: read the portal's touch-points through the storage port and run
   ``domain.reports.compute_report`` on them (read and compute timed apart); then the same
   with only the rows a report over the period can count (open, or changed since its start);
-- **sql**: ``TouchPointRepository.report``, the Postgres adapter's SQL aggregates, checked
+- **sql**: ``ReportRepository.report``, the Postgres adapter's SQL aggregates, checked
   equal to the Python figures, and ``unfollowed_owners`` (the other query of a report);
 - **export**: the CSV listing of the month (``in_period_matching``) rendered to CSV bytes.
 
@@ -45,8 +45,9 @@ from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.embedded import ensure_embedded
 from touchpoints.adapters.postgres.migrate import apply_migrations
+from touchpoints.adapters.postgres.rows import touch_point_from_row
 from touchpoints.adapters.postgres.storage import PostgresStorage
-from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.model import OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.reports import ReportFilter, ReportPeriod, compute_report
 from touchpoints.domain.secrets import Secret
@@ -65,28 +66,6 @@ _COLUMNS = (
     "portal_id", "activity_id", "owner_type", "owner_id", "type", "status", "deadline",
     "responsible_id", "result_note", "created_by", "created_at", "updated_at", "completed_at",
 )  # fmt: skip
-
-
-def _touch_point(row: asyncpg.Record) -> TouchPoint:
-    """What the Postgres adapter builds from a row (its own mapper is private)."""
-    return TouchPoint(
-        id=row["id"],
-        portal_id=row["portal_id"],
-        activity_id=row["activity_id"],
-        owner=OwnerRef(OwnerType(row["owner_type"]), row["owner_id"]),
-        type=TouchPointType(row["type"]),
-        status=Status(row["status"]),
-        deadline=row["deadline"],
-        responsible_id=row["responsible_id"],
-        result_note=row["result_note"],
-        previous_id=row["previous_id"],
-        next_id=row["next_id"],
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        completed_at=row["completed_at"],
-        version=row["version"],
-    )
 
 
 def _rows(portal_id: int, count: int, seed: int = 7) -> list[tuple[Any, ...]]:
@@ -216,7 +195,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
                     )
                 finally:
                     await connection.close()
-                return [_touch_point(row) for row in found]
+                return [touch_point_from_row(row) for row in found]
 
             relevant_times, relevant = await _timed(repeat, read_relevant)
 
@@ -229,7 +208,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
 
             async def sql(query: ReportQuery = query) -> Any:
                 async with storage.unit_of_work() as uow:
-                    return await uow.touch_points.report(portal_id, query)
+                    return await uow.reports.report(portal_id, query)
 
             sql_times, sql_report = await _timed(repeat, sql)
             same = (sql_report.team, sql_report.users, sql_report.daily) == (
@@ -240,7 +219,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
 
             async def owners(start: datetime = start, end: datetime = end) -> int:
                 async with storage.unit_of_work() as uow:
-                    found = await uow.touch_points.unfollowed_owners(
+                    found = await uow.reports.unfollowed_owners(
                         portal_id, start, end, ReportFilter(), limit=5_001
                     )
                 return len(found)
@@ -267,7 +246,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
 
                 async def export(start: datetime = start, end: datetime = end) -> int:
                     async with storage.unit_of_work() as uow:
-                        listed = await uow.touch_points.in_period_matching(
+                        listed = await uow.reports.in_period_matching(
                             portal_id, start, end, ReportFilter(), limit=50_001
                         )
                     body = csv_document(

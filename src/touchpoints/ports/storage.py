@@ -261,6 +261,15 @@ class TouchPointRepository(Protocol):
         """Every touch-point of the portal (data export)."""
         ...
 
+
+class ReportRepository(Protocol):
+    """The report queries: figures and listings computed next to the touch-points.
+
+    Kept apart from ``TouchPointRepository`` so an adapter may answer them its own way
+    (SQL aggregates on Postgres, the domain's ``compute_report`` in memory) with exactly
+    the same results.
+    """
+
     async def report(self, portal_id: int, query: ReportQuery) -> Report:
         """``compute_report`` over every touch-point of the portal, computed next to the data.
 
@@ -377,6 +386,7 @@ class UnitOfWork(Protocol):
     settings: SettingsRepository
     preferences: PreferencesRepository
     touch_points: TouchPointRepository
+    reports: ReportRepository
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
     pending: PendingTodoRepository

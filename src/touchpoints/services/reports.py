@@ -145,7 +145,7 @@ async def get_report(
         responsibles = _responsibles(actor, settings, user_filter)
         report_filter = _report_filter(filters, responsibles)
         start, end = period.bounds(settings.zone)
-        candidates = await uow.touch_points.unfollowed_owners(
+        candidates = await uow.reports.unfollowed_owners(
             portal_id, start, end, report_filter, limit=CLOSED_LOOKUP_LIMIT + 1
         )
     closed = await _closed_records(crm, candidates[:CLOSED_LOOKUP_LIMIT])
@@ -159,7 +159,7 @@ async def get_report(
         closed_records=closed,
     )
     async with storage.unit_of_work() as uow:
-        report = await uow.touch_points.report(portal_id, query)
+        report = await uow.reports.report(portal_id, query)
     return TeamReport(
         report=report,
         names=await user_names(crm, report.users),
@@ -220,7 +220,7 @@ async def get_coverage(
     items: list[RecordCard] = []
     async with storage.unit_of_work() as uow:
         for kind, cards in looked_at.items():
-            covered = await uow.touch_points.owners_with_open(
+            covered = await uow.reports.owners_with_open(
                 portal_id, kind, [card.ref.id for card in cards]
             )
             items.extend(card for card in cards if card.ref.id not in covered)
@@ -252,7 +252,7 @@ async def list_period_touch_points(
         settings = await load_settings(uow, portal_id)
         responsibles = _responsibles(actor, settings, user_filter)
         start, end = period.bounds(settings.zone)
-        rows = await uow.touch_points.in_period_matching(
+        rows = await uow.reports.in_period_matching(
             portal_id,
             start,
             end,

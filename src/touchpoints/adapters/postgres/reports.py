@@ -13,19 +13,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.rows import touch_point_from_row
 from touchpoints.domain.errors import InvalidValue
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
+from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.reports import DailyPoint, Metrics, Report, ReportFilter
 from touchpoints.domain.scheduling import local_date, start_of_local_day
 from touchpoints.ports.storage import ReportQuery
-
-if TYPE_CHECKING:
-    from touchpoints.adapters.postgres.db import Db
 
 _ONE_DAY = timedelta(days=1)
 
@@ -39,12 +38,6 @@ _COUNTS = (
     "orphaned",
     "overdue",
 )
-
-
-def _require_aware(field: str, value: datetime) -> None:
-    """asyncpg silently reads a naive datetime as UTC; the port refuses it instead."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidValue({field: "must carry a time zone offset"})
 
 
 # The characters ``str.isspace()`` accepts (Unicode 15, Python 3.11): what ``str.strip()``
@@ -121,13 +114,13 @@ def _add(figures: dict[str, Any], row: asyncpg.Record) -> None:
 
 
 class PostgresReports:
-    """The report queries of one unit of work."""
+    """``ReportRepository``: the report queries of one unit of work."""
 
     def __init__(self, db: Db) -> None:
         self._db = db
 
     async def report(self, portal_id: int, query: ReportQuery) -> Report:
-        _require_aware("now", query.now)
+        require_aware("now", query.now)
         zone = ZoneInfo(query.time_zone)
         period, now = query.period, query.now
         start, end = period.bounds(zone)
@@ -338,8 +331,8 @@ class PostgresReports:
         *,
         limit: int,
     ) -> list[OwnerRef]:
-        _require_aware("start", start)
-        _require_aware("end", end)
+        require_aware("start", start)
+        require_aware("end", end)
         if limit < 0:
             raise InvalidValue({"limit": "must not be negative"})
         args: list[object] = [portal_id, start, end, limit]
@@ -391,14 +384,14 @@ class PostgresReports:
         report_filter: ReportFilter,
         *,
         limit: int,
-    ) -> list[asyncpg.Record]:
-        _require_aware("start", start)
-        _require_aware("end", end)
+    ) -> list[TouchPoint]:
+        require_aware("start", start)
+        require_aware("end", end)
         if limit < 0:
             raise InvalidValue({"limit": "must not be negative"})
         args: list[object] = [portal_id, start, end, limit]
         where = " AND ".join(["t.portal_id = $1", *_filter_sql(report_filter, args)])
-        return await self._db.fetch(
+        rows = await self._db.fetch(
             f"""
             SELECT t.* FROM touchpoints t
             WHERE {where}
@@ -412,3 +405,4 @@ class PostgresReports:
             """,  # noqa: S608
             *args,
         )
+        return [touch_point_from_row(row) for row in rows]

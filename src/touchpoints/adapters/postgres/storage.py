@@ -15,18 +15,16 @@ from asyncpg.transaction import Transaction
 from touchpoints.adapters.postgres.budget import PostgresAbuseBudget
 from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.db import Db, is_closed
+from touchpoints.adapters.postgres.digest_log import PostgresDigestLog
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
+from touchpoints.adapters.postgres.feedback import PostgresFeedback
 from touchpoints.adapters.postgres.migrate import MIGRATIONS_DIR, migration_ids
-from touchpoints.adapters.postgres.repositories import (
-    PostgresDigestLog,
-    PostgresFeedback,
-    PostgresPendingTodos,
-    PostgresPortals,
-    PostgresPreferences,
-    PostgresSettings,
-    PostgresTouchPoints,
-)
+from touchpoints.adapters.postgres.pending import PostgresPendingTodos
+from touchpoints.adapters.postgres.portals import PostgresPortals
+from touchpoints.adapters.postgres.reports import PostgresReports
+from touchpoints.adapters.postgres.settings import PostgresPreferences, PostgresSettings
+from touchpoints.adapters.postgres.touch_points import PostgresTouchPoints
 from touchpoints.ports.storage import (
     AbuseBudget,
     DigestLogRepository,
@@ -34,6 +32,7 @@ from touchpoints.ports.storage import (
     PendingTodoRepository,
     PortalRepository,
     PreferencesRepository,
+    ReportRepository,
     SettingsRepository,
     StorageUnavailable,
     TouchPointRepository,
@@ -53,6 +52,7 @@ class PostgresUnitOfWork:
     settings: SettingsRepository
     preferences: PreferencesRepository
     touch_points: TouchPointRepository
+    reports: ReportRepository
     digest_log: DigestLogRepository
     feedback: FeedbackRepository
     pending: PendingTodoRepository
@@ -63,6 +63,7 @@ class PostgresUnitOfWork:
         self.settings = PostgresSettings(db)
         self.preferences = PostgresPreferences(db)
         self.touch_points = PostgresTouchPoints(db)
+        self.reports = PostgresReports(db)
         self.digest_log = PostgresDigestLog(db)
         self.feedback = PostgresFeedback(db)
         self.pending = PostgresPendingTodos(db)

@@ -1,7 +1,8 @@
-"""The storage port's report methods: Postgres' SQL aggregates give exactly the domain's figures.
+"""The report port's contract: Postgres' SQL aggregates give exactly the domain's figures.
 
 The in-memory adapter runs ``domain.reports.compute_report`` itself, so every test here runs
-against both adapters, and the property feeds both the same random data across DST changes.
+against both adapters (``uow.reports``), and the property feeds both the same random data
+across DST changes.
 """
 
 from __future__ import annotations
@@ -25,19 +26,8 @@ from touchpoints.domain.reports import ReportFilter, ReportPeriod
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.storage import ReportQuery, Storage
 
-pytestmark = pytest.mark.postgres
-
 BERLIN = "Europe/Berlin"
 _NUMBERS = itertools.count(1)
-
-
-@pytest.fixture(params=["memory", "postgres"])
-def storage(request: pytest.FixtureRequest) -> Storage:
-    """The storage port, once per adapter."""
-    if request.param == "memory":
-        return MemoryStorage()
-    adapter: PostgresStorage = request.getfixturevalue("pg_storage")
-    return adapter
 
 
 @attrs.frozen(kw_only=True)
@@ -181,6 +171,7 @@ def cases(draw: st.DrawFn) -> tuple[str, date, int, list[Row], tuple[int, time],
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 @settings(
     max_examples=80,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -205,7 +196,7 @@ async def test_postgres_aggregates_equal_the_domains_report_on_any_data(
         if not await store(storage, portal_id, rows, start, zone):
             return
         async with storage.unit_of_work() as uow:
-            reports.append([await uow.touch_points.report(portal_id, q) for q in queries])
+            reports.append([await uow.reports.report(portal_id, q) for q in queries])
     assert reports[1] == reports[0]
 
 
@@ -245,7 +236,7 @@ async def test_old_touch_points_closed_or_still_overdue_in_the_period_count(
     assert await store(storage, portal_id, rows, WEEK_START, BERLIN)
     query = ReportQuery(period=WEEK, now=_now(10), time_zone=BERLIN)
     async with storage.unit_of_work() as uow:
-        report = await uow.touch_points.report(portal_id, query)
+        report = await uow.reports.report(portal_id, query)
     assert report.team.cancelled == 1
     assert report.team.overdue == 1
     assert report.team.created == report.team.completed == 0
@@ -266,7 +257,7 @@ async def test_requested_users_get_a_row_even_with_nothing_to_count(storage: Sto
         users=frozenset({7, 8}),
     )
     async with storage.unit_of_work() as uow:
-        report = await uow.touch_points.report(portal_id, query)
+        report = await uow.reports.report(portal_id, query)
     assert list(report.users) == [1, 7]
     assert report.users[7].created == 0
     assert report.users[1].created == 1
@@ -294,13 +285,11 @@ async def test_unfollowed_owners_are_distinct_newest_completion_first_and_limite
     assert await store(storage, portal_id, rows, WEEK_START, BERLIN)
     start, end = WEEK.bounds(ZoneInfo(BERLIN))
     async with storage.unit_of_work() as uow:
-        everyone = await uow.touch_points.unfollowed_owners(
+        everyone = await uow.reports.unfollowed_owners(
             portal_id, start, end, ReportFilter(), limit=10
         )
-        first = await uow.touch_points.unfollowed_owners(
-            portal_id, start, end, ReportFilter(), limit=1
-        )
-        user_two = await uow.touch_points.unfollowed_owners(
+        first = await uow.reports.unfollowed_owners(portal_id, start, end, ReportFilter(), limit=1)
+        user_two = await uow.reports.unfollowed_owners(
             portal_id, start, end, ReportFilter(responsible_ids=frozenset({2})), limit=10
         )
     assert everyone == [DEAL, LEAD]
@@ -322,8 +311,8 @@ async def test_owners_with_open_names_only_records_with_an_open_touch_point(
     ]  # fmt: skip
     assert await store(storage, portal_id, rows, WEEK_START, BERLIN)
     async with storage.unit_of_work() as uow:
-        deals = await uow.touch_points.owners_with_open(portal_id, OwnerType.DEAL, [1, 5, 6])
-        none = await uow.touch_points.owners_with_open(portal_id, OwnerType.DEAL, [])
+        deals = await uow.reports.owners_with_open(portal_id, OwnerType.DEAL, [1, 5, 6])
+        none = await uow.reports.owners_with_open(portal_id, OwnerType.DEAL, [])
     assert deals == {1}
     assert none == set()
 
@@ -346,13 +335,13 @@ async def test_the_export_lists_what_was_created_due_completed_or_closed_in_the_
     assert await store(storage, portal_id, rows, WEEK_START, BERLIN)
     start, end = WEEK.bounds(ZoneInfo(BERLIN))
     async with storage.unit_of_work() as uow:
-        listed = await uow.touch_points.in_period_matching(
+        listed = await uow.reports.in_period_matching(
             portal_id, start, end, ReportFilter(), limit=10
         )
-        calls = await uow.touch_points.in_period_matching(
+        calls = await uow.reports.in_period_matching(
             portal_id, start, end, ReportFilter(type=TouchPointType.CALL), limit=10
         )
-        capped = await uow.touch_points.in_period_matching(
+        capped = await uow.reports.in_period_matching(
             portal_id, start, end, ReportFilter(), limit=2
         )
     assert [tp.status for tp in listed] == [

@@ -1,0 +1,149 @@
+"""Portals in memory: one per ``member_id``, deleting one cascades to all of its rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from touchpoints.adapters.memory.checks import (
+    check_install,
+    checked_now,
+    text,
+    utc_or_none,
+    utc_tokens,
+)
+from touchpoints.adapters.memory.transaction import PORTALS, Transaction
+from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
+from touchpoints.domain.secrets import Secret
+from touchpoints.ports.storage import InvalidReference, PortalExists
+
+
+class MemoryPortals:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def get(self, portal_id: int) -> Portal | None:
+        portal: Portal | None = self._tx.get(PORTALS, portal_id)
+        return portal
+
+    async def get_by_member_id(self, member_id: str) -> Portal | None:
+        return next(
+            (p for p in self._tx.values(PORTALS) if p.member_id == member_id),
+            None,
+        )
+
+    async def _require_unique_member(self, member_id: str, portal_id: int | None) -> None:
+        await self._tx.lock(("member", member_id))
+        existing = await self.get_by_member_id(member_id)
+        if existing is not None and existing.id != portal_id:
+            raise PortalExists("a portal with this member_id is already stored")
+
+    async def create(self, install: PortalInstall, *, now: datetime) -> Portal:
+        check_install(install)
+        now = checked_now(now)
+        await self._require_unique_member(install.member_id, None)
+        portal = Portal(
+            id=next(self._tx.committed.portal_ids),
+            member_id=install.member_id,
+            client_endpoint=install.client_endpoint,
+            domain=install.domain,
+            application_token=install.application_token,
+            tokens=utc_tokens(install.tokens),
+            installed_by=install.installed_by,
+            scope=install.scope,
+            app_id=install.app_id,
+            created_at=now,
+            updated_at=now,
+        )
+        self._tx.put(PORTALS, portal.id, portal)
+        return portal
+
+    async def replace_install(
+        self, portal_id: int, install: PortalInstall, *, now: datetime
+    ) -> Portal:
+        check_install(install)
+        now = checked_now(now)
+        current = await self.lock(portal_id)
+        if current is None:
+            raise InvalidReference(f"no portal {portal_id}")
+        if install.member_id != current.member_id:
+            await self._require_unique_member(install.member_id, portal_id)
+        portal = attrs.evolve(
+            current,
+            member_id=install.member_id,
+            client_endpoint=install.client_endpoint,
+            domain=install.domain,
+            application_token=install.application_token,
+            tokens=utc_tokens(install.tokens),
+            installed_by=install.installed_by,
+            scope=install.scope,
+            app_id=install.app_id,
+            status=PortalStatus.ACTIVE,
+            previous_application_token=None,
+            uninstall_requested_at=None,
+            updated_at=now,
+        )
+        self._tx.put(PORTALS, portal_id, portal)
+        return portal
+
+    async def lock(self, portal_id: int) -> Portal | None:
+        await self._tx.lock(("portal", portal_id))
+        return await self.get(portal_id)
+
+    async def _change(self, portal_id: int, now: datetime, **changes: Any) -> None:
+        now = checked_now(now)
+        current = await self.lock(portal_id)
+        if current is not None:
+            self._tx.put(PORTALS, portal_id, attrs.evolve(current, updated_at=now, **changes))
+
+    async def update_tokens(self, portal_id: int, tokens: OAuthTokens, *, now: datetime) -> None:
+        await self._change(portal_id, now, tokens=utc_tokens(tokens))
+
+    async def set_application_token(self, portal_id: int, token: Secret, *, now: datetime) -> None:
+        await self._change(portal_id, now, application_token=token)
+
+    async def set_status(self, portal_id: int, status: PortalStatus, *, now: datetime) -> None:
+        await self._change(portal_id, now, status=status)
+
+    async def rotate_application_token(
+        self, portal_id: int, token: Secret, *, now: datetime
+    ) -> None:
+        current = await self.get(portal_id)
+        if current is not None:
+            await self._change(
+                portal_id,
+                now,
+                application_token=token,
+                previous_application_token=current.application_token,
+            )
+
+    async def forget_previous_application_token(self, portal_id: int, *, now: datetime) -> None:
+        current = await self.get(portal_id)
+        if current is not None and current.previous_application_token is not None:
+            await self._change(portal_id, now, previous_application_token=None)
+
+    async def set_app_id(self, portal_id: int, app_id: str, *, now: datetime) -> None:
+        text("app_id", app_id, minimum=1, maximum=255)
+        await self._change(portal_id, now, app_id=app_id)
+
+    async def set_uninstall_requested(
+        self, portal_id: int, at: datetime | None, *, now: datetime
+    ) -> None:
+        await self._change(portal_id, now, uninstall_requested_at=utc_or_none("at", at))
+
+    async def uninstall_requested(self) -> list[int]:
+        waiting = [p for p in self._tx.values(PORTALS) if p.uninstall_requested_at is not None]
+        return [p.id for p in sorted(waiting, key=lambda p: (p.uninstall_requested_at, p.id))]
+
+    async def delete(self, portal_id: int) -> bool:
+        current = await self.lock(portal_id)
+        if current is None:
+            return False
+        await self._tx.lock(("member", current.member_id))
+        self._tx.delete(PORTALS, portal_id)
+        return True
+
+    async def list_ids(self, *, active_only: bool = True) -> list[int]:
+        return sorted(p.id for p in self._tx.values(PORTALS) if p.is_active or not active_only)

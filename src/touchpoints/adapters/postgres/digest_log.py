@@ -1,0 +1,66 @@
+"""The digest log on Postgres: one row per (portal, user, local day), claimed atomically."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.rows import digest_entry_from_row
+from touchpoints.domain.errors import InvalidValue
+from touchpoints.ports.storage import DigestEntry, DigestState
+
+
+class PostgresDigestLog:
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    async def claim(
+        self, portal_id: int, user_id: int, local_day: date, *, now: datetime, stale_after_s: float
+    ) -> bool:
+        require_aware("now", now)
+        if stale_after_s < 0:
+            raise InvalidValue({"stale_after_s": "must not be negative"})
+        # One atomic statement: a concurrent claimer of the same key waits for this row and
+        # then re-checks the WHERE against what we wrote, so exactly one of them wins.
+        won = await self._db.fetchval(
+            """
+            INSERT INTO digest_log AS d (portal_id, user_id, local_day, state, claimed_at)
+            VALUES ($1, $2, $3, 'pending', $4)
+            ON CONFLICT (portal_id, user_id, local_day) DO UPDATE
+            SET state = 'pending', claimed_at = EXCLUDED.claimed_at, attempts = d.attempts + 1
+            WHERE d.state = 'failed'
+               OR (d.state = 'pending'
+                   AND d.claimed_at < EXCLUDED.claimed_at - make_interval(secs => $5))
+            RETURNING true
+            """,
+            portal_id,
+            user_id,
+            local_day,
+            now,
+            float(stale_after_s),
+        )
+        return won is True
+
+    async def mark(self, portal_id: int, user_id: int, local_day: date, state: DigestState) -> None:
+        await self._db.execute(
+            """
+            UPDATE digest_log SET state = $4
+            WHERE portal_id = $1 AND user_id = $2 AND local_day = $3
+            """,
+            portal_id,
+            user_id,
+            local_day,
+            state.value,
+        )
+
+    async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None:
+        row = await self._db.fetchrow(
+            """
+            SELECT portal_id, user_id, local_day, state, claimed_at, attempts FROM digest_log
+            WHERE portal_id = $1 AND user_id = $2 AND local_day = $3
+            """,
+            portal_id,
+            user_id,
+            local_day,
+        )
+        return None if row is None else digest_entry_from_row(row)

@@ -1,0 +1,236 @@
+"""Touch-points on Postgres: every query scoped by portal, updates checked against the version read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.rows import touch_point_from_row
+from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.model import NewTouchPoint, OwnerRef, Status, TouchPoint
+from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, InvalidReference
+
+
+def _status_list(statuses: frozenset[Status]) -> str:
+    # Literal enum values (never caller text), so the planner can match the partial indexes
+    # on status = 'open' even in a generic plan.
+    return ", ".join(f"'{status.value}'" for status in sorted(statuses, key=lambda s: s.value))
+
+
+class PostgresTouchPoints:
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    async def _one(self, query: str, *args: object) -> TouchPoint | None:
+        row = await self._db.fetchrow(query, *args)
+        return None if row is None else touch_point_from_row(row)
+
+    async def _many(self, query: str, *args: object) -> list[TouchPoint]:
+        return [touch_point_from_row(row) for row in await self._db.fetch(query, *args)]
+
+    async def add(self, new: NewTouchPoint) -> TouchPoint:
+        row = await self._db.fetchrow(
+            """
+            INSERT INTO touchpoints (
+                portal_id, activity_id, owner_type, owner_id, type, deadline, responsible_id,
+                created_by, created_at, updated_at, previous_id
+            )
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
+            RETURNING *
+            """,
+            new.portal_id,
+            new.activity_id,
+            new.owner.type.value,
+            new.owner.id,
+            new.type.value,
+            new.deadline,
+            new.responsible_id,
+            new.created_by,
+            new.created_at,
+            new.previous_id,
+            chain_id=new.previous_id,
+        )
+        assert row is not None  # INSERT ... RETURNING always answers a row
+        return touch_point_from_row(row)
+
+    async def get(self, portal_id: int, touch_point_id: int) -> TouchPoint | None:
+        return await self._one(
+            "SELECT * FROM touchpoints WHERE portal_id = $1 AND id = $2",
+            portal_id,
+            touch_point_id,
+        )
+
+    async def get_for_update(self, portal_id: int, touch_point_id: int) -> TouchPoint | None:
+        # FOR NO KEY UPDATE: exclusive against other lockers and writers of the row, yet
+        # lets a follow-up that references it (a FOR KEY SHARE check) be inserted.
+        return await self._one(
+            """
+            SELECT * FROM touchpoints
+            WHERE portal_id = $1 AND id = $2
+            FOR NO KEY UPDATE
+            """,
+            portal_id,
+            touch_point_id,
+        )
+
+    async def by_activity(self, portal_id: int, activity_id: int) -> TouchPoint | None:
+        return await self._one(
+            "SELECT * FROM touchpoints WHERE portal_id = $1 AND activity_id = $2",
+            portal_id,
+            activity_id,
+        )
+
+    async def by_activities(self, portal_id: int, activity_ids: Sequence[int]) -> list[TouchPoint]:
+        if not activity_ids:
+            return []
+        return await self._many(
+            """
+            SELECT * FROM touchpoints
+            WHERE portal_id = $1 AND activity_id = ANY($2::bigint[])
+            ORDER BY id
+            """,
+            portal_id,
+            list(activity_ids),
+        )
+
+    async def update(self, touch_point: TouchPoint) -> TouchPoint:
+        tp = touch_point
+        row = await self._db.fetchrow(
+            """
+            UPDATE touchpoints SET
+                activity_id = $3, owner_type = $4, owner_id = $5, type = $6, status = $7,
+                deadline = $8, responsible_id = $9, result_note = $10, previous_id = $11,
+                next_id = $12, updated_at = $13, completed_at = $14, version = version + 1
+            WHERE portal_id = $1 AND id = $2 AND version = $15
+            RETURNING *
+            """,
+            tp.portal_id,
+            tp.id,
+            tp.activity_id,
+            tp.owner.type.value,
+            tp.owner.id,
+            tp.type.value,
+            tp.status.value,
+            tp.deadline,
+            tp.responsible_id,
+            tp.result_note,
+            tp.previous_id,
+            tp.next_id,
+            tp.updated_at,
+            tp.completed_at,
+            tp.version,
+            chain_id=tp.id,
+        )
+        if row is not None:
+            return touch_point_from_row(row)
+        exists = await self._db.fetchval(
+            "SELECT 1 FROM touchpoints WHERE portal_id = $1 AND id = $2", tp.portal_id, tp.id
+        )
+        if exists is None:
+            raise InvalidReference(f"no touch-point {tp.id} in portal {tp.portal_id}")
+        raise ConcurrentUpdate(f"touch-point {tp.id} changed since version {tp.version}")
+
+    async def board(self, portal_id: int, query: BoardQuery) -> list[TouchPoint]:
+        require_aware("deadline_from", query.deadline_from)
+        require_aware("deadline_before", query.deadline_before)
+        if query.limit < 0:
+            raise InvalidValue({"limit": "must not be negative"})
+        if not query.statuses or query.responsible_ids == frozenset():
+            return []
+        # Only the filters that are set become SQL: each shape gets its own plan, and
+        # "$n IS NULL OR ..." would keep the planner from using the indexes.
+        where = ["portal_id = $1", f"status IN ({_status_list(query.statuses)})"]
+        args: list[object] = [portal_id]
+
+        def param(value: object) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.responsible_ids is not None:
+            where.append(f"responsible_id = ANY({param(sorted(query.responsible_ids))}::bigint[])")
+        if query.deadline_from is not None:
+            where.append(f"deadline >= {param(query.deadline_from)}")
+        if query.deadline_before is not None:
+            where.append(f"deadline < {param(query.deadline_before)}")
+        if query.owner_type is not None:
+            where.append(f"owner_type = {param(query.owner_type.value)}")
+        if query.type is not None:
+            where.append(f"type = {param(query.type.value)}")
+        limit = param(query.limit)
+        # Only fixed fragments, enum literals and $n placeholders are joined here.
+        sql = f"SELECT * FROM touchpoints WHERE {' AND '.join(where)} ORDER BY deadline, id LIMIT {limit}"  # noqa: S608
+        return await self._many(sql, *args)
+
+    async def for_owner(self, portal_id: int, owner: OwnerRef) -> list[TouchPoint]:
+        return await self._many(
+            """
+            SELECT * FROM touchpoints
+            WHERE portal_id = $1 AND owner_type = $2 AND owner_id = $3
+            ORDER BY deadline DESC, id DESC
+            """,
+            portal_id,
+            owner.type.value,
+            owner.id,
+        )
+
+    async def chain(self, portal_id: int, touch_point_id: int) -> list[TouchPoint]:
+        # Follow links both ways (a follow-up names its previous before the previous names
+        # it back). UNION, not UNION ALL, so a corrupt loop still terminates.
+        return await self._many(
+            """
+            WITH RECURSIVE linked (id, previous_id, next_id) AS (
+                SELECT id, previous_id, next_id FROM touchpoints
+                WHERE portal_id = $1 AND id = $2
+              UNION
+                SELECT t.id, t.previous_id, t.next_id
+                FROM linked l
+                JOIN touchpoints t
+                  ON t.portal_id = $1
+                 AND (t.id = l.previous_id OR t.id = l.next_id
+                      OR t.previous_id = l.id OR t.next_id = l.id)
+            )
+            SELECT * FROM touchpoints
+            WHERE portal_id = $1 AND id IN (SELECT id FROM linked)
+            ORDER BY created_at, id
+            """,
+            portal_id,
+            touch_point_id,
+        )
+
+    async def open_page(self, portal_id: int, *, after_id: int, limit: int) -> list[TouchPoint]:
+        if limit < 0:
+            raise InvalidValue({"limit": "must not be negative"})
+        return await self._many(
+            """
+            SELECT * FROM touchpoints
+            WHERE portal_id = $1 AND status = 'open' AND id > $2
+            ORDER BY id
+            LIMIT $3
+            """,
+            portal_id,
+            after_id,
+            limit,
+        )
+
+    async def in_period(self, portal_id: int, start: datetime, end: datetime) -> list[TouchPoint]:
+        require_aware("start", start)
+        require_aware("end", end)
+        return await self._many(
+            """
+            SELECT * FROM touchpoints
+            WHERE portal_id = $1
+              AND ((created_at >= $2 AND created_at < $3)
+                   OR (deadline >= $2 AND deadline < $3)
+                   OR (completed_at >= $2 AND completed_at < $3))
+            ORDER BY deadline, id
+            """,
+            portal_id,
+            start,
+            end,
+        )
+
+    async def all(self, portal_id: int) -> list[TouchPoint]:
+        return await self._many(
+            "SELECT * FROM touchpoints WHERE portal_id = $1 ORDER BY id", portal_id
+        )
