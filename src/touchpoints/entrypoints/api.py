@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +17,8 @@ from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer, sees_team
 from touchpoints.entrypoints import wire
 from touchpoints.entrypoints.container import SERVICES
-from touchpoints.entrypoints.http import ApiError, json_reply
+from touchpoints.entrypoints.http import MAX_BODY, ApiError, json_reply
+from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded
 from touchpoints.entrypoints.sessions import AppSession, SessionExpired, SessionInvalid
 from touchpoints.ports.crm import Crm, CrmAuthExpired, CrmPermissionDenied, Hidden
 from touchpoints.services import account, touchpoints
@@ -26,6 +26,8 @@ from touchpoints.services.errors import InvalidInput
 from touchpoints.services.touchpoints import Actor, load_settings
 
 RENEW_LIFETIME = timedelta(hours=1)
+# Renewing reads its body before any session exists: it gets only what fresh frame auth needs.
+RENEW_MAX_BODY = 32 * 1024
 
 
 @attrs.frozen
@@ -70,16 +72,28 @@ async def caller(request: web.Request) -> Caller:
     )
 
 
-async def read_json(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > 1024 * 1024:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", "the body is over 1 MiB")
-    raw = await request.read()
+async def read_json(request: web.Request, *, max_size: int = MAX_BODY) -> Any:
+    """The body as JSON: at most ``max_size`` bytes (413), UTF-8, nested at most 32 levels.
+
+    Call it only after ``caller``: nothing of an unauthenticated body is read.
+    """
+    limit = f"{max_size // 1024 // 1024} MiB" if max_size >= 1024 * 1024 else f"{max_size} bytes"
+    too_large = ApiError(413, "PAYLOAD_TOO_LARGE", f"the body is over {limit}")
+    if request.content_length is not None and request.content_length > max_size:
+        raise too_large
+    try:
+        # aiohttp stops reading at client_max_size (1 MiB), so no chunked body grows past it.
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > max_size:
+        raise too_large
     if not raw:
         raise InvalidInput({"body": "is required (a JSON object)"})
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "BAD_REQUEST", "the body is not valid JSON") from None
+        return loads_bounded(raw)
+    except JsonRefused as exc:
+        raise ApiError(400, "BAD_REQUEST", f"the body is not valid JSON: {exc}") from None
 
 
 def _no_query(request: web.Request, allowed: frozenset[str] = frozenset()) -> None:
@@ -104,7 +118,7 @@ def _user_json(user: UserInfo) -> dict[str, Any]:
 async def renew_session(request: web.Request) -> web.Response:
     """Exchange fresh frame auth (``BX24.getAuth()``) for a new session."""
     services = request.app[SERVICES]
-    body = wire.structure(await read_json(request), wire.RenewBody)
+    body = wire.structure(await read_json(request, max_size=RENEW_MAX_BODY), wire.RenewBody)
     now = services.clock.now()
     if body.demo_user_id is not None:
         demo = services.demo

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from touchpoints.entrypoints.container import (
     Services,
 )
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
+from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded, parse_id
 from touchpoints.entrypoints.metrics import METRICS
 from touchpoints.ports.crm import CrmAuthExpired, CrmError, CrmPermissionDenied, PortalGone
 from touchpoints.ports.storage import StorageError
@@ -115,10 +115,7 @@ async def frame(request: web.Request) -> web.Response:
             503, "Bitrix24 is not answering right now; please reopen the app shortly."
         )
     now = services.clock.now()
-    try:
-        lifetime = int(text(form, "AUTH_EXPIRES") or "3600")
-    except ValueError:
-        lifetime = 3600
+    lifetime = min(parse_id(text(form, "AUTH_EXPIRES")) or 3600, 3600)
     expires = now + min(timedelta(seconds=max(lifetime, 60)), MAX_AUTH_LIFETIME)
     lang = lang_of(request.query.get("LANG"))
     await _remember_language(services, portal.id, me.id, request.query.get("LANG"))
@@ -167,13 +164,16 @@ def _placement_options(raw: str | None) -> dict[str, str]:
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
-    except ValueError:
+        data = loads_bounded(raw)
+    except JsonRefused:
         return {}
     if not isinstance(data, dict):
         return {}
-    record_id = str(data.get("ID", ""))
-    return {"ID": record_id} if record_id.isdigit() and int(record_id) > 0 else {}
+    raw_id = data.get("ID")
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)
+    record_id = parse_id(raw_id)
+    return {"ID": str(record_id)} if record_id is not None else {}
 
 
 async def events(request: web.Request) -> web.Response:
@@ -215,8 +215,8 @@ async def events(request: web.Request) -> web.Response:
         services.users.forget(portal.id)
         return _ok()
     if event in ("ONCRMACTIVITYUPDATE", "ONCRMACTIVITYDELETE", "ONCRMACTIVITYADD"):
-        raw_id = text(form, "data", "FIELDS", "ID") or ""
-        if not raw_id.isdigit() or int(raw_id) <= 0:
+        activity_id = parse_id(text(form, "data", "FIELDS", "ID"))
+        if activity_id is None:
             return web.json_response(
                 {"code": "BAD_REQUEST", "message": "no activity id"}, status=400
             )
@@ -224,9 +224,9 @@ async def events(request: web.Request) -> web.Response:
             return _ok()
         sync = request.app[ACTIVITY_SYNC]
         if event == "ONCRMACTIVITYDELETE":
-            await sync.activity_deleted(portal, int(raw_id))
+            await sync.activity_deleted(portal, activity_id)
         else:
-            pending = await sync.activity_changed(portal, int(raw_id))
+            pending = await sync.activity_changed(portal, activity_id)
             if pending is not None:
                 # Wait briefly so a quiet portal sees the change at once; a slow Bitrix24
                 # must not hold the answer (the worker finishes, §3.5).

@@ -33,6 +33,7 @@ from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.b24 import lang_of
 from touchpoints.entrypoints.config import Config, PrivacyConfig
 from touchpoints.entrypoints.container import SERVICES, DemoPortal, Services
+from touchpoints.entrypoints.inputs import parse_id
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import Storage
@@ -170,8 +171,7 @@ async def demo_page(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     demo = services.demo
     assert demo is not None
-    raw_user = request.query.get("user", "")
-    user_id = int(raw_user) if raw_user.isdigit() else demo.default_user_id
+    user_id = parse_id(request.query.get("user")) or demo.default_user_id
     if user_id not in demo.user_ids:
         raise web.HTTPNotFound(reason="no such demo user")
     async with services.storage.unit_of_work() as uow:
@@ -198,9 +198,9 @@ async def demo_page(request: web.Request) -> web.Response:
     )
     placement = request.query.get("placement", "DEFAULT").upper()
     options: dict[str, str] = {}
-    record_id = request.query.get("id", "")
-    if placement in _TAB_PLACEMENTS and record_id.isdigit():
-        options = {"ID": record_id}
+    record_id = parse_id(request.query.get("id"))
+    if placement in _TAB_PLACEMENTS and record_id is not None:
+        options = {"ID": str(record_id)}
     elif placement not in ("DEFAULT", "LEFT_MENU"):
         placement = "DEFAULT"
     return pages.app_page(
