@@ -166,8 +166,8 @@ async def renew_session(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     profile = await call.crm.current_user()
     settings = call.settings
     return json_reply(
@@ -187,8 +187,8 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def users(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     services = request.app[SERVICES]
     found = await services.users.get(call.actor.portal.id, call.crm.users)
     return json_reply({"users": [_user_json(user) for user in found]})
@@ -198,11 +198,11 @@ async def users(request: web.Request) -> web.Response:
 
 
 async def board(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request, frozenset({"responsible_id", "owner_type", "type"}))
     responsible_id = wire.query_id(request.query.get("responsible_id"), "responsible_id")
     owner_type = wire.query_enum(request.query.get("owner_type"), "owner_type", OwnerType)
     type_ = wire.query_enum(request.query.get("type"), "type", TouchPointType)
-    call = await caller(request)
     services = request.app[SERVICES]
     result = await touchpoints.get_board(
         storage=services.storage,
@@ -217,9 +217,9 @@ async def board(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     body = wire.structure(await read_json(request), wire.CreateBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     card = await touchpoints.create_touch_point(
         storage=services.storage,
@@ -240,9 +240,9 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def read(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
-    call = await caller(request)
     services = request.app[SERVICES]
     card = await touchpoints.get_touch_point(
         storage=services.storage, crm=call.crm, actor=call.actor, touch_point_id=touch_point_id
@@ -251,10 +251,10 @@ async def read(request: web.Request) -> web.Response:
 
 
 async def move(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
     body = wire.structure(await read_json(request), wire.MoveBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     card = await touchpoints.move_touch_point(
         storage=services.storage,
@@ -269,9 +269,9 @@ async def move(request: web.Request) -> web.Response:
 
 
 async def cancel(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
-    call = await caller(request)
     services = request.app[SERVICES]
     card = await touchpoints.cancel_touch_point(
         storage=services.storage,
@@ -284,10 +284,10 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 async def complete(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
     body = wire.structure(await read_json(request), wire.CompleteBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     follow_up = None
     if body.follow_up is not None:
@@ -317,9 +317,9 @@ async def complete(request: web.Request) -> web.Response:
 
 
 async def chain(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
-    call = await caller(request)
     services = request.app[SERVICES]
     cards = await touchpoints.get_chain(
         storage=services.storage, crm=call.crm, actor=call.actor, touch_point_id=touch_point_id
@@ -329,11 +329,11 @@ async def chain(request: web.Request) -> web.Response:
 
 
 async def record_touch_points(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     owner_type = wire.query_enum(request.match_info["owner_type"], "owner_type", OwnerType)
     owner_id = wire.path_id(request.match_info["owner_id"], "owner_id")
     assert owner_type is not None
-    call = await caller(request)
     services = request.app[SERVICES]
     owner = OwnerRef(owner_type, owner_id)
     cards = await touchpoints.record_touch_points(
@@ -352,6 +352,7 @@ async def record_touch_points(request: web.Request) -> web.Response:
 
 
 async def search_records(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request, frozenset({"owner_type", "q"}))
     owner_type = wire.query_enum(request.query.get("owner_type"), "owner_type", OwnerType)
     if owner_type is None:
@@ -359,7 +360,6 @@ async def search_records(request: web.Request) -> web.Response:
     query = request.query.get("q", "")
     if len(query) > 100:
         raise InvalidInput({"q": "must be at most 100 characters"})
-    call = await caller(request)
     found = await call.crm.search_records(owner_type, query.strip(), limit=20)
     return json_reply(
         {"items": [{"type": r.ref.type.value, "id": r.ref.id, "title": r.title} for r in found]}
@@ -367,9 +367,9 @@ async def search_records(request: web.Request) -> web.Response:
 
 
 async def followup_preview(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request, frozenset({"from"}))
     raw = request.query.get("from")
-    call = await caller(request)
     services = request.app[SERVICES]
     settings = call.settings
     now = services.clock.now()
@@ -387,15 +387,15 @@ async def followup_preview(request: web.Request) -> web.Response:
 
 
 async def get_settings(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     return json_reply(account.settings_document(call.settings))
 
 
 async def put_settings(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     body = wire.structure(await read_json(request), wire.SettingsBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     settings = wire.settings_from_body(body)
     saved = await account.update_settings(
@@ -410,8 +410,8 @@ async def put_settings(request: web.Request) -> web.Response:
 
 
 async def get_preferences(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     services = request.app[SERVICES]
     preferences, settings = await account.get_preferences(
         storage=services.storage, actor=call.actor
@@ -420,9 +420,9 @@ async def get_preferences(request: web.Request) -> web.Response:
 
 
 async def put_preferences(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     body = wire.structure(await read_json(request), wire.PreferencesBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     saved = await account.set_preferences(
         storage=services.storage,
@@ -434,9 +434,9 @@ async def put_preferences(request: web.Request) -> web.Response:
 
 
 async def feedback(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     body = wire.structure(await read_json(request), wire.FeedbackBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     await account.send_feedback(
         storage=services.storage,
@@ -449,8 +449,8 @@ async def feedback(request: web.Request) -> web.Response:
 
 
 async def export(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     services = request.app[SERVICES]
     document = await account.export_portal(storage=services.storage, actor=call.actor)
     return json_reply(
@@ -460,8 +460,8 @@ async def export(request: web.Request) -> web.Response:
 
 
 async def erase(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     services = request.app[SERVICES]
     await account.erase_portal(storage=services.storage, actor=call.actor)
     services.users.forget(call.actor.portal.id)

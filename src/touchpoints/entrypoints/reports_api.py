@@ -350,8 +350,8 @@ def _filename(kind: str, period: ReportPeriod) -> str:
 
 
 async def summary(request: web.Request) -> web.Response:
-    params = report_params(request)
     call = await caller(request)
+    params = report_params(request)
     services = request.app[SERVICES]
     result = await reports.get_report(
         storage=services.storage,
@@ -366,6 +366,7 @@ async def summary(request: web.Request) -> web.Response:
 
 
 async def coverage(request: web.Request) -> web.Response:
+    call = await caller(request)
     errors = _check_names(request, _COVERAGE_PARAMS)
     owner_type = _collect(
         errors, wire.query_enum, request.query.get("owner_type"), "owner_type", OwnerType
@@ -377,7 +378,6 @@ async def coverage(request: web.Request) -> web.Response:
     )
     if errors:
         raise InvalidInput(errors)
-    call = await caller(request)
     services = request.app[SERVICES]
     result = await reports.get_coverage(
         storage=services.storage,
@@ -390,8 +390,8 @@ async def coverage(request: web.Request) -> web.Response:
 
 
 async def users_csv(request: web.Request) -> web.Response:
-    params = report_params(request)
     call = await caller(request)
+    params = report_params(request)
     services = request.app[SERVICES]
     result = await reports.get_report(
         storage=services.storage,
@@ -410,8 +410,8 @@ async def users_csv(request: web.Request) -> web.Response:
 
 
 async def touch_points_csv(request: web.Request) -> web.Response:
-    params = report_params(request)
     call = await caller(request)
+    params = report_params(request)
     services = request.app[SERVICES]
     listing = await reports.list_period_touch_points(
         storage=services.storage,
