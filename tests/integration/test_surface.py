@@ -1,4 +1,4 @@
-"""The unauthenticated surface end to end: authentication before bodies, odd input."""
+"""The unauthenticated surface end to end: auth before bodies, odd input, headers."""
 
 from __future__ import annotations
 
@@ -363,3 +363,51 @@ async def test_odd_bracket_forms_are_a_4xx_never_a_500(harness: Harness) -> None
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status == 413
+
+
+# ------------------------------------------------------------------ headers and labels
+
+
+SECURITY_HEADERS = ("X-Content-Type-Options", "Referrer-Policy", "Content-Security-Policy")
+
+
+async def test_every_reply_errors_included_carries_the_security_headers(harness: Harness) -> None:
+    member_id = await harness.install()
+    session = await harness.session_for(member_id, 1)
+    bearer = {"Authorization": f"Bearer {session}"}
+    replies = [
+        await harness.client.get("/no/such/path"),
+        await harness.client.get("/api/v1/nope"),
+        await harness.client.put("/healthz"),
+        await harness.client.get("/api/v1/board"),
+        await harness.client.get("/api/v1/board?bogus=1", headers=bearer),
+        await harness.client.get("/api/v1/touchpoints/999999", headers=bearer),
+        await harness.client.post(
+            "/api/v1/feedback",
+            data=io.BytesIO(b"{" + b" " * (MIB + 1) + b"}"),
+            headers={**bearer, "Content-Type": "application/json"},
+        ),
+        await harness.client.post("/b24/events", data={"event": ""}),
+        await harness.client.get("/static/no-such-file.js"),
+        await harness.client.get("/healthz"),
+    ]
+    statuses = [reply.status for reply in replies]
+    assert statuses == [404, 404, 405, 401, 400, 404, 413, 400, 404, 200]
+    for reply in replies:
+        for name in SECURITY_HEADERS:
+            assert name in reply.headers, (reply.url, reply.status, name)
+        assert reply.headers["X-Content-Type-Options"] == "nosniff"
+        assert reply.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in reply.headers["Content-Security-Policy"]
+        assert "X-Request-Id" in reply.headers
+
+
+async def test_frame_pages_keep_their_own_frame_ancestors(harness: Harness) -> None:
+    member_id = await harness.install()
+    launch = harness.b24.frame_launch(member_id, 1)
+    response = await harness.post_frame("/b24/app", launch)
+    assert response.status == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors https://" in policy
+    assert "X-Frame-Options" not in response.headers
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
