@@ -1,4 +1,4 @@
-"""The unauthenticated surface end to end: auth before bodies, odd input, headers."""
+"""The unauthenticated surface end to end: auth before bodies, odd input, headers, labels."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Harness
+from touchpoints.domain.model import OwnerType
 
 pytestmark = pytest.mark.postgres
 
@@ -411,3 +412,33 @@ async def test_frame_pages_keep_their_own_frame_ancestors(harness: Harness) -> N
     assert "frame-ancestors https://" in policy
     assert "X-Frame-Options" not in response.headers
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_metric_labels_stay_in_a_fixed_set(harness: Harness) -> None:
+    member_id = await harness.install()
+    for name in ("ONEVILEVENT" + "X" * 30, "ONCRMACTIVITYUPDATE\u202e", "X" * 1000):
+        await harness.client.post(
+            "/b24/events",
+            data={
+                "event": name,
+                "auth[member_id]": member_id,
+                "auth[application_token]": "wrong",
+            },
+        )
+    await harness.b24.send_event(
+        harness.events_url, "ONCRMACTIVITYUPDATE", member_id, {"ID": "5"}, forged=True
+    )
+    for index in range(5):
+        await harness.client.get(f"/random/path/{index}" + "z" * 100)
+    deal = harness.b24.add_record(member_id, OwnerType.DEAL, title="Deal")
+    session = await harness.session_for(member_id, 1)
+    await harness.api("GET", f"/api/v1/records/deal/{deal.id}/touchpoints", session)
+    text = await (await harness.client.get("/metrics")).text()
+    assert 'touchpoints_events_total{event="other",outcome="rejected"}' in text
+    assert 'touchpoints_events_total{event="ONCRMACTIVITYUPDATE",outcome="rejected"}' in text
+    assert "ONEVIL" not in text
+    assert "XXXX" not in text
+    assert "zzz" not in text
+    assert 'route="unmatched"' in text
+    assert 'route="/api/v1/records/{owner_type}/{owner_id}/touchpoints"' in text
+    assert f"/api/v1/records/deal/{deal.id}/" not in text

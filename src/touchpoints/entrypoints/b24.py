@@ -264,7 +264,7 @@ async def _on_install(services: Services, form: dict[str, Any]) -> None:
 def _count(request: web.Request, event: str, outcome: str) -> None:
     metrics = request.app.get(METRICS)
     if metrics is not None:
-        metrics.events.labels(event[:40], outcome).inc()
+        metrics.count_event(event, outcome)
 
 
 def _ok() -> web.Response:

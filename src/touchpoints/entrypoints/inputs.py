@@ -1,4 +1,5 @@
-"""Untrusted text at the edge: linear-time readers for ids, bounded JSON, e-mail shape.
+"""Untrusted text at the edge: linear-time readers (ids, bounded JSON, e-mail shape) and
+escaping for terminals and logs.
 
 No regular expressions: each reader walks its input a bounded number of times with string
 operations, so a pathological request costs time in proportion to its size (DESIGN.md §4,
@@ -98,3 +99,34 @@ def plausible_email(value: str) -> bool:
         return False
     local, _, domain = value.partition("@")
     return bool(local) and "@" not in domain and "." in domain[1:-1]
+
+
+# C0 controls, DEL, C1 controls (ESC and CSI start terminal escape sequences), and the
+# invisible marks that reorder or break what an operator reads (bidi overrides and
+# isolates, directional marks, line and paragraph separators).
+_UNPRINTABLE = [
+    *range(0x20),
+    0x7F,
+    *range(0x80, 0xA0),
+    0x061C,
+    0x200E,
+    0x200F,
+    0x2028,
+    0x2029,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+]
+_ESCAPED = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _UNPRINTABLE}
+_ESCAPED.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def printable(text: str, *, limit: int | None = None) -> str:
+    """``text`` made safe to show in a terminal or a log line.
+
+    Control and bidi characters become visible escapes (``\\x1b``, ``\\n``, ``\\u202e``), so
+    user text cannot recolour, move the cursor, retitle the terminal or reorder a line.
+    With ``limit``, only that many characters are kept and an ellipsis marks the cut.
+    """
+    if limit is not None and len(text) > limit:
+        return text[:limit].translate(_ESCAPED) + "…"
+    return text.translate(_ESCAPED)
