@@ -90,7 +90,7 @@ CASES: list[tuple[str, Callable[[Any], Any], Any]] = [
         "report query ids",
         _query(
             "/api/v1/reports/summary",
-            **{"from": "2026-01-01", "to": "2026-01-31", "responsible_id": "²" * MIB},
+            **{"from": "2026-01-01", "to": "2026-01-31", "responsible_id": "²" * (MIB // 6)},
         ),
         None,
     ),
@@ -125,6 +125,12 @@ CASES: list[tuple[str, Callable[[Any], Any], Any]] = [
     ("redact words", redact, "auth=" * (MIB // 5)),
     ("rest method name", transport._METHOD.match, "a" + ".a" * (MIB // 2) + "!"),
     ("digest text", digest._safe_text, " \t" * (MIB // 2) + "x"),
+    (
+        "csv cell",
+        lambda raw: reports_api.csv_cell(raw, reports_api.CsvStyle(";", ",")),
+        ";=" * (MIB // 2),
+    ),
+    ("csv cell quotes", reports_api.neutralise_formulas, ',"' * (MIB // 2) + "="),
 ]
 
 
