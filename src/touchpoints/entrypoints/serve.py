@@ -14,9 +14,10 @@ from touchpoints.adapters.postgres import apply_migrations, resolve_dsn
 from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.config import Config, ConfigError
 from touchpoints.entrypoints.container import Services
+from touchpoints.entrypoints.inputs import printable
 from touchpoints.entrypoints.runtime import build_services, open_database
 from touchpoints.ports.crm import CrmError
-from touchpoints.ports.storage import StorageError
+from touchpoints.ports.storage import Feedback, StorageError
 from touchpoints.services.lifecycle import reconcile_all
 
 log = logging.getLogger("touchpoints")
@@ -85,16 +86,21 @@ def migrate(config: Config) -> int:
     return 0
 
 
+def feedback_lines(item: Feedback) -> str:
+    """One feedback message for the operator's terminal, the user's text escaped."""
+    email = f" <{printable(item.email)}>" if item.email else ""
+    return (
+        f"{item.created_at.isoformat()}  portal {item.portal_id}  user {item.user_id}{email}\n"
+        f"    {printable(item.message)}"
+    )
+
+
 def print_feedback(config: Config, *, since: datetime | None) -> int:
     async def run() -> int:
         async with open_database(config, max_size=2) as storage, storage.unit_of_work() as uow:
             items = await uow.feedback.since(since)
         for item in items:
-            email = f" <{item.email}>" if item.email else ""
-            print(
-                f"{item.created_at.isoformat()}  portal {item.portal_id}  user {item.user_id}{email}\n"
-                f"    {item.message}"
-            )
+            print(feedback_lines(item))
         print(f"{len(items)} message(s)")
         return 0
 

@@ -1,15 +1,18 @@
-"""What leaves the app for operators stays bounded and inert: log lines, metric labels."""
+"""What reaches operators stays bounded and inert: log lines, metric labels, feedback."""
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import pytest
 
 from touchpoints.entrypoints.inputs import printable
 from touchpoints.entrypoints.logs import EXTRA_MAX, MESSAGE_MAX, JsonFormatter, TextFormatter
 from touchpoints.entrypoints.metrics import Metrics, event_label, method_label
+from touchpoints.entrypoints.serve import feedback_lines
+from touchpoints.ports.storage import Feedback
 
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07\u202egnp.exe\r\nfake line\x9b31m\x7f\u2066x\u2069"
 
@@ -87,3 +90,18 @@ def test_metric_labels_come_from_fixed_sets() -> None:
     text = metrics.render().decode()
     assert 'touchpoints_events_total{event="other",outcome="rejected"} 100.0' in text
     assert "ONJUNK" not in text
+
+
+def test_feedback_for_operators_keeps_users_text_on_its_own_escaped_line() -> None:
+    item = Feedback(
+        portal_id=3,
+        user_id=7,
+        message="line one\n\x1b[31mline two\u202e",
+        email="a\x1b@b.co",
+        created_at=datetime(2026, 9, 1, 8, 0, tzinfo=UTC),
+    )
+    shown = feedback_lines(item)
+    assert shown == (
+        "2026-09-01T08:00:00+00:00  portal 3  user 7 <a\\x1b@b.co>\n"
+        "    line one\\n\\x1b[31mline two\\u202e"
+    )
