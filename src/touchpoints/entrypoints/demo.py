@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
@@ -34,6 +33,7 @@ from touchpoints.entrypoints.b24 import lang_of
 from touchpoints.entrypoints.config import Config, PrivacyConfig
 from touchpoints.entrypoints.container import SERVICES, DemoPortal, Services
 from touchpoints.entrypoints.inputs import parse_id
+from touchpoints.entrypoints.listener import serve_until_stopped
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import Storage
@@ -247,32 +247,16 @@ def run_demo(
     display_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     base_url = f"http://{display_host}:{port}"
 
-    async def factory() -> web.Application:
-        stack = contextlib.AsyncExitStack()
-        app = await stack.enter_async_context(open_demo(config, base_url=base_url))
-
-        async def close(_app: web.Application) -> None:
-            await stack.aclose()
-
-        app.on_cleanup.append(close)
-        return app
-
     async def main() -> None:
-        app = await factory()
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        announce(f"Touch-points demo is running. Open {base_url}/demo in your browser.")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        async with open_demo(config, base_url=base_url) as app:
+            await serve_until_stopped(
+                app,
+                host=host,
+                port=port,
+                on_started=lambda: announce(
+                    f"Touch-points demo is running. Open {base_url}/demo in your browser."
+                ),
+            )
 
     asyncio.run(main())
     return 0

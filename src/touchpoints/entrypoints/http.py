@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -157,6 +158,15 @@ _HTTP_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
+
+
+def bare_error_reply(status: int) -> web.Response:
+    """An error reply naming only the status, for requests too malformed to route."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
+    return error_reply(ApiError(status, _HTTP_CODES.get(status, "HTTP_ERROR"), phrase))
 
 
 @web.middleware

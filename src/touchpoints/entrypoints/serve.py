@@ -15,6 +15,7 @@ from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.config import Config, ConfigError
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.inputs import printable
+from touchpoints.entrypoints.listener import serve_until_stopped
 from touchpoints.entrypoints.runtime import build_services, open_database
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import Feedback, StorageError
@@ -53,26 +54,28 @@ def serve(
 
 
 def _run(config: Config, *, host: str, port: int, ssl_context: ssl.SSLContext | None) -> int:
-    async def factory() -> web.Application:
-        stack = contextlib.AsyncExitStack()
-        services = await stack.enter_async_context(build_services(config))
-        serving = config.require_serving()
-        app = create_app(services, https=serving.public_url.startswith("https"))
-        reconciler = asyncio.create_task(reconcile_forever(services))
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            services = await stack.enter_async_context(build_services(config))
+            serving = config.require_serving()
+            app = create_app(services, https=serving.public_url.startswith("https"))
+            reconciler = asyncio.create_task(reconcile_forever(services))
 
-        async def close(_app: web.Application) -> None:
-            reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciler
-            await stack.aclose()
+            async def close(_app: web.Application) -> None:
+                reconciler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciler
 
-        app.on_cleanup.append(close)
-        log.info("serving", extra={"host": host, "port": port})
-        return app
+            app.on_cleanup.append(close)
+            await serve_until_stopped(
+                app,
+                host=host,
+                port=port,
+                ssl_context=ssl_context,
+                on_started=lambda: log.info("serving", extra={"host": host, "port": port}),
+            )
 
-    web.run_app(
-        factory(), host=host, port=port, ssl_context=ssl_context, print=None, access_log=None
-    )
+    asyncio.run(main())
     return 0
 
 
