@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from tests.integration.conftest import Harness
 from touchpoints.domain.model import OwnerType
+from touchpoints.entrypoints import http
+from touchpoints.entrypoints.app import create_app
 
 pytestmark = pytest.mark.postgres
 
@@ -358,6 +363,17 @@ async def test_odd_bracket_forms_are_a_4xx_never_a_500(harness: Harness) -> None
         for path in ("/b24/events", "/b24/app", "/b24/install"):
             response = await harness.client.post(path, data=form)
             assert 400 <= response.status < 500, (path, await response.text())
+    for content_type, payload in (
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\ngarbage\r\n\r\n--x"),
+        ("multipart/form-data", b"--\r\n"),
+        ("application/x-www-form-urlencoded", b"%ff%fe=%ff&" * 1000),
+        ("application/x-www-form-urlencoded; charset=utf-7", b"event=%2B"),
+    ):
+        for path in ("/b24/events", "/b24/app", "/b24/install"):
+            response = await harness.client.post(
+                path, data=payload, headers={"Content-Type": content_type}
+            )
+            assert 400 <= response.status < 500, (path, content_type, await response.text())
     response = await harness.client.post(
         "/b24/events",
         data=io.BytesIO(b"event=ONAPPUNINSTALL&x=" + b"y" * (MIB + 1)),
@@ -401,6 +417,30 @@ async def test_every_reply_errors_included_carries_the_security_headers(harness:
         assert reply.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in reply.headers["Content-Security-Policy"]
         assert "X-Request-Id" in reply.headers
+
+
+async def test_500_504_and_404_replies_behind_https_carry_every_header(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def boom(_request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    monkeypatch.setattr(http, "REQUEST_BUDGET_S", 0.2)
+    app = create_app(harness.services, https=True)
+    app.router.add_get("/boom", boom)
+    app.router.add_get("/slow", slow)
+    async with TestClient(TestServer(app)) as client:
+        replies = [await client.get(path) for path in ("/boom", "/slow", "/nope", "/healthz")]
+        assert [reply.status for reply in replies] == [500, 504, 404, 200]
+        assert (await replies[0].json())["code"] == "INTERNAL"
+        for reply in replies:
+            for name in (*SECURITY_HEADERS, "X-Frame-Options", "X-Request-Id"):
+                assert name in reply.headers, (reply.url, name)
+            assert reply.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
 async def test_frame_pages_keep_their_own_frame_ancestors(harness: Harness) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from touchpoints.domain.model import OwnerType
 from touchpoints.domain.secrets import Secret
@@ -39,7 +40,7 @@ def lang_of(raw: str | None) -> str:
 async def _form(request: web.Request) -> dict[str, Any]:
     try:
         posted = await request.post()
-    except ValueError as exc:
+    except (ValueError, HttpProcessingError) as exc:  # e.g. a multipart part's bad headers
         raise web.HTTPBadRequest(reason="malformed form body") from exc
     items = [(key, value) for key, value in posted.items() if isinstance(value, str)]
     try:
