@@ -28,6 +28,8 @@ from touchpoints.entrypoints.listener import ConnectionLimits, GuardedAppRunner
 pytestmark = pytest.mark.postgres
 
 LIMITS = ConnectionLimits(header_timeout_s=1.0, keepalive_timeout_s=2.5)
+# The server's clock starts when it accepts the connection, a moment before ours does.
+SLACK_S = 0.25
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: touchpoints.test\r\n\r\n"
 
 
@@ -89,7 +91,7 @@ async def test_a_client_dripping_header_bytes_is_cut_off_at_the_header_deadline(
     elapsed = await _closed_after(reader, started, limit_s=5)
     drip.cancel()
     writer.close()
-    assert LIMITS.header_timeout_s <= elapsed < LIMITS.header_timeout_s + 1.0
+    assert LIMITS.header_timeout_s - SLACK_S <= elapsed < LIMITS.header_timeout_s + 1.0
 
 
 async def test_a_connection_that_never_sends_a_request_is_closed(served: int) -> None:
@@ -97,7 +99,7 @@ async def test_a_connection_that_never_sends_a_request_is_closed(served: int) ->
     started = time.monotonic()
     elapsed = await _closed_after(reader, started, limit_s=5)
     writer.close()
-    assert LIMITS.header_timeout_s <= elapsed < LIMITS.header_timeout_s + 1.0
+    assert LIMITS.header_timeout_s - SLACK_S <= elapsed < LIMITS.header_timeout_s + 1.0
 
 
 async def test_an_idle_keep_alive_connection_is_closed_after_the_keepalive_timeout(
@@ -112,7 +114,7 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_keepalive_timeo
     elapsed = await _closed_after(reader, answered, limit_s=6)
     writer.close()
     # The idle pause between requests is the keep-alive's to bound, not the header deadline's.
-    assert LIMITS.keepalive_timeout_s - 0.3 <= elapsed < LIMITS.keepalive_timeout_s + 1.0
+    assert LIMITS.keepalive_timeout_s - SLACK_S <= elapsed < LIMITS.keepalive_timeout_s + 1.0
 
 
 async def test_the_next_request_on_a_kept_connection_has_its_own_header_deadline(
@@ -129,7 +131,7 @@ async def test_the_next_request_on_a_kept_connection_has_its_own_header_deadline
     elapsed = await _closed_after(reader, started, limit_s=5)
     drip.cancel()
     writer.close()
-    assert LIMITS.header_timeout_s - 0.2 <= elapsed < LIMITS.header_timeout_s + 1.0
+    assert LIMITS.header_timeout_s - SLACK_S <= elapsed < LIMITS.header_timeout_s + 1.0
 
 
 async def test_a_prompt_client_keeps_its_connection_across_requests(served: int) -> None:
@@ -214,5 +216,5 @@ async def test_serve_and_demo_cut_off_slow_headers_after_ten_seconds(
             for process in processes:
                 await asyncio.wait_for(process.wait(), 30)
         for seconds in elapsed:
-            assert 10.0 <= seconds < 12.0, elapsed
+            assert 10.0 - SLACK_S <= seconds < 12.0, elapsed
         assert [process.returncode for process in processes] == [0, 0]
