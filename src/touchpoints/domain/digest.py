@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -135,7 +134,7 @@ def language_of(language: str | None) -> str:
     """The digest language for a Bitrix24 language code: ``ru``/``ru-RU`` → ru, else en."""
     if not language:
         return DEFAULT_LANGUAGE
-    primary = re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0]
+    primary = language.strip().lower().replace("_", "-").partition("-")[0]
     return primary if primary in _TEXTS else DEFAULT_LANGUAGE
 
 
@@ -232,14 +231,13 @@ def _format_day(day: date, texts: Mapping[str, str]) -> str:
     return day.strftime(texts["date_format"])
 
 
-_WHITESPACE = re.compile(r"\s+")
 # Full-width brackets look the same to a reader but are not BB-code syntax.
 _NO_TAGS = str.maketrans({"[": "\uff3b", "]": "\uff3d"})
 _URL_UNSAFE = str.maketrans({"[": "%5B", "]": "%5D", " ": "%20", "\n": "", "\r": "", "\t": ""})
 
 
 def _safe_text(value: str) -> str:
-    text = _WHITESPACE.sub(" ", value).strip().translate(_NO_TAGS)
+    text = " ".join(value.split()).translate(_NO_TAGS)
     if len(text) > TITLE_LIMIT:
         text = text[: TITLE_LIMIT - 1].rstrip() + "\u2026"
     return text

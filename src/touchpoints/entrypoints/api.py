@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +17,8 @@ from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer, sees_team
 from touchpoints.entrypoints import wire
 from touchpoints.entrypoints.container import SERVICES
-from touchpoints.entrypoints.http import ApiError, json_reply
+from touchpoints.entrypoints.http import MAX_BODY, ApiError, json_reply
+from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded
 from touchpoints.entrypoints.sessions import AppSession, SessionExpired, SessionInvalid
 from touchpoints.ports.crm import Crm, Hidden
 from touchpoints.services import account, touchpoints
@@ -26,6 +26,8 @@ from touchpoints.services.errors import InvalidInput, Unauthenticated
 from touchpoints.services.touchpoints import Actor, load_settings
 
 RENEW_LIFETIME = timedelta(hours=1)
+# Renewing reads its body before any session exists: it gets only what fresh frame auth needs.
+RENEW_MAX_BODY = 32 * 1024
 
 
 @attrs.frozen
@@ -70,16 +72,28 @@ async def caller(request: web.Request) -> Caller:
     )
 
 
-async def read_json(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > 1024 * 1024:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", "the body is over 1 MiB")
-    raw = await request.read()
+async def read_json(request: web.Request, *, max_size: int = MAX_BODY) -> Any:
+    """The body as JSON: at most ``max_size`` bytes (413), UTF-8, nested at most 32 levels.
+
+    Call it only after ``caller``: nothing of an unauthenticated body is read.
+    """
+    limit = f"{max_size // 1024 // 1024} MiB" if max_size >= 1024 * 1024 else f"{max_size} bytes"
+    too_large = ApiError(413, "PAYLOAD_TOO_LARGE", f"the body is over {limit}")
+    if request.content_length is not None and request.content_length > max_size:
+        raise too_large
+    try:
+        # aiohttp stops reading at client_max_size (1 MiB), so no chunked body grows past it.
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > max_size:
+        raise too_large
     if not raw:
         raise InvalidInput({"body": "is required (a JSON object)"})
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "BAD_REQUEST", "the body is not valid JSON") from None
+        return loads_bounded(raw)
+    except JsonRefused as exc:
+        raise ApiError(400, "BAD_REQUEST", f"the body is not valid JSON: {exc}") from None
 
 
 def _no_query(request: web.Request, allowed: frozenset[str] = frozenset()) -> None:
@@ -104,7 +118,7 @@ def _user_json(user: UserInfo) -> dict[str, Any]:
 async def renew_session(request: web.Request) -> web.Response:
     """Exchange fresh frame auth (``BX24.getAuth()``) for a new session."""
     services = request.app[SERVICES]
-    body = wire.structure(await read_json(request), wire.RenewBody)
+    body = wire.structure(await read_json(request, max_size=RENEW_MAX_BODY), wire.RenewBody)
     now = services.clock.now()
     if body.demo_user_id is not None:
         demo = services.demo
@@ -153,8 +167,8 @@ async def renew_session(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     profile = await call.crm.current_user()
     settings = call.settings
     return json_reply(
@@ -174,8 +188,8 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def users(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     services = request.app[SERVICES]
     found = await services.users.get(call.actor.portal.id, call.session.user_id, call.crm.users)
     return json_reply({"users": [_user_json(user) for user in found]})
@@ -185,11 +199,11 @@ async def users(request: web.Request) -> web.Response:
 
 
 async def board(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request, frozenset({"responsible_id", "owner_type", "type"}))
     responsible_id = wire.query_id(request.query.get("responsible_id"), "responsible_id")
     owner_type = wire.query_enum(request.query.get("owner_type"), "owner_type", OwnerType)
     type_ = wire.query_enum(request.query.get("type"), "type", TouchPointType)
-    call = await caller(request)
     services = request.app[SERVICES]
     result = await touchpoints.get_board(
         storage=services.storage,
@@ -204,9 +218,9 @@ async def board(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     body = wire.structure(await read_json(request), wire.CreateBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     card = await touchpoints.create_touch_point(
         storage=services.storage,
@@ -227,9 +241,9 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def read(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
-    call = await caller(request)
     services = request.app[SERVICES]
     card = await touchpoints.get_touch_point(
         storage=services.storage, crm=call.crm, actor=call.actor, touch_point_id=touch_point_id
@@ -238,10 +252,10 @@ async def read(request: web.Request) -> web.Response:
 
 
 async def move(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
     body = wire.structure(await read_json(request), wire.MoveBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     card = await touchpoints.move_touch_point(
         storage=services.storage,
@@ -256,9 +270,9 @@ async def move(request: web.Request) -> web.Response:
 
 
 async def cancel(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
-    call = await caller(request)
     services = request.app[SERVICES]
     card = await touchpoints.cancel_touch_point(
         storage=services.storage,
@@ -271,10 +285,10 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 async def complete(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
     body = wire.structure(await read_json(request), wire.CompleteBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     follow_up = None
     if body.follow_up is not None:
@@ -304,9 +318,9 @@ async def complete(request: web.Request) -> web.Response:
 
 
 async def chain(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     touch_point_id = wire.path_id(request.match_info["id"])
-    call = await caller(request)
     services = request.app[SERVICES]
     cards = await touchpoints.get_chain(
         storage=services.storage, crm=call.crm, actor=call.actor, touch_point_id=touch_point_id
@@ -316,11 +330,11 @@ async def chain(request: web.Request) -> web.Response:
 
 
 async def record_touch_points(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     owner_type = wire.query_enum(request.match_info["owner_type"], "owner_type", OwnerType)
     owner_id = wire.path_id(request.match_info["owner_id"], "owner_id")
     assert owner_type is not None
-    call = await caller(request)
     services = request.app[SERVICES]
     owner = OwnerRef(owner_type, owner_id)
     cards = await touchpoints.record_touch_points(
@@ -339,6 +353,7 @@ async def record_touch_points(request: web.Request) -> web.Response:
 
 
 async def search_records(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request, frozenset({"owner_type", "q"}))
     owner_type = wire.query_enum(request.query.get("owner_type"), "owner_type", OwnerType)
     if owner_type is None:
@@ -346,7 +361,6 @@ async def search_records(request: web.Request) -> web.Response:
     query = request.query.get("q", "")
     if len(query) > 100:
         raise InvalidInput({"q": "must be at most 100 characters"})
-    call = await caller(request)
     found = await call.crm.search_records(owner_type, query.strip(), limit=20)
     return json_reply(
         {"items": [{"type": r.ref.type.value, "id": r.ref.id, "title": r.title} for r in found]}
@@ -354,9 +368,9 @@ async def search_records(request: web.Request) -> web.Response:
 
 
 async def followup_preview(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request, frozenset({"from"}))
     raw = request.query.get("from")
-    call = await caller(request)
     services = request.app[SERVICES]
     settings = call.settings
     now = services.clock.now()
@@ -374,15 +388,15 @@ async def followup_preview(request: web.Request) -> web.Response:
 
 
 async def get_settings(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     return json_reply(account.settings_document(call.settings))
 
 
 async def put_settings(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     body = wire.structure(await read_json(request), wire.SettingsBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     settings = wire.settings_from_body(body)
     saved = await account.update_settings(
@@ -397,8 +411,8 @@ async def put_settings(request: web.Request) -> web.Response:
 
 
 async def get_preferences(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     services = request.app[SERVICES]
     preferences, settings = await account.get_preferences(
         storage=services.storage, actor=call.actor
@@ -407,9 +421,9 @@ async def get_preferences(request: web.Request) -> web.Response:
 
 
 async def put_preferences(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     body = wire.structure(await read_json(request), wire.PreferencesBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     saved = await account.set_preferences(
         storage=services.storage,
@@ -421,9 +435,9 @@ async def put_preferences(request: web.Request) -> web.Response:
 
 
 async def feedback(request: web.Request) -> web.Response:
+    call = await caller(request)
     _no_query(request)
     body = wire.structure(await read_json(request), wire.FeedbackBody)
-    call = await caller(request)
     services = request.app[SERVICES]
     await account.send_feedback(
         storage=services.storage,
@@ -436,8 +450,8 @@ async def feedback(request: web.Request) -> web.Response:
 
 
 async def export(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     services = request.app[SERVICES]
     document = await account.export_portal(storage=services.storage, actor=call.actor)
     return json_reply(
@@ -447,8 +461,8 @@ async def export(request: web.Request) -> web.Response:
 
 
 async def erase(request: web.Request) -> web.Response:
-    _no_query(request)
     call = await caller(request)
+    _no_query(request)
     services = request.app[SERVICES]
     await account.erase_portal(storage=services.storage, actor=call.actor)
     services.users.forget(call.actor.portal.id)

@@ -14,10 +14,9 @@ from touchpoints.entrypoints.container import ACTIVITY_SYNC, SERVICES, Services
 from touchpoints.entrypoints.http import (
     HTTPS_KEY,
     MAX_BODY,
+    MIDDLEWARES,
     OBSERVE_KEY,
-    error_middleware,
     json_reply,
-    security_headers,
 )
 from touchpoints.entrypoints.metrics import (
     B24_LOGGER,
@@ -59,9 +58,7 @@ def static_dir() -> Path:
 
 def create_app(services: Services, *, https: bool = False) -> web.Application:
     """The web app around ``services`` (built by the composition root, or by tests)."""
-    app = web.Application(
-        middlewares=[error_middleware, security_headers], client_max_size=MAX_BODY
-    )
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY)
     app[SERVICES] = services
     app[HTTPS_KEY] = https
     app[ACTIVITY_SYNC] = ActivitySync(services.storage, services.connector, services.clock)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from touchpoints.domain.model import OwnerType
 from touchpoints.domain.portal import Portal
@@ -21,6 +21,7 @@ from touchpoints.entrypoints.container import (
     Services,
 )
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
+from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded, parse_id
 from touchpoints.entrypoints.metrics import METRICS
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import StorageError
@@ -41,7 +42,7 @@ def lang_of(raw: str | None) -> str:
 async def _form(request: web.Request) -> dict[str, Any]:
     try:
         posted = await request.post()
-    except ValueError as exc:
+    except (ValueError, HttpProcessingError) as exc:  # e.g. a multipart part's bad headers
         raise web.HTTPBadRequest(reason="malformed form body") from exc
     items = [(key, value) for key, value in posted.items() if isinstance(value, str)]
     try:
@@ -121,10 +122,7 @@ async def frame(request: web.Request) -> web.Response:
             503, "Bitrix24 is not answering right now; please reopen the app shortly."
         )
     now = services.clock.now()
-    try:
-        lifetime = int(text(form, "AUTH_EXPIRES") or "3600")
-    except ValueError:
-        lifetime = 3600
+    lifetime = min(parse_id(text(form, "AUTH_EXPIRES")) or 3600, 3600)
     expires = now + min(timedelta(seconds=max(lifetime, 60)), MAX_AUTH_LIFETIME)
     lang = lang_of(request.query.get("LANG"))
     await _remember_language(services, portal.id, me.id, request.query.get("LANG"))
@@ -173,13 +171,16 @@ def _placement_options(raw: str | None) -> dict[str, str]:
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
-    except ValueError:
+        data = loads_bounded(raw)
+    except JsonRefused:
         return {}
     if not isinstance(data, dict):
         return {}
-    record_id = str(data.get("ID", ""))
-    return {"ID": record_id} if record_id.isdigit() and int(record_id) > 0 else {}
+    raw_id = data.get("ID")
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)
+    record_id = parse_id(raw_id)
+    return {"ID": str(record_id)} if record_id is not None else {}
 
 
 async def events(request: web.Request) -> web.Response:
@@ -236,15 +237,15 @@ async def events(request: web.Request) -> web.Response:
         await _on_uninstall(services, portal)
         return _ok()
     if event in ("ONCRMACTIVITYUPDATE", "ONCRMACTIVITYDELETE", "ONCRMACTIVITYADD"):
-        raw_id = text(form, "data", "FIELDS", "ID") or ""
-        if not raw_id.isdigit() or int(raw_id) <= 0:
+        activity_id = parse_id(text(form, "data", "FIELDS", "ID"))
+        if activity_id is None:
             return web.json_response(
                 {"code": "BAD_REQUEST", "message": "no activity id"}, status=400
             )
         if event == "ONCRMACTIVITYADD":
             return _ok()
         # A delete is a hint like an update: the fetch decides (DESIGN.md §4).
-        pending = await request.app[ACTIVITY_SYNC].activity_changed(portal, int(raw_id))
+        pending = await request.app[ACTIVITY_SYNC].activity_changed(portal, activity_id)
         if pending is not None:
             # Wait briefly so a quiet portal sees the change at once; a slow Bitrix24
             # must not hold the answer (the worker finishes, §3.5).
@@ -315,24 +316,10 @@ async def _install(
     )
 
 
-_EVENT_LABELS = frozenset(
-    {
-        "ONAPPINSTALL",
-        "ONAPPUPDATE",
-        "ONAPPUNINSTALL",
-        "ONCRMACTIVITYADD",
-        "ONCRMACTIVITYUPDATE",
-        "ONCRMACTIVITYDELETE",
-        "ONAPPTEST",
-    }
-)
-
-
 def _count(request: web.Request, event: str, outcome: str) -> None:
     metrics = request.app.get(METRICS)
     if metrics is not None:
-        label = event if event in _EVENT_LABELS else "other"
-        metrics.events.labels(label, outcome).inc()
+        metrics.count_event(event, outcome)
 
 
 def _ok() -> web.Response:

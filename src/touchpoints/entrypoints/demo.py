@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
@@ -33,6 +32,8 @@ from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.b24 import lang_of
 from touchpoints.entrypoints.config import Config, PrivacyConfig
 from touchpoints.entrypoints.container import SERVICES, DemoPortal, Services
+from touchpoints.entrypoints.inputs import parse_id
+from touchpoints.entrypoints.listener import serve_until_stopped
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import Storage
@@ -170,8 +171,7 @@ async def demo_page(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     demo = services.demo
     assert demo is not None
-    raw_user = request.query.get("user", "")
-    user_id = int(raw_user) if raw_user.isdigit() else demo.default_user_id
+    user_id = parse_id(request.query.get("user")) or demo.default_user_id
     if user_id not in demo.user_ids:
         raise web.HTTPNotFound(reason="no such demo user")
     async with services.storage.unit_of_work() as uow:
@@ -198,9 +198,9 @@ async def demo_page(request: web.Request) -> web.Response:
     )
     placement = request.query.get("placement", "DEFAULT").upper()
     options: dict[str, str] = {}
-    record_id = request.query.get("id", "")
-    if placement in _TAB_PLACEMENTS and record_id.isdigit():
-        options = {"ID": record_id}
+    record_id = parse_id(request.query.get("id"))
+    if placement in _TAB_PLACEMENTS and record_id is not None:
+        options = {"ID": str(record_id)}
     elif placement not in ("DEFAULT", "LEFT_MENU"):
         placement = "DEFAULT"
     return pages.app_page(
@@ -247,32 +247,16 @@ def run_demo(
     display_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     base_url = f"http://{display_host}:{port}"
 
-    async def factory() -> web.Application:
-        stack = contextlib.AsyncExitStack()
-        app = await stack.enter_async_context(open_demo(config, base_url=base_url))
-
-        async def close(_app: web.Application) -> None:
-            await stack.aclose()
-
-        app.on_cleanup.append(close)
-        return app
-
     async def main() -> None:
-        app = await factory()
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        announce(f"Touch-points demo is running. Open {base_url}/demo in your browser.")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        async with open_demo(config, base_url=base_url) as app:
+            await serve_until_stopped(
+                app,
+                host=host,
+                port=port,
+                on_started=lambda: announce(
+                    f"Touch-points demo is running. Open {base_url}/demo in your browser."
+                ),
+            )
 
     asyncio.run(main())
     return 0

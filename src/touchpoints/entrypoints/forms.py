@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
-_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
-_PART = re.compile(r"\[([^\[\]]*)\]")
 MAX_DEPTH = 6
 MAX_FIELDS = 500
 
@@ -26,14 +23,36 @@ def parse_bracket_form(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
     for count, (key, value) in enumerate(items):
         if count >= MAX_FIELDS:
             raise FormError("too many form fields")
-        match = _KEY.match(key)
-        if match is None:
-            continue
-        parts = [match.group(1), *_PART.findall(match.group(2))]
-        if len(parts) > MAX_DEPTH:
-            continue
-        _assign(result, parts, value)
+        parts = split_key(key)
+        if parts is not None:
+            _assign(result, parts, value)
     return result
+
+
+def split_key(key: str) -> list[str] | None:
+    """``a[b][]`` → ``["a", "b", ""]``; None when malformed or deeper than ``MAX_DEPTH``.
+
+    A name without brackets, then ``[...]`` groups without nested brackets. One forward
+    pass with ``str.find`` (no regular expression), so any key costs linear time.
+    """
+    open_at = key.find("[")
+    head = key if open_at == -1 else key[:open_at]
+    if not head or "]" in head:
+        return None
+    parts = [head]
+    position = len(head)
+    while position < len(key):
+        if key[position] != "[" or len(parts) == MAX_DEPTH:
+            return None
+        close_at = key.find("]", position + 1)
+        if close_at == -1:
+            return None
+        inner = key[position + 1 : close_at]
+        if "[" in inner:
+            return None
+        parts.append(inner)
+        position = close_at + 1
+    return parts
 
 
 def _assign(target: dict[str, Any], parts: list[str], value: str) -> None:

@@ -7,7 +7,8 @@ import contextvars
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -161,6 +162,15 @@ _HTTP_CODES = {
 }
 
 
+def bare_error_reply(status: int) -> web.Response:
+    """An error reply naming only the status, for requests too malformed to route."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
+    return error_reply(ApiError(status, _HTTP_CODES.get(status, "HTTP_ERROR"), phrase))
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one place errors become replies; unknown ones are a logged 500 echoing nothing."""
@@ -187,7 +197,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return reply
     except TimeoutError:
         status = 504
-        return error_reply(ApiError(504, "TIMEOUT", "the request took too long; try again"))
+        reply = error_reply(ApiError(504, "TIMEOUT", "the request took too long; try again"))
+        reply.headers["X-Request-Id"] = request_id
+        return reply
     except Exception as exc:
         mapped = to_api_error(exc)
         if mapped is None:
@@ -233,13 +245,11 @@ def frame_csp(nonce: str, portal_domain: str | None) -> str:
     )
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    headers = response.headers
+def apply_security_headers(headers: MutableMapping[str, str], *, path: str, https: bool) -> None:
+    """The usual security headers; a frame page's own CSP (``frame-ancestors``) is kept."""
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
-    if request.path.startswith("/static/"):
+    if path.startswith("/static/"):
         # Revalidated with Last-Modified, so frame launches do not refetch every module.
         headers["Cache-Control"] = "no-cache"
     else:
@@ -248,9 +258,25 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         # Not a frame page: nobody may frame it.
         headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
         headers.setdefault("X-Frame-Options", "DENY")
-    if request.app.get(HTTPS_KEY, False):
+    if https:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost middleware: every reply gets the headers, error replies and redirects too."""
+    https = request.app.get(HTTPS_KEY, False)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        apply_security_headers(exc.headers, path=request.path, https=https)
+        raise
+    apply_security_headers(response.headers, path=request.path, https=https)
     return response
+
+
+MIDDLEWARES = (security_headers, error_middleware)
+"""Outermost first: the headers wrap whatever reply the error middleware makes."""
 
 
 HTTPS_KEY = web.AppKey("https", bool)

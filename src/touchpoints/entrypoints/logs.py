@@ -9,11 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from touchpoints.entrypoints.http import request_id_var
+from touchpoints.entrypoints.inputs import printable
 
 _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
 )
 _SENSITIVE = ("token", "secret", "auth_id", "refresh_id", "password")
+# Extras and messages may carry request values (event names, refusal reasons): a log line
+# keeps a bounded, escaped prefix of each, so junk requests cannot flood or forge lines.
+EXTRA_MAX = 200
+MESSAGE_MAX = 2_000
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -21,8 +26,17 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     for key, value in record.__dict__.items():
         if key in _STANDARD or key.startswith("_"):
             continue
-        extras[key] = "***" if any(word in key.lower() for word in _SENSITIVE) else value
+        if any(word in key.lower() for word in _SENSITIVE):
+            extras[key] = "***"
+        elif isinstance(value, str):
+            extras[key] = printable(value, limit=EXTRA_MAX)
+        else:
+            extras[key] = value
     return extras
+
+
+def _message(record: logging.LogRecord) -> str:
+    return printable(record.getMessage(), limit=MESSAGE_MAX)
 
 
 class RequestIdFilter(logging.Filter):
@@ -39,7 +53,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
         }
         payload.update(_extras(record))
         if record.exc_info:
@@ -48,6 +62,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = _message(record)
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         extras = _extras(record)

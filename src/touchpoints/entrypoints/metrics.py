@@ -20,6 +20,38 @@ from prometheus_client import (
 
 B24_LOGGER = "touchpoints.b24"
 
+# Label values come from fixed sets, whatever a request names (DESIGN.md §4): a flood of
+# invented event names, methods or paths cannot grow the registry.
+KNOWN_EVENTS = frozenset(
+    {
+        "ONAPPINSTALL",
+        "ONAPPUPDATE",
+        "ONAPPUNINSTALL",
+        "ONCRMACTIVITYADD",
+        "ONCRMACTIVITYUPDATE",
+        "ONCRMACTIVITYDELETE",
+    }
+)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+UNMATCHED = "unmatched"
+
+
+def event_label(name: str) -> str:
+    """A Bitrix24 event's metric label: its name when we know it, else ``other``."""
+    upper = name.upper()
+    return upper if upper in KNOWN_EVENTS else OTHER
+
+
+def route_label(request: web.Request) -> str:
+    """The matched route's pattern (``/api/v1/touchpoints/{id}``), never the raw path."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER
+
 
 class Metrics:
     """One registry per app, so several apps in one process (tests) do not collide."""
@@ -75,10 +107,12 @@ class Metrics:
         )
 
     def observe_request(self, request: web.Request, status: int, elapsed: float) -> None:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        self.requests.labels(route, request.method, str(status)).inc()
+        route = route_label(request)
+        self.requests.labels(route, method_label(request.method), str(status)).inc()
         self.latency.labels(route).observe(elapsed)
+
+    def count_event(self, name: str, outcome: str) -> None:
+        self.events.labels(event_label(name), outcome).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,12 +13,13 @@ from touchpoints.domain.model import NOTE_MAX, TITLE_MAX, OwnerType, Status, Tou
 from touchpoints.domain.reports import MAX_PERIOD_DAYS
 from touchpoints.domain.scheduling import Bucket
 from touchpoints.domain.settings import IntervalUnit
+from touchpoints.entrypoints.inputs import MAX_ID
 from touchpoints.entrypoints.wire import FEEDBACK_MAX
 
-_ID = {"type": "integer", "minimum": 1}
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _DATETIME = {"type": "string", "format": "date-time"}
 _NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
-_NULLABLE_ID = {"type": ["integer", "null"], "minimum": 1}
+_NULLABLE_ID = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -243,11 +244,11 @@ _SCHEMAS: dict[str, Any] = {
 
 _ERRORS = {
     "400": "malformed body or query; `fields` lists the offending fields",
-    "401": "missing or expired session (`SESSION_EXPIRED`)",
+    "401": "missing or expired session (`SESSION_EXPIRED`); checked before the body or query",
     "403": "forbidden by team visibility or CRM permissions (`CRM_ACCESS_DENIED`)",
     "404": "unknown id, or another portal's",
     "409": "forbidden transition or concurrent edit",
-    "413": "body over 1 MiB",
+    "413": "body over 1 MiB (over 32 KiB for session renewal)",
     "429": "too many requests",
     "502": "Bitrix24 answered an unexpected error (`CRM_ERROR`)",
     "503": "Bitrix24 or the database unavailable (`CRM_UNAVAILABLE`, `DB_UNAVAILABLE`)",

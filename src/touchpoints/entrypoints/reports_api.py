@@ -1,10 +1,13 @@
 """Report routes under ``/api/v1/reports/``: summary, coverage and two CSV exports.
 
 CSV files are UTF-8 with a byte order mark (spreadsheet programs then read Cyrillic text
-correctly), ``\\r\\n`` line ends, and every text cell that a spreadsheet would run as a
-formula (starting with ``= + - @``, a tab or a carriage return) prefixed with ``'``. In a
-Russian-language session they use ``;`` between cells and a decimal comma, as Excel
-expects in the locales where Russian is spoken; otherwise ``,`` and a decimal point.
+correctly), ``\\r\\n`` line ends, and formulas neutralised: a ``'`` goes before every
+``= + - @``, tab or carriage return that some reader could see at the start of a cell, that
+is at the start of the text or after a ``,``, ``;``, tab or line break inside it (spaces and
+quotes in between). A file written with one separator is then safe in a reader that splits
+on the other. In a Russian-language session they use ``;`` between cells and a decimal
+comma, as Excel expects in the locales where Russian is spoken; otherwise ``,`` and a
+decimal point.
 """
 
 from __future__ import annotations
@@ -39,7 +42,12 @@ from touchpoints.services.reports import (
 _PERIOD_PARAMS = frozenset({"from", "to", "owner_type", "type", "responsible_id"})
 _COVERAGE_PARAMS = frozenset({"owner_type", "responsible_id"})
 _FIRST_YEAR, _LAST_YEAR = 2000, 2200
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = frozenset("=+-@\t\r")
+# Where a reader may start a new cell: either separator, a tab (TSV) or a line break.
+_CELL_BREAKS = frozenset(",;\t\r\n")
+# What may stand between a cell's start and its formula: spaces (trimmed by some
+# importers) and a quote (the cell's quoting).
+_CELL_LEAD = frozenset(' "')
 _ONE_DAY = timedelta(days=1)
 
 
@@ -220,9 +228,30 @@ def csv_cell(value: object, style: CsvStyle) -> str:
     if isinstance(value, float):
         text = f"{value:.4f}".rstrip("0").rstrip(".")
         return text.replace(".", style.decimal)
-    text = str(value)
-    # A leading = + - @ (or tab / carriage return) makes spreadsheets evaluate the cell.
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return neutralise_formulas(str(value))
+
+
+def neutralise_formulas(text: str) -> str:
+    """``text`` with a ``'`` before every formula trigger that could start a cell.
+
+    A trigger (``= + - @``, tab, carriage return) counts when it opens the text or follows
+    a ``,``, ``;``, tab or line break, possibly after spaces and quotes: a reader splitting
+    on either separator then sees a cell that begins with ``'``, which spreadsheets show as
+    text. One pass over the text, and none at all when it holds no trigger.
+    """
+    if not any(trigger in text for trigger in _FORMULA_STARTS):
+        return text
+    out: list[str] = []
+    at_cell_start = True
+    for char in text:
+        if at_cell_start and char in _FORMULA_STARTS:
+            out.append("'")
+        out.append(char)
+        if char in _CELL_BREAKS:
+            at_cell_start = True
+        elif char not in _CELL_LEAD:
+            at_cell_start = False
+    return "".join(out)
 
 
 def csv_document(header: Iterable[str], rows: Iterable[Iterable[object]], style: CsvStyle) -> bytes:
@@ -350,8 +379,8 @@ def _filename(kind: str, period: ReportPeriod) -> str:
 
 
 async def summary(request: web.Request) -> web.Response:
-    params = report_params(request)
     call = await caller(request)
+    params = report_params(request)
     services = request.app[SERVICES]
     result = await reports.get_report(
         storage=services.storage,
@@ -366,6 +395,7 @@ async def summary(request: web.Request) -> web.Response:
 
 
 async def coverage(request: web.Request) -> web.Response:
+    call = await caller(request)
     errors = _check_names(request, _COVERAGE_PARAMS)
     owner_type = _collect(
         errors, wire.query_enum, request.query.get("owner_type"), "owner_type", OwnerType
@@ -377,7 +407,6 @@ async def coverage(request: web.Request) -> web.Response:
     )
     if errors:
         raise InvalidInput(errors)
-    call = await caller(request)
     services = request.app[SERVICES]
     result = await reports.get_coverage(
         storage=services.storage,
@@ -390,8 +419,8 @@ async def coverage(request: web.Request) -> web.Response:
 
 
 async def users_csv(request: web.Request) -> web.Response:
-    params = report_params(request)
     call = await caller(request)
+    params = report_params(request)
     services = request.app[SERVICES]
     result = await reports.get_report(
         storage=services.storage,
@@ -410,8 +439,8 @@ async def users_csv(request: web.Request) -> web.Response:
 
 
 async def touch_points_csv(request: web.Request) -> web.Response:
-    params = report_params(request)
     call = await caller(request)
+    params = report_params(request)
     services = request.app[SERVICES]
     listing = await reports.list_period_touch_points(
         storage=services.storage,

@@ -14,9 +14,11 @@ from touchpoints.adapters.postgres import apply_migrations, resolve_dsn
 from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.config import Config, ConfigError
 from touchpoints.entrypoints.container import Services
+from touchpoints.entrypoints.inputs import printable
+from touchpoints.entrypoints.listener import serve_until_stopped
 from touchpoints.entrypoints.runtime import build_services, open_database
 from touchpoints.ports.crm import CrmError
-from touchpoints.ports.storage import StorageError
+from touchpoints.ports.storage import Feedback, StorageError
 from touchpoints.services.lifecycle import reconcile_all
 
 log = logging.getLogger("touchpoints")
@@ -52,26 +54,28 @@ def serve(
 
 
 def _run(config: Config, *, host: str, port: int, ssl_context: ssl.SSLContext | None) -> int:
-    async def factory() -> web.Application:
-        stack = contextlib.AsyncExitStack()
-        services = await stack.enter_async_context(build_services(config))
-        serving = config.require_serving()
-        app = create_app(services, https=serving.public_url.startswith("https"))
-        reconciler = asyncio.create_task(reconcile_forever(services))
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            services = await stack.enter_async_context(build_services(config))
+            serving = config.require_serving()
+            app = create_app(services, https=serving.public_url.startswith("https"))
+            reconciler = asyncio.create_task(reconcile_forever(services))
 
-        async def close(_app: web.Application) -> None:
-            reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciler
-            await stack.aclose()
+            async def close(_app: web.Application) -> None:
+                reconciler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciler
 
-        app.on_cleanup.append(close)
-        log.info("serving", extra={"host": host, "port": port})
-        return app
+            app.on_cleanup.append(close)
+            await serve_until_stopped(
+                app,
+                host=host,
+                port=port,
+                ssl_context=ssl_context,
+                on_started=lambda: log.info("serving", extra={"host": host, "port": port}),
+            )
 
-    web.run_app(
-        factory(), host=host, port=port, ssl_context=ssl_context, print=None, access_log=None
-    )
+    asyncio.run(main())
     return 0
 
 
@@ -85,16 +89,21 @@ def migrate(config: Config) -> int:
     return 0
 
 
+def feedback_lines(item: Feedback) -> str:
+    """One feedback message for the operator's terminal, the user's text escaped."""
+    email = f" <{printable(item.email)}>" if item.email else ""
+    return (
+        f"{item.created_at.isoformat()}  portal {item.portal_id}  user {item.user_id}{email}\n"
+        f"    {printable(item.message)}"
+    )
+
+
 def print_feedback(config: Config, *, since: datetime | None) -> int:
     async def run() -> int:
         async with open_database(config, max_size=2) as storage, storage.unit_of_work() as uow:
             items = await uow.feedback.since(since)
         for item in items:
-            email = f" <{item.email}>" if item.email else ""
-            print(
-                f"{item.created_at.isoformat()}  portal {item.portal_id}  user {item.user_id}{email}\n"
-                f"    {item.message}"
-            )
+            print(feedback_lines(item))
         print(f"{len(items)} message(s)")
         return 0
 

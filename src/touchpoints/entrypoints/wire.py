@@ -8,7 +8,6 @@ of DESIGN.md §3.4, datetimes in the portal's offset.
 from __future__ import annotations
 
 import enum
-import re
 from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -19,6 +18,7 @@ from cattrs.gen import make_dict_structure_fn
 
 from touchpoints.domain.model import NOTE_MAX, TITLE_MAX, OwnerType, TouchPointType
 from touchpoints.domain.settings import IntervalUnit, PortalSettings
+from touchpoints.entrypoints.inputs import MAX_ID, parse_id, plausible_email
 from touchpoints.services.errors import InvalidInput
 from touchpoints.services.touchpoints import Board, Card
 
@@ -26,7 +26,9 @@ T = TypeVar("T")
 
 FEEDBACK_MAX = 5_000
 EMAIL_MAX = 254
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Any integer in a body must fit a Postgres bigint; ids must also be positive and ≤ MAX_ID.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_DATETIME_MAX = 64
 
 
 class _Invalid(ValueError):
@@ -132,6 +134,8 @@ _TEXT_LIMITS = {
 def _strict_int(value: Any, _type: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Invalid("must be an integer")
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise _Invalid("is out of range")
     return value
 
 
@@ -149,7 +153,7 @@ def _strict_bool(value: Any, _type: type) -> bool:
 
 def parse_aware(value: Any) -> datetime:
     """An ISO 8601 datetime with an explicit offset; naive ones are refused."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > _DATETIME_MAX or not value.isascii():
         raise _Invalid("must be an ISO 8601 datetime string with an offset")
     try:
         parsed = datetime.fromisoformat(value)
@@ -163,7 +167,7 @@ def parse_aware(value: Any) -> datetime:
 
 
 def _date(value: Any, _type: type) -> date:
-    if not isinstance(value, str) or len(value) != 10:
+    if not isinstance(value, str) or len(value) != 10 or not value.isascii():
         raise _Invalid("must be a YYYY-MM-DD date")
     try:
         return date.fromisoformat(value)
@@ -279,7 +283,7 @@ def _check_values(value: Any, path: str, errors: dict[str, str]) -> None:
     for field in attrs.fields(type(value)):
         item = getattr(value, field.name)
         name = f"{path}.{field.name}" if path else field.name
-        if field.name in _ID_FIELDS and isinstance(item, int) and item <= 0:
+        if field.name in _ID_FIELDS and isinstance(item, int) and not 0 < item <= MAX_ID:
             errors[name] = "must be a positive id"
         elif (
             field.name in _TEXT_LIMITS
@@ -287,27 +291,29 @@ def _check_values(value: Any, path: str, errors: dict[str, str]) -> None:
             and len(item) > _TEXT_LIMITS[field.name]
         ):
             errors[name] = f"must be at most {_TEXT_LIMITS[field.name]} characters"
-        elif field.name == "team_viewers" and any(v <= 0 for v in item):
+        elif field.name == "team_viewers" and any(not 0 < v <= MAX_ID for v in item):
             errors[name] = "must be positive user ids"
         elif attrs.has(type(item)):
             _check_values(item, name, errors)
     if isinstance(value, FeedbackBody):
         if not value.message.strip():
             errors["message"] = "must not be empty"
-        if value.email is not None and value.email != "" and not _EMAIL.match(value.email):
+        email = value.email
+        if email and "email" not in errors and not plausible_email(email):
             errors["email"] = "must be a valid e-mail address"
 
 
 def query_id(raw: str | None, name: str) -> int | None:
-    """A positive integer query parameter, or None when absent.
+    """A positive id query parameter (``inputs.parse_id``), or None when absent.
 
     Raises: InvalidInput naming the parameter.
     """
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18 or int(raw) <= 0:
+    value = parse_id(raw)
+    if value is None:
         raise InvalidInput({name: "must be a positive integer"})
-    return int(raw)
+    return value
 
 
 E = TypeVar("E", bound=enum.Enum)

@@ -24,6 +24,9 @@ SENSITIVE_KEYS = frozenset(
 )
 
 # key=value or "key": "value" pairs whose value must never be shown (BITRIX24.md §19.9).
+# Linear: a match starts only at a listed word; the optional quotes and the two whitespace
+# runs around ``:``/``=`` can be retried only within that one pair, and the value class
+# ends the match greedily with nothing after it to backtrack into.
 _PAIR = re.compile(
     r"(?i)(?P<key>\b(?:auth|access_token|refresh_token|client_secret|auth_id|refresh_id|"
     r"application_token)\b[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\"'&\s,;}]+)"

@@ -34,6 +34,8 @@ USER_AGENT = "touchpoints/0.1 (Bitrix24 app; aiohttp)"
 DEFAULT_TIMEOUT_S = 20.0  # DESIGN.md §3.5: a Bitrix24 call gives up after 20 s
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Linear: every repeated group starts with a literal dot the class before it cannot match,
+# so the engine never has two ways to split the name (no backtracking blow-up).
 _METHOD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 
 
