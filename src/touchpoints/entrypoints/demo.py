@@ -166,6 +166,7 @@ async def seed_portal(
                 deadline=plan.deadline,
                 responsible_id=plan.responsible_id,
                 subject=plan.title,
+                description=plan.note,
                 completed=plan.done_note is not None,
                 created_at=created_at,
             )
