@@ -612,4 +612,9 @@ async def record_touch_points(
         settings = await load_settings(uow, actor.portal.id)
         touch_points = await uow.touch_points.for_owner(actor.portal.id, owner)
     visible = [tp for tp in touch_points if may_view(actor.viewer, tp, settings)]
-    return await cards_for(crm, visible)
+    # Open ones first, the most overdue on top; then the finished ones, newest first.
+    opened = sorted((tp for tp in visible if tp.is_open), key=lambda tp: (tp.deadline, tp.id))
+    closed = sorted(
+        (tp for tp in visible if not tp.is_open), key=lambda tp: (tp.deadline, tp.id), reverse=True
+    )
+    return await cards_for(crm, [*opened, *closed])

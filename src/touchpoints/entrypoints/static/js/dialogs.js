@@ -2,9 +2,9 @@
 
 import { api, query } from "./api.js";
 import { crmPath, inFrame, openPath } from "./bx.js";
-import { deadlineMs, ownerTypeLabel, ownerView, personView, typeBadge, typeLabel } from "./cards.js";
+import { deadlineMs, ownerTypeLabel, ownerView, personView, subjectView, typeBadge, typeLabel } from "./cards.js";
 import { debounce, h, icon, nextId } from "./dom.js";
-import { formatDateTime, formatRelative, t } from "./i18n.js";
+import { currentLanguage, dateFieldPattern, formatDateField, formatDateTime, formatRelative, formatTime, parseDateField, parseTimeField, t } from "./i18n.js";
 import {
   TYPES,
   app,
@@ -19,31 +19,86 @@ import {
 import { button, confirmDialog, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
 import { addDays, isoInZone, isoWeekday, localDate, localTime, zonedInstant } from "./zone.js";
 
-/** Date and time inputs read as wall time in the portal's zone. */
+// Times offered by the time field's list, every half hour of a working day.
+const TIME_SLOTS = Array.from({ length: 30 }, (_, i) => `${String(7 + Math.floor(i / 2)).padStart(2, "0")}:${i % 2 ? "30" : "00"}`);
+
+/**
+ * Date and time fields read as wall time in the portal's zone. They are text fields written
+ * the way the UI's language writes dates and times (en "12/3/2026", "9:00 AM"; ru
+ * "03.12.2026", "09:00"), not native inputs, which follow the browser's locale instead. A
+ * button opens the browser's calendar; the time field suggests half hours.
+ */
 function deadlineInputs({ ms = null, name = "deadline", label = t("field.deadline") } = {}) {
   const zone = portalZone();
-  const date = h("input", { type: "date", class: "input", required: true, dataset: { testid: `${name}-date` } });
-  const time = h("input", { type: "time", class: "input", required: true, step: 300, dataset: { testid: `${name}-time` } });
+  const lang = currentLanguage();
+  const date = h("input", { type: "text", class: "input input--date-text", lang, inputMode: "numeric", autocomplete: "off", required: true, placeholder: dateFieldPattern(), dataset: { testid: `${name}-date` } });
+  const native = h("input", { type: "date", class: "datetime__native", tabIndex: -1, "aria-hidden": "true" });
+  const pick = h(
+    "button",
+    {
+      type: "button",
+      class: "datetime__pick",
+      title: t("field.pick_date"),
+      "aria-label": t("field.pick_date"),
+      dataset: { testid: `${name}-pick` },
+      on: {
+        click: () => {
+          native.value = parseDateField(date.value) || "";
+          try {
+            native.showPicker();
+          } catch {
+            native.focus();
+          }
+        },
+      },
+    },
+    icon("calendar"),
+  );
+  native.addEventListener("change", () => {
+    if (!native.value) return;
+    date.value = formatDateField(native.value);
+    date.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  const listId = nextId("times");
+  const slots = h("datalist", { id: listId }, TIME_SLOTS.map((slot) => h("option", { value: formatTime(slot) })));
+  const time = h("input", { type: "text", class: "input input--time-text", lang, autocomplete: "off", required: true, placeholder: formatTime("10:00"), dataset: { testid: `${name}-time` } });
+  time.setAttribute("list", listId);
+  // Typed loosely ("9", "930pm", "21:30"): shown back the language's way once left.
+  time.addEventListener("change", () => {
+    const parsed = parseTimeField(time.value);
+    if (parsed) time.value = formatTime(parsed);
+  });
+  date.addEventListener("change", () => {
+    const parsed = parseDateField(date.value);
+    if (parsed) date.value = formatDateField(parsed);
+  });
   const set = (value) => {
-    date.value = value === null ? "" : localDate(value, zone);
-    time.value = value === null ? "" : localTime(value, zone);
+    date.value = value === null ? "" : formatDateField(localDate(value, zone));
+    time.value = value === null ? "" : formatTime(localTime(value, zone));
   };
   set(ms);
-  const group = h("div", { class: "datetime" }, date, time);
+  const group = h("div", { class: "datetime" }, h("span", { class: "datetime__date" }, date, pick, native), time, slots);
   const node = field({ label, control: group, name, hint: t("field.zone_hint", { zone }), className: "field--deadline" });
   // The group itself is not labelable; name the inputs for assistive technology.
-  date.setAttribute("aria-label", t("field.date"));
+  date.setAttribute("aria-label", `${t("field.date")} (${dateFieldPattern()})`);
   time.setAttribute("aria-label", t("field.time"));
   return {
     node,
     date,
     time,
     set,
-    /** ISO 8601 with the portal's offset, or null when left empty. */
+    /** Whether something was typed that is no date or time. */
+    invalid() {
+      if (!date.value.trim()) return false;
+      return parseDateField(date.value) === null || (time.value.trim() !== "" && parseTimeField(time.value) === null);
+    },
+    /** ISO 8601 with the portal's offset, or null when left empty (or unreadable). */
     read() {
-      if (!date.value) return null;
-      const instant = zonedInstant(date.value, time.value || "10:00", zone);
-      return isoInZone(instant, zone);
+      const day = parseDateField(date.value);
+      if (!day) return null;
+      const wall = time.value.trim() ? parseTimeField(time.value) : "10:00";
+      if (!wall) return null;
+      return isoInZone(zonedInstant(day, wall, zone), zone);
     },
   };
 }
@@ -99,7 +154,7 @@ export function openCompleteDialog(touchPoint, { onDone } = {}) {
       "div",
       { class: "summary" },
       typeBadge(touchPoint.type),
-      h("div", {}, ownerView(touchPoint.owner), h("div", { class: "muted small" }, `${typeLabel(touchPoint.type)} · ${formatDateTime(deadlineMs(touchPoint), portalZone())}`)),
+      h("div", { class: "summary__text" }, ownerView(touchPoint.owner), subjectView(touchPoint), h("div", { class: "muted small" }, `${typeLabel(touchPoint.type)} · ${formatDateTime(deadlineMs(touchPoint), portalZone())}`)),
     ),
     field({ label: t("complete.note"), control: note, name: "result_note", required: true }),
     h("label", { class: "check" }, schedule, h("span", {}, t("complete.schedule"))),
@@ -137,6 +192,11 @@ export function openCompleteDialog(touchPoint, { onDone } = {}) {
     if (!resultNote) {
       showFieldErrors(form, { result_note: t("complete.note_required") });
       note.focus();
+      return;
+    }
+    if (schedule.checked && when.invalid()) {
+      showFieldErrors(form, { "follow_up.deadline": t("field.datetime_invalid", { pattern: dateFieldPattern() }) });
+      when.date.focus();
       return;
     }
     let body = { result_note: resultNote, follow_up: null };
@@ -336,7 +396,8 @@ export function openCreateDialog({ owner = null, onDone } = {}) {
     const deadline = when.read();
     const problems = {};
     if (!record) problems.owner = t("create.record_required");
-    if (!deadline) problems.deadline = t("create.deadline_required");
+    if (when.invalid()) problems.deadline = t("field.datetime_invalid", { pattern: dateFieldPattern() });
+    else if (!deadline) problems.deadline = t("create.deadline_required");
     if (Object.keys(problems).length) {
       showFieldErrors(form, problems);
       return;
@@ -415,7 +476,7 @@ export function timelineView(items, currentId) {
         h(
           "div",
           { class: "timeline__body" },
-          h("div", { class: "timeline__head" }, h("strong", {}, typeLabel(item.type)), statusBadge(item), h("span", { class: "muted small" }, formatDateTime(deadlineMs(item), zone))),
+          h("div", { class: "timeline__head" }, h("strong", {}, typeLabel(item.type)), item.title ? h("span", { class: "timeline__subject" }, item.title) : null, statusBadge(item), h("span", { class: "muted small" }, formatDateTime(deadlineMs(item), zone))),
           item.result_note ? h("blockquote", { class: "timeline__note" }, item.result_note) : null,
           h("div", { class: "muted small" }, personView(item.responsible_id, { compact: true }), item.completed_at ? ` · ${t("details.completed_at", { when: formatDateTime(deadlineMs({ deadline: item.completed_at }), zone) })}` : ""),
         ),
@@ -439,6 +500,8 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
     { class: "facts" },
     h("dt", {}, t("field.record")),
     h("dd", {}, ownerView(touchPoint.owner), h("span", { class: "muted small" }, ` · ${ownerTypeLabel(touchPoint.owner.type)}`), h("br"), crmLink(touchPoint.owner)),
+    touchPoint.title ? [h("dt", {}, t("details.subject")), h("dd", { class: "details__subject", dataset: { testid: "details-subject" } }, touchPoint.title)] : null,
+    touchPoint.note ? [h("dt", {}, t("details.note")), h("dd", { class: "details__note", dataset: { testid: "details-note" } }, touchPoint.note)] : null,
     h("dt", {}, t("field.type")),
     h("dd", {}, typeLabel(touchPoint.type)),
     h("dt", {}, t("field.deadline")),
@@ -501,6 +564,12 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
     when.date.focus();
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      showFieldErrors(form, {});
+      if (when.invalid()) {
+        showFieldErrors(form, { deadline: t("field.datetime_invalid", { pattern: dateFieldPattern() }) });
+        when.date.focus();
+        return;
+      }
       const patch = {};
       const deadline = when.read();
       if (deadline && deadlineMsOf(deadline) !== ms) patch.deadline = deadline;

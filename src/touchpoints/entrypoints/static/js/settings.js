@@ -192,14 +192,30 @@ export function mountSettings(root, { onSaved } = {}) {
     const admin = isAdmin();
     const form = portalForm(settings, { editable: admin });
     const save = button(t("settings.save"), { kind: "primary", type: "submit", dataset: { testid: "settings-save" } });
+    const discard = button(t("settings.discard"), { kind: "light", dataset: { testid: "settings-discard" }, onClick: () => render(app.settings, preferences) });
+    const unsavedNote = h("span", { class: "save-bar__note", role: "status", dataset: { testid: "settings-unsaved" } });
+    // The save bar sticks to the bottom of the view, so Save is always in reach.
+    const saveBar = h("div", { class: "panel__actions save-bar", dataset: { testid: "settings-save-bar" } }, unsavedNote, h("span", { class: "spacer" }), discard, save);
     const portalPanel = h(
       "form",
       { class: "panel", noValidate: true, "aria-labelledby": "settings-portal", dataset: { testid: "settings-form" } },
       h("h2", { class: "panel__title", id: "settings-portal" }, t("settings.portal")),
       admin ? null : h("p", { class: "notice", dataset: { testid: "settings-readonly" } }, icon("lock"), h("span", {}, t("settings.admins_only"))),
       form.node,
-      admin ? h("div", { class: "panel__actions" }, save) : null,
+      admin ? saveBar : null,
     );
+    const saved = JSON.stringify(form.read());
+    const dirty = () => admin && view.isConnected && JSON.stringify(form.read()) !== saved;
+    const syncDirty = () => {
+      const changed = dirty();
+      saveBar.classList.toggle("is-dirty", changed);
+      unsavedNote.textContent = changed ? t("settings.unsaved") : "";
+      discard.hidden = !changed;
+    };
+    // Chips are added and removed by clicks, fields by typing: look after each of them.
+    for (const type of ["input", "change", "click"]) portalPanel.addEventListener(type, () => queueMicrotask(syncDirty));
+    app.unsaved = dirty;
+    syncDirty();
     portalPanel.addEventListener("submit", async (event) => {
       event.preventDefault();
       const body = form.read();
@@ -210,6 +226,7 @@ export function mountSettings(root, { onSaved } = {}) {
       try {
         app.settings = await api("PUT", "/settings", body);
         toast(t("settings.saved"), { kind: "success" });
+        render(app.settings, preferences);
         onSaved?.(app.settings);
       } catch (error) {
         showFieldErrors(portalPanel, error.fields || {});

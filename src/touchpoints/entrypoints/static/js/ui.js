@@ -88,8 +88,29 @@ function toasts() {
   return region;
 }
 
+/**
+ * An error shown inside the open dialog, above its form: a modal makes everything behind it
+ * inert, so a toast there could be neither read whole nor closed (nor announced). It stays
+ * until closed or the dialog goes; a newer message replaces it.
+ */
+function dialogAlert(dialog, message) {
+  const slot = dialog.querySelector(".dialog__alerts");
+  const item = h(
+    "div",
+    { class: "dialog-alert", role: "alert", dataset: { testid: "dialog-error" } },
+    icon("close", "dialog-alert__icon"),
+    h("div", { class: "dialog-alert__text" }, message),
+    h("button", { type: "button", class: "dialog-alert__close", "aria-label": t("dialog.error_close"), on: { click: () => { item.remove(); dialog.querySelector(".dialog__body input, .dialog__body textarea, .dialog__body select")?.focus(); } } }, icon("close")),
+  );
+  slot.replaceChildren(item);
+  item.scrollIntoView({ block: "nearest" });
+  return item;
+}
+
 /** A short notification. kind: info | success | error. Errors stay until closed. */
 export function toast(message, { kind = "info", timeout } = {}) {
+  const modal = [...document.querySelectorAll("dialog[open]")].pop();
+  if (kind === "error" && modal?.querySelector(".dialog__alerts")) return dialogAlert(modal, message);
   const close = () => {
     item.classList.add("toast--leaving");
     setTimeout(() => item.remove(), 200);
@@ -136,7 +157,7 @@ export function openDialog({ title, body, footer, size = "md", onClose, classNam
       h("h2", { class: "dialog__title", id: titleId }, title),
       h("button", { type: "button", class: "dialog__close", "aria-label": t("action.close"), on: { click: () => close() } }, icon("close")),
     ),
-    h("div", { class: "dialog__body" }, body),
+    h("div", { class: "dialog__body" }, h("div", { class: "dialog__alerts" }), body),
     footer ? h("div", { class: "dialog__footer" }, footer) : null,
   );
   let closed = false;
@@ -168,7 +189,7 @@ export function openDialog({ title, body, footer, size = "md", onClose, classNam
 }
 
 /** Ask before something that cannot be undone; resolves to true when confirmed. */
-export function confirmDialog({ title, message, confirmLabel, danger = true, details }) {
+export function confirmDialog({ title, message, confirmLabel, cancelLabel = t("action.back"), danger = true, details }) {
   return new Promise((resolve) => {
     let answer = false;
     const ok = button(confirmLabel, {
@@ -182,7 +203,7 @@ export function confirmDialog({ title, message, confirmLabel, danger = true, det
       title,
       size: "sm",
       body: h("div", { class: "confirm" }, h("p", {}, message), details || null),
-      footer: [button(t("action.back"), { kind: "light", onClick: () => handle.close() }), ok],
+      footer: [button(cancelLabel, { kind: "light", onClick: () => handle.close() }), ok],
       onClose: () => resolve(answer),
     });
     ok.focus();
