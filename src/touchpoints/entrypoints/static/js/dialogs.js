@@ -4,7 +4,7 @@ import { api, query } from "./api.js";
 import { crmPath, inFrame, openPath } from "./bx.js";
 import { deadlineMs, ownerTypeLabel, ownerView, personView, subjectView, typeBadge, typeLabel } from "./cards.js";
 import { debounce, h, icon, nextId } from "./dom.js";
-import { currentLanguage, dateFieldPattern, formatDateField, formatDateTime, formatRelative, formatTime, parseDateField, parseTimeField, t } from "./i18n.js";
+import { currentLanguage, dateFieldPattern, formatDateTime, formatRelative, formatTime, parseTimeField, t } from "./i18n.js";
 import {
   TYPES,
   app,
@@ -16,71 +16,39 @@ import {
   portalZone,
   seesTeam,
 } from "./state.js";
-import { button, confirmDialog, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
+import { button, confirmDialog, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
 import { addDays, isoInZone, isoWeekday, localDate, localTime, zonedInstant } from "./zone.js";
 
 // Times offered by the time field's list, every half hour of a working day.
 const TIME_SLOTS = Array.from({ length: 30 }, (_, i) => `${String(7 + Math.floor(i / 2)).padStart(2, "0")}:${i % 2 ? "30" : "00"}`);
 
 /**
- * Date and time fields read as wall time in the portal's zone. They are text fields written
- * the way the UI's language writes dates and times (en "12/3/2026", "9:00 AM"; ru
- * "03.12.2026", "09:00"), not native inputs, which follow the browser's locale instead. A
- * button opens the browser's calendar; the time field suggests half hours.
+ * Date and time fields read as wall time in the portal's zone, written the way the UI's
+ * language writes them (en "12/3/2026", "9:00 AM"; ru "03.12.2026", "09:00"); the time field
+ * suggests half hours.
  */
 function deadlineInputs({ ms = null, name = "deadline", label = t("field.deadline") } = {}) {
   const zone = portalZone();
-  const lang = currentLanguage();
-  const date = h("input", { type: "text", class: "input input--date-text", lang, inputMode: "numeric", autocomplete: "off", required: true, placeholder: dateFieldPattern(), dataset: { testid: `${name}-date` } });
-  const native = h("input", { type: "date", class: "datetime__native", tabIndex: -1, "aria-hidden": "true" });
-  const pick = h(
-    "button",
-    {
-      type: "button",
-      class: "datetime__pick",
-      title: t("field.pick_date"),
-      "aria-label": t("field.pick_date"),
-      dataset: { testid: `${name}-pick` },
-      on: {
-        click: () => {
-          native.value = parseDateField(date.value) || "";
-          try {
-            native.showPicker();
-          } catch {
-            native.focus();
-          }
-        },
-      },
-    },
-    icon("calendar"),
-  );
-  native.addEventListener("change", () => {
-    if (!native.value) return;
-    date.value = formatDateField(native.value);
-    date.dispatchEvent(new Event("input", { bubbles: true }));
-  });
+  const day = dateField({ testid: `${name}-date`, label: t("field.date") });
+  const date = day.input;
+  date.required = true;
   const listId = nextId("times");
   const slots = h("datalist", { id: listId }, TIME_SLOTS.map((slot) => h("option", { value: formatTime(slot) })));
-  const time = h("input", { type: "text", class: "input input--time-text", lang, autocomplete: "off", required: true, placeholder: formatTime("10:00"), dataset: { testid: `${name}-time` } });
+  const time = h("input", { type: "text", class: "input input--time-text", lang: currentLanguage(), autocomplete: "off", required: true, placeholder: formatTime("10:00"), dataset: { testid: `${name}-time` } });
   time.setAttribute("list", listId);
   // Typed loosely ("9", "930pm", "21:30"): shown back the language's way once left.
   time.addEventListener("change", () => {
     const parsed = parseTimeField(time.value);
     if (parsed) time.value = formatTime(parsed);
   });
-  date.addEventListener("change", () => {
-    const parsed = parseDateField(date.value);
-    if (parsed) date.value = formatDateField(parsed);
-  });
   const set = (value) => {
-    date.value = value === null ? "" : formatDateField(localDate(value, zone));
+    day.set(value === null ? null : localDate(value, zone));
     time.value = value === null ? "" : formatTime(localTime(value, zone));
   };
   set(ms);
-  const group = h("div", { class: "datetime" }, h("span", { class: "datetime__date" }, date, pick, native), time, slots);
+  const group = h("div", { class: "datetime" }, day.node, time, slots);
   const node = field({ label, control: group, name, hint: t("field.zone_hint", { zone }), className: "field--deadline" });
   // The group itself is not labelable; name the inputs for assistive technology.
-  date.setAttribute("aria-label", `${t("field.date")} (${dateFieldPattern()})`);
   time.setAttribute("aria-label", t("field.time"));
   return {
     node,
@@ -90,15 +58,15 @@ function deadlineInputs({ ms = null, name = "deadline", label = t("field.deadlin
     /** Whether something was typed that is no date or time. */
     invalid() {
       if (!date.value.trim()) return false;
-      return parseDateField(date.value) === null || (time.value.trim() !== "" && parseTimeField(time.value) === null);
+      return day.invalid() || (time.value.trim() !== "" && parseTimeField(time.value) === null);
     },
     /** ISO 8601 with the portal's offset, or null when left empty (or unreadable). */
     read() {
-      const day = parseDateField(date.value);
-      if (!day) return null;
+      const local = day.read();
+      if (!local) return null;
       const wall = time.value.trim() ? parseTimeField(time.value) : "10:00";
       if (!wall) return null;
-      return isoInZone(zonedInstant(day, wall, zone), zone);
+      return isoInZone(zonedInstant(local, wall, zone), zone);
     },
   };
 }

@@ -6,7 +6,7 @@ import { inFrame, selectUsers } from "./bx.js";
 import { avatar, h, icon, nextId, replace } from "./dom.js";
 import { formatDay, formatHour, t, weekdayNames } from "./i18n.js";
 import { OWNER_TYPES, app, errorText, isAdmin, pickableUsers, userById } from "./state.js";
-import { button, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
+import { button, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
 import { knownZones } from "./zone.js";
 
 function checkbox(checked, props = {}) {
@@ -46,7 +46,8 @@ function portalForm(settings, { editable }) {
 
   let holidays = [...value.holidays].sort();
   const holidayList = h("ul", { class: "chips", "aria-live": "polite" });
-  const holidayInput = h("input", { type: "date", class: "input input--date", "aria-label": t("settings.holiday_date"), dataset: { testid: "holiday-input" } });
+  const holidayField = dateField({ testid: "holiday-input", label: t("settings.holiday_date"), className: "input--date" });
+  const holidayInput = holidayField.input;
   const renderHolidays = () => {
     replace(
       holidayList,
@@ -58,9 +59,9 @@ function portalForm(settings, { editable }) {
     );
   };
   const addHoliday = () => {
-    const day = holidayInput.value;
+    const day = holidayField.read();
     if (day && !holidays.includes(day)) holidays = [...holidays, day].sort();
-    holidayInput.value = "";
+    holidayField.set(null);
     renderHolidays();
   };
   holidayInput.addEventListener("keydown", (event) => {
@@ -137,7 +138,7 @@ function portalForm(settings, { editable }) {
     field({ label: t("settings.working_days"), control: days, name: "working_days" }),
     field({
       label: t("settings.holidays"),
-      control: h("div", { class: "stack" }, holidayList, editable ? h("div", { class: "inline" }, holidayInput, button(t("settings.add_holiday"), { kind: "light", size: "sm", iconName: "plus", onClick: addHoliday, dataset: { testid: "holiday-add" } })) : null),
+      control: h("div", { class: "stack" }, holidayList, editable ? h("div", { class: "inline" }, holidayField.node, button(t("settings.add_holiday"), { kind: "light", size: "sm", iconName: "plus", onClick: addHoliday, dataset: { testid: "holiday-add" } })) : null),
       name: "holidays",
     }),
     field({ label: t("settings.digest_hour"), control: hour, name: "digest_hour", hint: t("settings.digest_hour_hint") }),

@@ -2,7 +2,7 @@
 
 import { inFrame } from "./bx.js";
 import { h, icon, nextId } from "./dom.js";
-import { t } from "./i18n.js";
+import { currentLanguage, dateFieldPattern, formatDateField, parseDateField, t } from "./i18n.js";
 
 /** A Bitrix24-style button. kind: primary | success | light | danger | link | icon. */
 export function button(label, { kind = "light", iconName, onClick, type = "button", size, ...rest } = {}) {
@@ -35,6 +35,75 @@ export function field({ label, control, hint, name, required = false, className 
     hintEl,
     error,
   );
+}
+
+/**
+ * A date field written the way the UI's language writes dates (en "12/3/2026", ru
+ * "03.12.2026"), ISO typed in also understood. Native date inputs follow the browser's locale
+ * instead of the UI's, so one is kept out of sight only to lend its calendar to the button.
+ * ``onChange`` gets "YYYY-MM-DD" (or null when cleared or unreadable).
+ */
+export function dateField({ value = null, testid, label, className, onChange, min, max } = {}) {
+  const lang = currentLanguage();
+  const input = h("input", { type: "text", class: ["input", "input--date-text", className], lang, inputMode: "numeric", autocomplete: "off", placeholder: dateFieldPattern(), dataset: testid ? { testid } : undefined });
+  const native = h("input", { type: "date", class: "datetime__native", tabIndex: -1, "aria-hidden": "true", min: min || undefined, max: max || undefined });
+  const pick = h(
+    "button",
+    {
+      type: "button",
+      class: "datetime__pick",
+      title: t("field.pick_date"),
+      "aria-label": t("field.pick_date"),
+      dataset: testid ? { testid: `${testid}-pick` } : undefined,
+      on: {
+        click: () => {
+          native.value = parseDateField(input.value) || "";
+          try {
+            native.showPicker();
+          } catch {
+            native.focus();
+          }
+        },
+      },
+    },
+    icon("calendar"),
+  );
+  if (label) input.setAttribute("aria-label", `${label} (${dateFieldPattern()})`);
+  const set = (day) => {
+    input.value = day ? formatDateField(day) : "";
+  };
+  set(value);
+  let last = value || null;
+  const changed = () => {
+    const day = parseDateField(input.value);
+    if (day === last) return;
+    last = day;
+    onChange?.(day);
+  };
+  native.addEventListener("change", () => {
+    if (!native.value) return;
+    set(native.value);
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  // A complete date applies as soon as it is typed (the year comes last in both languages).
+  input.addEventListener("input", () => {
+    if (parseDateField(input.value)) changed();
+  });
+  // Typed loosely ("3.12.2026", "2026-12-03"): shown back the language's way once left.
+  input.addEventListener("change", () => {
+    const day = parseDateField(input.value);
+    if (day) set(day);
+    changed();
+  });
+  return {
+    node: h("span", { class: "datetime__date" }, input, pick, native),
+    input,
+    set,
+    /** "YYYY-MM-DD", or null when empty or unreadable. */
+    read: () => parseDateField(input.value),
+    /** Whether something was typed that is no date. */
+    invalid: () => input.value.trim() !== "" && parseDateField(input.value) === null,
+  };
 }
 
 /** Show (or clear, with {}) per-field messages inside ``scope``; returns whether any matched. */
