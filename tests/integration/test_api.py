@@ -397,3 +397,39 @@ async def test_an_event_for_an_activity_with_a_bad_id_is_refused(harness: Harnes
             harness.events_url, "ONCRMACTIVITYUPDATE", member_id, {"ID": raw}
         )
         assert delivery.status == 400, raw
+
+
+async def test_the_record_tab_lists_open_touch_points_first_the_most_overdue_on_top(
+    harness: Harness,
+) -> None:
+    member_id = await harness.install()
+    deal = harness.b24.add_record(member_id, OwnerType.DEAL, title="Tab deal")
+    session = await harness.session_for(member_id, 1)
+    now = harness.b24.clock.now().replace(microsecond=0)
+    ids = {}
+    for name, days in (("late", -3), ("soon", 1), ("later", 9), ("finished", -6)):
+        status, created = await harness.api(
+            "POST",
+            "/api/v1/touchpoints",
+            session,
+            json={
+                "owner": {"type": "deal", "id": deal.id},
+                "type": "call",
+                "deadline": (now + timedelta(days=days)).isoformat(),
+                "title": name,
+            },
+        )
+        assert status == 201, created
+        ids[name] = created["id"]
+    status, _ = await harness.api(
+        "POST",
+        f"/api/v1/touchpoints/{ids['finished']}/complete",
+        session,
+        json={"result_note": "Done", "follow_up": None},
+    )
+    assert status == 200
+    status, record = await harness.api(
+        "GET", f"/api/v1/records/deal/{deal.id}/touchpoints", session
+    )
+    assert status == 200
+    assert [item["title"] for item in record["items"]] == ["late", "soon", "later", "finished"]
