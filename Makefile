@@ -7,6 +7,8 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
+# `make run PORT=8081` when 8080 is taken.
+PORT ?= 8080
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -25,9 +27,9 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 # Serve for real when the Bitrix24 credentials are configured, otherwise the demo portal.
 run: $(VENV)/.synced
 	@if [ -n "$$TOUCHPOINTS_B24_CLIENT_ID" ]; then \
-		exec $(BIN)/touchpoints serve; \
+		exec $(BIN)/touchpoints serve --port $(PORT); \
 	else \
-		exec $(BIN)/touchpoints demo; \
+		exec $(BIN)/touchpoints demo --port $(PORT); \
 	fi
 
 lint: $(VENV)/.synced

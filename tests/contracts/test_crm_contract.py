@@ -20,7 +20,7 @@ from touchpoints.adapters.memory.crm import (
     MemoryMessenger,
 )
 from touchpoints.adapters.memory.storage import MemoryStorage
-from touchpoints.domain.crm import Activity, RecordCard, TodoSpec
+from touchpoints.domain.crm import Activity, RecordCard, TodoSpec, TodoText
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.portal import Portal, PortalInstall
 from touchpoints.domain.secrets import Secret
@@ -84,6 +84,8 @@ class World(Protocol):
         responsible_id: int,
         completed: bool = False,
         provider_id: str = "CRM_TODO",
+        subject: str = "",
+        description: str = "",
     ) -> int: ...
 
     def user_token(self, user_id: int) -> Secret: ...
@@ -180,6 +182,8 @@ class MemoryWorld:
         responsible_id: int,
         completed: bool = False,
         provider_id: str = "CRM_TODO",
+        subject: str = "",
+        description: str = "",
     ) -> int:
         return self.world.add_activity(
             self.member_id,
@@ -188,6 +192,8 @@ class MemoryWorld:
             responsible_id=responsible_id,
             completed=completed,
             provider_id=provider_id,
+            subject=subject,
+            description=description,
         )
 
     def user_token(self, user_id: int) -> Secret:
@@ -310,6 +316,8 @@ class EmulatorWorld:
         responsible_id: int,
         completed: bool = False,
         provider_id: str = "CRM_TODO",
+        subject: str = "",
+        description: str = "",
     ) -> int:
         return self.b24.add_activity(
             self.member_id,
@@ -318,6 +326,8 @@ class EmulatorWorld:
             responsible_id=responsible_id,
             completed=completed,
             provider_id=provider_id,
+            subject=subject,
+            description=description,
         )
 
     def user_token(self, user_id: int) -> Secret:
@@ -547,6 +557,50 @@ async def test_many_records_are_read_in_one_go(world: World) -> None:
     deals = [world.add_deal(f"Deal {i}") for i in range(120)]
     cards = await app(world).read_records(deals)
     assert all(isinstance(cards[ref], RecordCard) for ref in deals)
+
+
+async def test_cards_read_records_and_todo_texts_together(world: World) -> None:
+    deal = world.add_deal("Big deal")
+    contact = world.add_contact("Anna", "Berg")
+    created = await app(world).create_todo(
+        todo(deal, START + timedelta(days=1), title="Call Anna", description="Ask about\nvolume")
+    )
+    seeded = world.add_activity(
+        contact, deadline=START, responsible_id=ADMIN, subject="Visit", description=""
+    )
+    lookup = await app(world).read_cards([deal, contact], [created, seeded, 9999])
+    assert isinstance(lookup.records[deal], RecordCard)
+    assert isinstance(lookup.records[contact], RecordCard)
+    assert lookup.todos == {
+        created: TodoText(
+            activity_id=created, subject="Call Anna", description="Ask about\nvolume"
+        ),
+        seeded: TodoText(activity_id=seeded, subject="Visit", description=""),
+    }
+    empty = await app(world).read_cards([], [])
+    assert (dict(empty.records), dict(empty.todos)) == ({}, {})
+
+
+async def test_todos_the_user_may_not_read_have_no_text(world: World) -> None:
+    world.add_user(4, "Own", crm_access="own")
+    mine = world.add_deal("Mine", assigned_by_id=4)
+    theirs = world.add_deal("Theirs", assigned_by_id=ADMIN)
+    own = world.add_activity(mine, deadline=START, responsible_id=4, subject="Mine")
+    other = world.add_activity(theirs, deadline=START, responsible_id=ADMIN, subject="Secret")
+    lookup = await user(world, 4).read_cards([mine, theirs], [own, other])
+    assert list(lookup.todos) == [own]
+    assert lookup.records[theirs] == Hidden(ref=theirs)
+
+
+async def test_many_cards_are_read_in_one_go(world: World) -> None:
+    deals = [world.add_deal(f"Deal {i}") for i in range(120)]
+    ids = [
+        world.add_activity(deal, deadline=START, responsible_id=ADMIN, subject=f"To-do {n}")
+        for n, deal in enumerate(deals)
+    ]
+    lookup = await app(world).read_cards(deals, ids)
+    assert all(isinstance(lookup.records[ref], RecordCard) for ref in deals)
+    assert [lookup.todos[i].subject for i in ids] == [f"To-do {n}" for n in range(120)]
 
 
 async def test_search_finds_records_by_title_or_name(world: World) -> None:

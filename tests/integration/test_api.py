@@ -124,14 +124,39 @@ async def test_hidden_records_show_without_a_title(harness: Harness) -> None:
     seller = harness.b24.add_user(member_id, name="Seller", crm_access="own")
     own = harness.b24.add_record(member_id, OwnerType.DEAL, title="Mine", assigned_by_id=seller)
     session = await harness.session_for(member_id, seller)
-    status, created = await create(harness, session, own.id)
+    status, created = await create(harness, session, own.id, title="Call Anna", note="Pricing")
     assert status == 201
     assert created["owner"]["title"] == "Mine"
-    # The record is handed to someone else: the seller may no longer read it.
+    assert (created["title"], created["note"]) == ("Call Anna", "Pricing")
+    # The record is handed to someone else: the seller may no longer read it (nor its to-do).
     harness.b24.portal(member_id).records[(2, own.id)].assigned_by_id = 1
     status, fetched = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
     assert status == 200
     assert fetched["owner"]["title"] is None
+    assert (fetched["title"], fetched["note"]) == (None, None)
+
+
+async def test_cards_say_what_their_to_do_is_about_read_live_in_one_batch(
+    harness: Harness,
+) -> None:
+    member_id = await harness.install()
+    deal = harness.b24.add_record(member_id, OwnerType.DEAL, title="One deal")
+    session = await harness.session_for(member_id, 1)
+    _, first = await create(harness, session, deal.id, title="Send the quote", note="v2, EUR")
+    _, second = await create(harness, session, deal.id, title="Call the CFO")
+    # Edited in Bitrix24 itself: the board shows the CRM's text, we keep no copy.
+    harness.b24.portal(member_id).activities[second["activity_id"]].subject = "Call the CEO"
+    harness.b24.reset_counters()
+    status, board = await harness.api("GET", "/api/v1/board", session)
+    assert status == 200
+    items = {item["id"]: item for column in board["columns"] for item in column["items"]}
+    assert (items[first["id"]]["title"], items[first["id"]]["note"]) == (
+        "Send the quote",
+        "v2, EUR",
+    )
+    assert (items[second["id"]]["title"], items[second["id"]]["note"]) == ("Call the CEO", "")
+    # Owner titles and to-do texts: one batch request.
+    assert harness.b24.requests(member_id) == 1
 
 
 async def test_an_expired_session_answers_session_expired_and_renews(harness: Harness) -> None:
@@ -372,3 +397,39 @@ async def test_an_event_for_an_activity_with_a_bad_id_is_refused(harness: Harnes
             harness.events_url, "ONCRMACTIVITYUPDATE", member_id, {"ID": raw}
         )
         assert delivery.status == 400, raw
+
+
+async def test_the_record_tab_lists_open_touch_points_first_the_most_overdue_on_top(
+    harness: Harness,
+) -> None:
+    member_id = await harness.install()
+    deal = harness.b24.add_record(member_id, OwnerType.DEAL, title="Tab deal")
+    session = await harness.session_for(member_id, 1)
+    now = harness.b24.clock.now().replace(microsecond=0)
+    ids = {}
+    for name, days in (("late", -3), ("soon", 1), ("later", 9), ("finished", -6)):
+        status, created = await harness.api(
+            "POST",
+            "/api/v1/touchpoints",
+            session,
+            json={
+                "owner": {"type": "deal", "id": deal.id},
+                "type": "call",
+                "deadline": (now + timedelta(days=days)).isoformat(),
+                "title": name,
+            },
+        )
+        assert status == 201, created
+        ids[name] = created["id"]
+    status, _ = await harness.api(
+        "POST",
+        f"/api/v1/touchpoints/{ids['finished']}/complete",
+        session,
+        json={"result_note": "Done", "follow_up": None},
+    )
+    assert status == 200
+    status, record = await harness.api(
+        "GET", f"/api/v1/records/deal/{deal.id}/touchpoints", session
+    )
+    assert status == 200
+    assert [item["title"] for item in record["items"]] == ["late", "soon", "later", "finished"]

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.postgres
 
 ZONE = "Europe/Moscow"  # +03:00 all year: local times below are easy to check by hand
 MOSCOW = ZoneInfo(ZONE)
-_activity_ids = itertools.count(1)
+# Activities the emulator does not know (their texts read as hidden), far from its own ids.
+_activity_ids = itertools.count(100_000)
 
 
 def week_start(harness: Harness) -> date:
@@ -59,12 +60,24 @@ class Site:
         created: datetime,
         deadline: datetime,
         previous: str | None = None,
+        subject: str = "",
+        description: str = "",
     ) -> TouchPoint:
+        activity_id = next(_activity_ids)
+        if subject or description:
+            activity_id = self.harness.b24.add_activity(
+                self.member_id,
+                self.records[record],
+                deadline=deadline,
+                responsible_id=self.users[user],
+                subject=subject,
+                description=description,
+            )
         async with self.harness.storage.unit_of_work() as uow:
             stored = await uow.touch_points.add(
                 NewTouchPoint(
                     portal_id=self.portal_id,
-                    activity_id=next(_activity_ids),
+                    activity_id=activity_id,
                     owner=self.records[record],
                     type=kind,
                     deadline=deadline,
@@ -348,7 +361,8 @@ async def test_the_touch_points_csv_lists_the_period_with_live_titles_and_safe_c
         site.member_id, OwnerType.DEAL, title="@SUM(A1:A9)"
     )
     await site.add("risky", "bob", "formula", TouchPointType.OTHER,
-                   created=site.at(5, 9), deadline=site.at(5, 10))  # fmt: skip
+                   created=site.at(5, 9), deadline=site.at(5, 10),
+                   subject="=1+2", description="Позвонить; обсудить объём")  # fmt: skip
     response, body = await download(
         site,
         f"/api/v1/reports/touchpoints.csv?{site.week}",
@@ -358,7 +372,8 @@ async def test_the_touch_points_csv_lists_the_period_with_live_titles_and_safe_c
     assert "X-Truncated" not in response.headers
     rows = csv_rows(body, ";")
     header = rows[0]
-    assert header[12] == f"Срок ({ZONE})"
+    assert header[5:7] == ["Тема", "Описание"]
+    assert header[14] == f"Срок ({ZONE})"
     by_id = {int(row[0]): dict(zip(header, row, strict=True)) for row in rows[1:]}
     # Created, due, completed or cancelled in the week; "follow" is due long after it
     # but was created in it. Ordered by deadline.
@@ -376,7 +391,11 @@ async def test_the_touch_points_csv_lists_the_period_with_live_titles_and_safe_c
     second = by_id[site.touch_points["second"].id]
     assert second["Запись"] == '\'=HYPERLINK("http://x","won")'
     assert second["Вовремя"] == "нет"
-    assert by_id[site.touch_points["risky"].id]["Запись"] == "'@SUM(A1:A9)"
+    risky = by_id[site.touch_points["risky"].id]
+    assert risky["Запись"] == "'@SUM(A1:A9)"
+    # The to-do's own subject and description, read live, formulas neutralised too.
+    assert (risky["Тема"], risky["Описание"]) == ("'=1+2", "Позвонить; обсудить объём")
+    assert (first["Тема"], first["Описание"]) == ("", "")
     assert by_id[site.touch_points["dropped"].id]["Вовремя"] == ""
 
     mine_response, mine = await download(

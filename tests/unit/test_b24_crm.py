@@ -181,6 +181,24 @@ async def test_records_by_id_cost_ceil_m_over_2500_requests(count: int, requests
         assert len(env.server.calls) == requests == math.ceil(count / 2500)
 
 
+@pytest.mark.parametrize(
+    ("cards", "requests"), [(0, 0), (1, 1), (1250, 1), (1251, 2), (2500, 2), (5000, 4)]
+)
+async def test_cards_read_records_and_todo_texts_in_the_same_batches(
+    cards: int, requests: int
+) -> None:
+    """M cards on M records: 2M ids in lists of 50, 50 lists to a request."""
+    async with local_env() as env:
+        record_ids = env.server.add_items(2, cards)
+        activity_ids = env.server.add_activities(cards, DESCRIPTION="Agenda")
+        refs = [OwnerRef(OwnerType.DEAL, item_id) for item_id in record_ids]
+        lookup = await env.connector.as_app(env.portal).read_cards(refs, activity_ids)
+        assert all(isinstance(lookup.records[ref], RecordCard) for ref in refs)
+        assert sorted(lookup.todos) == activity_ids
+        assert all(text.description == "Agenda" for text in lookup.todos.values())
+        assert len(env.server.calls) == requests == math.ceil(2 * cards / 2500)
+
+
 async def test_records_the_user_may_not_read_come_back_hidden() -> None:
     async with local_env() as env:
         env.server.add_items(2, 3)

@@ -558,6 +558,9 @@ def _matches(row: dict[str, Any], row_filter: dict[str, Any]) -> bool:
         elif prefix == "%":
             if str(expected).lower() not in str(actual or "").lower():
                 return False
+        elif isinstance(expected, list):  # filter[ID][]=1&filter[ID][]=2 means "one of"
+            if str(actual) not in {str(value) for value in expected}:
+                return False
         elif str(actual) != str(expected):
             return False
     return True

@@ -36,6 +36,15 @@ class Activity:
 
 
 @attrs.frozen(kw_only=True)
+class TodoText:
+    """What a to-do says: its subject and description, read live, never stored by us."""
+
+    activity_id: int
+    subject: str
+    description: str = ""
+
+
+@attrs.frozen(kw_only=True)
 class RecordCard:
     """What a board card shows of its CRM record, read live with the user's token."""
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import web, web_fileresponse
 
 from touchpoints.entrypoints import api, b24, pages, reports_api
 from touchpoints.entrypoints.container import ACTIVITY_SYNC, SERVICES, Services
@@ -75,6 +75,8 @@ def create_app(services: Services, *, https: bool = False) -> web.Application:
     reports_api.add_routes(app)
     static = static_dir()
     if static.is_dir():
+        # aiohttp names static types from its own table, which lacks woff2 (Open Sans).
+        web_fileresponse.CONTENT_TYPES.add_type("font/woff2", ".woff2")
         app.router.add_static(pages.STATIC_PREFIX, static, append_version=False)
 
     async def observe_b24(app: web.Application) -> AsyncIterator[None]:

@@ -2,17 +2,22 @@
 
 The CRM side is the in-memory fake (``adapters/memory``); storage is the real Postgres
 (embedded unless ``TOUCHPOINTS_DATABASE_URL`` is set), so the demo exercises the same code
-paths as production. Each start re-creates the demo portal from scratch.
+paths as production. The demo's server secret lives in its data directory (made once, mode
+0600), so a restart reads its own earlier data; each start re-seeds the demo portal, because the
+simulated CRM behind it lives in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from aiohttp import web
 
@@ -24,13 +29,14 @@ from touchpoints.adapters.memory.crm import (
     MemoryOAuthServer,
 )
 from touchpoints.adapters.postgres import TokenCipher, open_storage
+from touchpoints.adapters.postgres.crypto import TokenUnreadable
 from touchpoints.domain.model import NewTouchPoint, OwnerType
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.entrypoints import demo_data, pages
 from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.b24 import lang_of
-from touchpoints.entrypoints.config import Config, PrivacyConfig
+from touchpoints.entrypoints.config import MIN_SECRET_KEY_LENGTH, Config, PrivacyConfig
 from touchpoints.entrypoints.container import SERVICES, DemoPortal, Services
 from touchpoints.entrypoints.inputs import parse_id
 from touchpoints.entrypoints.listener import serve_until_stopped
@@ -42,6 +48,36 @@ from touchpoints.services.lifecycle import Handlers
 log = logging.getLogger("touchpoints.demo")
 
 _TAB_PLACEMENTS = {owner_type.placement for owner_type in OwnerType}
+
+SECRET_FILE = "demo-secret"  # noqa: S105 - a file name, not a secret
+
+
+def demo_secret(config: Config) -> Secret:
+    """The configured server secret, else the demo's own, made once under the data directory.
+
+    The file is created with mode 0600 before anything is written to it, and never replaced:
+    the stored tokens of the demo portal are encrypted with it.
+    """
+    if config.secret_key is not None:
+        return config.secret_key
+    path = config.data_dir.expanduser() / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> Secret:
+    text = path.read_text(encoding="ascii").strip()
+    # A start killed between creating the file and writing it leaves it short: start over.
+    if len(text) < MIN_SECRET_KEY_LENGTH:
+        path.unlink()
+        raise RuntimeError(f"{path} was incomplete and has been removed; start the demo again")
+    return Secret(text)
 
 
 def build_world(clock: Clock) -> MemoryCrm:
@@ -75,14 +111,37 @@ def build_world(clock: Clock) -> MemoryCrm:
     return world
 
 
-async def seed_portal(storage: Storage, world: MemoryCrm, now: datetime) -> int:
+async def _forget_previous_portal(storage: Storage, *, owns_database: bool) -> None:
+    """Delete the demo portal a previous start seeded, so that this start seeds it afresh.
+
+    Data seeded before the demo kept its secret (or under another secret) cannot be decrypted;
+    in the demo's own embedded database every portal is a demo portal, so it is dropped.
+
+    Raises: TokenUnreadable when the unreadable portal lives in a configured database.
+    """
+    try:
+        async with storage.unit_of_work() as uow:
+            existing = await uow.portals.get_by_member_id(demo_data.DEMO_MEMBER_ID)
+            if existing is not None:
+                await uow.portals.delete(existing.id)
+        return
+    except TokenUnreadable:
+        if not owns_database:
+            raise
+    log.warning("demo data made under another secret key: seeding the demo portal afresh")
+    async with storage.unit_of_work() as uow:
+        for portal_id in await uow.portals.list_ids(active_only=False):
+            await uow.portals.delete(portal_id)
+
+
+async def seed_portal(
+    storage: Storage, world: MemoryCrm, now: datetime, *, owns_database: bool = True
+) -> int:
     """(Re)create the demo portal in storage with settings and touch-points; returns its id."""
     member_id = demo_data.DEMO_MEMBER_ID
     install = world.install(member_id, demo_data.USERS[0].id)
+    await _forget_previous_portal(storage, owns_database=owns_database)
     async with storage.unit_of_work() as uow:
-        existing = await uow.portals.get_by_member_id(member_id)
-        if existing is not None:
-            await uow.portals.delete(existing.id)
         portal = await uow.portals.create(install, now=now)
         await uow.settings.put(
             portal.id,
@@ -108,6 +167,7 @@ async def seed_portal(storage: Storage, world: MemoryCrm, now: datetime) -> int:
                 deadline=plan.deadline,
                 responsible_id=plan.responsible_id,
                 subject=plan.title,
+                description=plan.note,
                 completed=plan.done_note is not None,
                 created_at=created_at,
             )
@@ -139,7 +199,13 @@ async def seed_portal(storage: Storage, world: MemoryCrm, now: datetime) -> int:
 
 
 def demo_services(
-    storage: Storage, world: MemoryCrm, portal_id: int, clock: Clock, base_url: str
+    storage: Storage,
+    world: MemoryCrm,
+    portal_id: int,
+    clock: Clock,
+    base_url: str,
+    *,
+    secret: Secret | None = None,
 ) -> Services:
     member_id = demo_data.DEMO_MEMBER_ID
 
@@ -152,7 +218,7 @@ def demo_services(
         oauth=MemoryOAuthServer(world),
         messenger=MemoryMessenger(world),
         clock=clock,
-        sealer=SessionSealer(Secret(secrets.token_urlsafe(48))),
+        sealer=SessionSealer(secret or Secret(secrets.token_urlsafe(48))),
         handlers=Handlers.under(base_url),
         privacy=PrivacyConfig(),
         allow_http=True,
@@ -228,12 +294,14 @@ async def open_demo(
 ) -> AsyncIterator[web.Application]:
     """The demo app with its storage open and its portal seeded."""
     clock = clock or SystemClock()
-    key = config.secret_key or Secret(secrets.token_urlsafe(48))
+    key = demo_secret(config)
     storage = await open_storage(config.database_url, config.data_dir, TokenCipher(key))
     try:
         world = build_world(clock)
-        portal_id = await seed_portal(storage, world, clock.now())
-        services = demo_services(storage, world, portal_id, clock, base_url)
+        portal_id = await seed_portal(
+            storage, world, clock.now(), owns_database=config.database_url is None
+        )
+        services = demo_services(storage, world, portal_id, clock, base_url, secret=key)
         app = create_app(services)
         add_demo_routes(app)
         yield app
@@ -249,14 +317,34 @@ def run_demo(
 
     async def main() -> None:
         async with open_demo(config, base_url=base_url) as app:
-            await serve_until_stopped(
-                app,
-                host=host,
-                port=port,
-                on_started=lambda: announce(
-                    f"Touch-points demo is running. Open {base_url}/demo in your browser."
-                ),
-            )
+            try:
+                await serve_until_stopped(
+                    app,
+                    host=host,
+                    port=port,
+                    on_started=lambda: announce(
+                        f"Touch-points demo is running. Open {base_url}/demo in your browser."
+                    ),
+                )
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                raise PortBusy(port) from exc
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except PortBusy as busy:
+        announce(
+            f"Port {busy.port} is already in use. Start the demo on another one: "
+            f"`make run PORT={busy.port + 1}` or `touchpoints demo --port {busy.port + 1}`."
+        )
+        return 1
     return 0
+
+
+class PortBusy(Exception):
+    """The demo's port is taken by another process."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.port = port

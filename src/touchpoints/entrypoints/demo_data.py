@@ -51,6 +51,7 @@ class DemoPlan:
     deadline: datetime
     responsible_id: int
     title: str
+    note: str = ""
     done_note: str | None = None
     follows: int | None = None
 
@@ -124,6 +125,14 @@ _TITLES = {
     TouchPointType.VISIT: ("Site visit", "Visit the showroom together"),
     TouchPointType.OTHER: ("Prepare the offer", "Update the proposal"),
 }
+# What the to-do's description says; every third card has none.
+_AGENDAS = (
+    "Ask who else takes part in the decision and when the budget is set.",
+    "Bring the updated price list and two references from their industry.",
+    "Confirm the delivery window; they mentioned the warehouse moves in spring.",
+    "Walk through the pilot results and agree on the next stage.",
+    "They prefer mornings. Mention the volume discount only if asked.",
+)
 _NOTES = (
     "Interested, asked for a discount on volume.",
     "Decision maker is back next week.",
@@ -205,6 +214,7 @@ def plans(now: datetime) -> list[DemoPlan]:
                 deadline=local.astimezone(ZoneInfo("UTC")),
                 responsible_id=responsible,
                 title=rng.choice(_TITLES[type_]),
+                note="" if index % 3 == 2 else _AGENDAS[index % len(_AGENDAS)],
             )
         )
     # Chains: a completed touch-point followed by an open one on the same record.

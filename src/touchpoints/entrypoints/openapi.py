@@ -70,6 +70,16 @@ _SCHEMAS: dict[str, Any] = {
             "created_at": _DATETIME,
             "updated_at": _DATETIME,
             "completed_at": _NULLABLE_DATETIME,
+            "title": {
+                "type": ["string", "null"],
+                "description": "The to-do's subject, read live from the CRM (never stored); "
+                "null where the user may not see the to-do or it is gone.",
+            },
+            "note": {
+                "type": ["string", "null"],
+                "description": "The to-do's description, read live from the CRM (never stored); "
+                "null where the user may not see the to-do or it is gone.",
+            },
         },
         [
             "id",
@@ -85,6 +95,8 @@ _SCHEMAS: dict[str, Any] = {
             "created_at",
             "updated_at",
             "completed_at",
+            "title",
+            "note",
         ],
     ),
     "Board": _obj(

@@ -16,7 +16,7 @@ from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.http import frame_csp
 
 STATIC_PREFIX = "/static/v1"
-PRIVACY_UPDATED = "2026-11-27"
+PRIVACY_UPDATED = "2026-12-02"
 
 
 @cache

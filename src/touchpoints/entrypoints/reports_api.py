@@ -310,13 +310,15 @@ _LABELS: dict[str, Mapping[object, str]] = {
 
 _TOUCH_POINT_HEADERS = {
     "en": (
-        "ID", "Activity ID", "Record type", "Record ID", "Record", "Type", "Status",
+        "ID", "Activity ID", "Record type", "Record ID", "Record", "Title", "Note", "Type",
+        "Status",
         "Responsible ID", "Responsible", "Created by ID", "Created by", "Created ({zone})",
         "Deadline ({zone})", "Completed ({zone})", "Updated ({zone})", "On time",
         "Result note", "Previous ID", "Next ID",
     ),
     "ru": (
-        "ID", "ID дела", "Тип записи", "ID записи", "Запись", "Тип", "Статус",
+        "ID", "ID дела", "Тип записи", "ID записи", "Запись", "Тема", "Описание", "Тип",
+        "Статус",
         "ID ответственного", "Ответственный", "ID автора", "Автор", "Создана ({zone})",
         "Срок ({zone})", "Выполнена ({zone})", "Изменена ({zone})", "Вовремя",
         "Результат", "ID предыдущей", "ID следующей",
@@ -360,7 +362,7 @@ def touch_points_csv_rows(listing: PeriodTouchPoints, lang: str) -> list[list[ob
         rows.append(
             [
                 tp.id, tp.activity_id, labels[tp.owner.type], tp.owner.id, card.owner_title,
-                labels[tp.type], labels[tp.status], tp.responsible_id,
+                card.title, card.note, labels[tp.type], labels[tp.status], tp.responsible_id,
                 listing.names.get(tp.responsible_id), tp.created_by,
                 listing.names.get(tp.created_by), _local(tp.created_at, zone),
                 _local(tp.deadline, zone), _local(tp.completed_at, zone),

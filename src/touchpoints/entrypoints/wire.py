@@ -360,6 +360,8 @@ def touch_point_json(card: Card, zone: ZoneInfo) -> dict[str, Any]:
         "created_at": iso(tp.created_at, zone),
         "updated_at": iso(tp.updated_at, zone),
         "completed_at": iso(tp.completed_at, zone),
+        "title": card.title,
+        "note": card.note,
     }
 
 

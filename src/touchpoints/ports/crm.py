@@ -15,6 +15,7 @@ from touchpoints.domain.crm import (
     Department,
     RecordCard,
     TodoSpec,
+    TodoText,
     UserInfo,
 )
 from touchpoints.domain.model import OwnerRef, OwnerType
@@ -78,6 +79,15 @@ RecordLookup = Mapping[OwnerRef, RecordCard | Hidden]
 
 
 @attrs.frozen(kw_only=True)
+class CardLookup:
+    """What board cards show of the CRM: owner records, and the texts of the to-dos the
+    user may read (an activity id missing from ``todos`` is hidden or gone)."""
+
+    records: RecordLookup
+    todos: Mapping[int, TodoText]
+
+
+@attrs.frozen(kw_only=True)
 class TokenGrant:
     """The token endpoint's reply: the only trusted source of a portal's identity (DESIGN §4)."""
 
@@ -129,6 +139,11 @@ class Crm(Protocol):
 
     async def read_records(self, refs: Iterable[OwnerRef]) -> RecordLookup:
         """Board cards for records, batched (ceil(M/2500) requests for M records)."""
+        ...
+
+    async def read_cards(self, refs: Iterable[OwnerRef], activity_ids: Iterable[int]) -> CardLookup:
+        """Owner records and to-do texts in one batched round: list calls of up to 50 ids,
+        50 to a request, so M records and N to-dos cost about ceil((M + N) / 2500) requests."""
         ...
 
     async def search_records(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from typing import TypeVar
 
@@ -76,10 +76,15 @@ class Actor:
 
 @attrs.frozen(kw_only=True)
 class Card:
-    """A touch-point with the owner record's live title (None: hidden from this user)."""
+    """A touch-point with what the CRM says of it, read live with the user's token: the owner
+    record's title and the to-do's own subject (``title``) and description (``note``).
+    ``None``: hidden from this user (or gone). Never stored: the privacy policy lists what we keep.
+    """
 
     touch_point: TouchPoint
     owner_title: str | None
+    title: str | None = None
+    note: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -123,14 +128,6 @@ async def portal_settings(storage: Storage, portal_id: int) -> PortalSettings:
         return await load_settings(uow, portal_id)
 
 
-async def titles_for(crm: Crm, refs: Iterable[OwnerRef]) -> RecordLookup:
-    """Owner records read live with the caller's token, one batched round for all of them."""
-    unique = list(dict.fromkeys(refs))
-    if not unique:
-        return {}
-    return await crm.read_records(unique)
-
-
 def _title(lookup: RecordLookup, ref: OwnerRef) -> str | None:
     record = lookup.get(ref)
     if record is None or isinstance(record, Hidden):
@@ -139,8 +136,25 @@ def _title(lookup: RecordLookup, ref: OwnerRef) -> str | None:
 
 
 async def cards_for(crm: Crm, touch_points: Sequence[TouchPoint]) -> list[Card]:
-    lookup = await titles_for(crm, (tp.owner for tp in touch_points))
-    return [Card(touch_point=tp, owner_title=_title(lookup, tp.owner)) for tp in touch_points]
+    """Cards with live owner titles and to-do texts, one batched round for all of them."""
+    if not touch_points:
+        return []
+    lookup = await crm.read_cards(
+        dict.fromkeys(tp.owner for tp in touch_points),
+        dict.fromkeys(tp.activity_id for tp in touch_points),
+    )
+    cards: list[Card] = []
+    for tp in touch_points:
+        text = lookup.todos.get(tp.activity_id)
+        cards.append(
+            Card(
+                touch_point=tp,
+                owner_title=_title(lookup.records, tp.owner),
+                title=None if text is None else text.subject,
+                note=None if text is None else text.description,
+            )
+        )
+    return cards
 
 
 def _check_responsible_filter(
@@ -598,4 +612,9 @@ async def record_touch_points(
         settings = await load_settings(uow, actor.portal.id)
         touch_points = await uow.touch_points.for_owner(actor.portal.id, owner)
     visible = [tp for tp in touch_points if may_view(actor.viewer, tp, settings)]
-    return await cards_for(crm, visible)
+    # Open ones first, the most overdue on top; then the finished ones, newest first.
+    opened = sorted((tp for tp in visible if tp.is_open), key=lambda tp: (tp.deadline, tp.id))
+    closed = sorted(
+        (tp for tp in visible if not tp.is_open), key=lambda tp: (tp.deadline, tp.id), reverse=True
+    )
+    return await cards_for(crm, [*opened, *closed])

@@ -27,10 +27,12 @@ from touchpoints.domain.crm import (
     Department,
     RecordCard,
     TodoSpec,
+    TodoText,
     UserInfo,
 )
 from touchpoints.domain.model import OwnerRef, OwnerType
 from touchpoints.ports.crm import (
+    CardLookup,
     CrmError,
     CrmInvalidInput,
     CrmNotFound,
@@ -51,6 +53,7 @@ _ACTIVITY_SELECT = [
     "SUBJECT",
     "PROVIDER_ID",
 ]
+_TEXT_SELECT = ["ID", "SUBJECT", "DESCRIPTION"]
 _ITEM_SELECT = [
     "id",
     "title",
@@ -326,7 +329,11 @@ class BitrixCrm:
     # ------------------------------------------------------------ records
 
     async def read_records(self, refs: Iterable[OwnerRef]) -> RecordLookup:
+        return (await self.read_cards(refs, ())).records
+
+    async def read_cards(self, refs: Iterable[OwnerRef], activity_ids: Iterable[int]) -> CardLookup:
         wanted = list(dict.fromkeys(refs))
+        activities = _unique(activity_ids)
         commands: dict[str, Command] = {}
         command_type: dict[str, OwnerType] = {}
         for owner_type in OwnerType:
@@ -335,18 +342,35 @@ class BitrixCrm:
                 key = f"{owner_type.value}{index}"
                 commands[key] = Command("crm.item.list", _item_params(owner_type, {"@id": chunk}))
                 command_type[key] = owner_type
+        for index, chunk in enumerate(_chunks(activities, IDS_PER_CALL)):
+            # Up to 50 ids fit one page of the legacy list (§5); no count is needed.
+            commands[f"t{index}"] = Command(
+                "crm.activity.list",
+                {"filter": {"ID": chunk}, "select": _TEXT_SELECT, "start": -1},
+            )
+        # Records and to-dos share the batches, so the texts cost no round of their own.
         reply = await run_commands(self._client, commands, safe=True)
-        # Records the user may not read are left out of a list (§12.1); a whole list the
-        # user may not read is the same thing.
+        # Records (and activities) the user may not read are left out of a list (§11, §12.1);
+        # a whole list the user may not read is the same thing.
         _raise_first(reply, tolerate=(CrmPermissionDenied, CrmNotFound))
         cards: dict[OwnerRef, RecordCard | Hidden] = {}
+        texts: dict[int, TodoText] = {}
+        wanted_activities = set(activities)
         for key, result in reply.results.items():
-            owner_type = command_type[key]
+            owner_type_of = command_type.get(key)
+            if owner_type_of is None:
+                for row in _rows(result):
+                    text = _text_or_none(row)
+                    if text is not None and text.activity_id in wanted_activities:
+                        texts[text.activity_id] = text
+                continue
             for row in _items(result):
-                card = _card_or_none(owner_type, row)
+                card = _card_or_none(owner_type_of, row)
                 if card is not None:
                     cards[card.ref] = card
-        return {ref: cards.get(ref) or Hidden(ref=ref) for ref in wanted}
+        return CardLookup(
+            records={ref: cards.get(ref) or Hidden(ref=ref) for ref in wanted}, todos=texts
+        )
 
     async def search_records(
         self, owner_type: OwnerType, text: str, *, limit: int = 20
@@ -564,5 +588,25 @@ def _activity_or_none(row: Mapping[str, Any]) -> Activity | None:
 def _card_or_none(owner_type: OwnerType, row: Mapping[str, Any]) -> RecordCard | None:
     try:
         return parse_item(owner_type, row)
+    except WireError:
+        return None
+
+
+def parse_todo_text(row: Mapping[str, Any]) -> TodoText:
+    """A to-do's subject and description from a legacy activity row (§11.3).
+
+    Raises:
+        WireError: the row lacks an id.
+    """
+    return TodoText(
+        activity_id=to_int(row.get("ID")),
+        subject=to_str(row.get("SUBJECT")),
+        description=to_str(row.get("DESCRIPTION")),
+    )
+
+
+def _text_or_none(row: Mapping[str, Any]) -> TodoText | None:
+    try:
+        return parse_todo_text(row)
     except WireError:
         return None

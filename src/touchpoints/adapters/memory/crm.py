@@ -20,6 +20,7 @@ from touchpoints.domain.crm import (
     Department,
     RecordCard,
     TodoSpec,
+    TodoText,
     UserInfo,
 )
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
@@ -27,6 +28,7 @@ from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import (
+    CardLookup,
     CrmAuthExpired,
     CrmConnector,
     CrmError,
@@ -346,6 +348,7 @@ class MemoryCrm:
         deadline: datetime,
         responsible_id: int,
         subject: str = "",
+        description: str = "",
         completed: bool = False,
         provider_id: str = TODO_PROVIDER,
         author_id: int | None = None,
@@ -361,6 +364,7 @@ class MemoryCrm:
             author_id=author_id or responsible_id,
             created_at=created_at or self.clock.now(),
             subject=subject,
+            description=description,
             completed=completed,
             provider_id=provider_id,
         )
@@ -650,6 +654,25 @@ class MemoryCrmSession:
 
     async def read_records(self, refs: Iterable[OwnerRef]) -> RecordLookup:
         portal, user = self._begin("read_records")
+        return self._records(portal, user, refs)
+
+    async def read_cards(self, refs: Iterable[OwnerRef], activity_ids: Iterable[int]) -> CardLookup:
+        portal, user = self._begin("read_cards")
+        todos: dict[int, TodoText] = {}
+        for activity_id in activity_ids:
+            activity = portal.activities.get(activity_id)
+            if activity is not None and portal.can_read(user, activity.owner):
+                todos[activity_id] = TodoText(
+                    activity_id=activity_id,
+                    subject=activity.subject,
+                    description=activity.description,
+                )
+        return CardLookup(records=self._records(portal, user, refs), todos=todos)
+
+    @staticmethod
+    def _records(
+        portal: MemoryPortal, user: MemoryUser, refs: Iterable[OwnerRef]
+    ) -> dict[OwnerRef, RecordCard | Hidden]:
         lookup: dict[OwnerRef, RecordCard | Hidden] = {}
         for ref in refs:
             record = portal.records.get(ref)

@@ -221,8 +221,52 @@ export function mountBoard(root) {
         selectFilter("owner_type", t("filter.record"), [{ value: "", label: t("filter.all_records") }, ...OWNER_TYPES.map((type) => ({ value: type, label: ownerTypeLabel(type) }))]),
         selectFilter("type", t("filter.type"), [{ value: "", label: t("filter.all_types") }, ...TYPES.map((type) => ({ value: type, label: typeLabel(type) }))]),
       ),
-      button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ onDone: () => load({ quiet: true }) }) }),
+      filtersOn() ? filterChip() : null,
+      button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ onDone: created }) }),
     );
+  }
+
+  function filtersOn() {
+    return Object.values(state.filters).some((value) => value !== "");
+  }
+
+  /** Filters are remembered across visits; this says they are on and takes them off. */
+  function filterChip() {
+    return h(
+      "span",
+      { class: "chip chip--filters", role: "status", dataset: { testid: "filters-on" } },
+      icon("search"),
+      h("span", {}, t("filter.on")),
+      h("span", { class: "dot", "aria-hidden": "true" }, "·"),
+      h(
+        "button",
+        { type: "button", class: "link chip__action", title: t("filter.clear_hint"), dataset: { testid: "filters-clear" }, on: { click: clearFilters } },
+        t("filter.clear"),
+      ),
+    );
+  }
+
+  function clearFilters() {
+    state.filters = { responsible_id: "", owner_type: "", type: "" };
+    saveFilters(state.filters);
+    load();
+    view.querySelector("[data-testid=new-tp]")?.focus();
+  }
+
+  /** After creating: reload, then bring the new card into view and mark it for a moment. */
+  async function created(touchPoint) {
+    await load({ quiet: true });
+    const card = view.querySelector(`.card[data-id="${touchPoint.id}"]`);
+    if (!card) return;
+    card.scrollIntoView({ block: "center", inline: "center" });
+    card.classList.add("is-new");
+    card.dataset.new = "";
+    card.focus({ preventScroll: true });
+    announce(t("create.highlight"));
+    setTimeout(() => {
+      card.classList.remove("is-new");
+      delete card.dataset.new;
+    }, 6000);
   }
 
   function peopleBar() {
@@ -304,7 +348,7 @@ export function mountBoard(root) {
                     if (state.pending.has(item.id)) card.classList.add("is-pending");
                     return card;
                   })
-                : h("p", { class: "column__empty" }, t("column.nothing")),
+                : h("p", { class: "column__empty" }, filtersOn() ? t("column.nothing_filtered") : t("column.nothing")),
             ),
           );
         }),
@@ -464,7 +508,7 @@ export function mountBoard(root) {
     }
     if ((event.key === "n" || event.key === "N") && !event.ctrlKey && !event.metaKey && !event.altKey) {
       event.preventDefault();
-      openCreateDialog({ onDone: () => load({ quiet: true }) });
+      openCreateDialog({ onDone: created });
       return;
     }
     const card = event.target.closest(".card");

@@ -53,6 +53,19 @@ export function ownerView(owner) {
   );
 }
 
+/** What the to-do is about: its subject and a one-line preview of its note (both from the CRM). */
+export function subjectView(touchPoint, { lines = 1 } = {}) {
+  const subject = touchPoint.title?.trim();
+  const note = touchPoint.note?.trim();
+  if (!subject && !note) return null;
+  return h(
+    "div",
+    { class: ["card__subject", lines > 1 && "card__subject--full"], dataset: { testid: "card-subject" } },
+    subject ? h("strong", { class: "card__subject-title", title: subject }, subject) : null,
+    note ? h("span", { class: "card__note", title: note, dataset: { testid: "card-note" } }, note) : null,
+  );
+}
+
 /**
  * A card for one open touch-point. ``actions`` gives the menu and complete handlers; the
  * card itself is focusable and carries data-id for the board's drag and keyboard code.
@@ -69,7 +82,7 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = f
       "aria-keyshortcuts": draggable ? "Enter Shift+ArrowRight Shift+ArrowLeft M C" : null,
       "aria-label": t("card.label", {
         type: typeLabel(touchPoint.type),
-        title,
+        title: touchPoint.title ? `${title}, ${touchPoint.title}` : title,
         when: formatDateTime(deadlineMs(touchPoint), portalZone()),
         who: userById(touchPoint.responsible_id).name,
       }),
@@ -115,6 +128,7 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = f
         ? h("span", { class: "chain-mark", title: t("card.follows"), dataset: { testid: "chain-mark" } }, icon("chain"), h("span", { class: "visually-hidden" }, t("card.follows")))
         : null,
     ),
+    subjectView(touchPoint),
     h("div", { class: "card__when" }, deadlineView(touchPoint, { now, overdue })),
     h(
       "div",
@@ -126,11 +140,13 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = f
             {
               type: "button",
               class: "card__complete",
-              title: t("action.complete"),
+              title: t("card.complete", { title }),
               "aria-label": t("card.complete", { title }),
+              dataset: { testid: "card-complete" },
               on: { click: () => onComplete(touchPoint) },
             },
             icon("check"),
+            h("span", { class: "card__complete-label" }, t("action.complete")),
           )
         : null,
     ),

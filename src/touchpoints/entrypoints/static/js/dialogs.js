@@ -2,9 +2,9 @@
 
 import { api, query } from "./api.js";
 import { crmPath, inFrame, openPath } from "./bx.js";
-import { deadlineMs, ownerTypeLabel, ownerView, personView, typeBadge, typeLabel } from "./cards.js";
+import { deadlineMs, ownerTypeLabel, ownerView, personView, subjectView, typeBadge, typeLabel } from "./cards.js";
 import { debounce, h, icon, nextId } from "./dom.js";
-import { formatDateTime, formatRelative, t } from "./i18n.js";
+import { currentLanguage, dateFieldPattern, formatDateTime, formatRelative, formatTime, parseTimeField, t } from "./i18n.js";
 import {
   TYPES,
   app,
@@ -16,34 +16,57 @@ import {
   portalZone,
   seesTeam,
 } from "./state.js";
-import { button, confirmDialog, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
+import { button, confirmDialog, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
 import { addDays, isoInZone, isoWeekday, localDate, localTime, zonedInstant } from "./zone.js";
 
-/** Date and time inputs read as wall time in the portal's zone. */
+// Times offered by the time field's list, every half hour of a working day.
+const TIME_SLOTS = Array.from({ length: 30 }, (_, i) => `${String(7 + Math.floor(i / 2)).padStart(2, "0")}:${i % 2 ? "30" : "00"}`);
+
+/**
+ * Date and time fields read as wall time in the portal's zone, written the way the UI's
+ * language writes them (en "12/3/2026", "9:00 AM"; ru "03.12.2026", "09:00"); the time field
+ * suggests half hours.
+ */
 function deadlineInputs({ ms = null, name = "deadline", label = t("field.deadline") } = {}) {
   const zone = portalZone();
-  const date = h("input", { type: "date", class: "input", required: true, dataset: { testid: `${name}-date` } });
-  const time = h("input", { type: "time", class: "input", required: true, step: 300, dataset: { testid: `${name}-time` } });
+  const day = dateField({ testid: `${name}-date`, label: t("field.date") });
+  const date = day.input;
+  date.required = true;
+  const listId = nextId("times");
+  const slots = h("datalist", { id: listId }, TIME_SLOTS.map((slot) => h("option", { value: formatTime(slot) })));
+  const time = h("input", { type: "text", class: "input input--time-text", lang: currentLanguage(), autocomplete: "off", required: true, placeholder: formatTime("10:00"), dataset: { testid: `${name}-time` } });
+  time.setAttribute("list", listId);
+  // Typed loosely ("9", "930pm", "21:30"): shown back the language's way once left.
+  time.addEventListener("change", () => {
+    const parsed = parseTimeField(time.value);
+    if (parsed) time.value = formatTime(parsed);
+  });
   const set = (value) => {
-    date.value = value === null ? "" : localDate(value, zone);
-    time.value = value === null ? "" : localTime(value, zone);
+    day.set(value === null ? null : localDate(value, zone));
+    time.value = value === null ? "" : formatTime(localTime(value, zone));
   };
   set(ms);
-  const group = h("div", { class: "datetime" }, date, time);
+  const group = h("div", { class: "datetime" }, day.node, time, slots);
   const node = field({ label, control: group, name, hint: t("field.zone_hint", { zone }), className: "field--deadline" });
   // The group itself is not labelable; name the inputs for assistive technology.
-  date.setAttribute("aria-label", t("field.date"));
   time.setAttribute("aria-label", t("field.time"));
   return {
     node,
     date,
     time,
     set,
-    /** ISO 8601 with the portal's offset, or null when left empty. */
+    /** Whether something was typed that is no date or time. */
+    invalid() {
+      if (!date.value.trim()) return false;
+      return day.invalid() || (time.value.trim() !== "" && parseTimeField(time.value) === null);
+    },
+    /** ISO 8601 with the portal's offset, or null when left empty (or unreadable). */
     read() {
-      if (!date.value) return null;
-      const instant = zonedInstant(date.value, time.value || "10:00", zone);
-      return isoInZone(instant, zone);
+      const local = day.read();
+      if (!local) return null;
+      const wall = time.value.trim() ? parseTimeField(time.value) : "10:00";
+      if (!wall) return null;
+      return isoInZone(zonedInstant(local, wall, zone), zone);
     },
   };
 }
@@ -99,7 +122,7 @@ export function openCompleteDialog(touchPoint, { onDone } = {}) {
       "div",
       { class: "summary" },
       typeBadge(touchPoint.type),
-      h("div", {}, ownerView(touchPoint.owner), h("div", { class: "muted small" }, `${typeLabel(touchPoint.type)} · ${formatDateTime(deadlineMs(touchPoint), portalZone())}`)),
+      h("div", { class: "summary__text" }, ownerView(touchPoint.owner), subjectView(touchPoint), h("div", { class: "muted small" }, `${typeLabel(touchPoint.type)} · ${formatDateTime(deadlineMs(touchPoint), portalZone())}`)),
     ),
     field({ label: t("complete.note"), control: note, name: "result_note", required: true }),
     h("label", { class: "check" }, schedule, h("span", {}, t("complete.schedule"))),
@@ -137,6 +160,11 @@ export function openCompleteDialog(touchPoint, { onDone } = {}) {
     if (!resultNote) {
       showFieldErrors(form, { result_note: t("complete.note_required") });
       note.focus();
+      return;
+    }
+    if (schedule.checked && when.invalid()) {
+      showFieldErrors(form, { "follow_up.deadline": t("field.datetime_invalid", { pattern: dateFieldPattern() }) });
+      when.date.focus();
       return;
     }
     let body = { result_note: resultNote, follow_up: null };
@@ -336,7 +364,8 @@ export function openCreateDialog({ owner = null, onDone } = {}) {
     const deadline = when.read();
     const problems = {};
     if (!record) problems.owner = t("create.record_required");
-    if (!deadline) problems.deadline = t("create.deadline_required");
+    if (when.invalid()) problems.deadline = t("field.datetime_invalid", { pattern: dateFieldPattern() });
+    else if (!deadline) problems.deadline = t("create.deadline_required");
     if (Object.keys(problems).length) {
       showFieldErrors(form, problems);
       return;
@@ -415,7 +444,7 @@ export function timelineView(items, currentId) {
         h(
           "div",
           { class: "timeline__body" },
-          h("div", { class: "timeline__head" }, h("strong", {}, typeLabel(item.type)), statusBadge(item), h("span", { class: "muted small" }, formatDateTime(deadlineMs(item), zone))),
+          h("div", { class: "timeline__head" }, h("strong", {}, typeLabel(item.type)), item.title ? h("span", { class: "timeline__subject" }, item.title) : null, statusBadge(item), h("span", { class: "muted small" }, formatDateTime(deadlineMs(item), zone))),
           item.result_note ? h("blockquote", { class: "timeline__note" }, item.result_note) : null,
           h("div", { class: "muted small" }, personView(item.responsible_id, { compact: true }), item.completed_at ? ` · ${t("details.completed_at", { when: formatDateTime(deadlineMs({ deadline: item.completed_at }), zone) })}` : ""),
         ),
@@ -439,6 +468,8 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
     { class: "facts" },
     h("dt", {}, t("field.record")),
     h("dd", {}, ownerView(touchPoint.owner), h("span", { class: "muted small" }, ` · ${ownerTypeLabel(touchPoint.owner.type)}`), h("br"), crmLink(touchPoint.owner)),
+    touchPoint.title ? [h("dt", {}, t("details.subject")), h("dd", { class: "details__subject", dataset: { testid: "details-subject" } }, touchPoint.title)] : null,
+    touchPoint.note ? [h("dt", {}, t("details.note")), h("dd", { class: "details__note", dataset: { testid: "details-note" } }, touchPoint.note)] : null,
     h("dt", {}, t("field.type")),
     h("dd", {}, typeLabel(touchPoint.type)),
     h("dt", {}, t("field.deadline")),
@@ -501,6 +532,12 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
     when.date.focus();
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      showFieldErrors(form, {});
+      if (when.invalid()) {
+        showFieldErrors(form, { deadline: t("field.datetime_invalid", { pattern: dateFieldPattern() }) });
+        when.date.focus();
+        return;
+      }
       const patch = {};
       const deadline = when.read();
       if (deadline && deadlineMsOf(deadline) !== ms) patch.deadline = deadline;

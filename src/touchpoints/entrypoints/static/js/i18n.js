@@ -72,9 +72,17 @@ export function formatNumber(n) {
   return formatter("num", {}).format(n);
 }
 
+/**
+ * How the language writes a time of day: English "9:00 AM" (no leading zero), Russian a
+ * 24-hour "09:00". Spelled out so no browser default (a "09:00 AM") slips in.
+ */
+function timeOptions() {
+  return lang === "en" ? { hour: "numeric", minute: "2-digit", hour12: true } : { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+}
+
 /** "Tue, 14 Oct, 10:00" in ``zone`` (the year only when it is not this year). */
 export function formatDateTime(ms, zone, { withYear = false } = {}) {
-  const options = { timeZone: zone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+  const options = { timeZone: zone, weekday: "short", day: "numeric", month: "short", ...timeOptions() };
   if (withYear || new Date(ms).getUTCFullYear() !== new Date().getUTCFullYear()) options.year = "numeric";
   return formatter("date", options).format(ms);
 }
@@ -108,7 +116,59 @@ export function formatRelative(ms, now = Date.now()) {
   return rel.format(Math.round(diff / (30 * day)), "month");
 }
 
-/** "10:00" as the locale writes an hour of the day. */
+/** "9:00 AM" / "09:00" as the language writes an hour of the day. */
 export function formatHour(hourOfDay) {
-  return formatter("date", { timeZone: "UTC", hour: "2-digit", minute: "2-digit" }).format(Date.UTC(2024, 0, 1, hourOfDay));
+  return formatTime(`${String(hourOfDay).padStart(2, "0")}:00`);
+}
+
+/** A wall time "HH:MM" as the language writes it ("9:30 AM", "09:30"). */
+export function formatTime(hhmm) {
+  const [hours, minutes] = hhmm.split(":").map(Number);
+  return formatter("date", { timeZone: "UTC", ...timeOptions() }).format(Date.UTC(2024, 0, 1, hours, minutes));
+}
+
+/** A calendar day "YYYY-MM-DD" as typed in a date field: "12/3/2026" (en), "03.12.2026" (ru). */
+export function formatDateField(day) {
+  const [year, month, date] = day.split("-");
+  if (lang === "ru") return `${date}.${month}.${year}`;
+  return `${Number(month)}/${Number(date)}/${year}`;
+}
+
+/** The placeholder of a date field. */
+export function dateFieldPattern() {
+  return lang === "ru" ? "дд.мм.гггг" : "mm/dd/yyyy";
+}
+
+function validDay(year, month, date) {
+  const probe = new Date(Date.UTC(year, month - 1, date));
+  if (probe.getUTCFullYear() !== year || probe.getUTCMonth() !== month - 1 || probe.getUTCDate() !== date) return null;
+  return `${String(year).padStart(4, "0")}-${String(month).padStart(2, "0")}-${String(date).padStart(2, "0")}`;
+}
+
+/** "YYYY-MM-DD" from what was typed (the language's order, or ISO); null when it is no day. */
+export function parseDateField(text) {
+  const value = String(text || "").trim();
+  let match = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(value);
+  if (match) return validDay(Number(match[1]), Number(match[2]), Number(match[3]));
+  match = /^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$/.exec(value);
+  if (!match) return null;
+  const [first, second, year] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  // Russian writes day.month.year; English (US) month/day/year.
+  return lang === "ru" ? validDay(year, second, first) : validDay(year, first, second);
+}
+
+/** "HH:MM" (24 h) from "9:30 AM", "9:30pm", "21:30" or "9"; null when it is no time. */
+export function parseTimeField(text) {
+  const value = String(text || "").trim().toLowerCase().replace(/\s+/g, " ");
+  const match = /^(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?$/.exec(value);
+  if (!match) return null;
+  let hours = Number(match[1]);
+  const minutes = Number(match[2] ?? "0");
+  const suffix = match[3]?.replace(/\./g, "");
+  if (minutes > 59) return null;
+  if (suffix) {
+    if (hours < 1 || hours > 12) return null;
+    hours = (hours % 12) + (suffix === "pm" ? 12 : 0);
+  } else if (hours > 23) return null;
+  return `${String(hours).padStart(2, "0")}:${String(minutes).padStart(2, "0")}`;
 }

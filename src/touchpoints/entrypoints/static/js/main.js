@@ -11,7 +11,7 @@ import { mountRecord, ownerFromPlacement } from "./record.js";
 import { mountReports } from "./reports.js";
 import { mountSettings } from "./settings.js";
 import { app, errorText, readLaunch, setUsers } from "./state.js";
-import { button } from "./ui.js";
+import { button, confirmDialog } from "./ui.js";
 
 const root = document.getElementById("app");
 
@@ -78,12 +78,12 @@ function shell({ withNav }) {
       nav,
       h("span", { class: "spacer" }),
       app.demo ? demoControls() : null,
-      inFrame() ? feedbackButton({ inline: true }) : null,
+      // In the top bar, never floating over the board's last card or a chart's bars.
+      feedbackButton({ inline: true }),
       h("span", { class: "me", title: me.is_admin ? t("me.admin") : null }, avatar(me, "sm"), h("span", { class: "me__name" }, me.name)),
     ),
     main,
     h("footer", { class: "footer" }, h("a", { class: "link", href: "/privacy", target: "_blank", rel: "noopener", dataset: { testid: "privacy-link" } }, t("about.privacy")), h("span", { class: "muted" }, t("footer.tagline"))),
-    inFrame() ? null : feedbackButton(),
   );
   root.removeAttribute("aria-busy");
   return main;
@@ -140,7 +140,30 @@ async function boot() {
   }
   const main = shell({ withNav: true });
   route(main);
-  window.addEventListener("hashchange", () => route(main));
+  window.addEventListener("hashchange", () => leaveTo(main));
+  window.addEventListener("beforeunload", (event) => {
+    if (!app.unsaved?.()) return;
+    event.preventDefault();
+    event.returnValue = ""; // Chromium still asks for it to show its "Leave site?" prompt
+  });
+}
+
+/** Follow a tab change, asking first when the settings have unsaved changes. */
+async function leaveTo(main) {
+  const target = window.location.hash;
+  if (app.unsaved?.() && currentRoute() !== "settings") {
+    window.history.replaceState(null, "", "#settings");
+    const leave = await confirmDialog({
+      title: t("settings.unsaved_leave"),
+      message: t("settings.unsaved_message"),
+      confirmLabel: t("settings.unsaved_discard"),
+      cancelLabel: t("settings.unsaved_stay"),
+    });
+    if (!leave) return;
+    window.history.replaceState(null, "", target);
+  }
+  app.unsaved = null;
+  route(main);
 }
 
 boot().catch(fatal);

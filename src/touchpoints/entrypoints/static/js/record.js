@@ -2,7 +2,7 @@
 // with create and complete in place.
 
 import { api } from "./api.js";
-import { cardView, ownerTypeLabel } from "./cards.js";
+import { cardView, deadlineMs, ownerTypeLabel } from "./cards.js";
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, timelineView } from "./dialogs.js";
 import { h, replace } from "./dom.js";
 import { formatNumber, t } from "./i18n.js";
@@ -35,8 +35,9 @@ export function mountRecord(root, owner) {
 
   function render() {
     const record = { ...owner, title: data.owner?.title ?? null };
-    const open = data.items.filter((item) => item.status === "open");
-    const history = data.items.filter((item) => item.status !== "open").reverse();
+    // What is due comes first, the most overdue on top; the history reads oldest first.
+    const open = data.items.filter((item) => item.status === "open").sort((a, b) => deadlineMs(a) - deadlineMs(b) || a.id - b.id);
+    const history = data.items.filter((item) => item.status !== "open").sort((a, b) => deadlineMs(a) - deadlineMs(b) || a.id - b.id);
     const complete = (touchPoint) => openCompleteDialog(touchPoint, { onDone: load });
     const details = (touchPoint) => openDetailsDialog(touchPoint, { onComplete: complete, onChanged: load });
     replace(

@@ -10,7 +10,7 @@ import { openCreateDialog } from "./dialogs.js";
 import { avatar, h, icon, replace } from "./dom.js";
 import { currentLanguage, formatDay, formatNumber, t, tn } from "./i18n.js";
 import { OWNER_TYPES, TYPES, app, errorText, myId, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
-import { announce, button, toast } from "./ui.js";
+import { announce, button, dateField, toast } from "./ui.js";
 import { addDays, dayToUtcNoon, localDate, weekStart } from "./zone.js";
 
 export const PERIODS = ["this_week", "last_week", "this_month", "last_days", "custom"];
@@ -330,23 +330,22 @@ export function mountReports(root) {
         ),
       ),
     );
-    const dateInput = (part, label) =>
-      h(
-        "label",
-        { class: "period__date" },
-        h("span", { class: "filter__label" }, label),
-        h("input", {
-          type: "date",
-          class: "input input--date",
-          value: state.custom[part] || "",
-          max: part === "from" ? state.custom.to || undefined : undefined,
-          min: part === "to" ? state.custom.from || undefined : undefined,
-          "aria-invalid": state.problem ? "true" : null,
-          "aria-describedby": state.problem ? "report-range-problem" : null,
-          dataset: { testid: `report-${part}` },
-          on: { change: (event) => setCustom(part, event.target.value) },
-        }),
-      );
+    const dateInput = (part, label) => {
+      const day = dateField({
+        value: state.custom[part] || null,
+        testid: `report-${part}`,
+        label,
+        className: "input--date",
+        min: part === "to" ? state.custom.from : undefined,
+        max: part === "from" ? state.custom.to : undefined,
+        onChange: (value) => setCustom(part, value || ""),
+      });
+      if (state.problem) {
+        day.input.setAttribute("aria-invalid", "true");
+        day.input.setAttribute("aria-describedby", "report-range-problem");
+      }
+      return h("label", { class: "period__date" }, h("span", { class: "filter__label" }, label), day.node);
+    };
     const custom = state.period === "custom" ? h("div", { class: "period__custom" }, dateInput("from", t("reports.from")), dateInput("to", t("reports.to"))) : null;
     const selectFilter = (name, label, options) =>
       h(

@@ -6,7 +6,7 @@ import { inFrame, selectUsers } from "./bx.js";
 import { avatar, h, icon, nextId, replace } from "./dom.js";
 import { formatDay, formatHour, t, weekdayNames } from "./i18n.js";
 import { OWNER_TYPES, app, errorText, isAdmin, pickableUsers, userById } from "./state.js";
-import { button, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
+import { button, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
 import { knownZones } from "./zone.js";
 
 function checkbox(checked, props = {}) {
@@ -46,7 +46,8 @@ function portalForm(settings, { editable }) {
 
   let holidays = [...value.holidays].sort();
   const holidayList = h("ul", { class: "chips", "aria-live": "polite" });
-  const holidayInput = h("input", { type: "date", class: "input input--date", "aria-label": t("settings.holiday_date"), dataset: { testid: "holiday-input" } });
+  const holidayField = dateField({ testid: "holiday-input", label: t("settings.holiday_date"), className: "input--date" });
+  const holidayInput = holidayField.input;
   const renderHolidays = () => {
     replace(
       holidayList,
@@ -58,9 +59,9 @@ function portalForm(settings, { editable }) {
     );
   };
   const addHoliday = () => {
-    const day = holidayInput.value;
+    const day = holidayField.read();
     if (day && !holidays.includes(day)) holidays = [...holidays, day].sort();
-    holidayInput.value = "";
+    holidayField.set(null);
     renderHolidays();
   };
   holidayInput.addEventListener("keydown", (event) => {
@@ -137,7 +138,7 @@ function portalForm(settings, { editable }) {
     field({ label: t("settings.working_days"), control: days, name: "working_days" }),
     field({
       label: t("settings.holidays"),
-      control: h("div", { class: "stack" }, holidayList, editable ? h("div", { class: "inline" }, holidayInput, button(t("settings.add_holiday"), { kind: "light", size: "sm", iconName: "plus", onClick: addHoliday, dataset: { testid: "holiday-add" } })) : null),
+      control: h("div", { class: "stack" }, holidayList, editable ? h("div", { class: "inline" }, holidayField.node, button(t("settings.add_holiday"), { kind: "light", size: "sm", iconName: "plus", onClick: addHoliday, dataset: { testid: "holiday-add" } })) : null),
       name: "holidays",
     }),
     field({ label: t("settings.digest_hour"), control: hour, name: "digest_hour", hint: t("settings.digest_hour_hint") }),
@@ -192,14 +193,30 @@ export function mountSettings(root, { onSaved } = {}) {
     const admin = isAdmin();
     const form = portalForm(settings, { editable: admin });
     const save = button(t("settings.save"), { kind: "primary", type: "submit", dataset: { testid: "settings-save" } });
+    const discard = button(t("settings.discard"), { kind: "light", dataset: { testid: "settings-discard" }, onClick: () => render(app.settings, preferences) });
+    const unsavedNote = h("span", { class: "save-bar__note", role: "status", dataset: { testid: "settings-unsaved" } });
+    // The save bar sticks to the bottom of the view, so Save is always in reach.
+    const saveBar = h("div", { class: "panel__actions save-bar", dataset: { testid: "settings-save-bar" } }, unsavedNote, h("span", { class: "spacer" }), discard, save);
     const portalPanel = h(
       "form",
       { class: "panel", noValidate: true, "aria-labelledby": "settings-portal", dataset: { testid: "settings-form" } },
       h("h2", { class: "panel__title", id: "settings-portal" }, t("settings.portal")),
       admin ? null : h("p", { class: "notice", dataset: { testid: "settings-readonly" } }, icon("lock"), h("span", {}, t("settings.admins_only"))),
       form.node,
-      admin ? h("div", { class: "panel__actions" }, save) : null,
+      admin ? saveBar : null,
     );
+    const saved = JSON.stringify(form.read());
+    const dirty = () => admin && view.isConnected && JSON.stringify(form.read()) !== saved;
+    const syncDirty = () => {
+      const changed = dirty();
+      saveBar.classList.toggle("is-dirty", changed);
+      unsavedNote.textContent = changed ? t("settings.unsaved") : "";
+      discard.hidden = !changed;
+    };
+    // Chips are added and removed by clicks, fields by typing: look after each of them.
+    for (const type of ["input", "change", "click"]) portalPanel.addEventListener(type, () => queueMicrotask(syncDirty));
+    app.unsaved = dirty;
+    syncDirty();
     portalPanel.addEventListener("submit", async (event) => {
       event.preventDefault();
       const body = form.read();
@@ -210,6 +227,7 @@ export function mountSettings(root, { onSaved } = {}) {
       try {
         app.settings = await api("PUT", "/settings", body);
         toast(t("settings.saved"), { kind: "success" });
+        render(app.settings, preferences);
         onSaved?.(app.settings);
       } catch (error) {
         showFieldErrors(portalPanel, error.fields || {});

@@ -15,6 +15,8 @@ export const app = {
   users: [],
   usersById: new Map(),
   settings: null,
+  /** Set by a view with unsaved edits (settings): a function telling whether there are any. */
+  unsaved: null,
 };
 
 /** Read the launch parameters the server put on <body> (see templates/app.html). */

@@ -2,7 +2,7 @@
 
 import { inFrame } from "./bx.js";
 import { h, icon, nextId } from "./dom.js";
-import { t } from "./i18n.js";
+import { currentLanguage, dateFieldPattern, formatDateField, parseDateField, t } from "./i18n.js";
 
 /** A Bitrix24-style button. kind: primary | success | light | danger | link | icon. */
 export function button(label, { kind = "light", iconName, onClick, type = "button", size, ...rest } = {}) {
@@ -35,6 +35,75 @@ export function field({ label, control, hint, name, required = false, className 
     hintEl,
     error,
   );
+}
+
+/**
+ * A date field written the way the UI's language writes dates (en "12/3/2026", ru
+ * "03.12.2026"), ISO typed in also understood. Native date inputs follow the browser's locale
+ * instead of the UI's, so one is kept out of sight only to lend its calendar to the button.
+ * ``onChange`` gets "YYYY-MM-DD" (or null when cleared or unreadable).
+ */
+export function dateField({ value = null, testid, label, className, onChange, min, max } = {}) {
+  const lang = currentLanguage();
+  const input = h("input", { type: "text", class: ["input", "input--date-text", className], lang, inputMode: "numeric", autocomplete: "off", placeholder: dateFieldPattern(), dataset: testid ? { testid } : undefined });
+  const native = h("input", { type: "date", class: "datetime__native", tabIndex: -1, "aria-hidden": "true", min: min || undefined, max: max || undefined });
+  const pick = h(
+    "button",
+    {
+      type: "button",
+      class: "datetime__pick",
+      title: t("field.pick_date"),
+      "aria-label": t("field.pick_date"),
+      dataset: testid ? { testid: `${testid}-pick` } : undefined,
+      on: {
+        click: () => {
+          native.value = parseDateField(input.value) || "";
+          try {
+            native.showPicker();
+          } catch {
+            native.focus();
+          }
+        },
+      },
+    },
+    icon("calendar"),
+  );
+  if (label) input.setAttribute("aria-label", `${label} (${dateFieldPattern()})`);
+  const set = (day) => {
+    input.value = day ? formatDateField(day) : "";
+  };
+  set(value);
+  let last = value || null;
+  const changed = () => {
+    const day = parseDateField(input.value);
+    if (day === last) return;
+    last = day;
+    onChange?.(day);
+  };
+  native.addEventListener("change", () => {
+    if (!native.value) return;
+    set(native.value);
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  // A complete date applies as soon as it is typed (the year comes last in both languages).
+  input.addEventListener("input", () => {
+    if (parseDateField(input.value)) changed();
+  });
+  // Typed loosely ("3.12.2026", "2026-12-03"): shown back the language's way once left.
+  input.addEventListener("change", () => {
+    const day = parseDateField(input.value);
+    if (day) set(day);
+    changed();
+  });
+  return {
+    node: h("span", { class: "datetime__date" }, input, pick, native),
+    input,
+    set,
+    /** "YYYY-MM-DD", or null when empty or unreadable. */
+    read: () => parseDateField(input.value),
+    /** Whether something was typed that is no date. */
+    invalid: () => input.value.trim() !== "" && parseDateField(input.value) === null,
+  };
 }
 
 /** Show (or clear, with {}) per-field messages inside ``scope``; returns whether any matched. */
@@ -88,8 +157,29 @@ function toasts() {
   return region;
 }
 
+/**
+ * An error shown inside the open dialog, above its form: a modal makes everything behind it
+ * inert, so a toast there could be neither read whole nor closed (nor announced). It stays
+ * until closed or the dialog goes; a newer message replaces it.
+ */
+function dialogAlert(dialog, message) {
+  const slot = dialog.querySelector(".dialog__alerts");
+  const item = h(
+    "div",
+    { class: "dialog-alert", role: "alert", dataset: { testid: "dialog-error" } },
+    icon("close", "dialog-alert__icon"),
+    h("div", { class: "dialog-alert__text" }, message),
+    h("button", { type: "button", class: "dialog-alert__close", "aria-label": t("dialog.error_close"), on: { click: () => { item.remove(); dialog.querySelector(".dialog__body input, .dialog__body textarea, .dialog__body select")?.focus(); } } }, icon("close")),
+  );
+  slot.replaceChildren(item);
+  item.scrollIntoView({ block: "nearest" });
+  return item;
+}
+
 /** A short notification. kind: info | success | error. Errors stay until closed. */
 export function toast(message, { kind = "info", timeout } = {}) {
+  const modal = [...document.querySelectorAll("dialog[open]")].pop();
+  if (kind === "error" && modal?.querySelector(".dialog__alerts")) return dialogAlert(modal, message);
   const close = () => {
     item.classList.add("toast--leaving");
     setTimeout(() => item.remove(), 200);
@@ -136,7 +226,7 @@ export function openDialog({ title, body, footer, size = "md", onClose, classNam
       h("h2", { class: "dialog__title", id: titleId }, title),
       h("button", { type: "button", class: "dialog__close", "aria-label": t("action.close"), on: { click: () => close() } }, icon("close")),
     ),
-    h("div", { class: "dialog__body" }, body),
+    h("div", { class: "dialog__body" }, h("div", { class: "dialog__alerts" }), body),
     footer ? h("div", { class: "dialog__footer" }, footer) : null,
   );
   let closed = false;
@@ -168,7 +258,7 @@ export function openDialog({ title, body, footer, size = "md", onClose, classNam
 }
 
 /** Ask before something that cannot be undone; resolves to true when confirmed. */
-export function confirmDialog({ title, message, confirmLabel, danger = true, details }) {
+export function confirmDialog({ title, message, confirmLabel, cancelLabel = t("action.back"), danger = true, details }) {
   return new Promise((resolve) => {
     let answer = false;
     const ok = button(confirmLabel, {
@@ -182,7 +272,7 @@ export function confirmDialog({ title, message, confirmLabel, danger = true, det
       title,
       size: "sm",
       body: h("div", { class: "confirm" }, h("p", {}, message), details || null),
-      footer: [button(t("action.back"), { kind: "light", onClick: () => handle.close() }), ok],
+      footer: [button(cancelLabel, { kind: "light", onClick: () => handle.close() }), ok],
       onClose: () => resolve(answer),
     });
     ok.focus();
