@@ -9,6 +9,8 @@ import attrs
 from aiohttp import web
 
 from touchpoints.domain.crm import UserInfo
+from touchpoints.domain.messages import Catalogue
+from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
@@ -65,6 +67,7 @@ class Services:
     privacy: PrivacyConfig
     allow_http: bool = False
     users: UserCache = attrs.field(factory=UserCache)
+    catalogue: Catalogue = attrs.field(factory=load_catalogue)
     verifier: TokenVerifier = attrs.field(
         default=attrs.Factory(
             lambda self: TokenVerifier(
