@@ -59,6 +59,7 @@ from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
+from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.digest_job import board_link
 from touchpoints.services.digest import run_digest_pass
 
@@ -292,6 +293,7 @@ async def run_child(args: argparse.Namespace) -> dict[str, Any]:
                 messenger=BitrixMessenger(connector),
                 clock=FixedClock(NOW),
                 board_url=board_link(args.client_id),
+                catalogue=load_catalogue(),
                 concurrency=args.concurrency[0],
             )
             seconds = time.perf_counter() - started

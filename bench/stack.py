@@ -27,7 +27,7 @@ from touchpoints.adapters.bitrix24.throttle import Throttle
 from touchpoints.adapters.postgres import TokenCipher, open_storage
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.secrets import Secret
-from touchpoints.entrypoints.app import create_app
+from touchpoints.entrypoints.app import web_app
 from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.sessions import SessionSealer
@@ -125,7 +125,7 @@ async def app_stack(
                     privacy=PrivacyConfig(),
                     allow_http=True,
                 )
-                runner = web.AppRunner(create_app(services), access_log=None)
+                runner = web.AppRunner(web_app(services), access_log=None)
                 await runner.setup()
                 await web.TCPSite(runner, "127.0.0.1", port).start()
                 try:

@@ -19,7 +19,7 @@ from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
 from touchpoints.adapters.bitrix24.throttle import RetryPolicy
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.secrets import Secret
-from touchpoints.entrypoints.app import create_app
+from touchpoints.entrypoints.app import web_app
 from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.container import ACTIVITY_SYNC, Services
 from touchpoints.entrypoints.sessions import SessionSealer
@@ -138,7 +138,7 @@ async def harness(
             privacy=PrivacyConfig(),
             allow_http=True,
         )
-        app = create_app(services)
+        app = web_app(services)
         server = TestServer(app, host="127.0.0.1", port=port)
         async with TestClient(server) as client:
             yield Harness(b24, client, services, pg_storage, base_url, pg_dsn)

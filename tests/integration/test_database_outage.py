@@ -24,7 +24,7 @@ from touchpoints.adapters.postgres.embedded import _servers, ensure_embedded
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
-from touchpoints.entrypoints.app import create_app
+from touchpoints.entrypoints.app import web_app
 from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.sessions import SessionSealer
@@ -88,7 +88,7 @@ async def outage(tmp_path: Path) -> AsyncIterator[Outage]:
         privacy=PrivacyConfig(),
         allow_http=True,
     )
-    async with TestClient(TestServer(create_app(services))) as client:
+    async with TestClient(TestServer(web_app(services))) as client:
         try:
             yield Outage(client, storage, data_dir, token)
         finally:

@@ -25,6 +25,7 @@ from touchpoints.domain.digest import digest_tag
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.portal import Portal, PortalStatus
 from touchpoints.domain.settings import PortalSettings, UserPreferences
+from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.digest_job import board_link
 from touchpoints.ports.messaging import Notification
 from touchpoints.ports.storage import DigestEntry, DigestState, Storage
@@ -103,6 +104,7 @@ async def run_pass(
         messenger=harness.services.messenger,
         clock=FixedClock(now),
         board_url=board_link(harness.b24.client_id),
+        catalogue=load_catalogue(),
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from tests.integration.conftest import Harness
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.domain.model import OwnerType, Status
+from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.services.digest import run_digest_pass
 
 pytestmark = pytest.mark.postgres
@@ -297,6 +298,7 @@ async def test_the_digest_speaks_the_language_the_user_opens_the_app_in(harness:
         messenger=harness.services.messenger,
         clock=harness.services.clock,
         board_url=lambda portal: f"https://{portal.domain}/marketplace/app/x/",
+        catalogue=load_catalogue(),
     )
     assert summary.sent == 1
     (message,) = harness.b24.inbox(member_id, ivan)

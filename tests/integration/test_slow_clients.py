@@ -22,7 +22,7 @@ from tests.fakes.bitrix24 import Bitrix24Emulator
 from tests.integration.conftest import Harness
 from tests.integration.test_replicas import environment
 from tests.net import free_port, wait_ready
-from touchpoints.entrypoints.app import create_app
+from touchpoints.entrypoints.app import web_app
 from touchpoints.entrypoints.listener import ConnectionLimits, GuardedAppRunner
 
 pytestmark = pytest.mark.postgres
@@ -36,7 +36,7 @@ REQUEST = b"GET /healthz HTTP/1.1\r\nHost: touchpoints.test\r\n\r\n"
 @pytest.fixture
 async def served(harness: Harness) -> AsyncIterator[int]:
     """The real app on a real socket, with the short test limits; yields its port."""
-    runner = GuardedAppRunner(create_app(harness.services), limits=LIMITS, access_log=None)
+    runner = GuardedAppRunner(web_app(harness.services), limits=LIMITS, access_log=None)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.integration.conftest import Harness
 from touchpoints.domain.model import OwnerType
 from touchpoints.entrypoints import http
-from touchpoints.entrypoints.app import create_app
+from touchpoints.entrypoints.app import web_app
 from touchpoints.entrypoints.pages import STATIC_PREFIX
 
 pytestmark = pytest.mark.postgres
@@ -432,7 +432,7 @@ async def test_500_504_and_404_replies_behind_https_carry_every_header(
         return web.Response()
 
     monkeypatch.setattr(http, "REQUEST_BUDGET_S", 0.2)
-    app = create_app(harness.services, https=True)
+    app = web_app(harness.services, https=True)
     app.router.add_get("/boom", boom)
     app.router.add_get("/slow", slow)
     async with TestClient(TestServer(app)) as client:

@@ -17,17 +17,19 @@ from touchpoints.domain.digest import (
     compute_digest,
     crm_record_links,
     digest_tag,
-    language_of,
     render_digest,
 )
+from touchpoints.domain.messages import language_of
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
 from touchpoints.domain.settings import PortalSettings
+from touchpoints.entrypoints.catalogue import load_catalogue
 
 BERLIN = PortalSettings(time_zone="Europe/Berlin")
 # Tuesday 2026-09-01, 09:00 in Berlin (CEST, +02:00).
 NOW = datetime(2026, 9, 1, 7, 0, tzinfo=UTC)
 BOARD = "https://acme.bitrix24.com/marketplace/app/12/"
 LINKS = crm_record_links("https://acme.bitrix24.com/")
+TEXTS = load_catalogue()
 DEAL = OwnerRef(OwnerType.DEAL, 7)
 LEAD = OwnerRef(OwnerType.LEAD, 3)
 COMPANY = OwnerRef(OwnerType.COMPANY, 4)
@@ -99,6 +101,7 @@ def test_the_english_digest_reads_exactly_so() -> None:
         language="en",
         board_url=BOARD,
         record_url=LINKS,
+        catalogue=TEXTS,
     )
     assert rendered is not None
     assert rendered.message == (
@@ -126,6 +129,7 @@ def test_the_russian_digest_reads_exactly_so() -> None:
         language="ru",
         board_url=BOARD,
         record_url=LINKS,
+        catalogue=TEXTS,
     )
     assert rendered is not None
     assert rendered.message == (
@@ -152,6 +156,7 @@ def test_times_are_shown_in_the_portals_zone() -> None:
         language="en",
         board_url=BOARD,
         record_url=LINKS,
+        catalogue=TEXTS,
     )
     assert rendered is not None
     assert "17:00 · Call · Deal #7" in rendered.message
@@ -166,9 +171,13 @@ def test_only_the_first_items_are_listed_and_the_rest_are_counted() -> None:
     assert content is not None
     assert content.overdue_count == 13
     assert [item.touch_point_id for item in content.overdue] == list(range(13, 3, -1))
-    rendered = render_digest(content, language="en", board_url=BOARD, record_url=LINKS)
+    rendered = render_digest(
+        content, language="en", board_url=BOARD, record_url=LINKS, catalogue=TEXTS
+    )
     assert "[br]…and 3 more[br]" in rendered.message
-    russian = render_digest(content, language="ru", board_url=BOARD, record_url=LINKS)
+    russian = render_digest(
+        content, language="ru", board_url=BOARD, record_url=LINKS, catalogue=TEXTS
+    )
     assert "[br]…и ещё 3[br]" in russian.message
 
 
@@ -206,6 +215,7 @@ def test_nobody_gets_a_digest_with_nothing_due() -> None:
             language="en",
             board_url=BOARD,
             record_url=LINKS,
+            catalogue=TEXTS,
         )
         is None
     )
@@ -221,6 +231,7 @@ def test_a_nothing_due_note_is_sent_when_asked_for() -> None:
         language="en",
         board_url=BOARD,
         record_url=LINKS,
+        catalogue=TEXTS,
         include_empty=True,
     )
     assert rendered is not None
@@ -242,6 +253,7 @@ def test_crm_titles_cannot_inject_bb_code_or_break_lines() -> None:
         language="en",
         board_url=BOARD,
         record_url=LINKS,
+        catalogue=TEXTS,
     )
     assert rendered is not None
     line = rendered.message.split("[br]")[2]
@@ -265,6 +277,7 @@ def test_long_titles_are_cut_and_blank_titles_count_as_hidden() -> None:
         language="en",
         board_url=BOARD,
         record_url=LINKS,
+        catalogue=TEXTS,
     )
     assert rendered is not None
     lines = rendered.message.split("[br]")
@@ -282,6 +295,7 @@ def test_urls_cannot_close_the_url_tag() -> None:
         language="en",
         board_url="https://acme.bitrix24.com/app/?q=[x] y",
         record_url=lambda owner: f"https://crm/{owner.id}]",
+        catalogue=TEXTS,
     )
     assert rendered is not None
     assert "[url=https://crm/7%5D]Deal[/url]" in rendered.message

@@ -16,6 +16,7 @@ from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.portal import Portal, PortalStatus
 from touchpoints.domain.settings import PortalSettings, UserPreferences
+from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.ports.crm import CrmPermissionDenied, CrmUnavailable
 from touchpoints.ports.messaging import Delivery, Notification
 from touchpoints.ports.storage import DigestState
@@ -142,6 +143,7 @@ class World:
             messenger=self.recorder,
             clock=FixedClock(now),
             board_url=lambda p: f"{portal_base(p)}/marketplace/app/test/",
+            catalogue=load_catalogue(),
             **kwargs,  # type: ignore[arg-type]
         )
 

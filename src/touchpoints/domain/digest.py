@@ -1,4 +1,7 @@
-"""The daily digest's content for one user, rendered as a Bitrix24 IM notification (BB-code)."""
+"""The daily digest's content for one user, rendered as a Bitrix24 IM notification (BB-code).
+
+Its words come from the message catalogue the UI speaks (``domain.messages``), passed in.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,28 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from touchpoints.domain.messages import Catalogue
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
 from touchpoints.domain.scheduling import current_local_day, start_of_local_day
 from touchpoints.domain.settings import PortalSettings
 
 DEFAULT_ITEM_LIMIT = 10
-DEFAULT_LANGUAGE = "en"
 # Long CRM titles are cut so a digest of 20 items stays a readable notification.
 TITLE_LIMIT = 100
 
 RecordUrl = Callable[[OwnerRef], str]
+
+_PHRASES = ("header", "overdue", "today", "more", "nothing", "open_board", "hidden")
+_FORMATS = ("date_format", "time_format")
+
+
+def catalogue_keys() -> frozenset[str]:
+    """Every key of the message catalogue that ``render_digest`` reads."""
+    return frozenset(
+        {f"digest.{name}" for name in (*_PHRASES, *_FORMATS)}
+        | {f"type.{kind.value}" for kind in TouchPointType}
+        | {f"owner.{owner.value}" for owner in OwnerType}
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -130,32 +145,26 @@ def crm_record_links(portal_url: str) -> RecordUrl:
     return link
 
 
-def language_of(language: str | None) -> str:
-    """The digest language for a Bitrix24 language code: ``ru``/``ru-RU`` → ru, else en."""
-    if not language:
-        return DEFAULT_LANGUAGE
-    primary = language.strip().lower().replace("_", "-").partition("-")[0]
-    return primary if primary in _TEXTS else DEFAULT_LANGUAGE
-
-
 def render_digest(
     content: DigestContent,
     *,
     language: str | None,
     board_url: str,
     record_url: RecordUrl,
+    catalogue: Catalogue,
 ) -> RenderedDigest:
     """Render ``content`` as BB-code (``[b]``, ``[url=..]``, ``[br]``; no Markdown).
 
-    Times are shown in the portal's zone. Titles come from CRM users, so square brackets
-    in them are replaced by look-alikes: they cannot open or close a BB-code tag.
+    The texts are the catalogue's ``digest.*``, ``type.*`` and ``owner.*`` in the user's
+    language. Times are shown in the portal's zone. Titles come from CRM users, so square
+    brackets in them are replaced by look-alikes: they cannot open or close a BB-code tag.
     """
-    texts = _TEXTS[language_of(language)]
+    texts = catalogue.for_language(language)
     zone = ZoneInfo(content.time_zone)
-    lines = [f"[b]{texts['header'].format(day=_format_day(content.local_day, texts))}[/b]"]
+    lines = [f"[b]{texts['digest.header'].format(day=_format_day(content.local_day, texts))}[/b]"]
     sections = (
-        (texts["overdue"], content.overdue_count, content.overdue, True),
-        (texts["today"], content.today_count, content.today, False),
+        (texts["digest.overdue"], content.overdue_count, content.overdue, True),
+        (texts["digest.today"], content.today_count, content.today, False),
     )
     for label, count, items, with_day in sections:
         if count == 0:
@@ -163,15 +172,15 @@ def render_digest(
         lines.append(f"[b]{label.format(count=count)}[/b]")
         lines.extend(_item_line(item, zone, texts, record_url, with_day=with_day) for item in items)
         if count > len(items):
-            lines.append(texts["more"].format(count=count - len(items)))
+            lines.append(texts["digest.more"].format(count=count - len(items)))
     if content.is_empty:
-        lines.append(texts["nothing"])
-    lines.append(f"[url={_safe_url(board_url)}]{texts['open_board']}[/url]")
+        lines.append(texts["digest.nothing"])
+    lines.append(f"[url={_safe_url(board_url)}]{texts['digest.open_board']}[/url]")
     return RenderedDigest(
         user_id=content.user_id,
         message="[br]".join(lines),
         tag=digest_tag(content.user_id, content.local_day),
-        attach=((texts["open_board"], board_url),),
+        attach=((texts["digest.open_board"], board_url),),
     )
 
 
@@ -185,6 +194,7 @@ def build_digest(
     language: str | None,
     board_url: str,
     record_url: RecordUrl,
+    catalogue: Catalogue,
     limit: int = DEFAULT_ITEM_LIMIT,
     include_empty: bool = False,
 ) -> RenderedDigest | None:
@@ -200,7 +210,13 @@ def build_digest(
     )
     if content is None:
         return None
-    return render_digest(content, language=language, board_url=board_url, record_url=record_url)
+    return render_digest(
+        content,
+        language=language,
+        board_url=board_url,
+        record_url=record_url,
+        catalogue=catalogue,
+    )
 
 
 def _item_line(
@@ -212,14 +228,14 @@ def _item_line(
     with_day: bool,
 ) -> str:
     local = item.deadline.astimezone(zone)
-    when = local.strftime(texts["time_format"])
+    when = local.strftime(texts["digest.time_format"])
     if with_day:
         when = f"{_format_day(local.date(), texts)} {when}"
     kind = texts[f"type.{item.type.value}"]
     title = _safe_text(item.title) if item.title is not None else ""
     if not title:
         # Hidden or deleted record: no title, and no link that would only answer "access denied".
-        record = texts["hidden"].format(
+        record = texts["digest.hidden"].format(
             owner=texts[f"owner.{item.owner.type.value}"], id=item.owner.id
         )
     else:
@@ -228,7 +244,7 @@ def _item_line(
 
 
 def _format_day(day: date, texts: Mapping[str, str]) -> str:
-    return day.strftime(texts["date_format"])
+    return day.strftime(texts["digest.date_format"])
 
 
 # Full-width brackets look the same to a reader but are not BB-code syntax.
@@ -245,69 +261,3 @@ def _safe_text(value: str) -> str:
 
 def _safe_url(value: str) -> str:
     return value.strip().translate(_URL_UNSAFE)
-
-
-_OWNER_NAMES = {
-    "en": {
-        OwnerType.LEAD: "Lead",
-        OwnerType.DEAL: "Deal",
-        OwnerType.CONTACT: "Contact",
-        OwnerType.COMPANY: "Company",
-    },
-    "ru": {
-        OwnerType.LEAD: "Лид",
-        OwnerType.DEAL: "Сделка",
-        OwnerType.CONTACT: "Контакт",
-        OwnerType.COMPANY: "Компания",
-    },
-}
-_TYPE_NAMES = {
-    "en": {
-        TouchPointType.CALL: "Call",
-        TouchPointType.MEETING: "Meeting",
-        TouchPointType.EMAIL: "E-mail",
-        TouchPointType.MESSAGE: "Message",
-        TouchPointType.VISIT: "Visit",
-        TouchPointType.OTHER: "Other",
-    },
-    "ru": {
-        TouchPointType.CALL: "Звонок",
-        TouchPointType.MEETING: "Встреча",
-        TouchPointType.EMAIL: "Письмо",
-        TouchPointType.MESSAGE: "Сообщение",
-        TouchPointType.VISIT: "Визит",
-        TouchPointType.OTHER: "Другое",
-    },
-}
-_PHRASES = {
-    "en": {
-        "header": "Touch-points for {day}",
-        "overdue": "Overdue: {count}",
-        "today": "Due today: {count}",
-        "more": "…and {count} more",
-        "nothing": "Nothing is overdue or due today.",
-        "open_board": "Open the board",
-        "hidden": "{owner} #{id}",
-        "date_format": "%Y-%m-%d",
-        "time_format": "%H:%M",
-    },
-    "ru": {
-        "header": "Касания на {day}",
-        "overdue": "Просрочено: {count}",
-        "today": "Сегодня: {count}",
-        "more": "…и ещё {count}",
-        "nothing": "Просроченных касаний и касаний на сегодня нет.",
-        "open_board": "Открыть доску",
-        "hidden": "{owner} #{id}",
-        "date_format": "%d.%m.%Y",
-        "time_format": "%H:%M",
-    },
-}
-_TEXTS: dict[str, dict[str, str]] = {
-    language: {
-        **phrases,
-        **{f"owner.{owner.value}": name for owner, name in _OWNER_NAMES[language].items()},
-        **{f"type.{kind.value}": name for kind, name in _TYPE_NAMES[language].items()},
-    }
-    for language, phrases in _PHRASES.items()
-}

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from touchpoints.domain.crm import UserInfo
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
+from touchpoints.domain.portal import Portal
 from touchpoints.domain.scheduling import follow_up_deadline
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
@@ -119,25 +120,24 @@ async def renew_session(request: web.Request) -> web.Response:
     """Exchange fresh frame auth (``BX24.getAuth()``) for a new session."""
     services = request.app[SERVICES]
     body = wire.structure(await read_json(request, max_size=RENEW_MAX_BODY), wire.RenewBody)
+    if not body.token or not body.member_id:
+        raise InvalidInput({"auth_id": "is required", "member_id": "is required"})
+    async with services.storage.unit_of_work() as uow:
+        portal = await uow.portals.get_by_member_id(body.member_id)
+    if portal is None:
+        raise ApiError(401, "UNAUTHENTICATED", "unknown portal")
+    return await renewed_session(request, portal, Secret(body.token))
+
+
+async def renewed_session(
+    request: web.Request, portal: Portal, access_token: Secret
+) -> web.Response:
+    """A new session for whoever ``access_token`` belongs to, in the previous one's language.
+
+    Raises: ApiError 401 UNAUTHENTICATED when Bitrix24 does not accept the token.
+    """
+    services = request.app[SERVICES]
     now = services.clock.now()
-    if body.demo_user_id is not None:
-        demo = services.demo
-        if demo is None or body.demo_user_id not in demo.user_ids:
-            raise ApiError(401, "UNAUTHENTICATED", "not a demo user")
-        async with services.storage.unit_of_work() as uow:
-            portal = await uow.portals.get(demo.portal_id)
-        if portal is None:
-            raise ApiError(401, "UNAUTHENTICATED", "the demo portal is gone")
-        access_token = demo.issue_token(body.demo_user_id)
-    else:
-        if not body.token or not body.member_id:
-            raise InvalidInput({"auth_id": "is required", "member_id": "is required"})
-        async with services.storage.unit_of_work() as uow:
-            found = await uow.portals.get_by_member_id(body.member_id)
-        if found is None:
-            raise ApiError(401, "UNAUTHENTICATED", "unknown portal")
-        portal = found
-        access_token = Secret(body.token)
     try:
         # profile and app.info, cached per token hash, within the abuse budget (DESIGN §4).
         me = await services.verifier.user(portal, access_token)
@@ -161,30 +161,31 @@ async def renew_session(request: web.Request) -> web.Response:
         token_expires_at=now + RENEW_LIFETIME,
         now=now,
         lang=lang,
-        demo=services.demo is not None and portal.id == services.demo.portal_id,
     )
     return json_reply({"session": token, "expires_at": session.expires_at.isoformat()})
 
 
 async def me(request: web.Request) -> web.Response:
+    return json_reply(await me_document(request))
+
+
+async def me_document(request: web.Request) -> dict[str, Any]:
+    """Who the caller is, what they see and in which language."""
     call = await caller(request)
     _no_query(request)
     profile = await call.crm.current_user()
     settings = call.settings
-    return json_reply(
-        {
-            "user": {
-                "id": profile.id,
-                "name": profile.name,
-                "photo": profile.photo_url,
-                "is_admin": call.session.is_admin,
-            },
-            "sees_team": sees_team(call.actor.viewer, settings),
-            "portal": {"domain": call.actor.portal.domain, "time_zone": settings.time_zone},
-            "lang": call.session.lang,
-            "demo": call.session.demo,
-        }
-    )
+    return {
+        "user": {
+            "id": profile.id,
+            "name": profile.name,
+            "photo": profile.photo_url,
+            "is_admin": call.session.is_admin,
+        },
+        "sees_team": sees_team(call.actor.viewer, settings),
+        "portal": {"domain": call.actor.portal.domain, "time_zone": settings.time_zone},
+        "lang": call.session.lang,
+    }
 
 
 async def users(request: web.Request) -> web.Response:
@@ -405,7 +406,7 @@ async def put_settings(request: web.Request) -> web.Response:
         clock=services.clock,
         actor=call.actor,
         settings=settings,
-        handlers=None if call.session.demo else services.handlers,
+        handlers=services.handlers,
     )
     return json_reply(account.settings_document(saved))
 

@@ -1,16 +1,22 @@
-"""The aiohttp application: routes, middlewares and static assets around shared services."""
+"""The aiohttp application: routes, middlewares and static assets around shared services.
+
+``create_app(config)`` is the web app's composition root: its services, background tasks
+and a plugin's pieces (``Overrides``) all open and close in ``cleanup_ctx``.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
 
 from aiohttp import web, web_fileresponse
 
 from touchpoints.entrypoints import api, b24, pages, reports_api
-from touchpoints.entrypoints.container import ACTIVITY_SYNC, SERVICES, Services
+from touchpoints.entrypoints.background import BACKGROUND
+from touchpoints.entrypoints.config import Config
+from touchpoints.entrypoints.container import SERVICES, Services
 from touchpoints.entrypoints.http import (
     HTTPS_KEY,
     MAX_BODY,
@@ -26,8 +32,8 @@ from touchpoints.entrypoints.metrics import (
     metrics_handler,
 )
 from touchpoints.entrypoints.openapi import openapi_document
+from touchpoints.entrypoints.runtime import Overrides, build_services
 from touchpoints.ports.storage import StorageError
-from touchpoints.services.event_sync import ActivitySync
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -56,15 +62,45 @@ def static_dir() -> Path:
     return Path(str(resources.files("touchpoints.entrypoints").joinpath("static")))
 
 
-def create_app(services: Services, *, https: bool = False) -> web.Application:
-    """The web app around ``services`` (built by the composition root, or by tests)."""
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY)
+def create_app(config: Config, *, overrides: Overrides | None = None) -> web.Application:
+    """The web app built from ``config``: services open at startup and close at cleanup.
+
+    A plugin's ``overrides`` replace adapters, add routes in front of the app's own and
+    contexts that run once the services are open.
+    """
+    overrides = overrides or Overrides()
+    app = _application(https=(config.public_url or "").startswith("https"), front=overrides.routes)
+
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        async with build_services(config, overrides) as built:
+            app[SERVICES] = built
+            yield
+
+    app.cleanup_ctx.append(services)
+    app.cleanup_ctx.extend(overrides.contexts)
+    app.cleanup_ctx.extend(BACKGROUND)
+    return app
+
+
+def web_app(services: Services, *, https: bool = False) -> web.Application:
+    """The same web app around ``services`` already built (tests, benchmarks)."""
+    app = _application(https=https)
     app[SERVICES] = services
+    app.cleanup_ctx.extend(BACKGROUND)
+    return app
+
+
+def _application(
+    *, https: bool, front: Callable[[web.Application], None] | None = None
+) -> web.Application:
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY)
     app[HTTPS_KEY] = https
-    app[ACTIVITY_SYNC] = ActivitySync(services.storage, services.connector, services.clock)
     metrics = Metrics()
     app[METRICS] = metrics
     app[OBSERVE_KEY] = metrics.observe_request
+    if front is not None:
+        # First registered, first matched: a plugin's route wins over the app's own.
+        front(app)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -78,22 +114,18 @@ def create_app(services: Services, *, https: bool = False) -> web.Application:
         # aiohttp names static types from its own table, which lacks woff2 (Open Sans).
         web_fileresponse.CONTENT_TYPES.add_type("font/woff2", ".woff2")
         app.router.add_static(pages.STATIC_PREFIX, static, append_version=False)
-
-    async def observe_b24(app: web.Application) -> AsyncIterator[None]:
-        observer = B24LogObserver(app[METRICS])
-        logger = logging.getLogger(B24_LOGGER)
-        previous_level = logger.level
-        # Call records are INFO; metrics need them whatever the log level shows.
-        if not logger.isEnabledFor(logging.INFO):
-            logger.setLevel(logging.INFO)
-        logger.addHandler(observer)
-        yield
-        logger.removeHandler(observer)
-        logger.setLevel(previous_level)
-
-    async def drain_background(app: web.Application) -> None:
-        await app[ACTIVITY_SYNC].close()
-
-    app.cleanup_ctx.append(observe_b24)
-    app.on_shutdown.append(drain_background)
+    app.cleanup_ctx.append(_observe_b24)
     return app
+
+
+async def _observe_b24(app: web.Application) -> AsyncIterator[None]:
+    observer = B24LogObserver(app[METRICS])
+    logger = logging.getLogger(B24_LOGGER)
+    previous_level = logger.level
+    # Call records are INFO; metrics need them whatever the log level shows.
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    logger.addHandler(observer)
+    yield
+    logger.removeHandler(observer)
+    logger.setLevel(previous_level)

@@ -146,7 +146,6 @@ async def frame(request: web.Request) -> web.Response:
         lang=lang,
         placement=placement,
         placement_options=options,
-        demo=False,
         portal_domain=portal.domain,
     )
 

@@ -9,7 +9,8 @@ import attrs
 from aiohttp import web
 
 from touchpoints.domain.crm import UserInfo
-from touchpoints.domain.secrets import Secret
+from touchpoints.domain.messages import Catalogue
+from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
@@ -22,17 +23,6 @@ from touchpoints.services.verification import TokenVerifier
 
 USERS_TTL_S = 120.0
 EVENT_INLINE_BUDGET_S = 0.15
-
-
-@attrs.frozen(kw_only=True)
-class DemoPortal:
-    """The built-in simulated portal of ``touchpoints demo``."""
-
-    portal_id: int
-    member_id: str
-    default_user_id: int
-    user_ids: tuple[int, ...]
-    issue_token: Callable[[int], Secret]
 
 
 @attrs.define
@@ -76,8 +66,8 @@ class Services:
     handlers: Handlers
     privacy: PrivacyConfig
     allow_http: bool = False
-    demo: DemoPortal | None = None
     users: UserCache = attrs.field(factory=UserCache)
+    catalogue: Catalogue = attrs.field(factory=load_catalogue)
     verifier: TokenVerifier = attrs.field(
         default=attrs.Factory(
             lambda self: TokenVerifier(

@@ -1,8 +1,9 @@
 """``touchpoints demo``: the app on a simulated portal with made-up data, no Bitrix24 needed.
 
-The CRM side is the in-memory fake (``adapters/memory``); storage is the real Postgres
-(embedded unless ``TOUCHPOINTS_DATABASE_URL`` is set), so the demo exercises the same code
-paths as production. The demo's server secret lives in its data directory (made once, mode
+The demo is a plugin of the composition root (``create_app``): it passes the in-memory
+Bitrix24 (``adapters/memory``) and its clock as overrides and adds its own pages and
+handlers; storage is the real Postgres (embedded unless ``TOUCHPOINTS_DATABASE_URL`` is
+set), so the demo exercises the same code paths as production. The demo's server secret lives in its data directory (made once, mode
 0600), so a restart reads its own earlier data; each start re-seeds the demo portal, because the
 simulated CRM behind it lives in memory.
 """
@@ -10,7 +11,6 @@ simulated CRM behind it lives in memory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import os
@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import attrs
 from aiohttp import web
 
 from touchpoints.adapters.clock import SystemClock
@@ -28,22 +29,23 @@ from touchpoints.adapters.memory.crm import (
     MemoryMessenger,
     MemoryOAuthServer,
 )
-from touchpoints.adapters.postgres import TokenCipher, open_storage
 from touchpoints.adapters.postgres.crypto import TokenUnreadable
 from touchpoints.domain.model import NewTouchPoint, OwnerType
+from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
-from touchpoints.entrypoints import demo_data, pages
+from touchpoints.entrypoints import api, demo_data, pages
 from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.b24 import lang_of
-from touchpoints.entrypoints.config import MIN_SECRET_KEY_LENGTH, Config, PrivacyConfig
-from touchpoints.entrypoints.container import SERVICES, DemoPortal, Services
+from touchpoints.entrypoints.config import MIN_SECRET_KEY_LENGTH, Config
+from touchpoints.entrypoints.container import SERVICES
+from touchpoints.entrypoints.http import ApiError, json_reply
 from touchpoints.entrypoints.inputs import parse_id
 from touchpoints.entrypoints.listener import serve_until_stopped
-from touchpoints.entrypoints.sessions import SessionSealer
+from touchpoints.entrypoints.runtime import AppContext, CrmAdapters, Overrides
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import Storage
-from touchpoints.services.lifecycle import Handlers
+from touchpoints.services.errors import InvalidInput
 
 log = logging.getLogger("touchpoints.demo")
 
@@ -198,50 +200,55 @@ async def seed_portal(
     return portal.id
 
 
-def demo_services(
-    storage: Storage,
-    world: MemoryCrm,
-    portal_id: int,
-    clock: Clock,
-    base_url: str,
-    *,
-    secret: Secret | None = None,
-) -> Services:
-    member_id = demo_data.DEMO_MEMBER_ID
+@attrs.frozen(kw_only=True)
+class DemoPortal:
+    """The seeded portal of the simulated Bitrix24 and the tokens of its users."""
 
-    def issue(user_id: int) -> Secret:
-        return world.issue_token(member_id, user_id)
+    portal_id: int
+    member_id: str
+    default_user_id: int
+    user_ids: tuple[int, ...]
+    issue_token: Callable[[int], Secret]
 
-    return Services(
-        storage=storage,
-        connector=MemoryCrmConnector(world),
-        oauth=MemoryOAuthServer(world),
-        messenger=MemoryMessenger(world),
-        clock=clock,
-        sealer=SessionSealer(secret or Secret(secrets.token_urlsafe(48))),
-        handlers=Handlers.under(base_url),
-        privacy=PrivacyConfig(),
-        allow_http=True,
-        demo=DemoPortal(
+
+DEMO = web.AppKey("demo", DemoPortal)
+
+
+def seeding(world: MemoryCrm, *, owns_database: bool) -> AppContext:
+    """A startup context that seeds the demo portal in storage once the services are open."""
+
+    async def seed(app: web.Application) -> AsyncIterator[None]:
+        services = app[SERVICES]
+        portal_id = await seed_portal(
+            services.storage, world, services.clock.now(), owns_database=owns_database
+        )
+        member_id = demo_data.DEMO_MEMBER_ID
+        app[DEMO] = DemoPortal(
             portal_id=portal_id,
             member_id=member_id,
             default_user_id=demo_data.USERS[0].id,
             user_ids=tuple(user.id for user in demo_data.USERS),
-            issue_token=issue,
-        ),
-    )
+            issue_token=lambda user_id: world.issue_token(member_id, user_id),
+        )
+        yield
+
+    return seed
+
+
+async def _demo_portal(request: web.Request) -> Portal | None:
+    demo = request.app[DEMO]
+    async with request.app[SERVICES].storage.unit_of_work() as uow:
+        return await uow.portals.get(demo.portal_id)
 
 
 async def demo_page(request: web.Request) -> web.Response:
     """``GET /demo?user=&lang=&placement=&id=``: open the board as a demo user, no Bitrix24."""
     services = request.app[SERVICES]
-    demo = services.demo
-    assert demo is not None
+    demo = request.app[DEMO]
     user_id = parse_id(request.query.get("user")) or demo.default_user_id
     if user_id not in demo.user_ids:
         raise web.HTTPNotFound(reason="no such demo user")
-    async with services.storage.unit_of_work() as uow:
-        portal = await uow.portals.get(demo.portal_id)
+    portal = await _demo_portal(request)
     if portal is None:
         return web.Response(
             text="The demo portal's data was erased. Restart `touchpoints demo` to seed it again.",
@@ -260,7 +267,6 @@ async def demo_page(request: web.Request) -> web.Response:
         token_expires_at=now + timedelta(hours=1),
         now=now,
         lang=lang,
-        demo=True,
     )
     placement = request.query.get("placement", "DEFAULT").upper()
     options: dict[str, str] = {}
@@ -274,9 +280,36 @@ async def demo_page(request: web.Request) -> web.Response:
         lang=lang,
         placement=placement,
         placement_options=options,
-        demo=True,
         portal_domain=None,
+        demo=True,
     )
+
+
+async def renew_session(request: web.Request) -> web.Response:
+    """``POST /api/v1/session/renew`` as a demo user: ``{"demo_user_id": n}``.
+
+    Outside a Bitrix24 frame there is no ``BX24.getAuth()``; the demo page renews by naming
+    its user. Any other body is the app's own renewal.
+    """
+    body = await api.read_json(request, max_size=api.RENEW_MAX_BODY)
+    if not isinstance(body, dict) or "demo_user_id" not in body:
+        return await api.renew_session(request)
+    extra = sorted(set(body) - {"demo_user_id"})
+    if extra:
+        raise InvalidInput(dict.fromkeys(extra, "is not a known field"))
+    demo = request.app[DEMO]
+    user_id = body["demo_user_id"]
+    if isinstance(user_id, bool) or user_id not in demo.user_ids:
+        raise ApiError(401, "UNAUTHENTICATED", "not a demo user")
+    portal = await _demo_portal(request)
+    if portal is None:
+        raise ApiError(401, "UNAUTHENTICATED", "the demo portal is gone")
+    return await api.renewed_session(request, portal, demo.issue_token(user_id))
+
+
+async def me(request: web.Request) -> web.Response:
+    """``GET /api/v1/me``, saying that this is the demo."""
+    return json_reply({**await api.me_document(request), "demo": True})
 
 
 async def root(_request: web.Request) -> web.Response:
@@ -284,29 +317,35 @@ async def root(_request: web.Request) -> web.Response:
 
 
 def add_demo_routes(app: web.Application) -> None:
+    """The demo's pages, and its handlers in front of the app's renewal and ``me``."""
     app.router.add_get("/", root)
     app.router.add_get("/demo", demo_page)
+    app.router.add_post("/api/v1/session/renew", renew_session)
+    app.router.add_get("/api/v1/me", me)
 
 
-@contextlib.asynccontextmanager
-async def open_demo(
+def create_demo_app(
     config: Config, *, base_url: str, clock: Clock | None = None
-) -> AsyncIterator[web.Application]:
-    """The demo app with its storage open and its portal seeded."""
+) -> web.Application:
+    """The app of the composition root with the simulated portal plugged in.
+
+    Storage is configured as for ``serve`` (its secret the demo's own, see ``demo_secret``);
+    the Bitrix24 side is the in-memory world, seeded at every start.
+    """
     clock = clock or SystemClock()
-    key = demo_secret(config)
-    storage = await open_storage(config.database_url, config.data_dir, TokenCipher(key))
-    try:
-        world = build_world(clock)
-        portal_id = await seed_portal(
-            storage, world, clock.now(), owns_database=config.database_url is None
-        )
-        services = demo_services(storage, world, portal_id, clock, base_url, secret=key)
-        app = create_app(services)
-        add_demo_routes(app)
-        yield app
-    finally:
-        await storage.close()
+    world = build_world(clock)
+    demo_config = attrs.evolve(config, public_url=base_url, secret_key=demo_secret(config))
+    overrides = Overrides(
+        clock=clock,
+        crm=CrmAdapters(
+            connector=MemoryCrmConnector(world),
+            oauth=MemoryOAuthServer(world),
+            messenger=MemoryMessenger(world),
+        ),
+        routes=add_demo_routes,
+        contexts=(seeding(world, owns_database=config.database_url is None),),
+    )
+    return create_app(demo_config, overrides=overrides)
 
 
 def run_demo(
@@ -316,20 +355,20 @@ def run_demo(
     base_url = f"http://{display_host}:{port}"
 
     async def main() -> None:
-        async with open_demo(config, base_url=base_url) as app:
-            try:
-                await serve_until_stopped(
-                    app,
-                    host=host,
-                    port=port,
-                    on_started=lambda: announce(
-                        f"Touch-points demo is running. Open {base_url}/demo in your browser."
-                    ),
-                )
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    raise
-                raise PortBusy(port) from exc
+        app = create_demo_app(config, base_url=base_url)
+        try:
+            await serve_until_stopped(
+                app,
+                host=host,
+                port=port,
+                on_started=lambda: announce(
+                    f"Touch-points demo is running. Open {base_url}/demo in your browser."
+                ),
+            )
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortBusy(port) from exc
 
     try:
         asyncio.run(main())

@@ -43,6 +43,7 @@ async def one_pass(
         messenger=services.messenger,
         clock=clock,
         board_url=board_url,
+        catalogue=services.catalogue,
         stop=stop,
     )
 

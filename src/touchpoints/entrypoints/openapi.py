@@ -214,7 +214,6 @@ _SCHEMAS: dict[str, Any] = {
             "expires_in": {"type": "integer"},
             "domain": {"type": "string"},
             "member_id": {"type": "string"},
-            "demo_user_id": _ID,
         }
     ),
     "Session": _obj(
@@ -222,7 +221,7 @@ _SCHEMAS: dict[str, Any] = {
     ),
     "Me": {
         "type": "object",
-        "required": ["user", "sees_team", "portal", "lang", "demo"],
+        "required": ["user", "sees_team", "portal", "lang"],
         "properties": {
             "user": {"type": "object"},
             "sees_team": {"type": "boolean"},

@@ -31,10 +31,14 @@ def app_page(
     lang: str,
     placement: str,
     placement_options: dict[str, Any],
-    demo: bool,
     portal_domain: str | None,
+    demo: bool = False,
 ) -> web.Response:
-    """The single-page app, with the session in a meta tag (never in a URL or cookie)."""
+    """The single-page app, with the session in a meta tag (never in a URL or cookie).
+
+    ``demo`` marks a page served outside Bitrix24 by the demo plugin: no frame API, a
+    switcher of demo users.
+    """
     nonce = secrets.token_urlsafe(16)
     body = _template("app.html").safe_substitute(
         session=html.escape(session, quote=True),

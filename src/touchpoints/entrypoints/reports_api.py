@@ -273,57 +273,42 @@ def csv_reply(body: bytes, filename: str, *, truncated: bool = False) -> web.Res
     return web.Response(body=body, headers=headers)
 
 
-_USER_HEADERS = {
-    "en": (
-        "User ID", "User", "Created", "Completed", "On time", "Late", "On-time rate",
-        "Median days late", "With result note", "Result-note rate", "Followed up",
-        "Follow-up rate", "Cancelled", "Deleted in CRM", "Overdue now",
-    ),
-    "ru": (
-        "ID сотрудника", "Сотрудник", "Создано", "Выполнено", "Вовремя", "С опозданием",
-        "Доля вовремя", "Медиана дней опоздания", "С результатом", "Доля с результатом",
-        "С продолжением", "Доля с продолжением", "Отменено", "Удалено в CRM",
-        "Просрочено сейчас",
-    ),
-}  # fmt: skip
+# Keys of the message catalogue (static/i18n): the reports table's names where it has them.
+_USER_HEADERS = (
+    "csv.users.user_id", "csv.users.user", "reports.col.created", "reports.col.completed",
+    "reports.col.on_time", "reports.col.late", "csv.users.on_time_rate",
+    "csv.users.median_days_late", "reports.col.notes", "csv.users.note_rate",
+    "csv.users.followed_up", "csv.users.follow_up_rate", "reports.col.cancelled",
+    "reports.col.orphaned", "reports.col.overdue",
+)  # fmt: skip
+_TOUCH_POINT_HEADERS = tuple(
+    f"csv.touchpoints.{name}"
+    for name in (
+        "id", "activity_id", "record_type", "record_id", "record", "title", "note", "type",
+        "status", "responsible_id", "responsible", "created_by_id", "created_by", "created",
+        "deadline", "completed", "updated", "on_time", "result_note", "previous_id", "next_id",
+    )
+)  # fmt: skip
 
-_LABELS: dict[str, Mapping[object, str]] = {
-    "en": {
-        OwnerType.LEAD: "Lead", OwnerType.DEAL: "Deal", OwnerType.CONTACT: "Contact",
-        OwnerType.COMPANY: "Company", TouchPointType.CALL: "Call",
-        TouchPointType.MEETING: "Meeting", TouchPointType.EMAIL: "E-mail",
-        TouchPointType.MESSAGE: "Message", TouchPointType.VISIT: "Visit",
-        TouchPointType.OTHER: "Other", Status.OPEN: "Open", Status.DONE: "Done",
-        Status.CANCELLED: "Cancelled", Status.ORPHANED: "Deleted in CRM",
-        True: "yes", False: "no",
-    },
-    "ru": {
-        OwnerType.LEAD: "Лид", OwnerType.DEAL: "Сделка", OwnerType.CONTACT: "Контакт",
-        OwnerType.COMPANY: "Компания", TouchPointType.CALL: "Звонок",
-        TouchPointType.MEETING: "Встреча", TouchPointType.EMAIL: "Письмо",
-        TouchPointType.MESSAGE: "Сообщение", TouchPointType.VISIT: "Визит",
-        TouchPointType.OTHER: "Другое", Status.OPEN: "Открыта", Status.DONE: "Выполнена",
-        Status.CANCELLED: "Отменена", Status.ORPHANED: "Удалена в CRM",
-        True: "да", False: "нет",
-    },
-}  # fmt: skip
 
-_TOUCH_POINT_HEADERS = {
-    "en": (
-        "ID", "Activity ID", "Record type", "Record ID", "Record", "Title", "Note", "Type",
-        "Status",
-        "Responsible ID", "Responsible", "Created by ID", "Created by", "Created ({zone})",
-        "Deadline ({zone})", "Completed ({zone})", "Updated ({zone})", "On time",
-        "Result note", "Previous ID", "Next ID",
-    ),
-    "ru": (
-        "ID", "ID дела", "Тип записи", "ID записи", "Запись", "Тема", "Описание", "Тип",
-        "Статус",
-        "ID ответственного", "Ответственный", "ID автора", "Автор", "Создана ({zone})",
-        "Срок ({zone})", "Выполнена ({zone})", "Изменена ({zone})", "Вовремя",
-        "Результат", "ID предыдущей", "ID следующей",
-    ),
-}  # fmt: skip
+def _label_key(value: OwnerType | TouchPointType | Status | bool) -> str:
+    """The catalogue key of a value's label: the board's own words for types and statuses."""
+    if isinstance(value, bool):
+        return "csv.yes" if value else "csv.no"
+    family = {OwnerType: "owner", TouchPointType: "type", Status: "status"}[type(value)]
+    return f"{family}.{value.value}"
+
+
+def label_keys() -> set[str]:
+    """Every catalogue key the CSV exports read."""
+    values: list[OwnerType | TouchPointType | Status | bool] = [
+        *OwnerType,
+        *TouchPointType,
+        *Status,
+        True,
+        False,
+    ]
+    return {_label_key(v) for v in values} | set(_USER_HEADERS) | set(_TOUCH_POINT_HEADERS)
 
 
 def users_csv_rows(result: TeamReport) -> list[list[object]]:
@@ -352,21 +337,26 @@ def on_time(touch_point: TouchPoint, zone: ZoneInfo) -> bool | None:
     return touch_point.completed_at < day_end
 
 
-def touch_points_csv_rows(listing: PeriodTouchPoints, lang: str) -> list[list[object]]:
+def touch_points_csv_rows(
+    listing: PeriodTouchPoints, texts: Mapping[str, str]
+) -> list[list[object]]:
     zone = ZoneInfo(listing.time_zone)
-    labels = _LABELS[lang]
+
+    def labels(value: OwnerType | TouchPointType | Status | bool) -> str:
+        return texts[_label_key(value)]
+
     rows: list[list[object]] = []
     for card in listing.cards:
         tp = card.touch_point
         punctual = on_time(tp, zone)
         rows.append(
             [
-                tp.id, tp.activity_id, labels[tp.owner.type], tp.owner.id, card.owner_title,
-                card.title, card.note, labels[tp.type], labels[tp.status], tp.responsible_id,
+                tp.id, tp.activity_id, labels(tp.owner.type), tp.owner.id, card.owner_title,
+                card.title, card.note, labels(tp.type), labels(tp.status), tp.responsible_id,
                 listing.names.get(tp.responsible_id), tp.created_by,
                 listing.names.get(tp.created_by), _local(tp.created_at, zone),
                 _local(tp.deadline, zone), _local(tp.completed_at, zone),
-                _local(tp.updated_at, zone), None if punctual is None else labels[punctual],
+                _local(tp.updated_at, zone), None if punctual is None else labels(punctual),
                 tp.result_note, tp.previous_id, tp.next_id,
             ]
         )  # fmt: skip
@@ -433,9 +423,11 @@ async def users_csv(request: web.Request) -> web.Response:
         filters=params.filters,
         user_filter=params.user_filter,
     )
-    lang = call.session.lang if call.session.lang in _USER_HEADERS else "en"
+    texts = services.catalogue.for_language(call.session.lang)
     body = csv_document(
-        _USER_HEADERS[lang], users_csv_rows(result), CsvStyle.for_lang(call.session.lang)
+        [texts[key] for key in _USER_HEADERS],
+        users_csv_rows(result),
+        CsvStyle.for_lang(call.session.lang),
     )
     return csv_reply(body, _filename("users-", params.period))
 
@@ -452,10 +444,10 @@ async def touch_points_csv(request: web.Request) -> web.Response:
         filters=params.filters,
         user_filter=params.user_filter,
     )
-    lang = call.session.lang if call.session.lang in _TOUCH_POINT_HEADERS else "en"
-    header = [name.format(zone=listing.time_zone) for name in _TOUCH_POINT_HEADERS[lang]]
+    texts = services.catalogue.for_language(call.session.lang)
+    header = [texts[key].format(zone=listing.time_zone) for key in _TOUCH_POINT_HEADERS]
     body = csv_document(
-        header, touch_points_csv_rows(listing, lang), CsvStyle.for_lang(call.session.lang)
+        header, touch_points_csv_rows(listing, texts), CsvStyle.for_lang(call.session.lang)
     )
     return csv_reply(body, _filename("", params.period), truncated=listing.truncated)
 

@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from datetime import datetime
 
-from aiohttp import web
-
 from touchpoints.adapters.postgres import apply_migrations, resolve_dsn
 from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.config import Config, ConfigError
-from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.inputs import printable
 from touchpoints.entrypoints.listener import serve_until_stopped
-from touchpoints.entrypoints.runtime import build_services, open_database
-from touchpoints.ports.crm import CrmError
-from touchpoints.ports.storage import Feedback, StorageError
-from touchpoints.services.lifecycle import reconcile_all
+from touchpoints.entrypoints.runtime import open_database
+from touchpoints.ports.storage import Feedback
 
 log = logging.getLogger("touchpoints")
-
-RECONCILE_EVERY_S = 10 * 60
-
-
-async def reconcile_forever(services: Services, *, every_s: float = RECONCILE_EVERY_S) -> None:
-    """Repair drift every few minutes (Bitrix24 never re-sends a failed event)."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            summary = await reconcile_all(
-                storage=services.storage, connector=services.connector, clock=services.clock
-            )
-            log.info("reconciliation pass done", extra=summary)
-        except (StorageError, CrmError) as exc:
-            log.warning("reconciliation pass failed: %s", type(exc).__name__)
 
 
 def serve(
@@ -54,28 +33,16 @@ def serve(
 
 
 def _run(config: Config, *, host: str, port: int, ssl_context: ssl.SSLContext | None) -> int:
-    async def main() -> None:
-        async with contextlib.AsyncExitStack() as stack:
-            services = await stack.enter_async_context(build_services(config))
-            serving = config.require_serving()
-            app = create_app(services, https=serving.public_url.startswith("https"))
-            reconciler = asyncio.create_task(reconcile_forever(services))
-
-            async def close(_app: web.Application) -> None:
-                reconciler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reconciler
-
-            app.on_cleanup.append(close)
-            await serve_until_stopped(
-                app,
-                host=host,
-                port=port,
-                ssl_context=ssl_context,
-                on_started=lambda: log.info("serving", extra={"host": host, "port": port}),
-            )
-
-    asyncio.run(main())
+    app = create_app(config)
+    asyncio.run(
+        serve_until_stopped(
+            app,
+            host=host,
+            port=port,
+            ssl_context=ssl_context,
+            on_started=lambda: log.info("serving", extra={"host": host, "port": port}),
+        )
+    )
     return 0
 
 

@@ -41,7 +41,6 @@ class AppSession:
     access_token: Secret
     expires_at: datetime
     lang: str = "en"
-    demo: bool = False
 
 
 def derive_key(secret_key: Secret, purpose: str) -> bytes:
@@ -72,7 +71,6 @@ class SessionSealer:
         token_expires_at: datetime,
         now: datetime,
         lang: str = "en",
-        demo: bool = False,
     ) -> tuple[str, AppSession]:
         """A sealed token and the session it holds; it expires with the access token."""
         expires_at = min(token_expires_at, now + MAX_LIFETIME)
@@ -84,7 +82,6 @@ class SessionSealer:
             access_token=access_token,
             expires_at=expires_at,
             lang=lang,
-            demo=demo,
         )
         payload = {
             "v": _VERSION,
@@ -95,7 +92,6 @@ class SessionSealer:
             "t": access_token.reveal(),
             "x": int(expires_at.timestamp()),
             "l": lang,
-            "d": demo,
         }
         token = self._fernet.encrypt(json.dumps(payload, separators=(",", ":")).encode())
         return token.decode(), session
@@ -114,7 +110,6 @@ class SessionSealer:
                 access_token=Secret(str(data["t"])),
                 expires_at=datetime.fromtimestamp(int(data["x"]), tz=UTC),
                 lang=str(data.get("l", "en")),
-                demo=bool(data.get("d", False)),
             )
         except (InvalidToken, ValueError, KeyError, TypeError, UnicodeError) as exc:
             raise SessionInvalid("not a valid session") from exc

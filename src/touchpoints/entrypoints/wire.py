@@ -108,14 +108,13 @@ class RenewBody:
     expires_in: int | None = None
     domain: str | None = None
     member_id: str | None = None
-    demo_user_id: int | None = None
 
     @property
     def token(self) -> str | None:
         return self.auth_id or self.access_token
 
 
-_ID_FIELDS = frozenset({"id", "responsible_id", "demo_user_id"})
+_ID_FIELDS = frozenset({"id", "responsible_id"})
 _TEXT_LIMITS = {
     "title": TITLE_MAX,
     "note": NOTE_MAX,

@@ -32,6 +32,7 @@ from touchpoints.domain.digest import (
     crm_record_links,
     render_digest,
 )
+from touchpoints.domain.messages import Catalogue
 from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal, PortalStatus
 from touchpoints.domain.scheduling import digest_slot, start_of_local_day
@@ -127,6 +128,7 @@ async def digest_portal(
     now: datetime,
     board_url: BoardUrl,
     nothing_due_note: bool = False,
+    catalogue: Catalogue,
     item_limit: int = DEFAULT_ITEM_LIMIT,
 ) -> DigestSummary:
     """Send one portal's digests for the local day of ``now``, if its digest hour has come.
@@ -184,6 +186,7 @@ async def digest_portal(
             nothing_due_note=nothing_due_note,
             item_limit=item_limit,
             languages={uid: p.language for uid, p in preferences.items() if p.language},
+            catalogue=catalogue,
         )
     except Exception:
         # Failed now, retried by the next pass; if even this write fails, the claims go
@@ -249,6 +252,7 @@ async def _send(
     nothing_due_note: bool,
     item_limit: int,
     languages: Mapping[int, str],
+    catalogue: Catalogue,
 ) -> tuple[dict[int, DigestState], int]:
     """Render and send the claimed users' digests; returns each one's state and how many
     were settled without a notification (inactive, or nothing to say)."""
@@ -291,6 +295,7 @@ async def _send(
             language=languages.get(user_id) or employees[user_id].language,
             board_url=board_url,
             record_url=record_url,
+            catalogue=catalogue,
         )
         notifications.append(
             Notification(
@@ -368,6 +373,7 @@ async def run_digest_pass(
     messenger: Messenger,
     clock: Clock,
     board_url: BoardUrl,
+    catalogue: Catalogue,
     concurrency: int = PORTAL_CONCURRENCY,
     portal_budget_s: float = PORTAL_BUDGET_S,
     nothing_due_note: bool = False,
@@ -412,6 +418,7 @@ async def run_digest_pass(
                 messenger=messenger,
                 clock=clock,
                 board_url=board_url,
+                catalogue=catalogue,
                 budget_s=portal_budget_s,
                 nothing_due_note=nothing_due_note,
             )
@@ -449,6 +456,7 @@ async def _portal_pass(
     messenger: Messenger,
     clock: Clock,
     board_url: BoardUrl,
+    catalogue: Catalogue,
     budget_s: float,
     nothing_due_note: bool,
 ) -> DigestSummary:
@@ -462,6 +470,7 @@ async def _portal_pass(
                 portal_id=portal_id,
                 now=clock.now(),
                 board_url=board_url,
+                catalogue=catalogue,
                 nothing_due_note=nothing_due_note,
             )
     except PortalGone as exc:

@@ -18,7 +18,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from touchpoints.adapters.bitrix24 import transport
 from touchpoints.adapters.bitrix24.redact import redact
-from touchpoints.domain import digest
+from touchpoints.domain import digest, messages
 from touchpoints.entrypoints import b24, reports_api, wire
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, split_key
 from touchpoints.entrypoints.inputs import loads_bounded, parse_id, plausible_email
@@ -105,7 +105,7 @@ CASES: list[tuple[str, Callable[[Any], Any], Any]] = [
     ("placement options escapes", b24._placement_options, '{"ID": "' + "\\" * MIB),
     ("placement options id", b24._placement_options, json.dumps({"ID": "9" * MIB})),
     ("lang", b24.lang_of, "r" * MIB),
-    ("digest lang", digest.language_of, "-" * MIB),
+    ("digest lang", messages.language_of, "-" * MIB),
     (
         "settings body",
         _structure(wire.SettingsBody),
