@@ -13,12 +13,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from touchpoints.adapters.clock import SystemClock
-from touchpoints.adapters.memory.crm import (
-    MemoryCrm,
-    MemoryCrmConnector,
-    MemoryMessenger,
-    MemoryOAuthServer,
-)
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
+from touchpoints.adapters.memory.messaging import MemoryMessenger
+from touchpoints.adapters.memory.oauth import MemoryOAuthServer
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.adapters.postgres import TokenCipher, open_storage
 from touchpoints.adapters.postgres.embedded import _servers, ensure_embedded
 from touchpoints.adapters.postgres.storage import PostgresStorage

@@ -11,8 +11,10 @@ import attrs
 import pytest
 
 from touchpoints.adapters.clock import FixedClock
-from touchpoints.adapters.memory.crm import MemoryCrm, MemoryCrmConnector, MemoryMessenger
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
+from touchpoints.adapters.memory.messaging import MemoryMessenger
 from touchpoints.adapters.memory.storage import MemoryStorage
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.portal import Portal, PortalStatus
 from touchpoints.domain.settings import PortalSettings, UserPreferences

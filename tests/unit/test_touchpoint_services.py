@@ -8,8 +8,9 @@ import attrs
 import pytest
 
 from touchpoints.adapters.clock import FixedClock
-from touchpoints.adapters.memory.crm import MemoryCrm, MemoryCrmConnector
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
 from touchpoints.adapters.memory.storage import MemoryStorage
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPointType
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
