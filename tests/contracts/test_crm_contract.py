@@ -14,12 +14,10 @@ from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
-from touchpoints.adapters.memory.crm import (
-    MemoryCrm,
-    MemoryCrmConnector,
-    MemoryMessenger,
-)
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
+from touchpoints.adapters.memory.messaging import MemoryMessenger
 from touchpoints.adapters.memory.storage import MemoryStorage
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.crm import Activity, RecordCard, TodoSpec, TodoText
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.portal import Portal, PortalInstall
@@ -110,7 +108,7 @@ class _Clock:
 
 
 class MemoryWorld:
-    """The in-memory fake (src/touchpoints/adapters/memory/crm.py)."""
+    """The in-memory fake (src/touchpoints/adapters/memory/world.py and crm.py)."""
 
     def __init__(self, storage: MemoryStorage) -> None:
         self.clock = _Clock()

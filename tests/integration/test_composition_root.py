@@ -13,12 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from touchpoints.adapters.clock import SystemClock
-from touchpoints.adapters.memory.crm import (
-    MemoryCrm,
-    MemoryCrmConnector,
-    MemoryMessenger,
-    MemoryOAuthServer,
-)
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
+from touchpoints.adapters.memory.messaging import MemoryMessenger
+from touchpoints.adapters.memory.oauth import MemoryOAuthServer
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints import demo_data
 from touchpoints.entrypoints.app import create_app

@@ -13,12 +13,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from touchpoints.adapters.clock import SystemClock
-from touchpoints.adapters.memory.crm import (
-    MemoryCrm,
-    MemoryCrmConnector,
-    MemoryMessenger,
-    MemoryOAuthServer,
-)
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
+from touchpoints.adapters.memory.messaging import MemoryMessenger
+from touchpoints.adapters.memory.oauth import MemoryOAuthServer
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.adapters.postgres import TokenCipher, open_storage
 from touchpoints.adapters.postgres.embedded import _servers, ensure_embedded
 from touchpoints.adapters.postgres.storage import PostgresStorage
@@ -28,7 +26,7 @@ from touchpoints.entrypoints.app import web_app
 from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.sessions import SessionSealer
-from touchpoints.services.lifecycle import Handlers
+from touchpoints.services.installation import Handlers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -11,8 +11,10 @@ import attrs
 import pytest
 
 from touchpoints.adapters.clock import FixedClock
-from touchpoints.adapters.memory.crm import MemoryCrm, MemoryCrmConnector, MemoryMessenger
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
+from touchpoints.adapters.memory.messaging import MemoryMessenger
 from touchpoints.adapters.memory.storage import MemoryStorage
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.portal import Portal, PortalStatus
 from touchpoints.domain.settings import PortalSettings, UserPreferences
@@ -25,9 +27,9 @@ from touchpoints.services.digest import (
     PORTAL_BUDGET_S,
     STALE_CLAIM_S,
     DigestSummary,
-    portal_base,
     run_digest_pass,
 )
+from touchpoints.services.digest_delivery import portal_base
 
 # Tuesday 2026-09-01 in Berlin (CEST, +02:00): the digest hour 9 is 07:00 UTC.
 BERLIN = PortalSettings(time_zone="Europe/Berlin", digest_hour=9)

@@ -8,13 +8,10 @@ import attrs
 import pytest
 
 from touchpoints.adapters.clock import FixedClock
-from touchpoints.adapters.memory.crm import (
-    MemoryCrm,
-    MemoryCrmConnector,
-    MemoryCrmSession,
-    MemoryMessenger,
-    MemoryOAuthServer,
-)
+from touchpoints.adapters.memory.crm import MemoryCrmConnector, MemoryCrmSession
+from touchpoints.adapters.memory.messaging import MemoryMessenger
+from touchpoints.adapters.memory.oauth import MemoryOAuthServer
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.crm import RecordCard, TodoSpec
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.portal import Portal

@@ -8,14 +8,23 @@ import attrs
 import pytest
 
 from touchpoints.adapters.clock import FixedClock
-from touchpoints.adapters.memory.crm import MemoryCrm, MemoryCrmConnector
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
 from touchpoints.adapters.memory.storage import MemoryStorage
-from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPointType
+from touchpoints.adapters.memory.world import MemoryCrm
+from touchpoints.domain.model import (
+    NOTE_MAX,
+    TITLE_MAX,
+    OwnerRef,
+    OwnerType,
+    Status,
+    TouchPointType,
+)
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer
 from touchpoints.ports.crm import Crm, CrmPermissionDenied, CrmTimeout, CrmUnavailable
 from touchpoints.services import touchpoints as uc
+from touchpoints.services.context import Actor, Card
 from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -44,14 +53,14 @@ class World:
         self.deal = self.crm.add_record(member_id, OwnerType.DEAL, "Fleet")
         return self
 
-    def actor(self, user_id: int, *, admin: bool = False) -> uc.Actor:
-        return uc.Actor(self.portal, Viewer(user_id, admin))
+    def actor(self, user_id: int, *, admin: bool = False) -> Actor:
+        return Actor(self.portal, Viewer(user_id, admin))
 
     def crm_as(self, user_id: int) -> Crm:
         token = self.crm.issue_token(self.portal.member_id, user_id)
         return MemoryCrmConnector(self.crm).as_user(self.portal, token)
 
-    async def create(self, user_id: int = SELLER, **changes: object) -> uc.Card:
+    async def create(self, user_id: int = SELLER, **changes: object) -> Card:
         request = uc.CreateRequest(
             owner=self.deal, type=TouchPointType.CALL, deadline=NOW + timedelta(days=1)
         )
@@ -264,7 +273,7 @@ async def test_a_colleague_sees_nothing_and_another_portals_id_is_not_found(
         await uc.get_touch_point(
             storage=world.storage,
             crm=world.crm_as(SELLER),
-            actor=uc.Actor(other.portal, Viewer(SELLER, False)),
+            actor=Actor(other.portal, Viewer(SELLER, False)),
             touch_point_id=card.touch_point.id + 1000,
         )
     # An admin sees it, and the record tab lists it for them only.
@@ -321,3 +330,133 @@ async def test_the_board_shows_ones_own_work_in_due_columns_and_the_team_to_view
         actor=world.actor(ADMIN, admin=True),
     )
     assert sum(len(cards) for _bucket, cards in team.columns) == 2
+
+
+async def complete(
+    world: World, card: Card, user_id: int = SELLER, *, note: str = "Done", follow_up: bool = True
+) -> uc.Completion:
+    return await uc.complete_touch_point(
+        storage=world.storage,
+        crm=world.crm_as(user_id),
+        clock=world.clock,
+        actor=world.actor(user_id),
+        touch_point_id=card.touch_point.id,
+        result_note=note,
+        follow_up=uc.FollowUpRequest() if follow_up else None,
+    )
+
+
+async def test_texts_over_their_limits_are_refused_before_the_crm_is_asked(
+    world: World,
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        await world.create(title="t" * (TITLE_MAX + 1), note="n" * (NOTE_MAX + 1))
+    assert set(raised.value.errors) == {"title", "note"}
+    assert world.crm.calls["create_todo"] == 0
+
+
+async def test_a_blank_result_note_is_refused_and_the_to_do_stays_open(world: World) -> None:
+    card = await world.create()
+    with pytest.raises(InvalidInput):
+        await complete(world, card, note="   ")
+    activity = world.crm.activity(world.portal.member_id, card.touch_point.activity_id)
+    assert activity is not None
+    assert not activity.completed
+
+
+async def test_a_colleague_may_neither_move_complete_nor_cancel(world: World) -> None:
+    card = await world.create()
+    common = {
+        "storage": world.storage,
+        "crm": world.crm_as(OTHER),
+        "clock": world.clock,
+        "actor": world.actor(OTHER),
+        "touch_point_id": card.touch_point.id,
+    }
+    with pytest.raises(Forbidden):
+        await uc.move_touch_point(
+            **common,  # type: ignore[arg-type]
+            deadline=NOW + timedelta(days=2),
+            responsible_id=None,
+        )
+    with pytest.raises(Forbidden):
+        await complete(world, card, OTHER)
+    with pytest.raises(Forbidden):
+        await uc.cancel_touch_point(**common)  # type: ignore[arg-type]
+    for operation in ("update_deadline", "complete", "delete_activity"):
+        assert world.crm.calls[operation] == 0
+
+
+async def test_a_team_viewer_edits_a_colleagues_touch_point_within_their_crm_rights(
+    world: World,
+) -> None:
+    card = await world.create()
+    settings = attrs.evolve(PortalSettings.defaults(), team_viewers=frozenset({OTHER}))
+    async with world.storage.unit_of_work() as uow:
+        await uow.settings.put(world.portal.id, settings, now=NOW)
+    world.crm.add_user(world.portal.member_id, OTHER, name="Other", crm_access="none")
+    later = NOW + timedelta(days=2)
+
+    async def move() -> Card:
+        return await uc.move_touch_point(
+            storage=world.storage,
+            crm=world.crm_as(OTHER),
+            clock=world.clock,
+            actor=world.actor(OTHER),
+            touch_point_id=card.touch_point.id,
+            deadline=later,
+            responsible_id=None,
+        )
+
+    with pytest.raises(CrmPermissionDenied):
+        await move()  # Bitrix24 still applies their own CRM rights to the to-do
+    world.crm.grant(world.portal.member_id, OTHER, world.deal, edit=True)
+    assert (await move()).touch_point.deadline == later
+
+
+async def test_repeating_a_completion_returns_the_follow_up_already_made(world: World) -> None:
+    card = await world.create()
+    first = await complete(world, card)
+    again = await complete(world, card)
+    assert first.follow_up is not None
+    assert again.follow_up is not None
+    assert again.follow_up.touch_point == first.follow_up.touch_point
+    assert world.crm.calls["create_todo"] == 2  # the touch-point and one follow-up
+    assert world.crm.calls["complete"] == 1
+
+
+async def test_cancelling_a_to_do_already_gone_in_the_crm_still_cancels(world: World) -> None:
+    card = await world.create()
+    world.crm.remove_activity(world.portal.member_id, card.touch_point.activity_id)
+    cancelled = await uc.cancel_touch_point(
+        storage=world.storage,
+        crm=world.crm_as(SELLER),
+        clock=world.clock,
+        actor=world.actor(SELLER),
+        touch_point_id=card.touch_point.id,
+    )
+    assert cancelled.touch_point.status is Status.CANCELLED
+
+
+async def test_the_record_tab_lists_open_ones_most_overdue_first_then_finished_newest_first(
+    world: World,
+) -> None:
+    soon = await world.create(deadline=NOW + timedelta(days=1))
+    overdue = await world.create(deadline=NOW - timedelta(days=1))
+    old_done = await world.create(deadline=NOW - timedelta(days=5))
+    new_done = await world.create(deadline=NOW - timedelta(days=2))
+    for card in (old_done, new_done):
+        await complete(world, card, follow_up=False)
+    listed = await uc.record_touch_points(
+        storage=world.storage,
+        crm=world.crm_as(SELLER),
+        actor=world.actor(SELLER),
+        owner=world.deal,
+    )
+    assert [c.touch_point.id for c in listed] == [
+        overdue.touch_point.id,
+        soon.touch_point.id,
+        new_done.touch_point.id,
+        old_done.touch_point.id,
+    ]
+    assert {c.owner_title for c in listed} == {"Fleet"}

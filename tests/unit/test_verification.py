@@ -8,8 +8,10 @@ import attrs
 import pytest
 
 from touchpoints.adapters.clock import FixedClock
-from touchpoints.adapters.memory.crm import MemoryCrm, MemoryCrmConnector, MemoryOAuthServer
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
+from touchpoints.adapters.memory.oauth import MemoryOAuthServer
 from touchpoints.adapters.memory.storage import MemoryStorage
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.crm import CrmUnavailable

@@ -23,8 +23,8 @@ from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded
 from touchpoints.entrypoints.sessions import AppSession, SessionExpired, SessionInvalid
 from touchpoints.ports.crm import Crm, Hidden
 from touchpoints.services import account, touchpoints
+from touchpoints.services.context import Actor, load_settings
 from touchpoints.services.errors import InvalidInput, Unauthenticated
-from touchpoints.services.touchpoints import Actor, load_settings
 
 RENEW_LIFETIME = timedelta(hours=1)
 # Renewing reads its body before any session exists: it gets only what fresh frame auth needs.

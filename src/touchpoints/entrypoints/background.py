@@ -14,7 +14,7 @@ from touchpoints.entrypoints.container import ACTIVITY_SYNC, SERVICES, Services
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import StorageError
 from touchpoints.services.event_sync import ActivitySync
-from touchpoints.services.lifecycle import reconcile_all
+from touchpoints.services.reconciliation import reconcile_all
 
 log = logging.getLogger("touchpoints")
 

@@ -23,12 +23,10 @@ import attrs
 from aiohttp import web
 
 from touchpoints.adapters.clock import SystemClock
-from touchpoints.adapters.memory.crm import (
-    MemoryCrm,
-    MemoryCrmConnector,
-    MemoryMessenger,
-    MemoryOAuthServer,
-)
+from touchpoints.adapters.memory.crm import MemoryCrmConnector
+from touchpoints.adapters.memory.messaging import MemoryMessenger
+from touchpoints.adapters.memory.oauth import MemoryOAuthServer
+from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.adapters.postgres.crypto import TokenUnreadable
 from touchpoints.domain.model import NewTouchPoint, OwnerType
 from touchpoints.domain.portal import Portal

@@ -31,7 +31,7 @@ from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, OAuthServer
 from touchpoints.ports.messaging import Messenger
 from touchpoints.ports.storage import Storage
-from touchpoints.services.lifecycle import Handlers
+from touchpoints.services.installation import Handlers
 
 log = logging.getLogger("touchpoints")
 

@@ -19,8 +19,9 @@ from cattrs.gen import make_dict_structure_fn
 from touchpoints.domain.model import NOTE_MAX, TITLE_MAX, OwnerType, TouchPointType
 from touchpoints.domain.settings import IntervalUnit, PortalSettings
 from touchpoints.entrypoints.inputs import MAX_ID, parse_id, plausible_email
+from touchpoints.services.context import Card
 from touchpoints.services.errors import InvalidInput
-from touchpoints.services.touchpoints import Board, Card
+from touchpoints.services.touchpoints import Board
 
 T = TypeVar("T")
 
