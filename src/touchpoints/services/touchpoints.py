@@ -11,9 +11,8 @@ import attrs
 
 from touchpoints.domain.crm import TodoSpec
 from touchpoints.domain.errors import ChainError, InvalidTransition
+from touchpoints.domain.limits import NOTE_MAX, TITLE_MAX
 from touchpoints.domain.model import (
-    NOTE_MAX,
-    TITLE_MAX,
     NewTouchPoint,
     OwnerRef,
     OwnerType,
@@ -28,6 +27,7 @@ from touchpoints.domain.scheduling import (
     BucketEdges,
     current_local_day,
     follow_up_deadline,
+    move_to_local_day,
 )
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer, may_edit, may_view, sees_team
@@ -427,14 +427,18 @@ async def move_touch_point(
     touch_point_id: int,
     deadline: datetime | None,
     responsible_id: int | None,
+    day: date | None = None,
 ) -> Card:
-    """Reschedule and/or reassign: the CRM to-do first, then our row."""
-    if deadline is None and responsible_id is None:
-        raise InvalidInput({"body": "give a deadline, a responsible_id, or both"})
+    """Reschedule (to ``deadline``, or to a local ``day`` keeping the local time of day)
+    and/or reassign: the CRM to-do first, then our row."""
+    if deadline is None and day is None and responsible_id is None:
+        raise InvalidInput({"body": "give a deadline (or a day), a responsible_id, or both"})
     now = clock.now()
     async with storage.unit_of_work() as uow:
         settings = await load_settings(uow, actor.portal.id)
         current = await _visible(uow, actor, touch_point_id, settings)
+    if day is not None:
+        deadline = move_to_local_day(current.deadline, day, now, settings)
     if not may_edit(actor.viewer, current, settings):
         raise Forbidden("this touch-point belongs to a colleague")
     if responsible_id is not None and current.responsible_id != actor.viewer.user_id:

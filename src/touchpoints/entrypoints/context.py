@@ -1,0 +1,94 @@
+"""Who is asking: the bearer session opened, its portal and settings loaded, once per request
+and before anything of the request is read; and the bounded JSON body reader."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+from aiohttp import web
+
+from touchpoints.domain.settings import PortalSettings
+from touchpoints.domain.visibility import Viewer
+from touchpoints.entrypoints.container import SERVICES
+from touchpoints.entrypoints.http import MAX_BODY, ApiError
+from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded
+from touchpoints.entrypoints.sessions import AppSession, SessionExpired, SessionInvalid
+from touchpoints.ports.crm import Crm
+from touchpoints.services.errors import InvalidInput
+from touchpoints.services.touchpoints import Actor, load_settings
+
+
+@attrs.frozen(kw_only=True)
+class Context:
+    """A verified API caller: their session, portal and identity, a CRM client as them and
+    the portal's settings (loaded with the portal, once per request)."""
+
+    session: AppSession
+    actor: Actor
+    crm: Crm
+    settings: PortalSettings
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The portal's zone, for replies."""
+        return self.settings.zone
+
+    @property
+    def lang(self) -> str:
+        return self.session.lang
+
+
+async def authenticate(request: web.Request) -> Context:
+    """Open the bearer session and load its portal and settings.
+
+    Raises: ApiError 401 SESSION_EXPIRED / UNAUTHENTICATED.
+    """
+    services = request.app[SERVICES]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "UNAUTHENTICATED", "send the app session as 'Authorization: Bearer …'")
+    try:
+        session = services.sealer.open(token.strip(), now=services.clock.now())
+    except SessionExpired:
+        raise ApiError(401, "SESSION_EXPIRED", "the session has expired; renew it") from None
+    except SessionInvalid:
+        raise ApiError(401, "UNAUTHENTICATED", "not a valid session") from None
+    async with services.storage.unit_of_work() as uow:
+        portal = await uow.portals.get(session.portal_id)
+        settings = await load_settings(uow, portal.id) if portal is not None else None
+    if portal is None or settings is None or portal.member_id != session.member_id:
+        raise ApiError(401, "UNAUTHENTICATED", "the app is no longer installed on this portal")
+    return Context(
+        session=session,
+        actor=Actor(portal, Viewer(session.user_id, session.is_admin)),
+        crm=services.connector.as_user(portal, session.access_token),
+        settings=settings,
+    )
+
+
+async def read_json(request: web.Request, *, max_size: int = MAX_BODY) -> Any:
+    """The body as JSON: at most ``max_size`` bytes (413), UTF-8, nested at most 32 levels.
+
+    The route pipeline calls it only after ``authenticate``: nothing of an
+    unauthenticated body is read.
+    """
+    limit = f"{max_size // 1024 // 1024} MiB" if max_size >= 1024 * 1024 else f"{max_size} bytes"
+    too_large = ApiError(413, "PAYLOAD_TOO_LARGE", f"the body is over {limit}")
+    if request.content_length is not None and request.content_length > max_size:
+        raise too_large
+    try:
+        # aiohttp stops reading at client_max_size (1 MiB), so no chunked body grows past it.
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > max_size:
+        raise too_large
+    if not raw:
+        raise InvalidInput({"body": "is required (a JSON object)"})
+    try:
+        return loads_bounded(raw)
+    except JsonRefused as exc:
+        raise ApiError(400, "BAD_REQUEST", f"the body is not valid JSON: {exc}") from None
