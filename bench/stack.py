@@ -31,7 +31,7 @@ from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.sessions import SessionSealer
-from touchpoints.services.lifecycle import Handlers
+from touchpoints.services.installation import Handlers
 
 SECRET = Secret("benchmark-secret-key-0123456789abcdefgh")
 

@@ -23,7 +23,7 @@ from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.container import ACTIVITY_SYNC, Services
 from touchpoints.entrypoints.sessions import SessionSealer
-from touchpoints.services.lifecycle import Handlers
+from touchpoints.services.installation import Handlers
 
 APP_SECRET = Secret("integration-secret-key-0123456789abcdef")
 

@@ -31,9 +31,9 @@ from touchpoints.ports.storage import DigestEntry, DigestState, Storage
 from touchpoints.services.digest import (
     STALE_CLAIM_S,
     DigestSummary,
-    portal_base,
     run_digest_pass,
 )
+from touchpoints.services.digest_delivery import portal_base
 
 pytestmark = pytest.mark.postgres
 

@@ -10,7 +10,7 @@ import pytest
 from tests.integration.conftest import Harness
 from touchpoints.adapters.bitrix24.throttle import RetryPolicy
 from touchpoints.domain.model import OwnerType
-from touchpoints.services.lifecycle import reconcile_portal
+from touchpoints.services.reconciliation import reconcile_portal
 
 pytestmark = pytest.mark.postgres
 

@@ -18,7 +18,7 @@ import pytest
 from tests.integration.conftest import Harness
 from touchpoints.domain.model import OwnerType, Status
 from touchpoints.domain.portal import Portal
-from touchpoints.services.lifecycle import reconcile_all
+from touchpoints.services.reconciliation import reconcile_all
 
 pytestmark = pytest.mark.postgres
 

@@ -24,9 +24,9 @@ from touchpoints.services.digest import (
     PORTAL_BUDGET_S,
     STALE_CLAIM_S,
     DigestSummary,
-    portal_base,
     run_digest_pass,
 )
+from touchpoints.services.digest_delivery import portal_base
 
 # Tuesday 2026-09-01 in Berlin (CEST, +02:00): the digest hour 9 is 07:00 UTC.
 BERLIN = PortalSettings(time_zone="Europe/Berlin", digest_hour=9)

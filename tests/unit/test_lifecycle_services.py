@@ -14,13 +14,13 @@ from touchpoints.domain.model import NewTouchPoint, OwnerType, Status, TouchPoin
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.crm import CrmUnavailable
-from touchpoints.services import lifecycle
+from touchpoints.services import installation, reconciliation
 from touchpoints.services.errors import Forbidden, Unauthenticated
 from touchpoints.services.verification import TokenVerifier
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ADMIN, SELLER = 1, 2
-HANDLERS = lifecycle.Handlers.under("https://app.example")
+HANDLERS = installation.Handlers.under("https://app.example")
 
 
 @attrs.define
@@ -47,12 +47,12 @@ class World:
 
     async def install(self, user_id: int = ADMIN, token: str | None = None) -> Portal:
         application_token = token or self.crm.portal(self.member_id).application_token.reveal()
-        return await lifecycle.install_portal(
+        return await installation.install_portal(
             storage=self.storage,
             verifier=self.verifier,
             connector=self.connector,
             clock=self.clock,
-            request=lifecycle.InstallRequest(
+            request=installation.InstallRequest(
                 member_id=self.member_id,
                 refresh_token=self.crm.issue_refresh_token(self.member_id, user_id),
                 application_token=Secret(application_token),
@@ -131,7 +131,7 @@ async def test_an_update_rotates_only_with_an_admins_token(world: World) -> None
     portal = await world.install()
 
     async def update(user_id: int) -> None:
-        await lifecycle.update_application_token(
+        await installation.update_application_token(
             storage=world.storage,
             verifier=world.verifier,
             connector=world.connector,
@@ -156,16 +156,16 @@ async def test_an_update_rotates_only_with_an_admins_token(world: World) -> None
 
 async def test_uninstall_deletes_only_once_bitrix24_refuses_our_tokens(world: World) -> None:
     portal = await world.install()
-    kept = await lifecycle.uninstall_portal(
+    kept = await installation.uninstall_portal(
         storage=world.storage, connector=world.connector, clock=world.clock, portal=portal
     )
-    assert kept is lifecycle.Installation.PRESENT
+    assert kept is installation.Installation.PRESENT
     assert await world.stored() is not None
     world.crm.uninstall(world.member_id)
-    gone = await lifecycle.uninstall_portal(
+    gone = await installation.uninstall_portal(
         storage=world.storage, connector=world.connector, clock=world.clock, portal=portal
     )
-    assert gone is lifecycle.Installation.GONE
+    assert gone is installation.Installation.GONE
     assert await world.stored() is None
 
 
@@ -175,14 +175,14 @@ async def test_an_unconfirmed_uninstall_waits_and_reconciliation_finishes_it(
     portal = await world.install()
     world.crm.uninstall(world.member_id)
     world.crm.fail("app_info", CrmUnavailable("down"))
-    state = await lifecycle.uninstall_portal(
+    state = await installation.uninstall_portal(
         storage=world.storage, connector=world.connector, clock=world.clock, portal=portal
     )
-    assert state is lifecycle.Installation.UNKNOWN
+    assert state is installation.Installation.UNKNOWN
     waiting = await world.stored()
     assert waiting is not None
     assert waiting.uninstall_requested_at == NOW
-    summary = await lifecycle.reconcile_all(
+    summary = await reconciliation.reconcile_all(
         storage=world.storage, connector=world.connector, clock=world.clock
     )
     assert summary["uninstalled"] == 1
@@ -196,13 +196,13 @@ async def test_reconciliation_orphans_what_the_crm_says_is_gone_but_never_in_bul
     activities = await world.open_touch_points(portal, 30)
     for activity_id in activities[:12]:
         world.crm.remove_activity(world.member_id, activity_id)
-    changed = await lifecycle.reconcile_portal(
+    changed = await reconciliation.reconcile_portal(
         storage=world.storage, connector=world.connector, clock=world.clock, portal=portal
     )
     assert changed == 0  # 12 of 30 (40 %) would be a bulk orphaning: nothing happens
     world.crm.remove_activity(world.member_id, activities[-1])
     await world.open_touch_points(portal, 200)
-    changed = await lifecycle.reconcile_portal(
+    changed = await reconciliation.reconcile_portal(
         storage=world.storage, connector=world.connector, clock=world.clock, portal=portal
     )
     assert changed == 13  # 13 of 230 is under 10 %: ordinary deletions

@@ -18,9 +18,9 @@ from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer
 from touchpoints.ports.crm import Crm, CrmUnavailable
 from touchpoints.services import reports
+from touchpoints.services.context import Actor
 from touchpoints.services.errors import Forbidden
 from touchpoints.services.reports import ReportFilters
-from touchpoints.services.touchpoints import Actor
 
 # The week of Monday 2 March 2026 in Berlin (CET, +01:00); "now" is the Monday after.
 WEEK = ReportPeriod(date(2026, 3, 2), date(2026, 3, 8))

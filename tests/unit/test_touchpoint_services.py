@@ -16,6 +16,7 @@ from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer
 from touchpoints.ports.crm import Crm, CrmPermissionDenied, CrmTimeout, CrmUnavailable
 from touchpoints.services import touchpoints as uc
+from touchpoints.services.context import Actor, Card
 from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -44,14 +45,14 @@ class World:
         self.deal = self.crm.add_record(member_id, OwnerType.DEAL, "Fleet")
         return self
 
-    def actor(self, user_id: int, *, admin: bool = False) -> uc.Actor:
-        return uc.Actor(self.portal, Viewer(user_id, admin))
+    def actor(self, user_id: int, *, admin: bool = False) -> Actor:
+        return Actor(self.portal, Viewer(user_id, admin))
 
     def crm_as(self, user_id: int) -> Crm:
         token = self.crm.issue_token(self.portal.member_id, user_id)
         return MemoryCrmConnector(self.crm).as_user(self.portal, token)
 
-    async def create(self, user_id: int = SELLER, **changes: object) -> uc.Card:
+    async def create(self, user_id: int = SELLER, **changes: object) -> Card:
         request = uc.CreateRequest(
             owner=self.deal, type=TouchPointType.CALL, deadline=NOW + timedelta(days=1)
         )
@@ -264,7 +265,7 @@ async def test_a_colleague_sees_nothing_and_another_portals_id_is_not_found(
         await uc.get_touch_point(
             storage=world.storage,
             crm=world.crm_as(SELLER),
-            actor=uc.Actor(other.portal, Viewer(SELLER, False)),
+            actor=Actor(other.portal, Viewer(SELLER, False)),
             touch_point_id=card.touch_point.id + 1000,
         )
     # An admin sees it, and the record tab lists it for them only.

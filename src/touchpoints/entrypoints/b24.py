@@ -25,7 +25,7 @@ from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded, parse_id
 from touchpoints.entrypoints.metrics import METRICS
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import StorageError
-from touchpoints.services import lifecycle
+from touchpoints.services import installation
 from touchpoints.services.errors import Forbidden, RateLimited, Unauthenticated
 from touchpoints.services.verification import UNINSTALL_CHECK_CALLS
 
@@ -98,7 +98,7 @@ async def frame(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     form = await _form(request)
     try:
-        portal = await lifecycle.verify_portal(
+        portal = await installation.verify_portal(
             services.storage,
             text(form, "member_id"),
             text(form, "APPLICATION_TOKEN"),
@@ -202,7 +202,7 @@ async def events(request: web.Request) -> web.Response:
             _count(request, event, "handled")
             return _ok()
         if event == "ONAPPUPDATE":
-            await lifecycle.update_application_token(
+            await installation.update_application_token(
                 storage=services.storage,
                 verifier=services.verifier,
                 connector=services.connector,
@@ -214,7 +214,7 @@ async def events(request: web.Request) -> web.Response:
             )
             _count(request, event, "handled")
             return _ok()
-        portal = await lifecycle.verify_portal(
+        portal = await installation.verify_portal(
             services.storage, member_id, application_token, clock=services.clock
         )
     except Unauthenticated as exc:
@@ -260,14 +260,14 @@ async def _on_uninstall(services: Services, portal: Portal) -> None:
     try:
         spending = await services.verifier.spend_for(portal, calls=UNINSTALL_CHECK_CALLS)
     except RateLimited:
-        await lifecycle.request_uninstall(
+        await installation.request_uninstall(
             storage=services.storage, clock=services.clock, portal=portal
         )
         return
-    state = await lifecycle.uninstall_portal(
+    state = await installation.uninstall_portal(
         storage=services.storage, connector=services.connector, clock=services.clock, portal=portal
     )
-    if state is lifecycle.Installation.GONE:
+    if state is installation.Installation.GONE:
         services.users.forget(portal.id)
         await services.verifier.refund(spending)
 
@@ -278,7 +278,7 @@ async def _on_install(services: Services, form: dict[str, Any]) -> None:
     member_id = text(form, "auth", "member_id")
     if not refresh:
         # Nothing to redeem: only a known portal with its stored token may say hello.
-        await lifecycle.verify_portal(
+        await installation.verify_portal(
             services.storage, member_id, application_token, clock=services.clock
         )
         return
@@ -301,12 +301,12 @@ async def _install(
     application_token: str | None,
 ) -> Portal:
     """The installer page and ONAPPINSTALL alike: an admin's tokens, redeemed by us."""
-    return await lifecycle.install_portal(
+    return await installation.install_portal(
         storage=services.storage,
         verifier=services.verifier,
         connector=services.connector,
         clock=services.clock,
-        request=lifecycle.InstallRequest(
+        request=installation.InstallRequest(
             member_id=member_id,
             refresh_token=Secret(refresh_token or ""),
             application_token=Secret(application_token or ""),

@@ -17,7 +17,7 @@ from touchpoints.ports.crm import CrmConnector, OAuthServer
 from touchpoints.ports.messaging import Messenger
 from touchpoints.ports.storage import Storage
 from touchpoints.services.event_sync import ActivitySync
-from touchpoints.services.lifecycle import Handlers
+from touchpoints.services.installation import Handlers
 from touchpoints.services.verification import TokenVerifier
 
 USERS_TTL_S = 120.0

@@ -16,8 +16,8 @@ from touchpoints.entrypoints.http import MAX_BODY, ApiError
 from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded
 from touchpoints.entrypoints.sessions import AppSession, SessionExpired, SessionInvalid
 from touchpoints.ports.crm import Crm
+from touchpoints.services.context import Actor, load_settings
 from touchpoints.services.errors import InvalidInput
-from touchpoints.services.touchpoints import Actor, load_settings
 
 
 @attrs.frozen(kw_only=True)

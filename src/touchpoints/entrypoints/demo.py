@@ -43,7 +43,7 @@ from touchpoints.entrypoints.listener import serve_until_stopped
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import Storage
-from touchpoints.services.lifecycle import Handlers
+from touchpoints.services.installation import Handlers
 
 log = logging.getLogger("touchpoints.demo")
 

@@ -16,7 +16,8 @@ from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.runtime import build_services
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import StorageError
-from touchpoints.services.digest import BoardUrl, DigestSummary, portal_base, run_digest_pass
+from touchpoints.services.digest import BoardUrl, DigestSummary, run_digest_pass
+from touchpoints.services.digest_delivery import portal_base
 
 log = logging.getLogger("touchpoints.digest")
 

@@ -25,7 +25,8 @@ from touchpoints.entrypoints.converters import field_name
 from touchpoints.entrypoints.wire import SettingsDocument
 from touchpoints.ports.storage import Feedback
 from touchpoints.services.account import PortalExport
-from touchpoints.services.touchpoints import Board, Card
+from touchpoints.services.context import Card
+from touchpoints.services.touchpoints import Board
 
 _LIVE = (
     "read live from the CRM (never stored); null where the user may not see it or it is gone"

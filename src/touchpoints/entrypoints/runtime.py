@@ -20,7 +20,7 @@ from touchpoints.entrypoints.config import Config
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
-from touchpoints.services.lifecycle import Handlers
+from touchpoints.services.installation import Handlers
 
 log = logging.getLogger("touchpoints")
 

@@ -19,7 +19,7 @@ from touchpoints.entrypoints.listener import serve_until_stopped
 from touchpoints.entrypoints.runtime import build_services, open_database
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import Feedback, StorageError
-from touchpoints.services.lifecycle import reconcile_all
+from touchpoints.services.reconciliation import reconcile_all
 
 log = logging.getLogger("touchpoints")
 

@@ -12,9 +12,9 @@ from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector
 from touchpoints.ports.storage import Feedback, Storage
+from touchpoints.services.context import Actor, load_settings
 from touchpoints.services.errors import Forbidden, InvalidInput, RateLimited
-from touchpoints.services.lifecycle import Handlers, bind_handlers
-from touchpoints.services.touchpoints import Actor, load_settings
+from touchpoints.services.installation import Handlers, bind_handlers
 
 FEEDBACK_PER_HOUR = 5
 

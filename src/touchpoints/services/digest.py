@@ -19,35 +19,23 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import attrs
 
 from touchpoints.domain.crm import UserInfo
-from touchpoints.domain.digest import (
-    DEFAULT_ITEM_LIMIT,
-    DigestContent,
-    compute_digest,
-    crm_record_links,
-    render_digest,
-)
-from touchpoints.domain.model import OwnerRef, TouchPoint
+from touchpoints.domain.digest import DEFAULT_ITEM_LIMIT
+from touchpoints.domain.model import TouchPoint
 from touchpoints.domain.portal import Portal, PortalStatus
 from touchpoints.domain.scheduling import digest_slot, start_of_local_day
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.ports.clock import Clock
-from touchpoints.ports.crm import (
-    Crm,
-    CrmConnector,
-    CrmError,
-    CrmPermissionDenied,
-    Hidden,
-    PortalGone,
-)
-from touchpoints.ports.messaging import Messenger, Notification
+from touchpoints.ports.crm import CrmConnector, CrmError, PortalGone
+from touchpoints.ports.messaging import Messenger
 from touchpoints.ports.storage import BoardQuery, DigestState, Storage, StorageError
-from touchpoints.services.touchpoints import load_settings
+from touchpoints.services.context import load_settings
+from touchpoints.services.digest_delivery import send_digests
 
 log = logging.getLogger("touchpoints.digest")
 
@@ -112,12 +100,6 @@ class DigestSummary:
         )
 
 
-def portal_base(portal: Portal) -> str:
-    """``https://acme.bitrix24.com`` from the portal's ``client_endpoint`` (``…/rest/``)."""
-    endpoint = portal.client_endpoint
-    return endpoint[: -len("/rest/")] if endpoint.endswith("/rest/") else endpoint.rstrip("/")
-
-
 async def digest_portal(
     *,
     storage: Storage,
@@ -171,7 +153,7 @@ async def digest_portal(
     if not claim.won:
         return summary
     try:
-        outcome, skipped = await _send(
+        outcome, skipped = await send_digests(
             crm=crm,
             messenger=messenger,
             portal=portal,
@@ -233,109 +215,6 @@ async def _claim(
             ):
                 won.append(user_id)
     return _Claim(won=won, already=len(user_ids) - len(won))
-
-
-async def _send(
-    *,
-    crm: Crm,
-    messenger: Messenger,
-    portal: Portal,
-    user_ids: list[int],
-    employees: Mapping[int, UserInfo] | None,
-    by_user: Mapping[int, list[TouchPoint]],
-    now: datetime,
-    settings: PortalSettings,
-    board_url: str,
-    nothing_due_note: bool,
-    item_limit: int,
-    languages: Mapping[int, str],
-) -> tuple[dict[int, DigestState], int]:
-    """Render and send the claimed users' digests; returns each one's state and how many
-    were settled without a notification (inactive, or nothing to say)."""
-    if employees is None:
-        employees = {user.id: user for user in await crm.users(user_ids)}
-    # An inactive or unknown user cannot be notified today: settled, not retried.
-    outcome = {
-        uid: DigestState.SENT
-        for uid in user_ids
-        if uid not in employees or not employees[uid].active
-    }
-    contents: dict[int, DigestContent] = {}
-    for user_id in user_ids:
-        if user_id in outcome:
-            continue
-        content = compute_digest(
-            user_id=user_id,
-            touch_points=by_user.get(user_id, ()),
-            now=now,
-            settings=settings,
-            titles={},
-            limit=item_limit,
-            include_empty=nothing_due_note,
-        )
-        if content is None:
-            outcome[user_id] = DigestState.SENT
-        else:
-            contents[user_id] = content
-    skipped = len(outcome)
-    # Only the records a digest lists are read: at most 2 × item_limit per user.
-    titles = await _titles(
-        crm, (item.owner for c in contents.values() for item in (*c.overdue, *c.today))
-    )
-    record_url = crm_record_links(portal_base(portal))
-    notifications = []
-    for user_id, content in contents.items():
-        rendered = render_digest(
-            _with_titles(content, titles),
-            # The language the user last opened the app in; user.get does not tell it.
-            language=languages.get(user_id) or employees[user_id].language,
-            board_url=board_url,
-            record_url=record_url,
-        )
-        notifications.append(
-            Notification(
-                user_id=user_id, message=rendered.message, tag=rendered.tag, attach=rendered.attach
-            )
-        )
-    if notifications:
-        for delivery in await messenger.notify(portal, notifications):
-            if delivery.user_id in contents:
-                outcome[delivery.user_id] = DigestState.SENT if delivery.ok else DigestState.FAILED
-            if not delivery.ok:
-                log.info(
-                    "digest not delivered",
-                    extra={
-                        "portal_id": portal.id,
-                        "user_id": delivery.user_id,
-                        "error": delivery.error,
-                    },
-                )
-    for user_id in contents:
-        # A notification the messenger did not report on is not known to be sent.
-        outcome.setdefault(user_id, DigestState.FAILED)
-    return outcome, skipped
-
-
-async def _titles(crm: Crm, owners: Iterable[OwnerRef]) -> dict[OwnerRef, str | None]:
-    """Owner titles read live in one batched call with the portal's stored token."""
-    unique = list(dict.fromkeys(owners))
-    if not unique:
-        return {}
-    try:
-        lookup = await crm.read_records(unique)
-    except CrmPermissionDenied:
-        # The installer's token may have lost its CRM rights: a digest without titles
-        # still tells the user what is due.
-        return {}
-    return {ref: None if isinstance(card, Hidden) else card.title for ref, card in lookup.items()}
-
-
-def _with_titles(content: DigestContent, titles: Mapping[OwnerRef, str | None]) -> DigestContent:
-    return attrs.evolve(
-        content,
-        overdue=tuple(attrs.evolve(i, title=titles.get(i.owner)) for i in content.overdue),
-        today=tuple(attrs.evolve(i, title=titles.get(i.owner)) for i in content.today),
-    )
 
 
 async def _settle(

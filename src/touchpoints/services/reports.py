@@ -21,8 +21,8 @@ from touchpoints.domain.visibility import may_view_user, sees_team, visible_resp
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import Crm
 from touchpoints.ports.storage import ReportQuery, Storage
+from touchpoints.services.context import Actor, Card, cards_for, load_settings
 from touchpoints.services.errors import Forbidden
-from touchpoints.services.touchpoints import Actor, Card, cards_for, load_settings
 
 T = TypeVar("T")
 

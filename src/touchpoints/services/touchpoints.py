@@ -1,26 +1,22 @@
-"""Touch-point use cases: board, create, move, complete with follow-up, cancel, chain."""
+"""Touch-point use cases: board, create, move, complete with follow-up, cancel, chain, record tab."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
-from typing import TypeVar
 
 import attrs
 
 from touchpoints.domain.crm import TodoSpec
-from touchpoints.domain.errors import ChainError, InvalidTransition
+from touchpoints.domain.errors import InvalidTransition
 from touchpoints.domain.limits import NOTE_MAX, TITLE_MAX
 from touchpoints.domain.model import (
-    NewTouchPoint,
     OwnerRef,
     OwnerType,
     Status,
     TouchPoint,
     TouchPointType,
 )
-from touchpoints.domain.portal import Portal
 from touchpoints.domain.scheduling import (
     BUCKET_ORDER,
     Bucket,
@@ -30,29 +26,26 @@ from touchpoints.domain.scheduling import (
     move_to_local_day,
 )
 from touchpoints.domain.settings import PortalSettings
-from touchpoints.domain.visibility import Viewer, may_edit, may_view, sees_team
+from touchpoints.domain.visibility import may_edit, may_view, sees_team
 from touchpoints.ports.clock import Clock
-from touchpoints.ports.crm import (
-    Crm,
-    CrmError,
-    CrmNotFound,
-    CrmRateLimited,
-    CrmTimeout,
-    CrmUnavailable,
-    Hidden,
-    RecordLookup,
-)
+from touchpoints.ports.crm import Crm, CrmNotFound
 from touchpoints.ports.storage import (
     BoardQuery,
     ConcurrentUpdate,
     PendingTodo,
     Storage,
-    StorageError,
     UnitOfWork,
 )
-from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFound
-
-T = TypeVar("T")
+from touchpoints.services.context import (
+    Actor,
+    Card,
+    cards_for,
+    load_settings,
+    portal_settings,
+    visible_touch_point,
+)
+from touchpoints.services.errors import Conflict, Forbidden, InvalidInput
+from touchpoints.services.todos import create_recorded_todo, new_from_attempt, record_follow_up
 
 # A board never lists more cards than this; filters narrow it further.
 BOARD_LIMIT = 5_000
@@ -64,27 +57,6 @@ _TYPE_TITLES = {
     TouchPointType.VISIT: "Visit",
     TouchPointType.OTHER: "Follow-up",
 }
-
-
-@attrs.frozen
-class Actor:
-    """Who acts: their portal and identity (from a verified session)."""
-
-    portal: Portal
-    viewer: Viewer
-
-
-@attrs.frozen(kw_only=True)
-class Card:
-    """A touch-point with what the CRM says of it, read live with the user's token: the owner
-    record's title and the to-do's own subject (``title``) and description (``note``).
-    ``None``: hidden from this user (or gone). Never stored: the privacy policy lists what we keep.
-    """
-
-    touch_point: TouchPoint
-    owner_title: str | None
-    title: str | None = None
-    note: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -117,44 +89,6 @@ class FollowUpRequest:
 class Completion:
     completed: Card
     follow_up: Card | None
-
-
-async def load_settings(uow: UnitOfWork, portal_id: int) -> PortalSettings:
-    return await uow.settings.get(portal_id) or PortalSettings.defaults()
-
-
-async def portal_settings(storage: Storage, portal_id: int) -> PortalSettings:
-    async with storage.unit_of_work() as uow:
-        return await load_settings(uow, portal_id)
-
-
-def _title(lookup: RecordLookup, ref: OwnerRef) -> str | None:
-    record = lookup.get(ref)
-    if record is None or isinstance(record, Hidden):
-        return None
-    return record.title
-
-
-async def cards_for(crm: Crm, touch_points: Sequence[TouchPoint]) -> list[Card]:
-    """Cards with live owner titles and to-do texts, one batched round for all of them."""
-    if not touch_points:
-        return []
-    lookup = await crm.read_cards(
-        dict.fromkeys(tp.owner for tp in touch_points),
-        dict.fromkeys(tp.activity_id for tp in touch_points),
-    )
-    cards: list[Card] = []
-    for tp in touch_points:
-        text = lookup.todos.get(tp.activity_id)
-        cards.append(
-            Card(
-                touch_point=tp,
-                owner_title=_title(lookup.records, tp.owner),
-                title=None if text is None else text.subject,
-                note=None if text is None else text.description,
-            )
-        )
-    return cards
 
 
 def _check_responsible_filter(
@@ -220,21 +154,10 @@ async def get_board(
     )
 
 
-async def _visible(
-    uow: UnitOfWork, actor: Actor, touch_point_id: int, settings: PortalSettings
-) -> TouchPoint:
-    touch_point = await uow.touch_points.get(actor.portal.id, touch_point_id)
-    if touch_point is None:
-        raise NotFound(f"touch-point {touch_point_id} not found")
-    if not may_view(actor.viewer, touch_point, settings):
-        raise Forbidden("this touch-point belongs to a colleague")
-    return touch_point
-
-
 async def get_touch_point(*, storage: Storage, crm: Crm, actor: Actor, touch_point_id: int) -> Card:
     async with storage.unit_of_work() as uow:
         settings = await load_settings(uow, actor.portal.id)
-        touch_point = await _visible(uow, actor, touch_point_id, settings)
+        touch_point = await visible_touch_point(uow, actor, touch_point_id, settings)
     return (await cards_for(crm, [touch_point]))[0]
 
 
@@ -295,76 +218,6 @@ async def create_touch_point(
     return (await cards_for(crm, [stored]))[0]
 
 
-def new_from_attempt(attempt: PendingTodo, activity_id: int) -> NewTouchPoint:
-    """The touch-point an attempt becomes once its CRM to-do exists."""
-    return NewTouchPoint(
-        portal_id=attempt.portal_id,
-        activity_id=activity_id,
-        owner=attempt.owner,
-        type=attempt.type,
-        deadline=attempt.deadline,
-        responsible_id=attempt.responsible_id,
-        created_by=attempt.created_by,
-        created_at=attempt.created_at,
-        previous_id=attempt.previous_id,
-    )
-
-
-def _may_have_run(exc: CrmError) -> bool:
-    """A timeout or a 5xx may hide a to-do that was created; refusals before running do not."""
-    if isinstance(exc, CrmRateLimited):
-        return False  # QUERY_LIMIT_EXCEEDED / OPERATION_TIME_LIMIT refuse before running
-    return isinstance(exc, CrmTimeout | CrmUnavailable)
-
-
-async def create_recorded_todo(
-    storage: Storage,
-    crm: Crm,
-    attempt: PendingTodo,
-    spec: TodoSpec,
-    record: Callable[[UnitOfWork, int], Awaitable[T]],
-) -> T:
-    """Create a CRM to-do so that it never exists only in the CRM without a trace.
-
-    The attempt is written before the call and removed in the transaction that records
-    the touch-point. When the call's outcome is unknown (timeout, 5xx) or recording fails
-    and the to-do cannot be deleted again, the attempt stays for reconciliation to adopt
-    the to-do or forget the attempt (DESIGN.md §3.5).
-    """
-    async with storage.unit_of_work() as uow:
-        logged = await uow.pending.add(attempt)
-    assert logged.id is not None
-    try:
-        activity_id = await crm.create_todo(spec)
-    except CrmError as exc:
-        if not _may_have_run(exc):
-            await _forget_attempt(storage, logged)
-        raise
-    try:
-        async with storage.unit_of_work() as uow:
-            result = await record(uow, activity_id)
-            await uow.pending.delete(logged.portal_id, logged.id)
-    except Exception:
-        try:
-            await crm.delete_activity(activity_id)
-        except CrmError:
-            with contextlib.suppress(StorageError):
-                async with storage.unit_of_work() as uow:
-                    await uow.pending.set_activity(logged.portal_id, logged.id, activity_id)
-        else:
-            await _forget_attempt(storage, logged)
-        raise
-    return result
-
-
-async def _forget_attempt(storage: Storage, attempt: PendingTodo) -> None:
-    assert attempt.id is not None
-    # If the database is down too, reconciliation finds no to-do and drops the attempt.
-    with contextlib.suppress(StorageError):
-        async with storage.unit_of_work() as uow:
-            await uow.pending.delete(attempt.portal_id, attempt.id)
-
-
 async def _update_with_retry(
     storage: Storage,
     actor: Actor,
@@ -375,7 +228,7 @@ async def _update_with_retry(
     for attempt in range(2):
         async with storage.unit_of_work() as uow:
             settings = await load_settings(uow, actor.portal.id)
-            current = await _visible(uow, actor, touch_point_id, settings)
+            current = await visible_touch_point(uow, actor, touch_point_id, settings)
             changed = change(current)
             if changed == current:
                 return current
@@ -436,7 +289,7 @@ async def move_touch_point(
     now = clock.now()
     async with storage.unit_of_work() as uow:
         settings = await load_settings(uow, actor.portal.id)
-        current = await _visible(uow, actor, touch_point_id, settings)
+        current = await visible_touch_point(uow, actor, touch_point_id, settings)
     if day is not None:
         deadline = move_to_local_day(current.deadline, day, now, settings)
     if not may_edit(actor.viewer, current, settings):
@@ -495,7 +348,7 @@ async def complete_touch_point(
     now = clock.now()
     async with storage.unit_of_work() as uow:
         settings = await load_settings(uow, actor.portal.id)
-        current = await _visible(uow, actor, touch_point_id, settings)
+        current = await visible_touch_point(uow, actor, touch_point_id, settings)
     if not may_edit(actor.viewer, current, settings):
         raise Forbidden("this touch-point belongs to a colleague")
     change = _Complete(note, now)
@@ -559,25 +412,6 @@ class _Cancel(_Change):
             raise Conflict(str(exc)) from exc
 
 
-async def record_follow_up(
-    uow: UnitOfWork, attempt: PendingTodo, activity_id: int, *, now: datetime
-) -> tuple[TouchPoint, TouchPoint]:
-    """Store a follow-up and link its predecessor to it; returns (previous, follow-up).
-
-    Raises: NotFound (the predecessor is gone), Conflict (it already has a follow-up).
-    """
-    assert attempt.previous_id is not None
-    previous = await uow.touch_points.get_for_update(attempt.portal_id, attempt.previous_id)
-    if previous is None:
-        raise NotFound(f"touch-point {attempt.previous_id} not found")
-    added = await uow.touch_points.add(new_from_attempt(attempt, activity_id))
-    try:
-        linked = await uow.touch_points.update(previous.link_follow_up(added.id, now=now))
-    except ChainError as exc:
-        raise Conflict(str(exc)) from exc
-    return linked, added
-
-
 async def cancel_touch_point(
     *, storage: Storage, crm: Crm, clock: Clock, actor: Actor, touch_point_id: int
 ) -> Card:
@@ -585,7 +419,7 @@ async def cancel_touch_point(
     now = clock.now()
     async with storage.unit_of_work() as uow:
         settings = await load_settings(uow, actor.portal.id)
-        current = await _visible(uow, actor, touch_point_id, settings)
+        current = await visible_touch_point(uow, actor, touch_point_id, settings)
     if not may_edit(actor.viewer, current, settings):
         raise Forbidden("this touch-point belongs to a colleague")
 
@@ -602,7 +436,7 @@ async def cancel_touch_point(
 async def get_chain(*, storage: Storage, crm: Crm, actor: Actor, touch_point_id: int) -> list[Card]:
     async with storage.unit_of_work() as uow:
         settings = await load_settings(uow, actor.portal.id)
-        await _visible(uow, actor, touch_point_id, settings)
+        await visible_touch_point(uow, actor, touch_point_id, settings)
         chain = await uow.touch_points.chain(actor.portal.id, touch_point_id)
     visible = [tp for tp in chain if may_view(actor.viewer, tp, settings)]
     return await cards_for(crm, visible)

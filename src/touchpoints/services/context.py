@@ -1,0 +1,89 @@
+"""Who acts, and what every touch-point use case reads: settings, visible rows, live cards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from touchpoints.domain.model import OwnerRef, TouchPoint
+from touchpoints.domain.portal import Portal
+from touchpoints.domain.settings import PortalSettings
+from touchpoints.domain.visibility import Viewer, may_view
+from touchpoints.ports.crm import Crm, Hidden, RecordLookup
+from touchpoints.ports.storage import Storage, UnitOfWork
+from touchpoints.services.errors import Forbidden, NotFound
+
+
+@attrs.frozen
+class Actor:
+    """Who acts: their portal and identity (from a verified session)."""
+
+    portal: Portal
+    viewer: Viewer
+
+
+@attrs.frozen(kw_only=True)
+class Card:
+    """A touch-point with what the CRM says of it, read live with the user's token: the owner
+    record's title and the to-do's own subject (``title``) and description (``note``).
+    ``None``: hidden from this user (or gone). Never stored: the privacy policy lists what we keep.
+    """
+
+    touch_point: TouchPoint
+    owner_title: str | None
+    title: str | None = None
+    note: str | None = None
+
+
+async def load_settings(uow: UnitOfWork, portal_id: int) -> PortalSettings:
+    return await uow.settings.get(portal_id) or PortalSettings.defaults()
+
+
+async def portal_settings(storage: Storage, portal_id: int) -> PortalSettings:
+    async with storage.unit_of_work() as uow:
+        return await load_settings(uow, portal_id)
+
+
+def _title(lookup: RecordLookup, ref: OwnerRef) -> str | None:
+    record = lookup.get(ref)
+    if record is None or isinstance(record, Hidden):
+        return None
+    return record.title
+
+
+async def cards_for(crm: Crm, touch_points: Sequence[TouchPoint]) -> list[Card]:
+    """Cards with live owner titles and to-do texts, one batched round for all of them."""
+    if not touch_points:
+        return []
+    lookup = await crm.read_cards(
+        dict.fromkeys(tp.owner for tp in touch_points),
+        dict.fromkeys(tp.activity_id for tp in touch_points),
+    )
+    cards: list[Card] = []
+    for tp in touch_points:
+        text = lookup.todos.get(tp.activity_id)
+        cards.append(
+            Card(
+                touch_point=tp,
+                owner_title=_title(lookup.records, tp.owner),
+                title=None if text is None else text.subject,
+                note=None if text is None else text.description,
+            )
+        )
+    return cards
+
+
+async def visible_touch_point(
+    uow: UnitOfWork, actor: Actor, touch_point_id: int, settings: PortalSettings
+) -> TouchPoint:
+    """The actor's portal's touch-point, if they may see it.
+
+    Raises: NotFound (no such touch-point on the portal), Forbidden (a colleague's).
+    """
+    touch_point = await uow.touch_points.get(actor.portal.id, touch_point_id)
+    if touch_point is None:
+        raise NotFound(f"touch-point {touch_point_id} not found")
+    if not may_view(actor.viewer, touch_point, settings):
+        raise Forbidden("this touch-point belongs to a colleague")
+    return touch_point
