@@ -3,8 +3,6 @@ table from which the router and ``/api/openapi.json`` are made."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from aiohttp import web
 
 from touchpoints.domain.model import OwnerRef
@@ -12,6 +10,7 @@ from touchpoints.domain.scheduling import follow_up_deadline
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.visibility import sees_team
 from touchpoints.entrypoints import reports_api, routes
+from touchpoints.entrypoints.context import issue_session
 from touchpoints.entrypoints.http import ApiError
 from touchpoints.entrypoints.replies import (
     BoardReply,
@@ -53,7 +52,6 @@ from touchpoints.ports.crm import Hidden
 from touchpoints.services import account, touchpoints
 from touchpoints.services.errors import InvalidInput, Unauthenticated
 
-RENEW_LIFETIME = timedelta(hours=1)
 # Renewing reads its body before any session exists: it gets only what fresh frame auth needs.
 RENEW_MAX_BODY = 32 * 1024
 _SEARCH_LIMIT = 20
@@ -98,16 +96,13 @@ async def renew_session(call: Call[Empty, RenewBody]) -> SessionReply:
             lang = services.sealer.open(previous[7:].strip(), now=now).lang
         except SessionInvalid:
             lang = "en"
-    token, session = services.sealer.issue(
-        portal_id=portal.id,
-        member_id=portal.member_id,
+    token, session = issue_session(
+        services,
+        portal=portal,
         user_id=me.id,
         is_admin=me.is_admin,
         access_token=access_token,
-        token_expires_at=now + RENEW_LIFETIME,
-        now=now,
         lang=lang,
-        demo=services.demo is not None and portal.id == services.demo.portal_id,
     )
     return SessionReply(session=token, expires_at=session.expires_at)
 

@@ -1,20 +1,28 @@
-"""Who is asking: the bearer session opened, its portal and settings loaded, once per request
-and before anything of the request is read; and the bounded JSON body reader."""
+"""Who is asking: sessions issued (in one place) and opened, the portal and its settings
+loaded once per request before anything of the request is read; the bounded JSON reader."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
 from aiohttp import web
 
+from touchpoints.domain.portal import Portal
+from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer
-from touchpoints.entrypoints.container import SERVICES
+from touchpoints.entrypoints.container import SERVICES, Services
 from touchpoints.entrypoints.http import MAX_BODY, ApiError
 from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded
-from touchpoints.entrypoints.sessions import AppSession, SessionExpired, SessionInvalid
+from touchpoints.entrypoints.sessions import (
+    MAX_LIFETIME,
+    AppSession,
+    SessionExpired,
+    SessionInvalid,
+)
 from touchpoints.ports.crm import Crm
 from touchpoints.services.context import Actor, load_settings
 from touchpoints.services.errors import InvalidInput
@@ -92,3 +100,35 @@ async def read_json(request: web.Request, *, max_size: int = MAX_BODY) -> Any:
         return loads_bounded(raw)
     except JsonRefused as exc:
         raise ApiError(400, "BAD_REQUEST", f"the body is not valid JSON: {exc}") from None
+
+
+def issue_session(
+    services: Services,
+    *,
+    portal: Portal,
+    user_id: int,
+    is_admin: bool,
+    access_token: Secret,
+    lang: str,
+    token_lifetime_s: int | None = None,
+) -> tuple[str, AppSession]:
+    """The one place sessions are issued (frame launch, renewal, the demo page).
+
+    A session lives ``sessions.MAX_LIFETIME`` at most, and never longer than the access
+    token inside it (``token_lifetime_s``, Bitrix24's ``AUTH_EXPIRES``; at least a minute).
+    """
+    now = services.clock.now()
+    lifetime = MAX_LIFETIME
+    if token_lifetime_s is not None:
+        lifetime = min(timedelta(seconds=max(token_lifetime_s, 60)), MAX_LIFETIME)
+    return services.sealer.issue(
+        portal_id=portal.id,
+        member_id=portal.member_id,
+        user_id=user_id,
+        is_admin=is_admin,
+        access_token=access_token,
+        token_expires_at=now + lifetime,
+        now=now,
+        lang=lang,
+        demo=services.demo is not None and portal.id == services.demo.portal_id,
+    )

@@ -38,6 +38,7 @@ from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.b24 import lang_of
 from touchpoints.entrypoints.config import MIN_SECRET_KEY_LENGTH, Config, PrivacyConfig
 from touchpoints.entrypoints.container import SERVICES, DemoPortal, Services
+from touchpoints.entrypoints.context import issue_session
 from touchpoints.entrypoints.inputs import parse_id
 from touchpoints.entrypoints.listener import serve_until_stopped
 from touchpoints.entrypoints.sessions import SessionSealer
@@ -249,18 +250,9 @@ async def demo_page(request: web.Request) -> web.Response:
         )
     token = demo.issue_token(user_id)
     me = await services.connector.as_user(portal, token).current_user()
-    now = services.clock.now()
     lang = lang_of(request.query.get("lang"))
-    session, _ = services.sealer.issue(
-        portal_id=portal.id,
-        member_id=portal.member_id,
-        user_id=me.id,
-        is_admin=me.is_admin,
-        access_token=token,
-        token_expires_at=now + timedelta(hours=1),
-        now=now,
-        lang=lang,
-        demo=True,
+    session, _ = issue_session(
+        services, portal=portal, user_id=me.id, is_admin=me.is_admin, access_token=token, lang=lang
     )
     placement = request.query.get("placement", "DEFAULT").upper()
     options: dict[str, str] = {}
