@@ -136,10 +136,7 @@ async def users(call: Call[Empty, Empty]) -> Users:
 async def board(call: Call[BoardQuery, Empty]) -> BoardReply:
     ctx, query = call.ctx, call.params
     result = await touchpoints.get_board(
-        storage=call.services.storage,
-        crm=ctx.crm,
-        clock=call.services.clock,
-        actor=ctx.actor,
+        ctx.use_case,
         responsible_id=query.responsible_id,
         owner_type=query.owner_type,
         type_=query.type,
@@ -150,10 +147,7 @@ async def board(call: Call[BoardQuery, Empty]) -> BoardReply:
 async def create(call: Call[Empty, CreateBody]) -> TouchPointReply:
     ctx, body = call.ctx, call.body
     card = await touchpoints.create_touch_point(
-        storage=call.services.storage,
-        crm=ctx.crm,
-        clock=call.services.clock,
-        actor=ctx.actor,
+        ctx.use_case,
         request=touchpoints.CreateRequest(
             owner=OwnerRef(body.owner.type, body.owner.id),
             type=body.type,
@@ -168,9 +162,7 @@ async def create(call: Call[Empty, CreateBody]) -> TouchPointReply:
 
 async def read(call: Call[TouchPointPath, Empty]) -> TouchPointReply:
     ctx = call.ctx
-    card = await touchpoints.get_touch_point(
-        storage=call.services.storage, crm=ctx.crm, actor=ctx.actor, touch_point_id=call.params.id
-    )
+    card = await touchpoints.get_touch_point(ctx.use_case, touch_point_id=call.params.id)
     return TouchPointReply.of(card, ctx.zone)
 
 
@@ -179,10 +171,7 @@ async def move(call: Call[TouchPointPath, MoveBody]) -> TouchPointReply:
     if body.deadline is not None and body.day is not None:
         raise InvalidInput({"day": "give a deadline or a day, not both"})
     card = await touchpoints.move_touch_point(
-        storage=call.services.storage,
-        crm=ctx.crm,
-        clock=call.services.clock,
-        actor=ctx.actor,
+        ctx.use_case,
         touch_point_id=call.params.id,
         deadline=body.deadline,
         day=body.day,
@@ -194,10 +183,7 @@ async def move(call: Call[TouchPointPath, MoveBody]) -> TouchPointReply:
 async def cancel(call: Call[TouchPointPath, Empty]) -> TouchPointReply:
     ctx = call.ctx
     card = await touchpoints.cancel_touch_point(
-        storage=call.services.storage,
-        crm=ctx.crm,
-        clock=call.services.clock,
-        actor=ctx.actor,
+        ctx.use_case,
         touch_point_id=call.params.id,
     )
     return TouchPointReply.of(card, ctx.zone)
@@ -213,10 +199,7 @@ async def complete(call: Call[TouchPointPath, CompleteBody]) -> Completion:
             responsible_id=body.follow_up.responsible_id,
         )
     result = await touchpoints.complete_touch_point(
-        storage=call.services.storage,
-        crm=ctx.crm,
-        clock=call.services.clock,
-        actor=ctx.actor,
+        ctx.use_case,
         touch_point_id=call.params.id,
         result_note=body.result_note,
         follow_up=follow_up,
@@ -230,18 +213,14 @@ async def complete(call: Call[TouchPointPath, CompleteBody]) -> Completion:
 
 async def chain(call: Call[TouchPointPath, Empty]) -> Items:
     ctx = call.ctx
-    cards = await touchpoints.get_chain(
-        storage=call.services.storage, crm=ctx.crm, actor=ctx.actor, touch_point_id=call.params.id
-    )
+    cards = await touchpoints.get_chain(ctx.use_case, touch_point_id=call.params.id)
     return Items(items=[TouchPointReply.of(card, ctx.zone) for card in cards])
 
 
 async def record_touch_points(call: Call[RecordPath, Empty]) -> RecordTouchPoints:
     ctx = call.ctx
     owner = OwnerRef(call.params.owner_type, call.params.owner_id)
-    cards = await touchpoints.record_touch_points(
-        storage=call.services.storage, crm=ctx.crm, actor=ctx.actor, owner=owner
-    )
+    cards = await touchpoints.record_touch_points(ctx.use_case, owner=owner)
     record = (await ctx.crm.read_records([owner])).get(owner)
     title = None if record is None or isinstance(record, Hidden) else record.title
     return RecordTouchPoints(

@@ -24,7 +24,7 @@ from touchpoints.entrypoints.sessions import (
     SessionInvalid,
 )
 from touchpoints.ports.crm import Crm
-from touchpoints.services.context import Actor, load_settings
+from touchpoints.services.context import Actor, UseCase, load_settings
 from touchpoints.services.errors import InvalidInput
 
 
@@ -37,6 +37,8 @@ class Context:
     actor: Actor
     crm: Crm
     settings: PortalSettings
+    use_case: UseCase
+    """The same, with storage and the clock, for the use cases."""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -69,11 +71,20 @@ async def authenticate(request: web.Request) -> Context:
         settings = await load_settings(uow, portal.id) if portal is not None else None
     if portal is None or settings is None or portal.member_id != session.member_id:
         raise ApiError(401, "UNAUTHENTICATED", "the app is no longer installed on this portal")
+    actor = Actor(portal, Viewer(session.user_id, session.is_admin))
+    crm = services.connector.as_user(portal, session.access_token)
     return Context(
         session=session,
-        actor=Actor(portal, Viewer(session.user_id, session.is_admin)),
-        crm=services.connector.as_user(portal, session.access_token),
+        actor=actor,
+        crm=crm,
         settings=settings,
+        use_case=UseCase(
+            actor=actor,
+            settings=settings,
+            crm=crm,
+            storage=services.storage,
+            clock=services.clock,
+        ),
     )
 
 
