@@ -24,7 +24,7 @@ from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer
 from touchpoints.ports.crm import Crm, CrmPermissionDenied, CrmTimeout, CrmUnavailable
 from touchpoints.services import touchpoints as uc
-from touchpoints.services.context import Actor, Card
+from touchpoints.services.context import Actor, Card, UseCase
 from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -65,10 +65,12 @@ class World:
             owner=self.deal, type=TouchPointType.CALL, deadline=NOW + timedelta(days=1)
         )
         return await uc.create_touch_point(
-            storage=self.storage,
-            crm=self.crm_as(user_id),
-            clock=self.clock,
-            actor=self.actor(user_id),
+            await UseCase.load(
+                storage=self.storage,
+                crm=self.crm_as(user_id),
+                clock=self.clock,
+                actor=self.actor(user_id),
+            ),
             request=attrs.evolve(request, **changes),
         )
 
@@ -138,10 +140,12 @@ async def test_moving_changes_the_crm_first_and_then_our_row(world: World) -> No
     card = await world.create()
     later = NOW + timedelta(days=5)
     moved = await uc.move_touch_point(
-        storage=world.storage,
-        crm=world.crm_as(SELLER),
-        clock=world.clock,
-        actor=world.actor(SELLER),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+        ),
         touch_point_id=card.touch_point.id,
         deadline=later,
         responsible_id=None,
@@ -157,10 +161,12 @@ async def test_a_failed_crm_move_changes_nothing_of_ours(world: World) -> None:
     world.crm.fail("update_deadline", CrmUnavailable("down"))
     with pytest.raises(CrmUnavailable):
         await uc.move_touch_point(
-            storage=world.storage,
-            crm=world.crm_as(SELLER),
-            clock=world.clock,
-            actor=world.actor(SELLER),
+            await UseCase.load(
+                storage=world.storage,
+                crm=world.crm_as(SELLER),
+                clock=world.clock,
+                actor=world.actor(SELLER),
+            ),
             touch_point_id=card.touch_point.id,
             deadline=NOW + timedelta(days=5),
             responsible_id=None,
@@ -174,10 +180,12 @@ async def test_a_move_without_anything_to_change_is_invalid_input(world: World) 
     card = await world.create()
     with pytest.raises(InvalidInput):
         await uc.move_touch_point(
-            storage=world.storage,
-            crm=world.crm_as(SELLER),
-            clock=world.clock,
-            actor=world.actor(SELLER),
+            await UseCase.load(
+                storage=world.storage,
+                crm=world.crm_as(SELLER),
+                clock=world.clock,
+                actor=world.actor(SELLER),
+            ),
             touch_point_id=card.touch_point.id,
             deadline=None,
             responsible_id=None,
@@ -189,10 +197,12 @@ async def test_completing_offers_the_follow_up_at_the_portal_interval_linked_int
 ) -> None:
     card = await world.create()
     done = await uc.complete_touch_point(
-        storage=world.storage,
-        crm=world.crm_as(SELLER),
-        clock=world.clock,
-        actor=world.actor(SELLER),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+        ),
         touch_point_id=card.touch_point.id,
         result_note="They want a quote",
         follow_up=uc.FollowUpRequest(),
@@ -206,9 +216,12 @@ async def test_completing_offers_the_follow_up_at_the_portal_interval_linked_int
     assert follow_up.previous_id == card.touch_point.id
     assert done.completed.touch_point.next_id == follow_up.id
     chain = await uc.get_chain(
-        storage=world.storage,
-        crm=world.crm_as(SELLER),
-        actor=world.actor(SELLER),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+        ),
         touch_point_id=follow_up.id,
     )
     assert [c.touch_point.id for c in chain] == [card.touch_point.id, follow_up.id]
@@ -216,20 +229,19 @@ async def test_completing_offers_the_follow_up_at_the_portal_interval_linked_int
 
 async def test_completing_twice_with_another_note_is_a_conflict(world: World) -> None:
     card = await world.create()
-    arguments = {
-        "storage": world.storage,
-        "crm": world.crm_as(SELLER),
-        "clock": world.clock,
-        "actor": world.actor(SELLER),
-        "touch_point_id": card.touch_point.id,
-        "follow_up": None,
-    }
-    await uc.complete_touch_point(result_note="first", **arguments)  # type: ignore[arg-type]
+    ctx = await UseCase.load(
+        storage=world.storage,
+        crm=world.crm_as(SELLER),
+        clock=world.clock,
+        actor=world.actor(SELLER),
+    )
+    arguments = {"touch_point_id": card.touch_point.id, "follow_up": None}
+    await uc.complete_touch_point(ctx, result_note="first", **arguments)  # type: ignore[arg-type]
     # The same request again is a harmless retry...
-    await uc.complete_touch_point(result_note="first", **arguments)  # type: ignore[arg-type]
+    await uc.complete_touch_point(ctx, result_note="first", **arguments)  # type: ignore[arg-type]
     # ...another note is a second completion.
     with pytest.raises(Conflict):
-        await uc.complete_touch_point(result_note="second", **arguments)  # type: ignore[arg-type]
+        await uc.complete_touch_point(ctx, result_note="second", **arguments)  # type: ignore[arg-type]
 
 
 async def test_cancelling_deletes_the_to_do_and_a_done_one_cannot_be_cancelled(
@@ -237,20 +249,24 @@ async def test_cancelling_deletes_the_to_do_and_a_done_one_cannot_be_cancelled(
 ) -> None:
     card = await world.create()
     cancelled = await uc.cancel_touch_point(
-        storage=world.storage,
-        crm=world.crm_as(SELLER),
-        clock=world.clock,
-        actor=world.actor(SELLER),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+        ),
         touch_point_id=card.touch_point.id,
     )
     assert cancelled.touch_point.status is Status.CANCELLED
     assert world.crm.activity(world.portal.member_id, card.touch_point.activity_id) is None
     with pytest.raises(Conflict):
         await uc.move_touch_point(
-            storage=world.storage,
-            crm=world.crm_as(SELLER),
-            clock=world.clock,
-            actor=world.actor(SELLER),
+            await UseCase.load(
+                storage=world.storage,
+                crm=world.crm_as(SELLER),
+                clock=world.clock,
+                actor=world.actor(SELLER),
+            ),
             touch_point_id=card.touch_point.id,
             deadline=NOW + timedelta(days=3),
             responsible_id=None,
@@ -263,32 +279,44 @@ async def test_a_colleague_sees_nothing_and_another_portals_id_is_not_found(
     card = await world.create()
     with pytest.raises(Forbidden):
         await uc.get_touch_point(
-            storage=world.storage,
-            crm=world.crm_as(OTHER),
-            actor=world.actor(OTHER),
+            await UseCase.load(
+                storage=world.storage,
+                crm=world.crm_as(OTHER),
+                clock=world.clock,
+                actor=world.actor(OTHER),
+            ),
             touch_point_id=card.touch_point.id,
         )
     other = await World().start()
     with pytest.raises(NotFound):
         await uc.get_touch_point(
-            storage=world.storage,
-            crm=world.crm_as(SELLER),
-            actor=Actor(other.portal, Viewer(SELLER, False)),
+            await UseCase.load(
+                storage=world.storage,
+                crm=world.crm_as(SELLER),
+                clock=world.clock,
+                actor=Actor(other.portal, Viewer(SELLER, False)),
+            ),
             touch_point_id=card.touch_point.id + 1000,
         )
     # An admin sees it, and the record tab lists it for them only.
     seen = await uc.get_touch_point(
-        storage=world.storage,
-        crm=world.crm_as(ADMIN),
-        actor=world.actor(ADMIN, admin=True),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(ADMIN),
+            clock=world.clock,
+            actor=world.actor(ADMIN, admin=True),
+        ),
         touch_point_id=card.touch_point.id,
     )
     assert seen.touch_point == card.touch_point
     for user_id, admin, expected in ((ADMIN, True, 1), (OTHER, False, 0)):
         listed = await uc.record_touch_points(
-            storage=world.storage,
-            crm=world.crm_as(user_id),
-            actor=world.actor(user_id, admin=admin),
+            await UseCase.load(
+                storage=world.storage,
+                crm=world.crm_as(user_id),
+                clock=world.clock,
+                actor=world.actor(user_id, admin=admin),
+            ),
             owner=world.deal,
         )
         assert len(listed) == expected
@@ -300,34 +328,42 @@ async def test_the_board_shows_ones_own_work_in_due_columns_and_the_team_to_view
     await world.create()
     await world.create(deadline=NOW - timedelta(hours=1))
     board = await uc.get_board(
-        storage=world.storage,
-        crm=world.crm_as(SELLER),
-        clock=world.clock,
-        actor=world.actor(SELLER),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+        )
     )
     counts = {bucket.value: len(cards) for bucket, cards in board.columns}
     assert counts["overdue"] == 1
     assert counts["tomorrow"] == 1
     empty = await uc.get_board(
-        storage=world.storage,
-        crm=world.crm_as(OTHER),
-        clock=world.clock,
-        actor=world.actor(OTHER),
-    )
-    assert sum(len(cards) for _bucket, cards in empty.columns) == 0
-    with pytest.raises(Forbidden):
-        await uc.get_board(
+        await UseCase.load(
             storage=world.storage,
             crm=world.crm_as(OTHER),
             clock=world.clock,
             actor=world.actor(OTHER),
+        )
+    )
+    assert sum(len(cards) for _bucket, cards in empty.columns) == 0
+    with pytest.raises(Forbidden):
+        await uc.get_board(
+            await UseCase.load(
+                storage=world.storage,
+                crm=world.crm_as(OTHER),
+                clock=world.clock,
+                actor=world.actor(OTHER),
+            ),
             responsible_id=SELLER,
         )
     team = await uc.get_board(
-        storage=world.storage,
-        crm=world.crm_as(ADMIN),
-        clock=world.clock,
-        actor=world.actor(ADMIN, admin=True),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(ADMIN),
+            clock=world.clock,
+            actor=world.actor(ADMIN, admin=True),
+        )
     )
     assert sum(len(cards) for _bucket, cards in team.columns) == 2
 

@@ -9,9 +9,7 @@ from datetime import UTC, datetime
 import attrs
 
 from touchpoints.domain.errors import ChainError, InvalidTransition, InvalidValue
-
-TITLE_MAX = 255
-NOTE_MAX = 10_000
+from touchpoints.domain.limits import NOTE_MAX
 
 
 class OwnerType(enum.Enum):

@@ -230,6 +230,46 @@ class BucketEdges:
         return edges[index], edges[index + 1]
 
 
+def bucket_days(bucket: Bucket, today: date) -> tuple[date | None, date | None]:
+    """The local days ``bucket`` covers seen from ``today``, both included (``BucketEdges``).
+
+    None as the first day: overdue, which reaches back without end (its last day is today,
+    up to now); None as the last day: later, which has no end. Both None: the column is
+    empty on this day (this_week on Saturdays and Sundays).
+    """
+    tomorrow, day_after = today + _ONE_DAY, today + 2 * _ONE_DAY
+    next_monday = week_start(today) + 7 * _ONE_DAY
+    match bucket:
+        case Bucket.OVERDUE:
+            return None, today
+        case Bucket.TODAY:
+            return today, today
+        case Bucket.TOMORROW:
+            return tomorrow, tomorrow
+        case Bucket.THIS_WEEK:
+            last = next_monday - _ONE_DAY
+            return (day_after, last) if day_after <= last else (None, None)
+        case Bucket.NEXT_WEEK:
+            return max(day_after, next_monday), next_monday + 6 * _ONE_DAY
+    return next_monday + 7 * _ONE_DAY, None
+
+
+def move_to_local_day(
+    deadline: datetime, day: date, now: datetime, settings: PortalSettings
+) -> datetime:
+    """Reschedule to a local day (``move_to_day``: the first working day from ``day`` on,
+    the same local time of day); a time already past today moves to the next full hour."""
+    zone = settings.zone
+    moved = move_to_day(deadline, day, settings)
+    if moved > now or local_date(moved, zone) != current_local_day(now, zone):
+        return moved
+    local_now = now.astimezone(zone)
+    next_hour = local_now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    if next_hour.date() != local_now.date():
+        return moved
+    return resolve_local(next_hour.replace(tzinfo=None), zone)
+
+
 # A board classifies many deadlines against one ``now``: computing its edges once (a pure
 # function of its arguments, so caching is safe) keeps ``bucket_of`` cheap per card.
 _edges_at = functools.lru_cache(maxsize=256)(BucketEdges.at)

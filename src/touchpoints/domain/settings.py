@@ -10,12 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.limits import INTERVAL_MAX, INTERVAL_MIN, MAX_HOLIDAYS, MAX_TEAM_VIEWERS
 from touchpoints.domain.model import OwnerType
-
-INTERVAL_MIN = 1
-INTERVAL_MAX = 90
-MAX_HOLIDAYS = 366
-MAX_TEAM_VIEWERS = 1_000
 
 
 class IntervalUnit(enum.Enum):

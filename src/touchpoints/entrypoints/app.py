@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web, web_fileresponse
 
-from touchpoints.entrypoints import api, b24, pages, reports_api
+from touchpoints.entrypoints import api, b24, pages
 from touchpoints.entrypoints.background import BACKGROUND
 from touchpoints.entrypoints.config import Config
 from touchpoints.entrypoints.container import SERVICES, Services
@@ -52,10 +52,6 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def privacy(request: web.Request) -> web.Response:
     return pages.privacy_page(request.app[SERVICES].privacy)
-
-
-async def openapi(_request: web.Request) -> web.Response:
-    return json_reply(openapi_document())
 
 
 def static_dir() -> Path:
@@ -105,10 +101,14 @@ def _application(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/privacy", privacy)
+    document = openapi_document(api.ROUTES)
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return json_reply(document)
+
     app.router.add_get("/api/openapi.json", openapi)
     b24.add_routes(app)
     api.add_routes(app)
-    reports_api.add_routes(app)
     static = static_dir()
     if static.is_dir():
         # aiohttp names static types from its own table, which lacks woff2 (Open Sans).

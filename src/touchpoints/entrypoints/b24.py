@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +19,7 @@ from touchpoints.entrypoints.container import (
     SERVICES,
     Services,
 )
+from touchpoints.entrypoints.context import issue_session
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
 from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded, parse_id
 from touchpoints.entrypoints.metrics import METRICS
@@ -31,7 +31,6 @@ from touchpoints.services.verification import UNINSTALL_CHECK_CALLS
 
 log = logging.getLogger("touchpoints.b24")
 
-MAX_AUTH_LIFETIME = timedelta(hours=1)
 _TAB_PLACEMENTS = {owner_type.placement: owner_type for owner_type in OwnerType}
 
 
@@ -121,20 +120,16 @@ async def frame(request: web.Request) -> web.Response:
         return _error_page(
             503, "Bitrix24 is not answering right now; please reopen the app shortly."
         )
-    now = services.clock.now()
-    lifetime = min(parse_id(text(form, "AUTH_EXPIRES")) or 3600, 3600)
-    expires = now + min(timedelta(seconds=max(lifetime, 60)), MAX_AUTH_LIFETIME)
     lang = lang_of(request.query.get("LANG"))
     await _remember_language(services, portal.id, me.id, request.query.get("LANG"))
-    session, _ = services.sealer.issue(
-        portal_id=portal.id,
-        member_id=portal.member_id,
+    session, _ = issue_session(
+        services,
+        portal=portal,
         user_id=me.id,
         is_admin=me.is_admin,
         access_token=access_token,
-        token_expires_at=expires,
-        now=now,
         lang=lang,
+        token_lifetime_s=parse_id(text(form, "AUTH_EXPIRES")),
     )
     placement = (text(form, "PLACEMENT") or "DEFAULT").upper()
     options = _placement_options(text(form, "PLACEMENT_OPTIONS"))

@@ -32,11 +32,12 @@ from touchpoints.domain.model import NewTouchPoint, OwnerType
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
-from touchpoints.entrypoints import api, demo_data, pages
+from touchpoints.entrypoints import api, demo_data, pages, replies, routes
 from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.b24 import lang_of
 from touchpoints.entrypoints.config import MIN_SECRET_KEY_LENGTH, Config
 from touchpoints.entrypoints.container import SERVICES
+from touchpoints.entrypoints.context import authenticate, issue_session, read_json
 from touchpoints.entrypoints.http import ApiError, json_reply
 from touchpoints.entrypoints.inputs import parse_id
 from touchpoints.entrypoints.listener import serve_until_stopped
@@ -254,17 +255,9 @@ async def demo_page(request: web.Request) -> web.Response:
         )
     token = demo.issue_token(user_id)
     me = await services.connector.as_user(portal, token).current_user()
-    now = services.clock.now()
     lang = lang_of(request.query.get("lang"))
-    session, _ = services.sealer.issue(
-        portal_id=portal.id,
-        member_id=portal.member_id,
-        user_id=me.id,
-        is_admin=me.is_admin,
-        access_token=token,
-        token_expires_at=now + timedelta(hours=1),
-        now=now,
-        lang=lang,
+    session, _ = issue_session(
+        services, portal=portal, user_id=me.id, is_admin=me.is_admin, access_token=token, lang=lang
     )
     placement = request.query.get("placement", "DEFAULT").upper()
     options: dict[str, str] = {}
@@ -283,15 +276,15 @@ async def demo_page(request: web.Request) -> web.Response:
     )
 
 
-async def renew_session(request: web.Request) -> web.Response:
+async def renew_session(request: web.Request) -> web.StreamResponse:
     """``POST /api/v1/session/renew`` as a demo user: ``{"demo_user_id": n}``.
 
     Outside a Bitrix24 frame there is no ``BX24.getAuth()``; the demo page renews by naming
     its user. Any other body is the app's own renewal.
     """
-    body = await api.read_json(request, max_size=api.RENEW_MAX_BODY)
+    body = await read_json(request, max_size=api.RENEW_MAX_BODY)
     if not isinstance(body, dict) or "demo_user_id" not in body:
-        return await api.renew_session(request)
+        return await _app_renewal(request)
     extra = sorted(set(body) - {"demo_user_id"})
     if extra:
         raise InvalidInput(dict.fromkeys(extra, "is not a known field"))
@@ -302,12 +295,18 @@ async def renew_session(request: web.Request) -> web.Response:
     portal = await _demo_portal(request)
     if portal is None:
         raise ApiError(401, "UNAUTHENTICATED", "the demo portal is gone")
-    return await api.renewed_session(request, portal, demo.issue_token(user_id))
+    reply = await api.renew_for(request.app[SERVICES], request, portal, demo.issue_token(user_id))
+    return json_reply(replies.unstructure(reply))
+
+
+# The app's own renewal (its route, as the table runs it) for bodies that are not the demo's.
+_app_renewal = routes.pipeline(next(r for r in api.ROUTES if r.handler is api.renew_session))
 
 
 async def me(request: web.Request) -> web.Response:
     """``GET /api/v1/me``, saying that this is the demo."""
-    return json_reply({**await api.me_document(request), "demo": True})
+    reply = attrs.evolve(await api.me_of(await authenticate(request)), demo=True)
+    return json_reply(replies.unstructure(reply))
 
 
 async def root(_request: web.Request) -> web.Response:

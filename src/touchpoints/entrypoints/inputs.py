@@ -13,9 +13,7 @@ import operator
 from itertools import accumulate, count
 from typing import Any
 
-MAX_ID_DIGITS = 18
-MAX_ID = 10**MAX_ID_DIGITS - 1
-"""The largest id we accept: 18 decimal digits always fit a Postgres ``bigint``."""
+from touchpoints.domain.limits import MAX_ID, MAX_ID_DIGITS
 
 MAX_JSON_DEPTH = 32
 """Arrays and objects nested deeper than this are refused before ``json.loads`` runs."""
@@ -130,3 +128,16 @@ def printable(text: str, *, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         return text[:limit].translate(_ESCAPED) + "…"
     return text.translate(_ESCAPED)
+
+
+__all__ = [
+    "MAX_ID",
+    "MAX_ID_DIGITS",
+    "MAX_JSON_DEPTH",
+    "JsonRefused",
+    "loads_bounded",
+    "nesting_exceeds",
+    "parse_id",
+    "plausible_email",
+    "printable",
+]

@@ -15,33 +15,27 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
 from aiohttp import web
 
 from touchpoints.domain.model import OwnerType, Status, TouchPoint, TouchPointType
-from touchpoints.domain.reports import MAX_PERIOD_DAYS, Metrics, ReportPeriod
+from touchpoints.domain.reports import MAX_PERIOD_DAYS, ReportPeriod
 from touchpoints.domain.scheduling import current_local_day, start_of_local_day
-from touchpoints.entrypoints import wire
-from touchpoints.entrypoints.api import caller
-from touchpoints.entrypoints.container import SERVICES
-from touchpoints.entrypoints.http import json_reply
+from touchpoints.entrypoints import converters
+from touchpoints.entrypoints.report_replies import CoverageReply, ReportSummary
+from touchpoints.entrypoints.routes import Call, Route
+from touchpoints.entrypoints.wire import CoverageQuery, Empty, ReportQuery
 from touchpoints.services import reports
-from touchpoints.services.errors import InvalidInput
 from touchpoints.services.reports import (
     COVERAGE_TYPES,
-    Coverage,
     PeriodTouchPoints,
     ReportFilters,
     TeamReport,
 )
 
-_PERIOD_PARAMS = frozenset({"from", "to", "owner_type", "type", "responsible_id"})
-_COVERAGE_PARAMS = frozenset({"owner_type", "responsible_id"})
-_FIRST_YEAR, _LAST_YEAR = 2000, 2200
 _FORMULA_STARTS = frozenset("=+-@\t\r")
 # Where a reader may start a new cell: either separator, a tab (TSV) or a line break.
 _CELL_BREAKS = frozenset(",;\t\r\n")
@@ -51,155 +45,22 @@ _CELL_LEAD = frozenset(' "')
 _ONE_DAY = timedelta(days=1)
 
 
-# ------------------------------------------------------------------ query parameters
+# ------------------------------------------------------------------ parameters
 
 
-@attrs.frozen(kw_only=True)
-class ReportParams:
-    """A report request's validated query: the period, filters and the user asked about."""
-
-    period: ReportPeriod
-    filters: ReportFilters
-    user_filter: int | None
-
-
-def _check_names(request: web.Request, allowed: frozenset[str]) -> dict[str, str]:
-    errors = dict.fromkeys(sorted(set(request.query) - allowed), "is not a known query parameter")
-    for name in sorted(allowed):
-        if len(request.query.getall(name, [])) > 1:
-            errors[name] = "must be given once"
-    return errors
-
-
-def _day(raw: str | None, name: str, errors: dict[str, str]) -> date | None:
-    if not raw:
-        errors[name] = "is required (YYYY-MM-DD)"
-        return None
-    try:
-        parsed = date.fromisoformat(raw) if len(raw) == 10 else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        errors[name] = "must be a YYYY-MM-DD date"
-    elif not _FIRST_YEAR <= parsed.year <= _LAST_YEAR:
-        errors[name] = f"must be between the years {_FIRST_YEAR} and {_LAST_YEAR}"
-        return None
-    return parsed
-
-
-def _collect(errors: dict[str, str], parse: Any, *args: Any) -> Any:
-    """Run one ``wire.query_*`` parser, gathering its complaint instead of raising it."""
-    try:
-        return parse(*args)
-    except InvalidInput as exc:
-        errors.update(exc.errors)
-        return None
-
-
-def report_params(request: web.Request) -> ReportParams:
+def report_params(request: web.Request) -> ReportQuery:
     """Validate ``from``, ``to``, ``owner_type``, ``type`` and ``responsible_id``.
 
     Raises: InvalidInput listing every offending parameter (unknown ones included).
     """
-    query = request.query
-    errors = _check_names(request, _PERIOD_PARAMS)
-    first = _day(query.get("from"), "from", errors)
-    last = _day(query.get("to"), "to", errors)
-    owner_type = _collect(errors, wire.query_enum, query.get("owner_type"), "owner_type", OwnerType)
-    type_ = _collect(errors, wire.query_enum, query.get("type"), "type", TouchPointType)
-    user_filter = _collect(errors, wire.query_id, query.get("responsible_id"), "responsible_id")
-    if first is not None and last is not None:
-        if last < first:
-            errors["to"] = "must not be before 'from'"
-        elif (last - first).days + 1 > MAX_PERIOD_DAYS:
-            errors["to"] = f"the period must be at most {MAX_PERIOD_DAYS} days long"
-    if errors or first is None or last is None:  # a missing day always left an error
-        raise InvalidInput(errors)
-    return ReportParams(
-        period=ReportPeriod(first, last),
-        filters=ReportFilters(owner_type=owner_type, type=type_),
-        user_filter=user_filter,
+    query = {name: request.query.getall(name) for name in set(request.query)}
+    return converters.structure_params(query, {}, ReportQuery)
+
+
+def _filters(query: ReportQuery) -> tuple[ReportPeriod, ReportFilters]:
+    return ReportPeriod(query.from_, query.to), ReportFilters(
+        owner_type=query.owner_type, type=query.type
     )
-
-
-# ------------------------------------------------------------------ JSON shapes
-
-
-def metrics_json(metrics: Metrics) -> dict[str, Any]:
-    return {
-        "created": metrics.created,
-        "completed": metrics.completed,
-        "completed_on_time": metrics.completed_on_time,
-        "completed_late": metrics.completed_late,
-        "median_days_late": metrics.median_days_late,
-        "completed_with_note": metrics.completed_with_note,
-        "completed_followed_up": metrics.completed_followed_up,
-        "cancelled": metrics.cancelled,
-        "orphaned": metrics.orphaned,
-        "overdue": metrics.overdue,
-        "on_time_rate": metrics.on_time_rate,
-        "note_rate": metrics.note_rate,
-        "follow_up_rate": metrics.follow_up_rate,
-    }
-
-
-def summary_json(result: TeamReport) -> dict[str, Any]:
-    report = result.report
-    zone = ZoneInfo(report.time_zone)
-    return {
-        "period": {
-            "from": report.period.start_day.isoformat(),
-            "to": report.period.end_day.isoformat(),
-            "days": report.period.length,
-        },
-        "time_zone": report.time_zone,
-        "generated_at": result.generated_at.astimezone(zone).isoformat(),
-        "sees_team": result.sees_team,
-        "closed_checked": result.closed_checked,
-        "team": metrics_json(report.team),
-        "users": [
-            {"user_id": user_id, "name": result.names.get(user_id), **metrics_json(metrics)}
-            for user_id, metrics in report.users.items()
-        ],
-        "daily": [
-            {
-                "day": point.day.isoformat(),
-                "created": point.created,
-                "completed": point.completed,
-                "overdue": point.overdue,
-            }
-            for point in report.daily
-        ],
-        "mix": {
-            "by_type": {kind.value: count for kind, count in report.team.by_type.items()},
-            "by_owner_type": {
-                kind.value: count for kind, count in report.team.by_owner_type.items()
-            },
-        },
-    }
-
-
-def coverage_json(coverage: Coverage) -> dict[str, Any]:
-    uncovered = dict.fromkeys((kind.value for kind in coverage.open_records), 0)
-    for card in coverage.items:
-        uncovered[card.ref.type.value] += 1
-    return {
-        "items": [
-            {
-                "type": card.ref.type.value,
-                "id": card.ref.id,
-                "title": card.title,
-                "assigned_by_id": card.assigned_by_id,
-                "stage_id": card.stage_id,
-                "amount": card.amount,
-                "currency": card.currency,
-            }
-            for card in coverage.items
-        ],
-        "open_records": {kind.value: count for kind, count in coverage.open_records.items()},
-        "without_touch_point": uncovered,
-        "truncated": coverage.truncated,
-    }
 
 
 # ------------------------------------------------------------------ CSV
@@ -370,91 +231,121 @@ def _filename(kind: str, period: ReportPeriod) -> str:
 # ------------------------------------------------------------------ handlers
 
 
-async def summary(request: web.Request) -> web.Response:
-    call = await caller(request)
-    params = report_params(request)
-    services = request.app[SERVICES]
+async def summary(call: Call[ReportQuery, Empty]) -> ReportSummary:
+    ctx = call.ctx
+    period, filters = _filters(call.params)
     result = await reports.get_report(
-        storage=services.storage,
-        crm=call.crm,
-        clock=services.clock,
-        actor=call.actor,
-        period=params.period,
-        filters=params.filters,
-        user_filter=params.user_filter,
+        storage=call.services.storage,
+        crm=ctx.crm,
+        clock=call.services.clock,
+        actor=ctx.actor,
+        period=period,
+        filters=filters,
+        user_filter=call.params.responsible_id,
     )
-    return json_reply(summary_json(result))
+    return ReportSummary.of(result)
 
 
-async def coverage(request: web.Request) -> web.Response:
-    call = await caller(request)
-    errors = _check_names(request, _COVERAGE_PARAMS)
-    owner_type = _collect(
-        errors, wire.query_enum, request.query.get("owner_type"), "owner_type", OwnerType
-    )
-    if owner_type is not None and owner_type not in COVERAGE_TYPES:
-        errors["owner_type"] = "must be one of deal, lead"
-    user_filter = _collect(
-        errors, wire.query_id, request.query.get("responsible_id"), "responsible_id"
-    )
-    if errors:
-        raise InvalidInput(errors)
-    services = request.app[SERVICES]
+async def coverage(call: Call[CoverageQuery, Empty]) -> CoverageReply:
+    ctx, owner_type = call.ctx, call.params.owner_type
     result = await reports.get_coverage(
-        storage=services.storage,
-        crm=call.crm,
-        actor=call.actor,
+        storage=call.services.storage,
+        crm=ctx.crm,
+        actor=ctx.actor,
         owner_types=COVERAGE_TYPES if owner_type is None else (owner_type,),
-        user_filter=user_filter,
+        user_filter=call.params.responsible_id,
     )
-    return json_reply(coverage_json(result))
+    return CoverageReply.of(result)
 
 
-async def users_csv(request: web.Request) -> web.Response:
-    call = await caller(request)
-    params = report_params(request)
-    services = request.app[SERVICES]
+async def users_csv(call: Call[ReportQuery, Empty]) -> web.Response:
+    ctx = call.ctx
+    period, filters = _filters(call.params)
     result = await reports.get_report(
-        storage=services.storage,
-        crm=call.crm,
-        clock=services.clock,
-        actor=call.actor,
-        period=params.period,
-        filters=params.filters,
-        user_filter=params.user_filter,
+        storage=call.services.storage,
+        crm=ctx.crm,
+        clock=call.services.clock,
+        actor=ctx.actor,
+        period=period,
+        filters=filters,
+        user_filter=call.params.responsible_id,
     )
-    texts = services.catalogue.for_language(call.session.lang)
+    texts = call.services.catalogue.for_language(ctx.lang)
     body = csv_document(
-        [texts[key] for key in _USER_HEADERS],
-        users_csv_rows(result),
-        CsvStyle.for_lang(call.session.lang),
+        [texts[key] for key in _USER_HEADERS], users_csv_rows(result), CsvStyle.for_lang(ctx.lang)
     )
-    return csv_reply(body, _filename("users-", params.period))
+    return csv_reply(body, _filename("users-", period))
 
 
-async def touch_points_csv(request: web.Request) -> web.Response:
-    call = await caller(request)
-    params = report_params(request)
-    services = request.app[SERVICES]
+async def touch_points_csv(call: Call[ReportQuery, Empty]) -> web.Response:
+    ctx = call.ctx
+    period, filters = _filters(call.params)
     listing = await reports.list_period_touch_points(
-        storage=services.storage,
-        crm=call.crm,
-        actor=call.actor,
-        period=params.period,
-        filters=params.filters,
-        user_filter=params.user_filter,
+        storage=call.services.storage,
+        crm=ctx.crm,
+        actor=ctx.actor,
+        period=period,
+        filters=filters,
+        user_filter=call.params.responsible_id,
     )
-    texts = services.catalogue.for_language(call.session.lang)
+    texts = call.services.catalogue.for_language(ctx.lang)
     header = [texts[key].format(zone=listing.time_zone) for key in _TOUCH_POINT_HEADERS]
-    body = csv_document(
-        header, touch_points_csv_rows(listing, texts), CsvStyle.for_lang(call.session.lang)
-    )
-    return csv_reply(body, _filename("", params.period), truncated=listing.truncated)
+    body = csv_document(header, touch_points_csv_rows(listing, texts), CsvStyle.for_lang(ctx.lang))
+    return csv_reply(body, _filename("", period), truncated=listing.truncated)
 
 
-def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/v1/reports/summary", summary)
-    r.add_get("/api/v1/reports/coverage", coverage)
-    r.add_get("/api/v1/reports/users.csv", users_csv)
-    r.add_get("/api/v1/reports/touchpoints.csv", touch_points_csv)
+_CSV_NOTE = (
+    " UTF-8 with a byte order mark; `;` between cells and a decimal comma in Russian-language"
+    " sessions, `,` and a decimal point otherwise; text cells starting with = + - @ are"
+    " prefixed with an apostrophe."
+)
+_PERIOD_RULE = (
+    f"`from` and `to` are local days in the portal's time zone, both included, at most"
+    f" {MAX_PERIOD_DAYS} days apart. Users without team visibility see only their own"
+    " figures; asking for a colleague's (`responsible_id`) is a 403."
+)
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        method="GET",
+        path="/api/v1/reports/summary",
+        handler=summary,
+        summary="Follow-up report for a period",
+        description=_PERIOD_RULE,
+        params=ReportQuery,
+        reply=ReportSummary,
+    ),
+    Route(
+        method="GET",
+        path="/api/v1/reports/coverage",
+        handler=coverage,
+        summary="Open deals and leads without an open touch-point (read live from the CRM)",
+        params=CoverageQuery,
+        reply=CoverageReply,
+    ),
+    Route(
+        method="GET",
+        path="/api/v1/reports/users.csv",
+        handler=users_csv,
+        summary="The per-user table of the report as CSV",
+        description=_PERIOD_RULE + _CSV_NOTE,
+        params=ReportQuery,
+        reply=None,
+        csv=True,
+    ),
+    Route(
+        method="GET",
+        path="/api/v1/reports/touchpoints.csv",
+        handler=touch_points_csv,
+        summary="The period's touch-points as CSV",
+        description=_PERIOD_RULE
+        + " Lists those created, due, completed, cancelled or deleted in the period; the"
+        " header `X-Truncated: true` says the list was cut short." + _CSV_NOTE,
+        params=ReportQuery,
+        reply=None,
+        csv=True,
+        reply_headers={
+            "X-Truncated": ({"type": "string", "enum": ["true"]}, "the list was cut short")
+        },
+    ),
+)

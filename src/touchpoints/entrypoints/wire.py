@@ -1,101 +1,162 @@
-"""The JSON API's wire format: a strict cattrs converter for requests, shapes for replies.
+"""The JSON API's requests: bodies and query and path parameters as attrs classes.
 
-Requests: unknown fields, wrong types, naive datetimes, ids ≤ 0 and bad enum values are
-all refused, every offending field listed (DESIGN.md §3.5). Replies: the fixed JSON shapes
-of DESIGN.md §3.4, datetimes in the portal's offset.
+The converters (``converters``) parse them strictly; ``openapi`` describes the same
+classes, their limits read from the ``Annotated`` constraints both obey.
 """
 
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Annotated
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn
 
-from touchpoints.domain.model import NOTE_MAX, TITLE_MAX, OwnerType, TouchPointType
+from touchpoints.domain.limits import (
+    FEEDBACK_MAX,
+    INTERVAL_MAX,
+    INTERVAL_MIN,
+    NOTE_MAX,
+    SEARCH_MAX,
+    TIME_ZONE_MAX,
+)
+from touchpoints.domain.model import OwnerType, TouchPointType
+from touchpoints.domain.reports import MAX_PERIOD_DAYS
 from touchpoints.domain.settings import IntervalUnit, PortalSettings
-from touchpoints.entrypoints.inputs import MAX_ID, parse_id, plausible_email
-from touchpoints.services.context import Card
-from touchpoints.services.errors import InvalidInput
-from touchpoints.services.touchpoints import Board
+from touchpoints.entrypoints.constraints import (
+    Email,
+    Id,
+    Length,
+    NotBlank,
+    Note,
+    OneOf,
+    Range,
+    Title,
+    json_name,
+)
+from touchpoints.entrypoints.converters import (
+    parse_aware,
+    path_id,
+    query_enum,
+    query_id,
+    structure,
+    structure_params,
+)
+from touchpoints.services.reports import COVERAGE_TYPES
 
-T = TypeVar("T")
-
-FEEDBACK_MAX = 5_000
-EMAIL_MAX = 254
-# Any integer in a body must fit a Postgres bigint; ids must also be positive and ≤ MAX_ID.
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-_DATETIME_MAX = 64
-
-
-class _Invalid(ValueError):
-    """A single field's problem, reported with its path."""
+_TOKEN_MAX = 4_096
 
 
 # ------------------------------------------------------------------ request bodies
 
 
 @attrs.frozen(kw_only=True)
-class OwnerBody:
+class OwnerRefBody:
     type: OwnerType
-    id: int
+    id: Id
 
 
 @attrs.frozen(kw_only=True)
 class CreateBody:
-    owner: OwnerBody
+    owner: OwnerRefBody
     type: TouchPointType
     deadline: datetime
-    responsible_id: int | None = None
-    title: str | None = None
-    note: str | None = None
+    responsible_id: Id | None = None
+    title: Title | None = None
+    note: Note | None = None
 
 
 @attrs.frozen(kw_only=True)
 class MoveBody:
+    """Reschedule to ``deadline``, or to a local ``day`` keeping the local time of day; and/or
+    reassign."""
+
     deadline: datetime | None = None
-    responsible_id: int | None = None
+    day: date | None = None
+    responsible_id: Id | None = None
 
 
 @attrs.frozen(kw_only=True)
 class FollowUpBody:
     deadline: datetime | None = None
     type: TouchPointType | None = None
-    responsible_id: int | None = None
+    responsible_id: Id | None = None
 
 
 @attrs.frozen(kw_only=True)
 class CompleteBody:
-    result_note: str
+    result_note: Annotated[str, Length(NOTE_MAX, minimum=1)]
     follow_up: FollowUpBody | None = None
 
 
+# The domain validates the settings and lists all its findings at once (PortalSettings.create).
+_INTERVAL = Range(INTERVAL_MIN, INTERVAL_MAX, checked_here=False)
+_WEEKDAY = Range(1, 7, checked_here=False)
+_HOUR = Range(0, 23, checked_here=False)
+
+
 @attrs.frozen(kw_only=True)
-class SettingsBody:
-    time_zone: str
+class SettingsDocument:
+    """The portal's settings (DESIGN.md §3.4): the PUT body and the reply alike."""
+
+    time_zone: Annotated[str, Length(TIME_ZONE_MAX)]
     enabled_entities: list[OwnerType]
-    default_interval: int
+    default_interval: Annotated[int, _INTERVAL]
     default_interval_unit: IntervalUnit
-    working_days: list[int]
+    working_days: list[Annotated[int, _WEEKDAY]]
     holidays: list[date]
-    digest_hour: int
-    team_viewers: list[int]
+    digest_hour: Annotated[int, _HOUR]
+    team_viewers: list[Id]
     digest_default: bool
 
+    @classmethod
+    def of(cls, settings: PortalSettings) -> SettingsDocument:
+        return cls(
+            time_zone=settings.time_zone,
+            enabled_entities=sorted(settings.enabled_entities, key=lambda t: t.value),
+            default_interval=settings.default_interval,
+            default_interval_unit=settings.default_interval_unit,
+            working_days=sorted(settings.working_days),
+            holidays=sorted(settings.holidays),
+            digest_hour=settings.digest_hour,
+            team_viewers=sorted(settings.team_viewers),
+            digest_default=settings.digest_default,
+        )
+
+    def to_settings(self) -> PortalSettings:
+        """Raises: InvalidValue (the domain's validation) listing every bad field."""
+        return PortalSettings.create(
+            time_zone=self.time_zone,
+            enabled_entities=self.enabled_entities,
+            default_interval=self.default_interval,
+            default_interval_unit=self.default_interval_unit,
+            working_days=self.working_days,
+            holidays=self.holidays,
+            digest_hour=self.digest_hour,
+            team_viewers=self.team_viewers,
+            digest_default=self.digest_default,
+        )
+
+
+SettingsBody = SettingsDocument
+
 
 @attrs.frozen(kw_only=True)
-class PreferencesBody:
+class Preferences:
+    """A user's own preferences: the PUT body and the reply alike."""
+
     digest_enabled: bool
+
+
+PreferencesBody = Preferences
 
 
 @attrs.frozen(kw_only=True)
 class FeedbackBody:
-    message: str
-    email: str | None = None
+    message: Annotated[str, Length(FEEDBACK_MAX), NotBlank()]
+    email: Email | None = None
+
+
+_Token = Annotated[str, Length(_TOKEN_MAX)]
 
 
 @attrs.frozen(kw_only=True)
@@ -103,290 +164,107 @@ class RenewBody:
     """Fresh frame auth: ``{auth_id, member_id}``, or ``BX24.getAuth()``'s object as it is
     (``access_token``, ``member_id``, ...; its refresh token is ignored, never stored)."""
 
-    auth_id: str | None = None
-    access_token: str | None = None
-    refresh_token: str | None = None
+    auth_id: _Token | None = None
+    access_token: _Token | None = None
+    refresh_token: _Token | None = None
     expires_in: int | None = None
-    domain: str | None = None
-    member_id: str | None = None
+    domain: Annotated[str, Length(255)] | None = None
+    member_id: Annotated[str, Length(256)] | None = None
 
     @property
     def token(self) -> str | None:
         return self.auth_id or self.access_token
 
 
-_ID_FIELDS = frozenset({"id", "responsible_id"})
-_TEXT_LIMITS = {
-    "title": TITLE_MAX,
-    "note": NOTE_MAX,
-    "result_note": NOTE_MAX,
-    "message": FEEDBACK_MAX,
-    "email": EMAIL_MAX,
-    "auth_id": 4_096,
-    "access_token": 4_096,
-    "refresh_token": 4_096,
-    "domain": 255,
-    "member_id": 256,
-    "time_zone": 64,
-}
+# ------------------------------------------------------------------ query and path parameters
+
+IN_PATH = {"in": "path"}
+"""Field metadata: a path parameter (the others of a parameter class are in the query)."""
 
 
-def _strict_int(value: Any, _type: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Invalid("must be an integer")
-    if not _INT_MIN <= value <= _INT_MAX:
-        raise _Invalid("is out of range")
-    return value
+@attrs.frozen
+class Empty:
+    """No parameters, or no body."""
 
 
-def _strict_str(value: Any, _type: type) -> str:
-    if not isinstance(value, str):
-        raise _Invalid("must be a string")
-    return value
+@attrs.frozen(kw_only=True)
+class TouchPointPath:
+    id: Id = attrs.field(metadata=IN_PATH)
 
 
-def _strict_bool(value: Any, _type: type) -> bool:
-    if not isinstance(value, bool):
-        raise _Invalid("must be true or false")
-    return value
+@attrs.frozen(kw_only=True)
+class RecordPath:
+    owner_type: OwnerType = attrs.field(metadata=IN_PATH)
+    owner_id: Id = attrs.field(metadata=IN_PATH)
 
 
-def parse_aware(value: Any) -> datetime:
-    """An ISO 8601 datetime with an explicit offset; naive ones are refused."""
-    if not isinstance(value, str) or len(value) > _DATETIME_MAX or not value.isascii():
-        raise _Invalid("must be an ISO 8601 datetime string with an offset")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _Invalid("must be an ISO 8601 datetime with an offset") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise _Invalid("must carry a time zone offset, e.g. 2026-09-01T10:00:00+02:00")
-    if not 2000 <= parsed.year <= 2200:
-        raise _Invalid("must be between the years 2000 and 2200")
-    return parsed
+@attrs.frozen(kw_only=True)
+class BoardQuery:
+    responsible_id: Id | None = None
+    owner_type: OwnerType | None = None
+    type: TouchPointType | None = None
 
 
-def _date(value: Any, _type: type) -> date:
-    if not isinstance(value, str) or len(value) != 10 or not value.isascii():
-        raise _Invalid("must be a YYYY-MM-DD date")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _Invalid("must be a YYYY-MM-DD date") from None
+@attrs.frozen(kw_only=True)
+class SearchQuery:
+    owner_type: OwnerType
+    q: Annotated[str, Length(SEARCH_MAX)] = ""
 
 
-def _enum(value: Any, type_: type[enum.Enum]) -> enum.Enum:
-    allowed = [member.value for member in type_]
-    if not isinstance(value, str) or value not in allowed:
-        raise _Invalid(f"must be one of {', '.join(allowed)}")
-    return type_(value)
+@attrs.frozen(kw_only=True)
+class PreviewQuery:
+    from_: datetime | None = attrs.field(default=None, metadata=json_name("from"))
 
 
-def make_request_converter() -> cattrs.Converter:
-    """The JSON API's strict converter (one per boundary, never the global one)."""
-    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook(bool, _strict_bool)
-    converter.register_structure_hook(datetime, lambda value, _t: parse_aware(value))
-    converter.register_structure_hook(date, _date)
-    converter.register_structure_hook_func(
-        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum
-    )
+@attrs.frozen(kw_only=True)
+class ReportQuery:
+    """A report's period (local days, both included) and filters."""
 
-    def _list_hook(value: Any, type_: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise _Invalid("must be a list")
-        (item_type,) = type_.__args__
-        return [converter.structure(item, item_type) for item in value]
+    from_: date = attrs.field(metadata=json_name("from"))
+    to: date
+    owner_type: OwnerType | None = None
+    type: TouchPointType | None = None
+    responsible_id: Id | None = None
 
-    converter.register_structure_hook_func(
-        lambda t: getattr(t, "__origin__", None) is list, _list_hook
-    )
-    for cls in (
-        OwnerBody,
-        CreateBody,
-        MoveBody,
-        FollowUpBody,
-        CompleteBody,
-        SettingsBody,
-        PreferencesBody,
-        FeedbackBody,
-        RenewBody,
-    ):
-        converter.register_structure_hook(
-            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True)
-        )
-    return converter
+    def problems(self) -> dict[str, str]:
+        if self.to < self.from_:
+            return {"to": "must not be before 'from'"}
+        if (self.to - self.from_).days + 1 > MAX_PERIOD_DAYS:
+            return {"to": f"the period must be at most {MAX_PERIOD_DAYS} days long"}
+        return {}
 
 
-_CONVERTER = make_request_converter()
+@attrs.frozen(kw_only=True)
+class CoverageQuery:
+    owner_type: Annotated[OwnerType, OneOf.of(COVERAGE_TYPES)] | None = None
+    responsible_id: Id | None = None
 
 
-def _path_messages(exc: BaseException, path: str, out: dict[str, str]) -> None:
-    if isinstance(exc, cattrs.ClassValidationError | cattrs.IterableValidationError):
-        for sub in exc.exceptions:
-            note = next(
-                (
-                    n
-                    for n in getattr(sub, "__notes__", [])
-                    if hasattr(n, "name") or hasattr(n, "index")
-                ),
-                None,
-            )
-            if note is not None and hasattr(note, "name"):
-                sub_path = f"{path}.{note.name}" if path else str(note.name)
-            elif note is not None and hasattr(note, "index"):
-                sub_path = f"{path}[{note.index}]"
-            else:
-                sub_path = path
-            _path_messages(sub, sub_path, out)
-        return
-    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        for key in sorted(exc.extra_fields):
-            out[f"{path}.{key}" if path else key] = "is not a known field"
-        return
-    if isinstance(exc, KeyError):
-        out[path or "body"] = "is required"
-        return
-    if isinstance(exc, _Invalid | ValueError | TypeError):
-        message = str(exc) if isinstance(exc, _Invalid) else "has the wrong type"
-        out[path or "body"] = message
-        return
-    out[path or "body"] = "is invalid"
-
-
-def structure(data: Any, cls: type[T]) -> T:
-    """Parse a JSON document into ``cls``.
-
-    Raises:
-        InvalidInput: listing every offending field by its dotted path.
-    """
-    if not isinstance(data, dict):
-        raise InvalidInput({"body": "must be a JSON object"})
-    try:
-        value = _CONVERTER.structure(data, cls)
-    except (cattrs.BaseValidationError, cattrs.ForbiddenExtraKeysError) as exc:
-        errors: dict[str, str] = {}
-        _path_messages(exc, "", errors)
-        raise InvalidInput(errors or {"body": "is invalid"}) from None
-    _check_values(value, "", errors := {})
-    if errors:
-        raise InvalidInput(errors)
-    return value
-
-
-def _check_values(value: Any, path: str, errors: dict[str, str]) -> None:
-    """Limits the types cannot say: positive ids, text lengths, e-mail shape."""
-    if not attrs.has(type(value)):
-        return
-    for field in attrs.fields(type(value)):
-        item = getattr(value, field.name)
-        name = f"{path}.{field.name}" if path else field.name
-        if field.name in _ID_FIELDS and isinstance(item, int) and not 0 < item <= MAX_ID:
-            errors[name] = "must be a positive id"
-        elif (
-            field.name in _TEXT_LIMITS
-            and isinstance(item, str)
-            and len(item) > _TEXT_LIMITS[field.name]
-        ):
-            errors[name] = f"must be at most {_TEXT_LIMITS[field.name]} characters"
-        elif field.name == "team_viewers" and any(not 0 < v <= MAX_ID for v in item):
-            errors[name] = "must be positive user ids"
-        elif attrs.has(type(item)):
-            _check_values(item, name, errors)
-    if isinstance(value, FeedbackBody):
-        if not value.message.strip():
-            errors["message"] = "must not be empty"
-        email = value.email
-        if email and "email" not in errors and not plausible_email(email):
-            errors["email"] = "must be a valid e-mail address"
-
-
-def query_id(raw: str | None, name: str) -> int | None:
-    """A positive id query parameter (``inputs.parse_id``), or None when absent.
-
-    Raises: InvalidInput naming the parameter.
-    """
-    if raw is None or raw == "":
-        return None
-    value = parse_id(raw)
-    if value is None:
-        raise InvalidInput({name: "must be a positive integer"})
-    return value
-
-
-E = TypeVar("E", bound=enum.Enum)
-
-
-def query_enum(raw: str | None, name: str, type_: type[E]) -> E | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        return type_(raw)
-    except ValueError:
-        allowed = ", ".join(member.value for member in type_)
-        raise InvalidInput({name: f"must be one of {allowed}"}) from None
-
-
-def path_id(raw: str, name: str = "id") -> int:
-    value = query_id(raw, name)
-    if value is None:
-        raise InvalidInput({name: "must be a positive integer"})
-    return value
-
-
-# ------------------------------------------------------------------ replies
-
-
-def iso(value: datetime | None, zone: ZoneInfo) -> str | None:
-    return value.astimezone(zone).isoformat() if value is not None else None
-
-
-def touch_point_json(card: Card, zone: ZoneInfo) -> dict[str, Any]:
-    tp = card.touch_point
-    return {
-        "id": tp.id,
-        "activity_id": tp.activity_id,
-        "owner": {"type": tp.owner.type.value, "id": tp.owner.id, "title": card.owner_title},
-        "type": tp.type.value,
-        "status": tp.status.value,
-        "deadline": iso(tp.deadline, zone),
-        "responsible_id": tp.responsible_id,
-        "created_by": tp.created_by,
-        "result_note": tp.result_note,
-        "previous_id": tp.previous_id,
-        "next_id": tp.next_id,
-        "created_at": iso(tp.created_at, zone),
-        "updated_at": iso(tp.updated_at, zone),
-        "completed_at": iso(tp.completed_at, zone),
-        "title": card.title,
-        "note": card.note,
-    }
-
-
-def board_json(board: Board) -> dict[str, Any]:
-    zone = ZoneInfo(board.time_zone)
-    return {
-        "today": board.today.isoformat(),
-        "time_zone": board.time_zone,
-        "columns": [
-            {"key": bucket.value, "items": [touch_point_json(card, zone) for card in cards]}
-            for bucket, cards in board.columns
-        ],
-    }
-
-
-def settings_from_body(body: SettingsBody) -> PortalSettings:
-    """Raises: InvalidValue (the domain's validation) listing every bad field."""
-    return PortalSettings.create(
-        time_zone=body.time_zone,
-        enabled_entities=body.enabled_entities,
-        default_interval=body.default_interval,
-        default_interval_unit=body.default_interval_unit,
-        working_days=body.working_days,
-        holidays=body.holidays,
-        digest_hour=body.digest_hour,
-        team_viewers=body.team_viewers,
-        digest_default=body.digest_default,
-    )
+__all__ = [
+    "IN_PATH",
+    "BoardQuery",
+    "CompleteBody",
+    "CoverageQuery",
+    "CreateBody",
+    "Empty",
+    "FeedbackBody",
+    "FollowUpBody",
+    "MoveBody",
+    "OwnerRefBody",
+    "Preferences",
+    "PreferencesBody",
+    "PreviewQuery",
+    "RecordPath",
+    "RenewBody",
+    "ReportQuery",
+    "SearchQuery",
+    "SettingsBody",
+    "SettingsDocument",
+    "TouchPointPath",
+    "parse_aware",
+    "path_id",
+    "query_enum",
+    "query_id",
+    "structure",
+    "structure_params",
+]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
+import attrs
+
+from touchpoints.domain.model import TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.ports.clock import Clock
@@ -80,8 +82,19 @@ async def send_feedback(
         )
 
 
-async def export_portal(*, storage: Storage, actor: Actor) -> dict[str, Any]:
-    """All of the portal's app data as plain values; tokens are never part of it."""
+@attrs.frozen(kw_only=True)
+class PortalExport:
+    """All of the portal's app data, as stored; its tokens are not part of it."""
+
+    portal: Portal
+    settings: PortalSettings
+    preferences: list[UserPreferences]
+    touch_points: list[TouchPoint]
+    feedback: list[Feedback]
+
+
+async def export_portal(*, storage: Storage, actor: Actor) -> PortalExport:
+    """All of the portal's app data (admins only)."""
     if not actor.viewer.is_admin:
         raise Forbidden("only portal administrators may export the app's data")
     portal = actor.portal
@@ -90,41 +103,13 @@ async def export_portal(*, storage: Storage, actor: Actor) -> dict[str, Any]:
         preferences = await uow.preferences.list(portal.id)
         touch_points = await uow.touch_points.all(portal.id)
         feedback = await uow.feedback.for_portal(portal.id)
-    return {
-        "portal": _portal_summary(portal),
-        "settings": settings_document(settings),
-        "preferences": [
-            {"user_id": p.user_id, "digest_enabled": p.digest_enabled} for p in preferences
-        ],
-        "touchpoints": [
-            {
-                "id": tp.id,
-                "activity_id": tp.activity_id,
-                "owner": {"type": tp.owner.type.value, "id": tp.owner.id},
-                "type": tp.type.value,
-                "status": tp.status.value,
-                "deadline": tp.deadline.isoformat(),
-                "responsible_id": tp.responsible_id,
-                "created_by": tp.created_by,
-                "result_note": tp.result_note,
-                "previous_id": tp.previous_id,
-                "next_id": tp.next_id,
-                "created_at": tp.created_at.isoformat(),
-                "updated_at": tp.updated_at.isoformat(),
-                "completed_at": tp.completed_at.isoformat() if tp.completed_at else None,
-            }
-            for tp in touch_points
-        ],
-        "feedback": [
-            {
-                "user_id": f.user_id,
-                "message": f.message,
-                "email": f.email,
-                "created_at": f.created_at.isoformat(),
-            }
-            for f in feedback
-        ],
-    }
+    return PortalExport(
+        portal=portal,
+        settings=settings,
+        preferences=list(preferences),
+        touch_points=list(touch_points),
+        feedback=list(feedback),
+    )
 
 
 async def erase_portal(*, storage: Storage, actor: Actor) -> None:
@@ -133,28 +118,3 @@ async def erase_portal(*, storage: Storage, actor: Actor) -> None:
         raise Forbidden("only portal administrators may erase the app's data")
     async with storage.unit_of_work() as uow:
         await uow.portals.delete(actor.portal.id)
-
-
-def settings_document(settings: PortalSettings) -> dict[str, Any]:
-    """Settings as the fixed JSON shape of DESIGN.md §3.4."""
-    return {
-        "time_zone": settings.time_zone,
-        "enabled_entities": sorted(t.value for t in settings.enabled_entities),
-        "default_interval": settings.default_interval,
-        "default_interval_unit": settings.default_interval_unit.value,
-        "working_days": sorted(settings.working_days),
-        "holidays": sorted(d.isoformat() for d in settings.holidays),
-        "digest_hour": settings.digest_hour,
-        "team_viewers": sorted(settings.team_viewers),
-        "digest_default": settings.digest_default,
-    }
-
-
-def _portal_summary(portal: Portal) -> dict[str, Any]:
-    return {
-        "member_id": portal.member_id,
-        "domain": portal.domain,
-        "status": portal.status.value,
-        "installed_by": portal.installed_by,
-        "created_at": portal.created_at.isoformat(),
-    }

@@ -10,6 +10,7 @@ from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer, may_view
+from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import Crm, Hidden, RecordLookup
 from touchpoints.ports.storage import Storage, UnitOfWork
 from touchpoints.services.errors import Forbidden, NotFound
@@ -34,6 +35,24 @@ class Card:
     owner_title: str | None
     title: str | None = None
     note: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UseCase:
+    """What a use case of one request needs: who acts, the portal's settings (loaded once,
+    with the caller), the CRM as the caller, storage and the clock."""
+
+    actor: Actor
+    settings: PortalSettings
+    crm: Crm
+    storage: Storage
+    clock: Clock
+
+    @classmethod
+    async def load(cls, *, storage: Storage, crm: Crm, clock: Clock, actor: Actor) -> UseCase:
+        """For callers without a request context: loads the actor's portal settings."""
+        settings = await portal_settings(storage, actor.portal.id)
+        return cls(actor=actor, settings=settings, crm=crm, storage=storage, clock=clock)
 
 
 async def load_settings(uow: UnitOfWork, portal_id: int) -> PortalSettings:

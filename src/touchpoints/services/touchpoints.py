@@ -9,9 +9,8 @@ import attrs
 
 from touchpoints.domain.crm import TodoSpec
 from touchpoints.domain.errors import InvalidTransition
+from touchpoints.domain.limits import NOTE_MAX, TITLE_MAX
 from touchpoints.domain.model import (
-    NOTE_MAX,
-    TITLE_MAX,
     OwnerRef,
     OwnerType,
     Status,
@@ -24,11 +23,11 @@ from touchpoints.domain.scheduling import (
     BucketEdges,
     current_local_day,
     follow_up_deadline,
+    move_to_local_day,
 )
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import may_edit, may_view, sees_team
-from touchpoints.ports.clock import Clock
-from touchpoints.ports.crm import Crm, CrmNotFound
+from touchpoints.ports.crm import CrmNotFound
 from touchpoints.ports.storage import (
     BoardQuery,
     ConcurrentUpdate,
@@ -39,9 +38,9 @@ from touchpoints.ports.storage import (
 from touchpoints.services.context import (
     Actor,
     Card,
+    UseCase,
     cards_for,
     load_settings,
-    portal_settings,
     visible_touch_point,
 )
 from touchpoints.services.errors import Conflict, Forbidden, InvalidInput
@@ -112,19 +111,16 @@ def _check_assignee(
 
 
 async def get_board(
+    ctx: UseCase,
     *,
-    storage: Storage,
-    crm: Crm,
-    clock: Clock,
-    actor: Actor,
     responsible_id: int | None = None,
     owner_type: OwnerType | None = None,
     type_: TouchPointType | None = None,
 ) -> Board:
     """Open touch-points in due-date columns in the portal's time zone, with live titles."""
+    storage, crm, clock, actor, settings = ctx.storage, ctx.crm, ctx.clock, ctx.actor, ctx.settings
     now = clock.now()
     async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, actor.portal.id)
         _check_responsible_filter(actor, settings, responsible_id)
         if responsible_id is not None:
             responsibles: frozenset[int] | None = frozenset({responsible_id})
@@ -154,9 +150,13 @@ async def get_board(
     )
 
 
-async def get_touch_point(*, storage: Storage, crm: Crm, actor: Actor, touch_point_id: int) -> Card:
+async def get_touch_point(
+    ctx: UseCase,
+    *,
+    touch_point_id: int,
+) -> Card:
+    storage, crm, actor, settings = ctx.storage, ctx.crm, ctx.actor, ctx.settings
     async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, actor.portal.id)
         touch_point = await visible_touch_point(uow, actor, touch_point_id, settings)
     return (await cards_for(crm, [touch_point]))[0]
 
@@ -176,7 +176,9 @@ def _validate_texts(title: str | None, note: str | None) -> None:
 
 
 async def create_touch_point(
-    *, storage: Storage, crm: Crm, clock: Clock, actor: Actor, request: CreateRequest
+    ctx: UseCase,
+    *,
+    request: CreateRequest,
 ) -> Card:
     """Create the CRM to-do with the user's token, then record our metadata.
 
@@ -184,10 +186,10 @@ async def create_touch_point(
     fails afterwards the to-do is deleted again (best effort; reconciliation adopts or
     removes what is left).
     """
+    storage, crm, clock, actor, settings = ctx.storage, ctx.crm, ctx.clock, ctx.actor, ctx.settings
     _validate_texts(request.title, request.note)
     now = clock.now()
     responsible_id = request.responsible_id or actor.viewer.user_id
-    settings = await portal_settings(storage, actor.portal.id)
     if request.owner.type not in settings.enabled_entities:
         raise InvalidInput(
             {"owner.type": f"{request.owner.type.value} is not enabled on this portal"}
@@ -272,22 +274,23 @@ class _Move(_Change):
 
 
 async def move_touch_point(
+    ctx: UseCase,
     *,
-    storage: Storage,
-    crm: Crm,
-    clock: Clock,
-    actor: Actor,
     touch_point_id: int,
     deadline: datetime | None,
     responsible_id: int | None,
+    day: date | None = None,
 ) -> Card:
-    """Reschedule and/or reassign: the CRM to-do first, then our row."""
-    if deadline is None and responsible_id is None:
-        raise InvalidInput({"body": "give a deadline, a responsible_id, or both"})
+    """Reschedule (to ``deadline``, or to a local ``day`` keeping the local time of day)
+    and/or reassign: the CRM to-do first, then our row."""
+    storage, crm, clock, actor, settings = ctx.storage, ctx.crm, ctx.clock, ctx.actor, ctx.settings
+    if deadline is None and day is None and responsible_id is None:
+        raise InvalidInput({"body": "give a deadline (or a day), a responsible_id, or both"})
     now = clock.now()
     async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, actor.portal.id)
         current = await visible_touch_point(uow, actor, touch_point_id, settings)
+    if day is not None:
+        deadline = move_to_local_day(current.deadline, day, now, settings)
     if not may_edit(actor.viewer, current, settings):
         raise Forbidden("this touch-point belongs to a colleague")
     if responsible_id is not None and current.responsible_id != actor.viewer.user_id:
@@ -321,11 +324,8 @@ class _Complete(_Change):
 
 
 async def complete_touch_point(
+    ctx: UseCase,
     *,
-    storage: Storage,
-    crm: Crm,
-    clock: Clock,
-    actor: Actor,
     touch_point_id: int,
     result_note: str,
     follow_up: FollowUpRequest | None,
@@ -336,6 +336,7 @@ async def complete_touch_point(
     both rows. Repeating the same request after a failure finishes what is missing
     (the completion is idempotent for the same note), so nothing is done twice.
     """
+    storage, crm, clock, actor, settings = ctx.storage, ctx.crm, ctx.clock, ctx.actor, ctx.settings
     note = result_note.strip()
     if not note:
         raise InvalidInput({"result_note": "must not be empty"})
@@ -343,7 +344,6 @@ async def complete_touch_point(
         raise InvalidInput({"result_note": f"must be at most {NOTE_MAX} characters"})
     now = clock.now()
     async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, actor.portal.id)
         current = await visible_touch_point(uow, actor, touch_point_id, settings)
     if not may_edit(actor.viewer, current, settings):
         raise Forbidden("this touch-point belongs to a colleague")
@@ -409,12 +409,14 @@ class _Cancel(_Change):
 
 
 async def cancel_touch_point(
-    *, storage: Storage, crm: Crm, clock: Clock, actor: Actor, touch_point_id: int
+    ctx: UseCase,
+    *,
+    touch_point_id: int,
 ) -> Card:
     """Cancel an open touch-point and delete its CRM to-do (it will not happen)."""
+    storage, crm, clock, actor, settings = ctx.storage, ctx.crm, ctx.clock, ctx.actor, ctx.settings
     now = clock.now()
     async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, actor.portal.id)
         current = await visible_touch_point(uow, actor, touch_point_id, settings)
     if not may_edit(actor.viewer, current, settings):
         raise Forbidden("this touch-point belongs to a colleague")
@@ -429,9 +431,13 @@ async def cancel_touch_point(
     return (await cards_for(crm, [stored]))[0]
 
 
-async def get_chain(*, storage: Storage, crm: Crm, actor: Actor, touch_point_id: int) -> list[Card]:
+async def get_chain(
+    ctx: UseCase,
+    *,
+    touch_point_id: int,
+) -> list[Card]:
+    storage, crm, actor, settings = ctx.storage, ctx.crm, ctx.actor, ctx.settings
     async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, actor.portal.id)
         await visible_touch_point(uow, actor, touch_point_id, settings)
         chain = await uow.touch_points.chain(actor.portal.id, touch_point_id)
     visible = [tp for tp in chain if may_view(actor.viewer, tp, settings)]
@@ -439,11 +445,13 @@ async def get_chain(*, storage: Storage, crm: Crm, actor: Actor, touch_point_id:
 
 
 async def record_touch_points(
-    *, storage: Storage, crm: Crm, actor: Actor, owner: OwnerRef
+    ctx: UseCase,
+    *,
+    owner: OwnerRef,
 ) -> list[Card]:
     """A CRM record's touch-points (the card tab), as far as the caller may see them."""
+    storage, crm, actor, settings = ctx.storage, ctx.crm, ctx.actor, ctx.settings
     async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, actor.portal.id)
         touch_points = await uow.touch_points.for_owner(actor.portal.id, owner)
     visible = [tp for tp in touch_points if may_view(actor.viewer, tp, settings)]
     # Open ones first, the most overdue on top; then the finished ones, newest first.

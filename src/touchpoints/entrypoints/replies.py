@@ -1,0 +1,316 @@
+"""The JSON API's replies (DESIGN.md §3.4) as attrs classes, and the one converter that
+writes them: datetimes in the portal's offset, dates as ``YYYY-MM-DD``, enums as values.
+
+``openapi`` describes the same classes, field by field.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
+
+from touchpoints.domain.crm import UserInfo
+from touchpoints.domain.model import OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.portal import Portal, PortalStatus
+from touchpoints.domain.scheduling import Bucket, bucket_days
+from touchpoints.domain.settings import UserPreferences
+from touchpoints.entrypoints.constraints import Describe, Id, json_name
+from touchpoints.entrypoints.converters import field_name
+from touchpoints.entrypoints.wire import SettingsDocument
+from touchpoints.ports.storage import Feedback
+from touchpoints.services.account import PortalExport
+from touchpoints.services.context import Card
+from touchpoints.services.touchpoints import Board
+
+_LIVE = (
+    "read live from the CRM (never stored); null where the user may not see it or it is gone"
+    " (always null in the portal export)"
+)
+
+
+@attrs.frozen(kw_only=True)
+class OwnerReply:
+    type: OwnerType
+    id: Id
+    title: Annotated[str | None, Describe(f"The record's title, {_LIVE}.")]
+
+
+@attrs.frozen(kw_only=True)
+class TouchPointReply:
+    """A touch-point with what the CRM says of it (DESIGN.md §3.4)."""
+
+    id: Id
+    activity_id: Id
+    owner: OwnerReply
+    type: TouchPointType
+    status: Status
+    deadline: datetime
+    responsible_id: Id
+    created_by: Id
+    result_note: str | None
+    previous_id: Id | None
+    next_id: Id | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    title: Annotated[str | None, Describe(f"The to-do's subject, {_LIVE}.")]
+    note: Annotated[str | None, Describe(f"The to-do's description, {_LIVE}.")]
+
+    @classmethod
+    def of(cls, card: Card, zone: ZoneInfo) -> TouchPointReply:
+        return cls.stored(card.touch_point, zone, card=card)
+
+    @classmethod
+    def stored(cls, tp: TouchPoint, zone: ZoneInfo, *, card: Card | None = None) -> TouchPointReply:
+        """``tp`` as we store it; the CRM's texts from ``card`` when there is one."""
+        return cls(
+            id=tp.id,
+            activity_id=tp.activity_id,
+            owner=OwnerReply(
+                type=tp.owner.type, id=tp.owner.id, title=card.owner_title if card else None
+            ),
+            type=tp.type,
+            status=tp.status,
+            deadline=tp.deadline.astimezone(zone),
+            responsible_id=tp.responsible_id,
+            created_by=tp.created_by,
+            result_note=tp.result_note,
+            previous_id=tp.previous_id,
+            next_id=tp.next_id,
+            created_at=tp.created_at.astimezone(zone),
+            updated_at=tp.updated_at.astimezone(zone),
+            completed_at=tp.completed_at.astimezone(zone) if tp.completed_at else None,
+            title=card.title if card else None,
+            note=card.note if card else None,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class BoardColumn:
+    """One due-date column and the local days it covers (null: unbounded, or none at all)."""
+
+    key: Bucket
+    from_: Annotated[date | None, Describe("The column's first local day.")] = attrs.field(
+        metadata=json_name("from")
+    )
+    to: Annotated[date | None, Describe("The column's last local day; null: no end.")]
+    items: list[TouchPointReply]
+
+
+@attrs.frozen(kw_only=True)
+class BoardReply:
+    today: date
+    time_zone: str
+    columns: list[BoardColumn]
+
+    @classmethod
+    def of(cls, board: Board) -> BoardReply:
+        zone = ZoneInfo(board.time_zone)
+        columns = []
+        for bucket, cards in board.columns:
+            first, last = bucket_days(bucket, board.today)
+            items = [TouchPointReply.of(card, zone) for card in cards]
+            columns.append(BoardColumn(key=bucket, from_=first, to=last, items=items))
+        return cls(today=board.today, time_zone=board.time_zone, columns=columns)
+
+
+@attrs.frozen(kw_only=True)
+class Completion:
+    completed: TouchPointReply
+    follow_up: TouchPointReply | None
+
+
+@attrs.frozen(kw_only=True)
+class Items:
+    items: list[TouchPointReply]
+
+
+@attrs.frozen(kw_only=True)
+class RecordTouchPoints:
+    owner: OwnerReply
+    items: list[TouchPointReply]
+
+
+@attrs.frozen(kw_only=True)
+class FoundRecord:
+    type: OwnerType
+    id: Id
+    title: str
+
+
+@attrs.frozen(kw_only=True)
+class RecordSearch:
+    items: list[FoundRecord]
+
+
+@attrs.frozen(kw_only=True)
+class SessionReply:
+    session: str
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class MeUser:
+    id: Id
+    name: str
+    photo: str | None
+    is_admin: bool
+
+
+@attrs.frozen(kw_only=True)
+class MePortal:
+    domain: str
+    time_zone: str
+
+
+@attrs.frozen(kw_only=True)
+class Me:
+    user: MeUser
+    sees_team: bool
+    portal: MePortal
+    lang: str
+    # True only from the demo plugin's own handler (the JS reads the page's data-demo).
+    demo: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class UserReply:
+    id: Id
+    name: str
+    photo: str | None
+    active: bool
+    department_ids: list[int]
+
+    @classmethod
+    def of(cls, user: UserInfo) -> UserReply:
+        return cls(
+            id=user.id,
+            name=user.name,
+            photo=user.photo_url,
+            active=user.active,
+            department_ids=list(user.department_ids),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Users:
+    users: list[UserReply]
+
+
+@attrs.frozen(kw_only=True)
+class Ok:
+    ok: bool
+
+
+@attrs.frozen(kw_only=True)
+class DeadlineReply:
+    deadline: datetime
+
+
+@attrs.frozen(kw_only=True)
+class ExportPortal:
+    member_id: str
+    domain: str
+    status: PortalStatus
+    installed_by: Id | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, portal: Portal, zone: ZoneInfo) -> ExportPortal:
+        return cls(
+            member_id=portal.member_id,
+            domain=portal.domain,
+            status=portal.status,
+            installed_by=portal.installed_by,
+            created_at=portal.created_at.astimezone(zone),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ExportPreferences:
+    user_id: Id
+    digest_enabled: bool | None
+
+    @classmethod
+    def of(cls, preferences: UserPreferences) -> ExportPreferences:
+        return cls(user_id=preferences.user_id, digest_enabled=preferences.digest_enabled)
+
+
+@attrs.frozen(kw_only=True)
+class ExportFeedback:
+    user_id: Id
+    message: str
+    email: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, feedback: Feedback, zone: ZoneInfo) -> ExportFeedback:
+        return cls(
+            user_id=feedback.user_id,
+            message=feedback.message,
+            email=feedback.email,
+            created_at=feedback.created_at.astimezone(zone),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Export:
+    """All of the portal's app data; tokens are never part of it."""
+
+    portal: ExportPortal
+    settings: SettingsDocument
+    preferences: list[ExportPreferences]
+    touchpoints: list[TouchPointReply]
+    feedback: list[ExportFeedback]
+
+    @classmethod
+    def of(cls, export: PortalExport) -> Export:
+        zone = export.settings.zone
+        return cls(
+            portal=ExportPortal.of(export.portal, zone),
+            settings=SettingsDocument.of(export.settings),
+            preferences=[ExportPreferences.of(p) for p in export.preferences],
+            touchpoints=[TouchPointReply.stored(tp, zone) for tp in export.touch_points],
+            feedback=[ExportFeedback.of(f, zone) for f in export.feedback],
+        )
+
+
+# ------------------------------------------------------------------ the converter
+
+
+def _unstructure_attrs(converter: cattrs.Converter) -> Any:
+    def factory(cls: Any) -> Any:
+        renames: dict[str, Any] = {
+            field.name: override(rename=field_name(field))
+            for field in attrs.fields(cls)
+            if "json" in field.metadata
+        }
+        return make_dict_unstructure_fn(cls, converter, **renames)
+
+    return factory
+
+
+def make_reply_converter() -> cattrs.Converter:
+    """The JSON API's reply converter (one per boundary, never the global one)."""
+    converter = cattrs.Converter()
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda value: value.value
+    )
+    converter.register_unstructure_hook_factory(attrs.has, _unstructure_attrs(converter))
+    return converter
+
+
+_REPLIES = make_reply_converter()
+
+
+def unstructure(reply: Any) -> Any:
+    """A reply as JSON-ready values."""
+    return _REPLIES.unstructure(reply, type(reply))

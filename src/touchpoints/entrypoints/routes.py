@@ -1,0 +1,106 @@
+"""The route table's machinery: one ``Route`` per operation, from which both the aiohttp
+router and the OpenAPI document are made, and the one request pipeline every route runs.
+
+The pipeline, in order: authenticate (``context.authenticate``: a 401 before anything of
+the request is read) → parse the path and query (``converters.structure_params``) → read and
+parse the body (``context.read_json``, ``converters.structure``) → the handler → the reply
+(``replies.unstructure``) with the route's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+from aiohttp import web
+
+from touchpoints.entrypoints import converters, replies
+from touchpoints.entrypoints.container import SERVICES, Services
+from touchpoints.entrypoints.context import Context, authenticate, read_json
+from touchpoints.entrypoints.http import MAX_BODY
+from touchpoints.entrypoints.wire import Empty
+
+P = TypeVar("P")
+B = TypeVar("B")
+
+
+@attrs.frozen(kw_only=True)
+class Call(Generic[P, B]):
+    """One request as a handler sees it: who asks (``ctx``), its parameters and its body."""
+
+    request: web.Request
+    services: Services
+    params: P
+    body: B
+    context: Context | None
+
+    @property
+    def ctx(self) -> Context:
+        """The caller's context; only routes with ``auth=False`` have none."""
+        if self.context is None:
+            raise RuntimeError("this route does not authenticate")
+        return self.context
+
+
+Handler = Callable[[Call[Any, Any]], Awaitable[Any]]
+
+
+@attrs.frozen(kw_only=True)
+class Route:
+    """One operation: where it is, what it reads, what it answers.
+
+    ``reply`` is the attrs class of a JSON reply (None: no content); ``csv``: the handler
+    answers a CSV file itself. ``headers`` go on every reply; ``reply_headers`` documents
+    headers a handler adds (name → (schema, description)).
+    """
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    reply: type | None
+    params: type = Empty
+    body: type | None = None
+    status: int = 200
+    auth: bool = True
+    csv: bool = False
+    max_body: int = MAX_BODY
+    description: str = ""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    reply_headers: Mapping[str, tuple[dict[str, Any], str]] = attrs.field(factory=dict)
+
+
+def _query(request: web.Request) -> dict[str, list[str]]:
+    return {name: request.query.getall(name) for name in set(request.query)}
+
+
+def pipeline(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler of ``route`` (see the module docstring for the order)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        services = request.app[SERVICES]
+        context = await authenticate(request) if route.auth else None
+        params: Any = converters.structure_params(_query(request), request.match_info, route.params)
+        body: Any = Empty()
+        if route.body is not None:
+            body = converters.structure(
+                await read_json(request, max_size=route.max_body), route.body
+            )
+        call = Call(request=request, services=services, params=params, body=body, context=context)
+        result = await route.handler(call)
+        if isinstance(result, web.StreamResponse):
+            return result
+        if route.reply is None:
+            return web.Response(status=route.status, headers=route.headers or None)
+        return web.json_response(
+            replies.unstructure(result), status=route.status, headers=route.headers or None
+        )
+
+    handle.__name__ = route.handler.__name__
+    return handle
+
+
+def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, pipeline(route))
