@@ -11,14 +11,8 @@ from touchpoints.adapters.clock import FixedClock
 from touchpoints.adapters.memory.crm import MemoryCrmConnector
 from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.adapters.memory.world import MemoryCrm
-from touchpoints.domain.model import (
-    NOTE_MAX,
-    TITLE_MAX,
-    OwnerRef,
-    OwnerType,
-    Status,
-    TouchPointType,
-)
+from touchpoints.domain.limits import NOTE_MAX, TITLE_MAX
+from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPointType
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer
@@ -372,10 +366,12 @@ async def complete(
     world: World, card: Card, user_id: int = SELLER, *, note: str = "Done", follow_up: bool = True
 ) -> uc.Completion:
     return await uc.complete_touch_point(
-        storage=world.storage,
-        crm=world.crm_as(user_id),
-        clock=world.clock,
-        actor=world.actor(user_id),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(user_id),
+            clock=world.clock,
+            actor=world.actor(user_id),
+        ),
         touch_point_id=card.touch_point.id,
         result_note=note,
         follow_up=uc.FollowUpRequest() if follow_up else None,
@@ -402,23 +398,23 @@ async def test_a_blank_result_note_is_refused_and_the_to_do_stays_open(world: Wo
 
 async def test_a_colleague_may_neither_move_complete_nor_cancel(world: World) -> None:
     card = await world.create()
-    common = {
-        "storage": world.storage,
-        "crm": world.crm_as(OTHER),
-        "clock": world.clock,
-        "actor": world.actor(OTHER),
-        "touch_point_id": card.touch_point.id,
-    }
+    ctx = await UseCase.load(
+        storage=world.storage,
+        crm=world.crm_as(OTHER),
+        clock=world.clock,
+        actor=world.actor(OTHER),
+    )
     with pytest.raises(Forbidden):
         await uc.move_touch_point(
-            **common,  # type: ignore[arg-type]
+            ctx,
+            touch_point_id=card.touch_point.id,
             deadline=NOW + timedelta(days=2),
             responsible_id=None,
         )
     with pytest.raises(Forbidden):
         await complete(world, card, OTHER)
     with pytest.raises(Forbidden):
-        await uc.cancel_touch_point(**common)  # type: ignore[arg-type]
+        await uc.cancel_touch_point(ctx, touch_point_id=card.touch_point.id)
     for operation in ("update_deadline", "complete", "delete_activity"):
         assert world.crm.calls[operation] == 0
 
@@ -435,10 +431,12 @@ async def test_a_team_viewer_edits_a_colleagues_touch_point_within_their_crm_rig
 
     async def move() -> Card:
         return await uc.move_touch_point(
-            storage=world.storage,
-            crm=world.crm_as(OTHER),
-            clock=world.clock,
-            actor=world.actor(OTHER),
+            await UseCase.load(
+                storage=world.storage,
+                crm=world.crm_as(OTHER),
+                clock=world.clock,
+                actor=world.actor(OTHER),
+            ),
             touch_point_id=card.touch_point.id,
             deadline=later,
             responsible_id=None,
@@ -465,10 +463,12 @@ async def test_cancelling_a_to_do_already_gone_in_the_crm_still_cancels(world: W
     card = await world.create()
     world.crm.remove_activity(world.portal.member_id, card.touch_point.activity_id)
     cancelled = await uc.cancel_touch_point(
-        storage=world.storage,
-        crm=world.crm_as(SELLER),
-        clock=world.clock,
-        actor=world.actor(SELLER),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+        ),
         touch_point_id=card.touch_point.id,
     )
     assert cancelled.touch_point.status is Status.CANCELLED
@@ -484,9 +484,12 @@ async def test_the_record_tab_lists_open_ones_most_overdue_first_then_finished_n
     for card in (old_done, new_done):
         await complete(world, card, follow_up=False)
     listed = await uc.record_touch_points(
-        storage=world.storage,
-        crm=world.crm_as(SELLER),
-        actor=world.actor(SELLER),
+        await UseCase.load(
+            storage=world.storage,
+            crm=world.crm_as(SELLER),
+            clock=world.clock,
+            actor=world.actor(SELLER),
+        ),
         owner=world.deal,
     )
     assert [c.touch_point.id for c in listed] == [
