@@ -53,7 +53,7 @@ function columnOfDay(columns, day) {
   });
 }
 
-/** Whether ``day`` is a working day in the portal's settings: the column hint marks days off. */
+/** Whether ``day`` is a day off (weekend or holiday) in the portal settings: only the column hint uses it. */
 function isDayOff(day) {
   const working = app.settings?.working_days || [1, 2, 3, 4, 5];
   return !working.includes(isoWeekday(day)) || (app.settings?.holidays || []).includes(day);
