@@ -113,6 +113,49 @@ def test_the_card_menu_offers_every_move_without_dragging(
     assert column_of(page, moved) == "next_week"
 
 
+def test_a_move_sends_the_first_day_of_the_servers_column_range_and_lands_there(
+    page: Page, demo_url: str, people: DemoPeople, api: DemoApi
+) -> None:
+    # The board takes its column ranges from the server: shift "later" a week on, and the
+    # column's hint and the day a move asks for follow the reply, not the browser's calendar.
+    later = next(c for c in api.get("/board")["columns"] if c["key"] == "later")
+    shifted = date.fromisoformat(later["from"]) + timedelta(days=7)
+    settings = api.get("/settings")
+
+    def shift_later(route: Route) -> None:
+        reply = route.fetch()
+        board = reply.json()
+        for column in board["columns"]:
+            if column["key"] == "later":
+                column["from"] = shifted.isoformat()
+        route.fulfill(response=reply, json=board)
+
+    page.route("**/api/v1/board*", shift_later)
+    open_board(page, demo_page(demo_url, people.admin))
+    hint = page.locator("[data-testid=column-later] .column__hint")
+    expect(hint).to_contain_text(str(shifted.day))
+    moved = (
+        column_ids(page, "today")[0]
+        if column_ids(page, "today")
+        else column_ids(page, "overdue")[0]
+    )
+
+    card(page, moved).focus()
+    page.keyboard.press("m")
+    with page.expect_request(
+        lambda request: request.method == "PATCH" and request.url.endswith(f"/touchpoints/{moved}")
+    ) as sent:
+        page.get_by_role("menu").locator("[data-key=move-later]").click()
+    expect(page.locator(f"[data-testid=column-later] [data-id='{moved}']")).to_be_visible()
+    wait_until_settled(page)
+
+    assert sent.value.post_data_json == {"day": shifted.isoformat()}
+    deadline = local(api.get(f"/touchpoints/{moved}")["deadline"], api.get("/board")["time_zone"])
+    assert deadline.date() == first_working_day(shifted, settings)
+    assert moved in board_columns(api)["later"]
+    assert column_of(page, moved) == "later"
+
+
 def test_a_move_the_server_refuses_is_rolled_back_with_a_clear_message(
     page: Page, demo_url: str, people: DemoPeople, console: ConsoleWatch
 ) -> None:

@@ -8,7 +8,7 @@ import { avatar, h, icon, replace } from "./dom.js";
 import { formatDay, formatNumber, t, tn } from "./i18n.js";
 import { COLUMNS, OWNER_TYPES, TYPES, app, errorText, myId, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
 import { announce, button, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
-import { addDays, isoInZone, isoWeekday, localDate, localTime, parseInstant, weekStart, zonedInstant } from "./zone.js";
+import { isoWeekday, localDate, parseInstant } from "./zone.js";
 
 const DRAG_THRESHOLD = 6;
 
@@ -39,78 +39,35 @@ function saveFilters(filters) {
   }
 }
 
-/** The calendar days a column covers, seen from ``today``; null for overdue or an empty range. */
-export function columnRange(key, today) {
-  const nextMonday = addDays(weekStart(today), 7);
-  switch (key) {
-    case "today":
-      return [today, today];
-    case "tomorrow":
-      return [addDays(today, 1), addDays(today, 1)];
-    case "this_week": {
-      const start = addDays(today, 2);
-      const end = addDays(nextMonday, -1);
-      return start <= end ? [start, end] : null;
-    }
-    case "next_week": {
-      const start = addDays(today, 2) > nextMonday ? addDays(today, 2) : nextMonday;
-      return [start, addDays(nextMonday, 6)];
-    }
-    case "later":
-      return [addDays(nextMonday, 7), addDays(nextMonday, 13)];
-    default:
-      return null;
-  }
+/** The local days a column covers, as the server gives them; null for overdue or none at all. */
+function columnRange(column) {
+  if (!column || column.key === "overdue" || !column.from) return null;
+  return [column.from, column.to];
 }
 
-function isWorkingDay(day) {
+/** The column a local day falls in, by the server's column ranges (the future only). */
+function columnOfDay(columns, day) {
+  return columns.find((column) => {
+    const range = columnRange(column);
+    return range && range[0] <= day && (range[1] === null || day <= range[1]);
+  });
+}
+
+/** Whether ``day`` is a day off (weekend or holiday) in the portal settings: only the column hint uses it. */
+function isDayOff(day) {
   const working = app.settings?.working_days || [1, 2, 3, 4, 5];
-  return working.includes(isoWeekday(day)) && !(app.settings?.holidays || []).includes(day);
+  return !working.includes(isoWeekday(day)) || (app.settings?.holidays || []).includes(day);
 }
 
-/** The column a calendar day falls in, seen from ``today`` (the server's rule for the future). */
-function columnOfDay(day, today) {
-  const nextMonday = addDays(weekStart(today), 7);
-  if (day <= today) return "today";
-  if (day === addDays(today, 1)) return "tomorrow";
-  if (day < nextMonday) return "this_week";
-  if (day < addDays(nextMonday, 7)) return "next_week";
-  return "later";
-}
-
-/** The first working day from the start of a column on: a drop always lands on a working day. */
-function targetDay(key, today) {
-  const range = columnRange(key, today);
-  if (!range) return null;
-  let day = range[0];
-  for (let step = 0; step < 366 && !isWorkingDay(day); step += 1) day = addDays(day, 1);
-  return day;
-}
-
-/** The new deadline for moving ``touchPoint`` into column ``key``, keeping its time of day. */
-function movedDeadline(touchPoint, key, today) {
-  const zone = portalZone();
-  const day = targetDay(key, today);
-  if (!day) return null;
-  let instant = zonedInstant(day, localTime(deadlineMs(touchPoint), zone), zone);
-  const now = Date.now();
-  if (day === today && instant <= now) {
-    // Its usual time has passed today: take the next full hour instead of landing in overdue.
-    const nextHour = Math.ceil((now + 60000) / 3600000) * 3600000;
-    if (localDate(nextHour, zone) === day) instant = nextHour;
-  }
-  return isoInZone(instant, zone);
-}
-
-function columnHint(key, today) {
-  const range = columnRange(key, today);
-  if (key === "overdue") return t("column.overdue_hint");
+function columnHint(column) {
+  if (column.key === "overdue") return t("column.overdue_hint");
+  const range = columnRange(column);
   if (!range) return t("column.empty_range");
   const [start, end] = range;
-  if (key === "later") return t("column.from", { day: formatDay(start, { year: false }) });
+  if (end === null) return t("column.from", { day: formatDay(start, { year: false }) });
   if (start === end) {
     const day = formatDay(start, { year: false });
-    return isWorkingDay(start) ? day : `${day} · ${t("column.day_off")}`;
+    return isDayOff(start) ? `${day} · ${t("column.day_off")}` : day;
   }
   return `${formatDay(start, { year: false })} – ${formatDay(end, { year: false })}`;
 }
@@ -140,6 +97,10 @@ export function mountBoard(root) {
 
   function columnOf(id) {
     return state.board?.columns.find((column) => column.items.some((item) => item.id === id));
+  }
+
+  function boardColumn(key) {
+    return state.board?.columns.find((column) => column.key === key);
   }
 
   function findItem(id) {
@@ -306,7 +267,6 @@ export function mountBoard(root) {
     if (state.error && !state.board) {
       return h("div", { class: "empty-state", role: "alert" }, h("p", {}, t("board.failed")), h("p", { class: "muted" }, errorText(state.error)), button(t("action.retry"), { kind: "primary", onClick: () => load() }));
     }
-    const today = state.board.today;
     const total = state.board.columns.reduce((sum, column) => sum + column.items.length, 0);
     return h(
       "div",
@@ -317,7 +277,7 @@ export function mountBoard(root) {
         { class: "columns" },
         COLUMNS.map((key) => {
           const column = state.board.columns.find((candidate) => candidate.key === key) || { key, items: [] };
-          const droppable = key !== "overdue" && columnRange(key, today) !== null;
+          const droppable = columnRange(column) !== null;
           const headingId = `col-${key}-title`;
           return h(
             "section",
@@ -331,7 +291,7 @@ export function mountBoard(root) {
               { class: "column__head" },
               h("h2", { class: "column__title", id: headingId }, t(`column.${key}`)),
               h("span", { class: "column__count", dataset: column.items.length ? { testid: "count" } : { testid: "count", empty: "" }, "aria-label": tn("column.count", column.items.length) }, formatNumber(column.items.length)),
-              h("span", { class: "column__hint" }, columnHint(key, today)),
+              h("span", { class: "column__hint" }, columnHint(column)),
             ),
             h(
               "div",
@@ -415,8 +375,7 @@ export function mountBoard(root) {
 
   function allowedTargets(touchPoint) {
     const current = columnOf(touchPoint.id)?.key;
-    const today = state.board.today;
-    return COLUMNS.filter((key) => key !== "overdue" && key !== current && columnRange(key, today) !== null);
+    return COLUMNS.filter((key) => key !== current && columnRange(boardColumn(key)) !== null);
   }
 
   function openCardMenu(touchPoint, anchor) {
@@ -432,29 +391,36 @@ export function mountBoard(root) {
     openMenu(anchor, items, { label: t("card.actions", { title: ownerTitle(touchPoint.owner) }) });
   }
 
+  /** Put ``item`` into ``column``: at ``index``, or else in deadline order. */
+  function place(item, column, index = null) {
+    if (!column) return;
+    const at = index ?? column.items.findIndex((other) => deadlineMs(other) > deadlineMs(item));
+    column.items.splice(at === -1 ? column.items.length : Math.min(at, column.items.length), 0, item);
+  }
+
   /** Reschedule into ``column`` and/or reassign to ``responsibleId``, optimistically. */
   function move(touchPoint, { column = null, responsibleId = null }) {
     const fromColumn = columnOf(touchPoint.id);
     if (!fromColumn || !state.board) return Promise.resolve();
     const original = { ...touchPoint };
     const originalIndex = fromColumn.items.findIndex((item) => item.id === touchPoint.id);
+    // The server picks the deadline (a working day of the column, the same time of day);
+    // until it answers the card waits at the end of the column it was moved to.
     const patch = {};
-    let landing = fromColumn.key;
+    const range = column ? columnRange(boardColumn(column)) : null;
     if (column) {
-      patch.deadline = movedDeadline(touchPoint, column, state.board.today);
-      if (!patch.deadline) return Promise.resolve();
-      landing = columnOfDay(patch.deadline.slice(0, 10), state.board.today);
+      if (!range) return Promise.resolve();
+      patch.day = range[0];
     }
     if (responsibleId) patch.responsible_id = responsibleId;
     if (!Object.keys(patch).length) return Promise.resolve();
 
-    const updated = { ...touchPoint, ...patch };
-    const target = state.board.columns.find((candidate) => candidate.key === landing);
-    fromColumn.items.splice(originalIndex, 1);
+    const updated = responsibleId ? { ...touchPoint, responsible_id: responsibleId } : { ...touchPoint };
     const stillShown = !(responsibleId && state.filters.responsible_id && String(responsibleId) !== String(state.filters.responsible_id));
-    if (stillShown && target) {
-      const at = target.items.findIndex((item) => deadlineMs(item) > deadlineMs(updated));
-      target.items.splice(at === -1 ? target.items.length : at, 0, updated);
+    fromColumn.items.splice(originalIndex, 1);
+    if (stillShown) {
+      const target = column ? boardColumn(column) : fromColumn;
+      place(updated, target, column ? target.items.length : originalIndex);
     }
     state.pending.add(touchPoint.id);
     render();
@@ -469,8 +435,18 @@ export function mountBoard(root) {
         const answer = await api("PATCH", `/touchpoints/${touchPoint.id}`, patch);
         state.pending.delete(touchPoint.id);
         const landed = answer?.deadline ? localDate(parseInstant(answer.deadline), portalZone()) : null;
-        const range = column ? columnRange(column, state.board.today) : null;
-        if (range && landed && (landed < range[0] || landed > range[1])) {
+        if (column && landed && stillShown) {
+          // Show the server's deadline in the column its day falls in, before the reload.
+          const shown = findItem(touchPoint.id);
+          const home = columnOfDay(state.board.columns, landed);
+          if (shown && home) {
+            const holder = columnOf(touchPoint.id);
+            holder.items.splice(holder.items.indexOf(shown), 1);
+            place({ ...shown, ...answer }, home);
+            render();
+          }
+        }
+        if (range && landed && (landed < range[0] || (range[1] !== null && landed > range[1]))) {
           toast(t("move.working_day", { title, day: formatDay(landed) }), { kind: "info" });
         } else {
           toast(what, { kind: "success", timeout: 2500 });
