@@ -11,14 +11,14 @@ from touchpoints.adapters.clock import FixedClock
 from touchpoints.adapters.memory.crm import MemoryCrmConnector
 from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.adapters.memory.world import MemoryCrm
-from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
+from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, Status, TouchPointType
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.domain.visibility import Viewer
 from touchpoints.ports.crm import CrmUnavailable
 from touchpoints.ports.storage import Feedback
 from touchpoints.services import account
-from touchpoints.services.context import Actor
+from touchpoints.services.context import Actor, UseCase
 from touchpoints.services.errors import Forbidden, InvalidInput, RateLimited
 from touchpoints.services.installation import Handlers
 
@@ -51,16 +51,23 @@ class World:
     def actor(self, user_id: int) -> Actor:
         return Actor(self.portal, Viewer(user_id, is_admin=user_id == ADMIN))
 
+    async def ctx(self, user_id: int) -> UseCase:
+        """The context of one request by ``user_id``, with the settings stored now."""
+        connector = MemoryCrmConnector(self.crm)
+        token = self.crm.issue_token(self.portal.member_id, user_id)
+        return await UseCase.load(
+            storage=self.storage,
+            crm=connector.as_user(self.portal, token),
+            clock=self.clock,
+            connector=connector,
+            actor=self.actor(user_id),
+        )
+
     async def update_settings(
         self, user_id: int, settings: PortalSettings, handlers: Handlers | None = HANDLERS
     ) -> PortalSettings:
         return await account.update_settings(
-            storage=self.storage,
-            connector=MemoryCrmConnector(self.crm),
-            clock=self.clock,
-            actor=self.actor(user_id),
-            settings=settings,
-            handlers=handlers,
+            await self.ctx(user_id), settings=settings, handlers=handlers
         )
 
     async def stored_settings(self) -> PortalSettings | None:
@@ -71,13 +78,7 @@ class World:
         return {b.placement for b in self.crm.placement_bindings(self.portal.member_id)}
 
     async def feedback(self, user_id: int = SELLER, message: str = "Nice board") -> Feedback:
-        return await account.send_feedback(
-            storage=self.storage,
-            clock=self.clock,
-            actor=self.actor(user_id),
-            message=message,
-            email=None,
-        )
+        return await account.send_feedback(await self.ctx(user_id), message=message, email=None)
 
 
 @pytest.fixture
@@ -139,20 +140,16 @@ async def test_a_failed_rebinding_is_raised_after_the_settings_were_stored(
 
 
 async def test_preferences_start_unset_next_to_the_portals_settings(world: World) -> None:
-    preferences, settings = await account.get_preferences(
-        storage=world.storage, actor=world.actor(SELLER)
-    )
+    preferences, settings = await account.get_preferences(await world.ctx(SELLER))
     assert preferences == UserPreferences(user_id=SELLER)
     assert settings == PortalSettings.defaults()
 
 
 async def test_a_user_sets_only_their_own_preferences(world: World) -> None:
-    stored = await account.set_preferences(
-        storage=world.storage, clock=world.clock, actor=world.actor(SELLER), digest_enabled=False
-    )
+    stored = await account.set_preferences(await world.ctx(SELLER), digest_enabled=False)
     assert stored == UserPreferences(user_id=SELLER, digest_enabled=False)
-    mine, _ = await account.get_preferences(storage=world.storage, actor=world.actor(SELLER))
-    theirs, _ = await account.get_preferences(storage=world.storage, actor=world.actor(OTHER))
+    mine, _ = await account.get_preferences(await world.ctx(SELLER))
+    theirs, _ = await account.get_preferences(await world.ctx(OTHER))
     assert mine.digest_enabled is False
     assert theirs.digest_enabled is None
 
@@ -162,9 +159,7 @@ async def test_a_user_sets_only_their_own_preferences(world: World) -> None:
 
 async def test_feedback_is_stored_trimmed_with_a_blank_email_dropped(world: World) -> None:
     stored = await account.send_feedback(
-        storage=world.storage,
-        clock=world.clock,
-        actor=world.actor(SELLER),
+        await world.ctx(SELLER),
         message="  The board is great  ",
         email="   ",
     )
@@ -224,31 +219,41 @@ async def add_touch_point(world: World) -> None:
 
 async def test_only_an_admin_may_export(world: World) -> None:
     with pytest.raises(Forbidden):
-        await account.export_portal(storage=world.storage, actor=world.actor(SELLER))
+        await account.export_portal(await world.ctx(SELLER))
 
 
-async def test_the_export_holds_the_portals_stored_data(world: World) -> None:
+async def test_the_export_holds_the_portals_data(world: World) -> None:
+    # The reply leaves the portal's tokens out: tests/integration/test_api.py.
     await add_touch_point(world)
-    await account.set_preferences(
-        storage=world.storage, clock=world.clock, actor=world.actor(SELLER), digest_enabled=False
-    )
+    await account.set_preferences(await world.ctx(SELLER), digest_enabled=False)
     await world.feedback(message="More colours")
 
-    exported = await account.export_portal(storage=world.storage, actor=world.actor(ADMIN))
+    exported = await account.export_portal(await world.ctx(ADMIN))
 
     assert exported.portal.member_id == world.portal.member_id
     assert exported.settings == PortalSettings.defaults()
-    assert [(p.user_id, p.digest_enabled) for p in exported.preferences] == [(SELLER, False)]
+    assert exported.preferences == [UserPreferences(user_id=SELLER, digest_enabled=False)]
     [touch_point] = exported.touch_points
-    assert (touch_point.owner.type.value, touch_point.owner.id) == ("deal", 1)
-    assert touch_point.status.value == "open"
+    assert (touch_point.owner, touch_point.status) == (
+        OwnerRef(OwnerType.DEAL, 1),
+        Status.OPEN,
+    )
     assert [f.message for f in exported.feedback] == ["More colours"]
+
+
+async def test_the_export_carries_the_settings_the_request_loaded(world: World) -> None:
+    ctx = await world.ctx(ADMIN)
+    changed = PortalSettings(time_zone="Europe/Berlin")
+    async with world.storage.unit_of_work() as uow:
+        await uow.settings.put(world.portal.id, changed, now=NOW)
+    assert (await account.export_portal(ctx)).settings == ctx.settings
+    assert (await account.export_portal(await world.ctx(ADMIN))).settings == changed
 
 
 async def test_only_an_admin_may_erase_and_a_refusal_keeps_everything(world: World) -> None:
     await add_touch_point(world)
     with pytest.raises(Forbidden):
-        await account.erase_portal(storage=world.storage, actor=world.actor(SELLER))
+        await account.erase_portal(await world.ctx(SELLER))
     async with world.storage.unit_of_work() as uow:
         assert await uow.portals.get(world.portal.id) is not None
         assert len(await uow.touch_points.all(world.portal.id)) == 1
@@ -257,7 +262,7 @@ async def test_only_an_admin_may_erase_and_a_refusal_keeps_everything(world: Wor
 async def test_erasing_deletes_the_portal_and_everything_of_it(world: World) -> None:
     await add_touch_point(world)
     await world.feedback()
-    await account.erase_portal(storage=world.storage, actor=world.actor(ADMIN))
+    await account.erase_portal(await world.ctx(ADMIN))
     async with world.storage.unit_of_work() as uow:
         assert await uow.portals.get(world.portal.id) is None
         assert await uow.touch_points.all(world.portal.id) == []

@@ -249,16 +249,17 @@ async def test_a_creation_that_timed_out_before_running_is_forgotten_by_reconcil
     world: World,
 ) -> None:
     world.crm.fail("create_todo", CrmTimeout("no answer"))
+    connector = MemoryCrmConnector(world.crm)
+    ctx = await UseCase.load(
+        storage=world.storage,
+        crm=connector.as_user(world.portal, world.crm.issue_token(world.portal.member_id, SELLER)),
+        clock=world.clock,
+        connector=connector,
+        actor=Actor(world.portal, Viewer(SELLER)),
+    )
     with pytest.raises(CrmTimeout):
         await touchpoints.create_touch_point(
-            await UseCase.load(
-                storage=world.storage,
-                crm=MemoryCrmConnector(world.crm).as_user(
-                    world.portal, world.crm.issue_token(world.portal.member_id, SELLER)
-                ),
-                clock=world.clock,
-                actor=Actor(world.portal, Viewer(SELLER)),
-            ),
+            ctx,
             request=touchpoints.CreateRequest(
                 owner=world.deal, type=TouchPointType.CALL, deadline=DUE
             ),

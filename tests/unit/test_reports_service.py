@@ -19,7 +19,7 @@ from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer
 from touchpoints.ports.crm import Crm, CrmUnavailable
 from touchpoints.services import reports
-from touchpoints.services.context import Actor
+from touchpoints.services.context import Actor, UseCase
 from touchpoints.services.errors import Forbidden
 from touchpoints.services.reports import ReportFilters
 
@@ -69,6 +69,17 @@ class World:
         crm = MemoryCrmConnector(self.crm).as_user(self.portal, token)
         return Actor(self.portal, Viewer(user_id, is_admin=user_id == ADMIN)), crm
 
+    async def ctx(self, user_id: int) -> UseCase:
+        """The context of one request by ``user_id``, with the settings stored now."""
+        actor, crm = self.actor(user_id)
+        return await UseCase.load(
+            storage=self.storage,
+            crm=crm,
+            clock=self.clock,
+            connector=MemoryCrmConnector(self.crm),
+            actor=actor,
+        )
+
     async def touch_point(
         self,
         user_id: int,
@@ -114,12 +125,8 @@ class World:
         return stored.id
 
     async def report(self, user_id: int, user_filter: int | None = None) -> reports.TeamReport:
-        actor, crm = self.actor(user_id)
         return await reports.get_report(
-            storage=self.storage,
-            crm=crm,
-            clock=self.clock,
-            actor=actor,
+            await self.ctx(user_id),
             period=WEEK,
             filters=NO_FILTERS,
             user_filter=user_filter,
@@ -225,8 +232,7 @@ async def test_more_unfollowed_records_than_the_lookup_covers_are_flagged(
 
 
 async def coverage(world: World, user_id: int, **kwargs: object) -> reports.Coverage:
-    actor, crm = world.actor(user_id)
-    return await reports.get_coverage(storage=world.storage, crm=crm, actor=actor, **kwargs)  # type: ignore[arg-type]
+    return await reports.get_coverage(await world.ctx(user_id), **kwargs)  # type: ignore[arg-type]
 
 
 async def seed_records(world: World) -> dict[str, OwnerRef]:
@@ -301,11 +307,8 @@ async def test_a_crm_failure_during_coverage_is_raised_not_hidden(world: World) 
 async def period_listing(
     world: World, user_id: int, user_filter: int | None = None
 ) -> reports.PeriodTouchPoints:
-    actor, crm = world.actor(user_id)
     return await reports.list_period_touch_points(
-        storage=world.storage,
-        crm=crm,
-        actor=actor,
+        await world.ctx(user_id),
         period=WEEK,
         filters=NO_FILTERS,
         user_filter=user_filter,
@@ -338,3 +341,15 @@ async def test_an_export_over_its_limit_is_cut_short_and_says_so(
     listing = await period_listing(world, ADMIN)
     assert len(listing.cards) == 2
     assert listing.truncated is True
+
+
+async def test_a_request_reads_the_settings_its_context_loaded(world: World) -> None:
+    ctx = await world.ctx(VERA)
+    async with world.storage.unit_of_work() as uow:
+        await uow.settings.put(world.portal.id, PortalSettings(time_zone="Asia/Tokyo"), now=NOW)  # type: ignore[union-attr]
+    listing = await reports.list_period_touch_points(
+        ctx, period=WEEK, filters=NO_FILTERS, user_filter=ALICE
+    )
+    assert listing.time_zone == "Europe/Berlin"
+    report = await reports.get_report(ctx, period=WEEK, filters=NO_FILTERS, user_filter=ALICE)
+    assert report.sees_team is True

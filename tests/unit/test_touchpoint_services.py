@@ -54,6 +54,15 @@ class World:
         token = self.crm.issue_token(self.portal.member_id, user_id)
         return MemoryCrmConnector(self.crm).as_user(self.portal, token)
 
+    async def ctx(self, user_id: int) -> UseCase:
+        return await UseCase.load(
+            storage=self.storage,
+            crm=self.crm_as(user_id),
+            clock=self.clock,
+            connector=MemoryCrmConnector(self.crm),
+            actor=self.actor(user_id),
+        )
+
     async def create(self, user_id: int = SELLER, **changes: object) -> Card:
         request = uc.CreateRequest(
             owner=self.deal, type=TouchPointType.CALL, deadline=NOW + timedelta(days=1)
@@ -63,6 +72,7 @@ class World:
                 storage=self.storage,
                 crm=self.crm_as(user_id),
                 clock=self.clock,
+                connector=MemoryCrmConnector(self.crm),
                 actor=self.actor(user_id),
             ),
             request=attrs.evolve(request, **changes),
@@ -138,6 +148,7 @@ async def test_moving_changes_the_crm_first_and_then_our_row(world: World) -> No
             storage=world.storage,
             crm=world.crm_as(SELLER),
             clock=world.clock,
+            connector=MemoryCrmConnector(world.crm),
             actor=world.actor(SELLER),
         ),
         touch_point_id=card.touch_point.id,
@@ -159,6 +170,7 @@ async def test_a_failed_crm_move_changes_nothing_of_ours(world: World) -> None:
                 storage=world.storage,
                 crm=world.crm_as(SELLER),
                 clock=world.clock,
+                connector=MemoryCrmConnector(world.crm),
                 actor=world.actor(SELLER),
             ),
             touch_point_id=card.touch_point.id,
@@ -178,6 +190,7 @@ async def test_a_move_without_anything_to_change_is_invalid_input(world: World) 
                 storage=world.storage,
                 crm=world.crm_as(SELLER),
                 clock=world.clock,
+                connector=MemoryCrmConnector(world.crm),
                 actor=world.actor(SELLER),
             ),
             touch_point_id=card.touch_point.id,
@@ -195,6 +208,7 @@ async def test_completing_offers_the_follow_up_at_the_portal_interval_linked_int
             storage=world.storage,
             crm=world.crm_as(SELLER),
             clock=world.clock,
+            connector=MemoryCrmConnector(world.crm),
             actor=world.actor(SELLER),
         ),
         touch_point_id=card.touch_point.id,
@@ -214,6 +228,7 @@ async def test_completing_offers_the_follow_up_at_the_portal_interval_linked_int
             storage=world.storage,
             crm=world.crm_as(SELLER),
             clock=world.clock,
+            connector=MemoryCrmConnector(world.crm),
             actor=world.actor(SELLER),
         ),
         touch_point_id=follow_up.id,
@@ -227,6 +242,7 @@ async def test_completing_twice_with_another_note_is_a_conflict(world: World) ->
         storage=world.storage,
         crm=world.crm_as(SELLER),
         clock=world.clock,
+        connector=MemoryCrmConnector(world.crm),
         actor=world.actor(SELLER),
     )
     arguments = {"touch_point_id": card.touch_point.id, "follow_up": None}
@@ -247,6 +263,7 @@ async def test_cancelling_deletes_the_to_do_and_a_done_one_cannot_be_cancelled(
             storage=world.storage,
             crm=world.crm_as(SELLER),
             clock=world.clock,
+            connector=MemoryCrmConnector(world.crm),
             actor=world.actor(SELLER),
         ),
         touch_point_id=card.touch_point.id,
@@ -259,6 +276,7 @@ async def test_cancelling_deletes_the_to_do_and_a_done_one_cannot_be_cancelled(
                 storage=world.storage,
                 crm=world.crm_as(SELLER),
                 clock=world.clock,
+                connector=MemoryCrmConnector(world.crm),
                 actor=world.actor(SELLER),
             ),
             touch_point_id=card.touch_point.id,
@@ -277,6 +295,7 @@ async def test_a_colleague_sees_nothing_and_another_portals_id_is_not_found(
                 storage=world.storage,
                 crm=world.crm_as(OTHER),
                 clock=world.clock,
+                connector=MemoryCrmConnector(world.crm),
                 actor=world.actor(OTHER),
             ),
             touch_point_id=card.touch_point.id,
@@ -288,6 +307,7 @@ async def test_a_colleague_sees_nothing_and_another_portals_id_is_not_found(
                 storage=world.storage,
                 crm=world.crm_as(SELLER),
                 clock=world.clock,
+                connector=MemoryCrmConnector(world.crm),
                 actor=Actor(other.portal, Viewer(SELLER, False)),
             ),
             touch_point_id=card.touch_point.id + 1000,
@@ -298,6 +318,7 @@ async def test_a_colleague_sees_nothing_and_another_portals_id_is_not_found(
             storage=world.storage,
             crm=world.crm_as(ADMIN),
             clock=world.clock,
+            connector=MemoryCrmConnector(world.crm),
             actor=world.actor(ADMIN, admin=True),
         ),
         touch_point_id=card.touch_point.id,
@@ -309,6 +330,7 @@ async def test_a_colleague_sees_nothing_and_another_portals_id_is_not_found(
                 storage=world.storage,
                 crm=world.crm_as(user_id),
                 clock=world.clock,
+                connector=MemoryCrmConnector(world.crm),
                 actor=world.actor(user_id, admin=admin),
             ),
             owner=world.deal,
@@ -326,6 +348,7 @@ async def test_the_board_shows_ones_own_work_in_due_columns_and_the_team_to_view
             storage=world.storage,
             crm=world.crm_as(SELLER),
             clock=world.clock,
+            connector=MemoryCrmConnector(world.crm),
             actor=world.actor(SELLER),
         )
     )
@@ -337,6 +360,7 @@ async def test_the_board_shows_ones_own_work_in_due_columns_and_the_team_to_view
             storage=world.storage,
             crm=world.crm_as(OTHER),
             clock=world.clock,
+            connector=MemoryCrmConnector(world.crm),
             actor=world.actor(OTHER),
         )
     )
@@ -347,6 +371,7 @@ async def test_the_board_shows_ones_own_work_in_due_columns_and_the_team_to_view
                 storage=world.storage,
                 crm=world.crm_as(OTHER),
                 clock=world.clock,
+                connector=MemoryCrmConnector(world.crm),
                 actor=world.actor(OTHER),
             ),
             responsible_id=SELLER,
@@ -356,6 +381,7 @@ async def test_the_board_shows_ones_own_work_in_due_columns_and_the_team_to_view
             storage=world.storage,
             crm=world.crm_as(ADMIN),
             clock=world.clock,
+            connector=MemoryCrmConnector(world.crm),
             actor=world.actor(ADMIN, admin=True),
         )
     )
@@ -366,12 +392,7 @@ async def complete(
     world: World, card: Card, user_id: int = SELLER, *, note: str = "Done", follow_up: bool = True
 ) -> uc.Completion:
     return await uc.complete_touch_point(
-        await UseCase.load(
-            storage=world.storage,
-            crm=world.crm_as(user_id),
-            clock=world.clock,
-            actor=world.actor(user_id),
-        ),
+        await world.ctx(user_id),
         touch_point_id=card.touch_point.id,
         result_note=note,
         follow_up=uc.FollowUpRequest() if follow_up else None,
@@ -398,12 +419,7 @@ async def test_a_blank_result_note_is_refused_and_the_to_do_stays_open(world: Wo
 
 async def test_a_colleague_may_neither_move_complete_nor_cancel(world: World) -> None:
     card = await world.create()
-    ctx = await UseCase.load(
-        storage=world.storage,
-        crm=world.crm_as(OTHER),
-        clock=world.clock,
-        actor=world.actor(OTHER),
-    )
+    ctx = await world.ctx(OTHER)
     with pytest.raises(Forbidden):
         await uc.move_touch_point(
             ctx,
@@ -431,12 +447,7 @@ async def test_a_team_viewer_edits_a_colleagues_touch_point_within_their_crm_rig
 
     async def move() -> Card:
         return await uc.move_touch_point(
-            await UseCase.load(
-                storage=world.storage,
-                crm=world.crm_as(OTHER),
-                clock=world.clock,
-                actor=world.actor(OTHER),
-            ),
+            await world.ctx(OTHER),
             touch_point_id=card.touch_point.id,
             deadline=later,
             responsible_id=None,
@@ -463,12 +474,7 @@ async def test_cancelling_a_to_do_already_gone_in_the_crm_still_cancels(world: W
     card = await world.create()
     world.crm.remove_activity(world.portal.member_id, card.touch_point.activity_id)
     cancelled = await uc.cancel_touch_point(
-        await UseCase.load(
-            storage=world.storage,
-            crm=world.crm_as(SELLER),
-            clock=world.clock,
-            actor=world.actor(SELLER),
-        ),
+        await world.ctx(SELLER),
         touch_point_id=card.touch_point.id,
     )
     assert cancelled.touch_point.status is Status.CANCELLED
@@ -484,12 +490,7 @@ async def test_the_record_tab_lists_open_ones_most_overdue_first_then_finished_n
     for card in (old_done, new_done):
         await complete(world, card, follow_up=False)
     listed = await uc.record_touch_points(
-        await UseCase.load(
-            storage=world.storage,
-            crm=world.crm_as(SELLER),
-            clock=world.clock,
-            actor=world.actor(SELLER),
-        ),
+        await world.ctx(SELLER),
         owner=world.deal,
     )
     assert [c.touch_point.id for c in listed] == [

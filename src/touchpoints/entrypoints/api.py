@@ -259,10 +259,7 @@ async def get_settings(call: Call[Empty, Empty]) -> SettingsDocument:
 async def put_settings(call: Call[Empty, SettingsDocument]) -> SettingsDocument:
     ctx, services = call.ctx, call.services
     saved = await account.update_settings(
-        storage=services.storage,
-        connector=services.connector,
-        clock=services.clock,
-        actor=ctx.actor,
+        ctx.use_case,
         settings=call.body.to_settings(),
         handlers=services.handlers,
     )
@@ -270,17 +267,13 @@ async def put_settings(call: Call[Empty, SettingsDocument]) -> SettingsDocument:
 
 
 async def get_preferences(call: Call[Empty, Empty]) -> Preferences:
-    preferences, settings = await account.get_preferences(
-        storage=call.services.storage, actor=call.ctx.actor
-    )
+    preferences, settings = await account.get_preferences(call.ctx.use_case)
     return Preferences(digest_enabled=preferences.wants_digest(settings))
 
 
 async def put_preferences(call: Call[Empty, Preferences]) -> Preferences:
     await account.set_preferences(
-        storage=call.services.storage,
-        clock=call.services.clock,
-        actor=call.ctx.actor,
+        call.ctx.use_case,
         digest_enabled=call.body.digest_enabled,
     )
     return Preferences(digest_enabled=call.body.digest_enabled)
@@ -288,9 +281,7 @@ async def put_preferences(call: Call[Empty, Preferences]) -> Preferences:
 
 async def feedback(call: Call[Empty, FeedbackBody]) -> Ok:
     await account.send_feedback(
-        storage=call.services.storage,
-        clock=call.services.clock,
-        actor=call.ctx.actor,
+        call.ctx.use_case,
         message=call.body.message,
         email=call.body.email,
     )
@@ -298,12 +289,12 @@ async def feedback(call: Call[Empty, FeedbackBody]) -> Ok:
 
 
 async def export(call: Call[Empty, Empty]) -> Export:
-    document = await account.export_portal(storage=call.services.storage, actor=call.ctx.actor)
+    document = await account.export_portal(call.ctx.use_case)
     return Export.of(document)
 
 
 async def erase(call: Call[Empty, Empty]) -> None:
-    await account.erase_portal(storage=call.services.storage, actor=call.ctx.actor)
+    await account.erase_portal(call.ctx.use_case)
     call.services.users.forget(call.ctx.actor.portal.id)
 
 

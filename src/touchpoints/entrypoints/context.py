@@ -84,6 +84,7 @@ async def authenticate(request: web.Request) -> Context:
             crm=crm,
             storage=services.storage,
             clock=services.clock,
+            connector=services.connector,
         ),
     )
 

@@ -235,10 +235,7 @@ async def summary(call: Call[ReportQuery, Empty]) -> ReportSummary:
     ctx = call.ctx
     period, filters = _filters(call.params)
     result = await reports.get_report(
-        storage=call.services.storage,
-        crm=ctx.crm,
-        clock=call.services.clock,
-        actor=ctx.actor,
+        ctx.use_case,
         period=period,
         filters=filters,
         user_filter=call.params.responsible_id,
@@ -249,9 +246,7 @@ async def summary(call: Call[ReportQuery, Empty]) -> ReportSummary:
 async def coverage(call: Call[CoverageQuery, Empty]) -> CoverageReply:
     ctx, owner_type = call.ctx, call.params.owner_type
     result = await reports.get_coverage(
-        storage=call.services.storage,
-        crm=ctx.crm,
-        actor=ctx.actor,
+        ctx.use_case,
         owner_types=COVERAGE_TYPES if owner_type is None else (owner_type,),
         user_filter=call.params.responsible_id,
     )
@@ -262,10 +257,7 @@ async def users_csv(call: Call[ReportQuery, Empty]) -> web.Response:
     ctx = call.ctx
     period, filters = _filters(call.params)
     result = await reports.get_report(
-        storage=call.services.storage,
-        crm=ctx.crm,
-        clock=call.services.clock,
-        actor=ctx.actor,
+        ctx.use_case,
         period=period,
         filters=filters,
         user_filter=call.params.responsible_id,
@@ -281,9 +273,7 @@ async def touch_points_csv(call: Call[ReportQuery, Empty]) -> web.Response:
     ctx = call.ctx
     period, filters = _filters(call.params)
     listing = await reports.list_period_touch_points(
-        storage=call.services.storage,
-        crm=ctx.crm,
-        actor=ctx.actor,
+        ctx.use_case,
         period=period,
         filters=filters,
         user_filter=call.params.responsible_id,

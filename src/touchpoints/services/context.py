@@ -11,7 +11,7 @@ from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer, may_view
 from touchpoints.ports.clock import Clock
-from touchpoints.ports.crm import Crm, Hidden, RecordLookup
+from touchpoints.ports.crm import Crm, CrmConnector, Hidden, RecordLookup
 from touchpoints.ports.storage import Storage, UnitOfWork
 from touchpoints.services.errors import Forbidden, NotFound
 
@@ -40,19 +40,30 @@ class Card:
 @attrs.frozen(kw_only=True)
 class UseCase:
     """What a use case of one request needs: who acts, the portal's settings (loaded once,
-    with the caller), the CRM as the caller, storage and the clock."""
+    with the caller), the CRM as the caller, storage, the clock, and the connector for what
+    the app itself does on the portal (rebinding its placements)."""
 
     actor: Actor
     settings: PortalSettings
     crm: Crm
     storage: Storage
     clock: Clock
+    connector: CrmConnector
 
     @classmethod
-    async def load(cls, *, storage: Storage, crm: Crm, clock: Clock, actor: Actor) -> UseCase:
+    async def load(
+        cls, *, storage: Storage, crm: Crm, clock: Clock, connector: CrmConnector, actor: Actor
+    ) -> UseCase:
         """For callers without a request context: loads the actor's portal settings."""
         settings = await portal_settings(storage, actor.portal.id)
-        return cls(actor=actor, settings=settings, crm=crm, storage=storage, clock=clock)
+        return cls(
+            actor=actor,
+            settings=settings,
+            crm=crm,
+            storage=storage,
+            clock=clock,
+            connector=connector,
+        )
 
 
 async def load_settings(uow: UnitOfWork, portal_id: int) -> PortalSettings:

@@ -18,10 +18,9 @@ from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.reports import Report, ReportFilter, ReportPeriod
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import may_view_user, sees_team, visible_responsibles
-from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import Crm
-from touchpoints.ports.storage import ReportQuery, Storage
-from touchpoints.services.context import Actor, Card, cards_for, load_settings
+from touchpoints.ports.storage import ReportQuery
+from touchpoints.services.context import Actor, Card, UseCase, cards_for
 from touchpoints.services.errors import Forbidden
 
 T = TypeVar("T")
@@ -121,11 +120,8 @@ async def user_names(crm: Crm, user_ids: Iterable[int]) -> dict[int, str]:
 
 
 async def get_report(
+    ctx: UseCase,
     *,
-    storage: Storage,
-    crm: Crm,
-    clock: Clock,
-    actor: Actor,
     period: ReportPeriod,
     filters: ReportFilters,
     user_filter: int | None,
@@ -138,13 +134,13 @@ async def get_report(
 
     Raises: Forbidden (a colleague's figures without team visibility).
     """
-    now = clock.now()
+    actor, settings, crm = ctx.actor, ctx.settings, ctx.crm
+    now = ctx.clock.now()
     portal_id = actor.portal.id
-    async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, portal_id)
-        responsibles = _responsibles(actor, settings, user_filter)
-        report_filter = _report_filter(filters, responsibles)
-        start, end = period.bounds(settings.zone)
+    responsibles = _responsibles(actor, settings, user_filter)
+    report_filter = _report_filter(filters, responsibles)
+    start, end = period.bounds(settings.zone)
+    async with ctx.storage.unit_of_work() as uow:
         candidates = await uow.reports.unfollowed_owners(
             portal_id, start, end, report_filter, limit=CLOSED_LOOKUP_LIMIT + 1
         )
@@ -158,7 +154,7 @@ async def get_report(
         users=responsibles or frozenset(),
         closed_records=closed,
     )
-    async with storage.unit_of_work() as uow:
+    async with ctx.storage.unit_of_work() as uow:
         report = await uow.reports.report(portal_id, query)
     return TeamReport(
         report=report,
@@ -182,10 +178,8 @@ async def _all_or_nothing(calls: Sequence[Awaitable[T]]) -> list[T]:
 
 
 async def get_coverage(
+    ctx: UseCase,
     *,
-    storage: Storage,
-    crm: Crm,
-    actor: Actor,
     owner_types: Sequence[OwnerType] = COVERAGE_TYPES,
     user_filter: int | None = None,
 ) -> Coverage:
@@ -197,9 +191,8 @@ async def get_coverage(
 
     Raises: Forbidden (a colleague's records without team visibility).
     """
+    actor, settings, crm = ctx.actor, ctx.settings, ctx.crm
     portal_id = actor.portal.id
-    async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, portal_id)
     responsibles = _responsibles(actor, settings, user_filter)
     chosen = [
         kind
@@ -218,7 +211,7 @@ async def get_coverage(
             if responsibles is None or card.assigned_by_id in responsibles
         ]
     items: list[RecordCard] = []
-    async with storage.unit_of_work() as uow:
+    async with ctx.storage.unit_of_work() as uow:
         for kind, cards in looked_at.items():
             covered = await uow.reports.owners_with_open(
                 portal_id, kind, [card.ref.id for card in cards]
@@ -232,10 +225,8 @@ async def get_coverage(
 
 
 async def list_period_touch_points(
+    ctx: UseCase,
     *,
-    storage: Storage,
-    crm: Crm,
-    actor: Actor,
     period: ReportPeriod,
     filters: ReportFilters,
     user_filter: int | None,
@@ -247,11 +238,11 @@ async def list_period_touch_points(
 
     Raises: Forbidden (a colleague's touch-points without team visibility).
     """
+    actor, settings, crm = ctx.actor, ctx.settings, ctx.crm
     portal_id = actor.portal.id
-    async with storage.unit_of_work() as uow:
-        settings = await load_settings(uow, portal_id)
-        responsibles = _responsibles(actor, settings, user_filter)
-        start, end = period.bounds(settings.zone)
+    responsibles = _responsibles(actor, settings, user_filter)
+    start, end = period.bounds(settings.zone)
+    async with ctx.storage.unit_of_work() as uow:
         rows = await uow.reports.in_period_matching(
             portal_id,
             start,
