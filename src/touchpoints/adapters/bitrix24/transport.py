@@ -23,6 +23,7 @@ from touchpoints.adapters.bitrix24.wire import (
     as_dict,
     format_datetime,
     parse_datetime,
+    to_opt_float,
     to_opt_int,
     to_str,
 )
@@ -76,23 +77,12 @@ def parse_reset_at(value: Any) -> float | None:
     return None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
 def _call_time(payload: Mapping[str, Any]) -> CallTime:
     raw = as_dict(payload.get("time"))
     return CallTime(
-        operating=_number(raw.get("operating")),
+        operating=to_opt_float(raw.get("operating")),
         operating_reset_at=parse_reset_at(raw.get("operating_reset_at")),
-        duration=_number(raw.get("duration")),
+        duration=to_opt_float(raw.get("duration")),
     )
 
 
