@@ -11,14 +11,8 @@ from touchpoints.adapters.clock import FixedClock
 from touchpoints.adapters.memory.crm import MemoryCrmConnector
 from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.adapters.memory.world import MemoryCrm
-from touchpoints.domain.model import (
-    NOTE_MAX,
-    TITLE_MAX,
-    OwnerRef,
-    OwnerType,
-    Status,
-    TouchPointType,
-)
+from touchpoints.domain.limits import NOTE_MAX, TITLE_MAX
+from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPointType
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer
