@@ -167,7 +167,7 @@ def test_masking_hides_known_secrets_and_auth_pairs() -> None:
 
 
 def test_a_converted_or_junk_lead_reads_as_closed_and_an_open_one_does_not() -> None:
-    from touchpoints.adapters.bitrix24.crm import parse_item
+    from touchpoints.adapters.bitrix24.rows import parse_item
     from touchpoints.domain.model import OwnerType
 
     row = {"id": 3, "title": "Lead", "stageId": "CONVERTED"}

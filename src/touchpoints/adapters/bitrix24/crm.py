@@ -7,17 +7,34 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from touchpoints.adapters.bitrix24.batch import BatchReply, Caller, Command, run_commands
+from touchpoints.adapters.bitrix24.batch import Caller, Command, run_commands
+from touchpoints.adapters.bitrix24.reads import (
+    IDS_PER_CALL,
+    PAGE,
+    chunks,
+    item_params,
+    list_all,
+    raise_first,
+    unique,
+)
+from touchpoints.adapters.bitrix24.rows import (
+    ACTIVITY_SELECT,
+    TEXT_SELECT,
+    activity_or_none,
+    card_or_none,
+    item_rows,
+    join,
+    list_rows,
+    parse_department,
+    parse_user,
+    text_or_none,
+)
 from touchpoints.adapters.bitrix24.wire import (
     WireError,
     as_dict,
-    as_list,
     format_datetime,
-    parse_datetime,
     to_bool,
     to_int,
-    to_opt_float,
-    to_opt_int,
     to_str,
 )
 from touchpoints.domain.crm import (
@@ -40,142 +57,6 @@ from touchpoints.ports.crm import (
     Hidden,
     RecordLookup,
 )
-
-PAGE = 50  # fixed page size of every list method (§5)
-IDS_PER_CALL = 50
-_ACTIVITY_SELECT = [
-    "ID",
-    "OWNER_TYPE_ID",
-    "OWNER_ID",
-    "DEADLINE",
-    "RESPONSIBLE_ID",
-    "COMPLETED",
-    "SUBJECT",
-    "PROVIDER_ID",
-]
-_TEXT_SELECT = ["ID", "SUBJECT", "DESCRIPTION"]
-_ITEM_SELECT = [
-    "id",
-    "title",
-    "name",
-    "lastName",
-    "stageId",
-    "opportunity",
-    "currencyId",
-    "assignedById",
-    "closed",
-    "stageSemanticId",
-]
-_USER_SELECT = [
-    "ID",
-    "ACTIVE",
-    "NAME",
-    "LAST_NAME",
-    "PERSONAL_PHOTO",
-    "UF_DEPARTMENT",
-    "TIME_ZONE",
-]
-
-
-def _chunks(values: Sequence[int], size: int) -> list[list[int]]:
-    return [list(values[offset : offset + size]) for offset in range(0, len(values), size)]
-
-
-def _unique(values: Iterable[int]) -> list[int]:
-    return list(dict.fromkeys(values))
-
-
-def _raise_first(reply: BatchReply, *, tolerate: tuple[type[CrmError], ...] = ()) -> None:
-    for error in reply.errors.values():
-        if not isinstance(error, tolerate):
-            raise error
-
-
-def _rows(result: Any) -> list[dict[str, Any]]:
-    return [row for row in as_list(result) if isinstance(row, dict)]
-
-
-def _items(result: Any) -> list[dict[str, Any]]:
-    """``crm.item.list`` wraps its rows in ``result.items`` (§12.1)."""
-    return _rows(as_dict(result).get("items"))
-
-
-def parse_activity(row: Mapping[str, Any]) -> Activity:
-    """An activity from the legacy string-scalar shape (§11.3).
-
-    Raises:
-        WireError: the row lacks an id or holds unreadable values.
-    """
-    owner: OwnerRef | None = None
-    owner_id = to_opt_int(row.get("OWNER_ID"))
-    owner_type_id = to_opt_int(row.get("OWNER_TYPE_ID"))
-    if owner_id is not None and owner_type_id is not None:
-        try:
-            owner = OwnerRef(OwnerType.from_type_id(owner_type_id), owner_id)
-        except ValueError:
-            owner = None  # a smart process or another kind we do not serve
-    return Activity(
-        id=to_int(row.get("ID")),
-        owner=owner,
-        deadline=parse_datetime(row.get("DEADLINE")),
-        responsible_id=to_opt_int(row.get("RESPONSIBLE_ID")) or 0,
-        completed=to_bool(row.get("COMPLETED")),
-        subject=to_str(row.get("SUBJECT")),
-        provider_id=to_str(row.get("PROVIDER_ID")),
-    )
-
-
-def _join(*parts: Any) -> str:
-    return " ".join(text for text in (to_str(part).strip() for part in parts) if text)
-
-
-def parse_item(owner_type: OwnerType, row: Mapping[str, Any]) -> RecordCard:
-    """A board card from a typed camelCase ``crm.item`` row (§12.1).
-
-    A contact has no title: its card shows the person's name.
-
-    Raises:
-        WireError: the row lacks an id.
-    """
-    item_id = to_int(row.get("id"))
-    person = _join(row.get("name"), row.get("lastName"))
-    if owner_type is OwnerType.CONTACT:
-        title = person
-    else:
-        title = to_str(row.get("title")).strip() or person
-    return RecordCard(
-        ref=OwnerRef(owner_type, item_id),
-        title=title or f"#{item_id}",
-        stage_id=to_str(row.get("stageId")) or None,
-        amount=to_opt_float(row.get("opportunity")),
-        currency=to_str(row.get("currencyId")) or None,
-        assigned_by_id=to_opt_int(row.get("assignedById")),
-        # Deals say ``closed``; leads only tell by their stage's semantics: S (converted)
-        # or F (junk) means the lead is finished (BITRIX24.md §12.1).
-        closed=to_bool(row.get("closed"))
-        or to_str(row.get("stageSemanticId")).upper() in ("S", "F"),
-    )
-
-
-def parse_user(row: Mapping[str, Any]) -> UserInfo:
-    """A ``user.get`` row: string ``ID``, boolean ``ACTIVE``, int array ``UF_DEPARTMENT`` (§13)."""
-    user_id = to_int(row.get("ID"))
-    departments: list[int] = []
-    for value in as_list(row.get("UF_DEPARTMENT")):
-        try:
-            departments.append(to_int(value))
-        except WireError:
-            continue
-    active = row.get("ACTIVE")
-    return UserInfo(
-        id=user_id,
-        name=_join(row.get("NAME"), row.get("LAST_NAME")) or f"#{user_id}",
-        photo_url=to_str(row.get("PERSONAL_PHOTO")) or None,
-        department_ids=tuple(departments),
-        time_zone=to_str(row.get("TIME_ZONE")),
-        active=True if active is None else to_bool(active),
-        language=to_str(row.get("LANGUAGE_ID")) or None,
-    )
 
 
 class BitrixCrm:
@@ -251,32 +132,32 @@ class BitrixCrm:
     # ------------------------------------------------------------ activity reads
 
     async def get_activities(self, activity_ids: Sequence[int]) -> dict[int, Activity]:
-        ids = _unique(activity_ids)
+        ids = unique(activity_ids)
         commands = {
             f"a{index}": Command(
                 "crm.activity.list",
                 {
                     "filter": {"@ID": chunk},
-                    "select": _ACTIVITY_SELECT,
+                    "select": ACTIVITY_SELECT,
                     "start": -1,  # no count needed (§5)
                 },
             )
-            for index, chunk in enumerate(_chunks(ids, IDS_PER_CALL))
+            for index, chunk in enumerate(chunks(ids, IDS_PER_CALL))
         }
         reply = await run_commands(self._client, commands, safe=True)
         # A chunk the user may not read at all comes back as absent activities.
-        _raise_first(reply, tolerate=(CrmPermissionDenied, CrmNotFound))
+        raise_first(reply, tolerate=(CrmPermissionDenied, CrmNotFound))
         found: dict[int, Activity] = {}
         wanted = set(ids)
         for result in reply.results.values():
-            for row in _rows(result):
-                activity = _activity_or_none(row)
+            for row in list_rows(result):
+                activity = activity_or_none(row)
                 if activity is not None and activity.id in wanted:
                     found[activity.id] = activity
         return found
 
     async def missing_activities(self, activity_ids: Sequence[int]) -> set[int]:
-        ids = _unique(activity_ids)
+        ids = unique(activity_ids)
         if not ids:
             return set()
         commands = {
@@ -312,14 +193,14 @@ class BitrixCrm:
                 {
                     "filter": {**base, ">ID": last_id},
                     "order": {"ID": "ASC"},
-                    "select": _ACTIVITY_SELECT,
+                    "select": ACTIVITY_SELECT,
                     "start": -1,
                 },
                 safe=True,
             )
-            rows = _rows(reply.result)
+            rows = list_rows(reply.result)
             for row in rows:
-                activity = _activity_or_none(row)
+                activity = activity_or_none(row)
                 if activity is not None:
                     found.append(activity)
                     last_id = max(last_id, activity.id)
@@ -333,39 +214,39 @@ class BitrixCrm:
 
     async def read_cards(self, refs: Iterable[OwnerRef], activity_ids: Iterable[int]) -> CardLookup:
         wanted = list(dict.fromkeys(refs))
-        activities = _unique(activity_ids)
+        activities = unique(activity_ids)
         commands: dict[str, Command] = {}
         command_type: dict[str, OwnerType] = {}
         for owner_type in OwnerType:
             ids = [ref.id for ref in wanted if ref.type is owner_type]
-            for index, chunk in enumerate(_chunks(ids, IDS_PER_CALL)):
+            for index, chunk in enumerate(chunks(ids, IDS_PER_CALL)):
                 key = f"{owner_type.value}{index}"
-                commands[key] = Command("crm.item.list", _item_params(owner_type, {"@id": chunk}))
+                commands[key] = Command("crm.item.list", item_params(owner_type, {"@id": chunk}))
                 command_type[key] = owner_type
-        for index, chunk in enumerate(_chunks(activities, IDS_PER_CALL)):
+        for index, chunk in enumerate(chunks(activities, IDS_PER_CALL)):
             # Up to 50 ids fit one page of the legacy list (§5); no count is needed.
             commands[f"t{index}"] = Command(
                 "crm.activity.list",
-                {"filter": {"ID": chunk}, "select": _TEXT_SELECT, "start": -1},
+                {"filter": {"ID": chunk}, "select": TEXT_SELECT, "start": -1},
             )
         # Records and to-dos share the batches, so the texts cost no round of their own.
         reply = await run_commands(self._client, commands, safe=True)
         # Records (and activities) the user may not read are left out of a list (§11, §12.1);
         # a whole list the user may not read is the same thing.
-        _raise_first(reply, tolerate=(CrmPermissionDenied, CrmNotFound))
+        raise_first(reply, tolerate=(CrmPermissionDenied, CrmNotFound))
         cards: dict[OwnerRef, RecordCard | Hidden] = {}
         texts: dict[int, TodoText] = {}
         wanted_activities = set(activities)
         for key, result in reply.results.items():
             owner_type_of = command_type.get(key)
             if owner_type_of is None:
-                for row in _rows(result):
-                    text = _text_or_none(row)
+                for row in list_rows(result):
+                    text = text_or_none(row)
                     if text is not None and text.activity_id in wanted_activities:
                         texts[text.activity_id] = text
                 continue
-            for row in _items(result):
-                card = _card_or_none(owner_type_of, row)
+            for row in item_rows(result):
+                card = card_or_none(owner_type_of, row)
                 if card is not None:
                     cards[card.ref] = card
         return CardLookup(
@@ -385,16 +266,16 @@ class BitrixCrm:
         commands = {
             f"s{index}": Command(
                 "crm.item.list",
-                {**_item_params(owner_type, item_filter), "order": {"id": "DESC"}, "start": 0},
+                {**item_params(owner_type, item_filter), "order": {"id": "DESC"}, "start": 0},
             )
             for index, item_filter in enumerate(filters)
         }
         reply = await run_commands(self._client, commands, safe=True)
-        _raise_first(reply, tolerate=(CrmPermissionDenied,))
+        raise_first(reply, tolerate=(CrmPermissionDenied,))
         cards: dict[int, RecordCard] = {}
         for result in reply.results.values():
-            for row in _items(result):
-                card = _card_or_none(owner_type, row)
+            for row in item_rows(result):
+                card = card_or_none(owner_type, row)
                 if card is not None:
                     cards.setdefault(card.ref.id, card)
         ordered = sorted(cards.values(), key=lambda card: card.ref.id, reverse=True)
@@ -414,14 +295,14 @@ class BitrixCrm:
             reply = await self._client.call(
                 "crm.item.list",
                 {
-                    **_item_params(owner_type, {**item_filter, ">id": last_id}),
+                    **item_params(owner_type, {**item_filter, ">id": last_id}),
                     "order": {"id": "ASC"},
                 },
                 safe=True,
             )
-            rows = _items(reply.result)
+            rows = item_rows(reply.result)
             for row in rows:
-                card = _card_or_none(owner_type, row)
+                card = card_or_none(owner_type, row)
                 if card is not None:
                     cards.append(card)
                     last_id = max(last_id, card.ref.id)
@@ -444,7 +325,7 @@ class BitrixCrm:
         return CurrentUser(
             id=user_id,
             is_admin=to_bool(row.get("ADMIN")),
-            name=_join(row.get("NAME"), row.get("LAST_NAME")),
+            name=join(row.get("NAME"), row.get("LAST_NAME")),
             time_zone=to_str(row.get("TIME_ZONE")),
             photo_url=to_str(row.get("PERSONAL_PHOTO")) or None,
         )
@@ -464,23 +345,24 @@ class BitrixCrm:
 
     async def users(self, user_ids: Iterable[int] | None = None) -> list[UserInfo]:
         if user_ids is not None:
-            ids = _unique(user_ids)
+            ids = unique(user_ids)
             commands = {
                 f"u{index}": Command(
                     "user.get",
                     {"filter": {"@ID": chunk}, "sort": "ID", "order": "ASC"},
                 )
-                for index, chunk in enumerate(_chunks(ids, PAGE))
+                for index, chunk in enumerate(chunks(ids, PAGE))
             }
             reply = await run_commands(self._client, commands, safe=True)
-            _raise_first(reply)
-            rows = [row for result in reply.results.values() for row in _rows(result)]
+            raise_first(reply)
+            rows = [row for result in reply.results.values() for row in list_rows(result)]
         else:
             # Dismissed users are dropped here rather than by an ``ACTIVE`` filter: a boolean
             # has no unambiguous form encoding inside a batch command (§6).
             rows = [
                 row
-                for row in await self._list_all(
+                for row in await list_all(
+                    self._client,
                     "user.get",
                     {"filter": {"USER_TYPE": "employee"}, "sort": "ID", "order": "ASC"},
                 )
@@ -498,36 +380,15 @@ class BitrixCrm:
     async def departments(self) -> list[Department]:
         # No ``sort`` param: department.get also takes a ``SORT`` filter as a top-level key,
         # and legacy parameter names may be case-insensitive (BITRIX24.md §13, §21.23).
-        rows = await self._list_all("department.get", {})
+        rows = await list_all(self._client, "department.get", {})
         found: dict[int, Department] = {}
         for row in rows:
             try:
-                department = Department(
-                    id=to_int(row.get("ID")),
-                    name=to_str(row.get("NAME")),
-                    parent_id=to_opt_int(row.get("PARENT")),
-                )
+                department = parse_department(row)
             except WireError:
                 continue
             found[department.id] = department
         return [found[key] for key in sorted(found)]
-
-    async def _list_all(self, method: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Every page of an offset-paged list: the first page tells ``total``; the remaining
-        pages go 50 to a batch (§5, §6)."""
-        first = await self._client.call(method, params, safe=True)
-        rows = _rows(first.result)
-        if first.next is None or first.total is None:
-            return rows
-        commands = {
-            f"p{start}": Command(method, {**params, "start": start})
-            for start in range(first.next, first.total, PAGE)
-        }
-        reply = await run_commands(self._client, commands, safe=True)
-        _raise_first(reply)
-        for key in sorted(reply.results, key=lambda key: int(key[1:])):
-            rows.extend(_rows(reply.results[key]))
-        return rows
 
     # ------------------------------------------------------------ events and placements
 
@@ -565,48 +426,3 @@ def _datetime(value: datetime) -> str:
         return format_datetime(value)
     except WireError as exc:
         raise CrmInvalidInput(str(exc), code="NAIVE_DATETIME") from exc
-
-
-def _item_params(owner_type: OwnerType, item_filter: Mapping[str, Any]) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "entityTypeId": owner_type.type_id,
-        "select": _ITEM_SELECT,
-        "filter": dict(item_filter),
-    }
-    if "@id" in item_filter or ">id" in item_filter:
-        params["start"] = -1  # one page by construction: skip the count (§5)
-    return params
-
-
-def _activity_or_none(row: Mapping[str, Any]) -> Activity | None:
-    try:
-        return parse_activity(row)
-    except WireError:
-        return None
-
-
-def _card_or_none(owner_type: OwnerType, row: Mapping[str, Any]) -> RecordCard | None:
-    try:
-        return parse_item(owner_type, row)
-    except WireError:
-        return None
-
-
-def parse_todo_text(row: Mapping[str, Any]) -> TodoText:
-    """A to-do's subject and description from a legacy activity row (§11.3).
-
-    Raises:
-        WireError: the row lacks an id.
-    """
-    return TodoText(
-        activity_id=to_int(row.get("ID")),
-        subject=to_str(row.get("SUBJECT")),
-        description=to_str(row.get("DESCRIPTION")),
-    )
-
-
-def _text_or_none(row: Mapping[str, Any]) -> TodoText | None:
-    try:
-        return parse_todo_text(row)
-    except WireError:
-        return None

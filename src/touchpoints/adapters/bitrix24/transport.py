@@ -23,6 +23,7 @@ from touchpoints.adapters.bitrix24.wire import (
     as_dict,
     format_datetime,
     parse_datetime,
+    to_opt_float,
     to_opt_int,
     to_str,
 )
@@ -76,23 +77,12 @@ def parse_reset_at(value: Any) -> float | None:
     return None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
 def _call_time(payload: Mapping[str, Any]) -> CallTime:
     raw = as_dict(payload.get("time"))
     return CallTime(
-        operating=_number(raw.get("operating")),
+        operating=to_opt_float(raw.get("operating")),
         operating_reset_at=parse_reset_at(raw.get("operating_reset_at")),
-        duration=_number(raw.get("duration")),
+        duration=to_opt_float(raw.get("duration")),
     )
 
 
@@ -103,6 +93,19 @@ def _json_default(value: Any) -> Any:
         # Secrets travel only as ``auth``; anything else is a bug, never a leak.
         raise TypeError("a Secret cannot be sent as a REST parameter")
     raise TypeError(f"cannot JSON-encode {type(value).__name__}")
+
+
+def _network_failure(method: str, exc: BaseException) -> tuple[str, str, CrmError]:
+    """A failed POST as its log status, its log error and the port failure to raise.
+
+    A timeout is tested first: aiohttp's own timeouts are client errors too.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        return "timeout", "timeout", CrmTimeout(f"{method}: no answer within the time limit")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "unreachable", "not_sent", NotSent(f"{method}: portal unreachable ({name})")
+    return "network", "network", CrmUnavailable(f"{method}: network failure ({name})")
 
 
 class Transport:
@@ -192,36 +195,17 @@ class Transport:
                         url = self._follow(endpoint, url, response, portal=portal, method=method)
                         continue
                     raw = await response.read()
-            except TimeoutError as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                status_word, error, failure = _network_failure(method, exc)
                 self._log_call(
                     method,
                     portal=portal,
-                    status="timeout",
+                    status=status_word,
                     started=started,
                     operating=None,
-                    error="timeout",
+                    error=error,
                 )
-                raise CrmTimeout(f"{method}: no answer within the time limit") from exc
-            except aiohttp.ClientConnectorError as exc:
-                self._log_call(
-                    method,
-                    portal=portal,
-                    status="unreachable",
-                    started=started,
-                    operating=None,
-                    error="not_sent",
-                )
-                raise NotSent(f"{method}: portal unreachable ({type(exc).__name__})") from exc
-            except aiohttp.ClientError as exc:
-                self._log_call(
-                    method,
-                    portal=portal,
-                    status="network",
-                    started=started,
-                    operating=None,
-                    error="network",
-                )
-                raise CrmUnavailable(f"{method}: network failure ({type(exc).__name__})") from exc
+                raise failure from exc
             return self._read(
                 method=method, portal=portal, status=status, raw=raw, started=started, token=token
             )

@@ -30,6 +30,12 @@ def utc_or_none(field: str, value: datetime | None) -> datetime | None:
     return None if value is None else utc(field, value)
 
 
+def check_limit(limit: int) -> None:
+    """A page's ``limit``: Postgres' ``LIMIT`` refuses a negative one."""
+    if limit < 0:
+        raise InvalidValue({"limit": "must not be negative"})
+
+
 def checked_now(value: datetime) -> datetime:
     """``now`` in UTC, refused when naive."""
     return utc("now", value)

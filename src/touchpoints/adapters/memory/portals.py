@@ -20,6 +20,11 @@ from touchpoints.domain.secrets import Secret
 from touchpoints.ports.storage import InvalidReference, PortalExists
 
 
+def _installed(install: PortalInstall) -> dict[str, Any]:
+    """The portal fields an install sets: all of its own, the tokens' expiry in UTC."""
+    return {**attrs.asdict(install, recurse=False), "tokens": utc_tokens(install.tokens)}
+
+
 class MemoryPortals:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
@@ -46,14 +51,7 @@ class MemoryPortals:
         await self._require_unique_member(install.member_id, None)
         portal = Portal(
             id=next(self._tx.committed.portal_ids),
-            member_id=install.member_id,
-            client_endpoint=install.client_endpoint,
-            domain=install.domain,
-            application_token=install.application_token,
-            tokens=utc_tokens(install.tokens),
-            installed_by=install.installed_by,
-            scope=install.scope,
-            app_id=install.app_id,
+            **_installed(install),
             created_at=now,
             updated_at=now,
         )
@@ -72,14 +70,7 @@ class MemoryPortals:
             await self._require_unique_member(install.member_id, portal_id)
         portal = attrs.evolve(
             current,
-            member_id=install.member_id,
-            client_endpoint=install.client_endpoint,
-            domain=install.domain,
-            application_token=install.application_token,
-            tokens=utc_tokens(install.tokens),
-            installed_by=install.installed_by,
-            scope=install.scope,
-            app_id=install.app_id,
+            **_installed(install),
             status=PortalStatus.ACTIVE,
             previous_application_token=None,
             uninstall_requested_at=None,

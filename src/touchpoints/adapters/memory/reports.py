@@ -7,9 +7,8 @@ from datetime import datetime
 
 import attrs
 
-from touchpoints.adapters.memory.checks import checked_now, utc
+from touchpoints.adapters.memory.checks import check_limit, checked_now, utc
 from touchpoints.adapters.memory.transaction import TOUCH_POINTS, Transaction
-from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint
 from touchpoints.domain.reports import Metrics, Report, ReportFilter, compute_report
 from touchpoints.ports.storage import ReportQuery
@@ -62,8 +61,7 @@ class MemoryReports:
         limit: int,
     ) -> list[OwnerRef]:
         low, high = utc("start", start), utc("end", end)
-        if limit < 0:
-            raise InvalidValue({"limit": "must not be negative"})
+        check_limit(limit)
         latest: dict[OwnerRef, datetime] = {}
         for tp in self._of(portal_id):
             if (
@@ -97,8 +95,7 @@ class MemoryReports:
         limit: int,
     ) -> list[TouchPoint]:
         low, high = utc("start", start), utc("end", end)
-        if limit < 0:
-            raise InvalidValue({"limit": "must not be negative"})
+        check_limit(limit)
 
         def within(moment: datetime | None) -> bool:
             return moment is not None and low <= moment < high

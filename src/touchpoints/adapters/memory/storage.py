@@ -22,32 +22,16 @@ from touchpoints.adapters.memory.settings import MemoryPreferences, MemorySettin
 from touchpoints.adapters.memory.touch_points import MemoryTouchPoints
 from touchpoints.adapters.memory.transaction import PORTALS, Committed, RowLock, Transaction
 from touchpoints.ports.storage import (
-    AbuseBudget,
-    DigestLogRepository,
-    FeedbackRepository,
-    PendingTodoRepository,
-    PortalRepository,
-    PreferencesRepository,
-    ReportRepository,
-    SettingsRepository,
     StorageUnavailable,
-    TouchPointRepository,
     UnitOfWork,
 )
 
 
-class MemoryUnitOfWork:
-    """The repositories of one in-memory transaction."""
+class MemoryUnitOfWork(UnitOfWork):
+    """The repositories of one in-memory transaction.
 
-    portals: PortalRepository
-    settings: SettingsRepository
-    preferences: PreferencesRepository
-    touch_points: TouchPointRepository
-    reports: ReportRepository
-    digest_log: DigestLogRepository
-    feedback: FeedbackRepository
-    pending: PendingTodoRepository
-    budget: AbuseBudget
+    The repositories are the ``UnitOfWork`` port's attributes, declared there once.
+    """
 
     def __init__(self, tx: Transaction) -> None:
         self.portals = MemoryPortals(tx)

@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
-from touchpoints.adapters.memory.checks import text, utc, utc_or_none
+from touchpoints.adapters.memory.checks import check_limit, text, utc, utc_or_none
 from touchpoints.adapters.memory.transaction import TOUCH_POINTS, Transaction
-from touchpoints.domain.errors import ChainError, InvalidValue
+from touchpoints.domain.errors import ChainError
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, Status, TouchPoint
 from touchpoints.ports.storage import (
     BoardQuery,
@@ -110,8 +110,7 @@ class MemoryTouchPoints:
     async def board(self, portal_id: int, query: BoardQuery) -> list[TouchPoint]:
         start = utc_or_none("deadline_from", query.deadline_from)
         end = utc_or_none("deadline_before", query.deadline_before)
-        if query.limit < 0:
-            raise InvalidValue({"limit": "must not be negative"})
+        check_limit(query.limit)
         rows = [
             tp
             for tp in self._of(portal_id)
@@ -148,8 +147,7 @@ class MemoryTouchPoints:
         return _sorted(list(found.values()), lambda tp: (tp.created_at, tp.id))
 
     async def open_page(self, portal_id: int, *, after_id: int, limit: int) -> list[TouchPoint]:
-        if limit < 0:
-            raise InvalidValue({"limit": "must not be negative"})
+        check_limit(limit)
         rows = [tp for tp in self._of(portal_id) if tp.status is Status.OPEN and tp.id > after_id]
         return _sorted(rows, lambda tp: tp.id)[:limit]
 

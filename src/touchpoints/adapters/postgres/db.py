@@ -25,6 +25,12 @@ def require_aware(field: str, value: datetime | None) -> None:
         raise InvalidValue({field: "must carry a time zone offset"})
 
 
+def require_limit(limit: int) -> None:
+    """A page's ``limit``: refused when negative, before ``LIMIT`` would refuse it."""
+    if limit < 0:
+        raise InvalidValue({"limit": "must not be negative"})
+
+
 def is_closed(connection: Connection) -> bool:
     """Whether the connection is unusable (also when the pool already took it back)."""
     try:

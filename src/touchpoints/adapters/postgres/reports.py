@@ -18,9 +18,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import Db, require_aware, require_limit
 from touchpoints.adapters.postgres.rows import touch_point_from_row
-from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.reports import DailyPoint, Metrics, Report, ReportFilter
 from touchpoints.domain.scheduling import local_date, start_of_local_day
@@ -333,8 +332,7 @@ class PostgresReports:
     ) -> list[OwnerRef]:
         require_aware("start", start)
         require_aware("end", end)
-        if limit < 0:
-            raise InvalidValue({"limit": "must not be negative"})
+        require_limit(limit)
         args: list[object] = [portal_id, start, end, limit]
         where = " AND ".join(
             [
@@ -387,8 +385,7 @@ class PostgresReports:
     ) -> list[TouchPoint]:
         require_aware("start", start)
         require_aware("end", end)
-        if limit < 0:
-            raise InvalidValue({"limit": "must not be negative"})
+        require_limit(limit)
         args: list[object] = [portal_id, start, end, limit]
         where = " AND ".join(["t.portal_id = $1", *_filter_sql(report_filter, args)])
         rows = await self._db.fetch(

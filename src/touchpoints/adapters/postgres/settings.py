@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from touchpoints.adapters.postgres.db import Db, require_aware
 from touchpoints.adapters.postgres.rows import preferences_from_row, settings_from_row
@@ -70,32 +71,34 @@ class PostgresPreferences:
     async def set_language(
         self, portal_id: int, user_id: int, language: str, *, now: datetime
     ) -> None:
-        require_aware("now", now)
-        await self._db.execute(
-            """
-            INSERT INTO user_preferences (portal_id, user_id, language, updated_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (portal_id, user_id) DO UPDATE
-            SET language = EXCLUDED.language, updated_at = EXCLUDED.updated_at
-            """,
-            portal_id,
-            user_id,
-            language,
-            now,
-        )
+        await self._upsert(portal_id, user_id, "language", language, now=now)
 
     async def put(self, portal_id: int, preferences: UserPreferences, *, now: datetime) -> None:
+        await self._upsert(
+            portal_id, preferences.user_id, "digest_enabled", preferences.digest_enabled, now=now
+        )
+
+    async def _upsert(
+        self,
+        portal_id: int,
+        user_id: int,
+        column: Literal["language", "digest_enabled"],
+        value: object,
+        *,
+        now: datetime,
+    ) -> None:
+        """Set one preference of a user, adding the user's row if there is none yet."""
         require_aware("now", now)
         await self._db.execute(
-            """
-            INSERT INTO user_preferences (portal_id, user_id, digest_enabled, updated_at)
+            f"""
+            INSERT INTO user_preferences (portal_id, user_id, {column}, updated_at)
             VALUES ($1, $2, $3, $4)
             ON CONFLICT (portal_id, user_id) DO UPDATE
-            SET digest_enabled = EXCLUDED.digest_enabled, updated_at = EXCLUDED.updated_at
-            """,
+            SET {column} = EXCLUDED.{column}, updated_at = EXCLUDED.updated_at
+            """,  # noqa: S608 - the column is one of two literals
             portal_id,
-            preferences.user_id,
-            preferences.digest_enabled,
+            user_id,
+            value,
             now,
         )
 

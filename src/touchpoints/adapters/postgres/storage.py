@@ -26,16 +26,7 @@ from touchpoints.adapters.postgres.reports import PostgresReports
 from touchpoints.adapters.postgres.settings import PostgresPreferences, PostgresSettings
 from touchpoints.adapters.postgres.touch_points import PostgresTouchPoints
 from touchpoints.ports.storage import (
-    AbuseBudget,
-    DigestLogRepository,
-    FeedbackRepository,
-    PendingTodoRepository,
-    PortalRepository,
-    PreferencesRepository,
-    ReportRepository,
-    SettingsRepository,
     StorageUnavailable,
-    TouchPointRepository,
     UnitOfWork,
 )
 
@@ -45,18 +36,11 @@ if TYPE_CHECKING:
     PooledConnection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 
 
-class PostgresUnitOfWork:
-    """The repositories of one transaction on one connection."""
+class PostgresUnitOfWork(UnitOfWork):
+    """The repositories of one transaction on one connection.
 
-    portals: PortalRepository
-    settings: SettingsRepository
-    preferences: PreferencesRepository
-    touch_points: TouchPointRepository
-    reports: ReportRepository
-    digest_log: DigestLogRepository
-    feedback: FeedbackRepository
-    pending: PendingTodoRepository
-    budget: AbuseBudget
+    The repositories are the ``UnitOfWork`` port's attributes, declared there once.
+    """
 
     def __init__(self, db: Db, cipher: TokenCipher) -> None:
         self.portals = PostgresPortals(db, cipher)
@@ -134,6 +118,15 @@ class PostgresStorage:
     def __repr__(self) -> str:
         return f"<PostgresStorage size={self._pool.get_size()}>"
 
+    async def _acquire(self) -> PooledConnection:
+        """A pooled connection; a database that cannot be reached is ``StorageUnavailable``."""
+        try:
+            return await self._pool.acquire()
+        except DRIVER_ERRORS as exc:
+            if (error := _unavailable(exc)) is None:
+                raise
+            raise error from exc
+
     async def _begin(self) -> tuple[PooledConnection, Transaction]:
         """A pooled connection inside a started transaction.
 
@@ -143,12 +136,7 @@ class PostgresStorage:
         one fresh attempt is made before reporting the database unavailable.
         """
         for attempt in (1, 2):
-            try:
-                connection = await self._pool.acquire()
-            except DRIVER_ERRORS as exc:
-                if (error := _unavailable(exc)) is None:
-                    raise
-                raise error from exc
+            connection = await self._acquire()
             transaction = connection.transaction()
             try:
                 await transaction.start()
@@ -222,12 +210,7 @@ class PostgresStorage:
         key = int.from_bytes(
             hashlib.sha256(f"touchpoints:{name}".encode()).digest()[:8], "big", signed=True
         )
-        try:
-            connection = await self._pool.acquire()
-        except DRIVER_ERRORS as exc:
-            if (error := _unavailable(exc)) is None:
-                raise
-            raise error from exc
+        connection = await self._acquire()
         try:
             try:
                 got = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))

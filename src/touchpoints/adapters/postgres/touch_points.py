@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import Db, require_aware, require_limit
 from touchpoints.adapters.postgres.rows import touch_point_from_row
-from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, Status, TouchPoint
 from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, InvalidReference
 
@@ -134,8 +133,7 @@ class PostgresTouchPoints:
     async def board(self, portal_id: int, query: BoardQuery) -> list[TouchPoint]:
         require_aware("deadline_from", query.deadline_from)
         require_aware("deadline_before", query.deadline_before)
-        if query.limit < 0:
-            raise InvalidValue({"limit": "must not be negative"})
+        require_limit(query.limit)
         if not query.statuses or query.responsible_ids == frozenset():
             return []
         # Only the filters that are set become SQL: each shape gets its own plan, and
@@ -199,8 +197,7 @@ class PostgresTouchPoints:
         )
 
     async def open_page(self, portal_id: int, *, after_id: int, limit: int) -> list[TouchPoint]:
-        if limit < 0:
-            raise InvalidValue({"limit": "must not be negative"})
+        require_limit(limit)
         return await self._many(
             """
             SELECT * FROM touchpoints

@@ -1,0 +1,189 @@
+"""Bitrix24 CRM rows into domain values: the select lists and one parser a row shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from touchpoints.adapters.bitrix24.wire import (
+    WireError,
+    as_dict,
+    as_list,
+    parse_datetime,
+    to_bool,
+    to_int,
+    to_opt_float,
+    to_opt_int,
+    to_str,
+)
+from touchpoints.domain.crm import Activity, Department, RecordCard, TodoText, UserInfo
+from touchpoints.domain.model import OwnerRef, OwnerType
+
+ACTIVITY_SELECT = [
+    "ID",
+    "OWNER_TYPE_ID",
+    "OWNER_ID",
+    "DEADLINE",
+    "RESPONSIBLE_ID",
+    "COMPLETED",
+    "SUBJECT",
+    "PROVIDER_ID",
+]
+TEXT_SELECT = ["ID", "SUBJECT", "DESCRIPTION"]
+ITEM_SELECT = [
+    "id",
+    "title",
+    "name",
+    "lastName",
+    "stageId",
+    "opportunity",
+    "currencyId",
+    "assignedById",
+    "closed",
+    "stageSemanticId",
+]
+USER_SELECT = [
+    "ID",
+    "ACTIVE",
+    "NAME",
+    "LAST_NAME",
+    "PERSONAL_PHOTO",
+    "UF_DEPARTMENT",
+    "TIME_ZONE",
+]
+
+
+def list_rows(result: Any) -> list[dict[str, Any]]:
+    """The object rows of a list result; anything else in it is dropped."""
+    return [row for row in as_list(result) if isinstance(row, dict)]
+
+
+def item_rows(result: Any) -> list[dict[str, Any]]:
+    """``crm.item.list`` wraps its rows in ``result.items`` (§12.1)."""
+    return list_rows(as_dict(result).get("items"))
+
+
+def join(*parts: Any) -> str:
+    """The non-blank parts, stripped, with one space between them."""
+    return " ".join(text for text in (to_str(part).strip() for part in parts) if text)
+
+
+def parse_activity(row: Mapping[str, Any]) -> Activity:
+    """An activity from the legacy string-scalar shape (§11.3).
+
+    Raises:
+        WireError: the row lacks an id or holds unreadable values.
+    """
+    owner: OwnerRef | None = None
+    owner_id = to_opt_int(row.get("OWNER_ID"))
+    owner_type_id = to_opt_int(row.get("OWNER_TYPE_ID"))
+    if owner_id is not None and owner_type_id is not None:
+        try:
+            owner = OwnerRef(OwnerType.from_type_id(owner_type_id), owner_id)
+        except ValueError:
+            owner = None  # a smart process or another kind we do not serve
+    return Activity(
+        id=to_int(row.get("ID")),
+        owner=owner,
+        deadline=parse_datetime(row.get("DEADLINE")),
+        responsible_id=to_opt_int(row.get("RESPONSIBLE_ID")) or 0,
+        completed=to_bool(row.get("COMPLETED")),
+        subject=to_str(row.get("SUBJECT")),
+        provider_id=to_str(row.get("PROVIDER_ID")),
+    )
+
+
+def parse_item(owner_type: OwnerType, row: Mapping[str, Any]) -> RecordCard:
+    """A board card from a typed camelCase ``crm.item`` row (§12.1).
+
+    A contact has no title: its card shows the person's name.
+
+    Raises:
+        WireError: the row lacks an id.
+    """
+    item_id = to_int(row.get("id"))
+    person = join(row.get("name"), row.get("lastName"))
+    if owner_type is OwnerType.CONTACT:
+        title = person
+    else:
+        title = to_str(row.get("title")).strip() or person
+    return RecordCard(
+        ref=OwnerRef(owner_type, item_id),
+        title=title or f"#{item_id}",
+        stage_id=to_str(row.get("stageId")) or None,
+        amount=to_opt_float(row.get("opportunity")),
+        currency=to_str(row.get("currencyId")) or None,
+        assigned_by_id=to_opt_int(row.get("assignedById")),
+        # Deals say ``closed``; leads only tell by their stage's semantics: S (converted)
+        # or F (junk) means the lead is finished (BITRIX24.md §12.1).
+        closed=to_bool(row.get("closed"))
+        or to_str(row.get("stageSemanticId")).upper() in ("S", "F"),
+    )
+
+
+def parse_user(row: Mapping[str, Any]) -> UserInfo:
+    """A ``user.get`` row: string ``ID``, boolean ``ACTIVE``, int array ``UF_DEPARTMENT`` (§13)."""
+    user_id = to_int(row.get("ID"))
+    departments: list[int] = []
+    for value in as_list(row.get("UF_DEPARTMENT")):
+        try:
+            departments.append(to_int(value))
+        except WireError:
+            continue
+    active = row.get("ACTIVE")
+    return UserInfo(
+        id=user_id,
+        name=join(row.get("NAME"), row.get("LAST_NAME")) or f"#{user_id}",
+        photo_url=to_str(row.get("PERSONAL_PHOTO")) or None,
+        department_ids=tuple(departments),
+        time_zone=to_str(row.get("TIME_ZONE")),
+        active=True if active is None else to_bool(active),
+        language=to_str(row.get("LANGUAGE_ID")) or None,
+    )
+
+
+def parse_department(row: Mapping[str, Any]) -> Department:
+    """A ``department.get`` row (§13).
+
+    Raises:
+        WireError: the row lacks an id.
+    """
+    return Department(
+        id=to_int(row.get("ID")),
+        name=to_str(row.get("NAME")),
+        parent_id=to_opt_int(row.get("PARENT")),
+    )
+
+
+def parse_todo_text(row: Mapping[str, Any]) -> TodoText:
+    """A to-do's subject and description from a legacy activity row (§11.3).
+
+    Raises:
+        WireError: the row lacks an id.
+    """
+    return TodoText(
+        activity_id=to_int(row.get("ID")),
+        subject=to_str(row.get("SUBJECT")),
+        description=to_str(row.get("DESCRIPTION")),
+    )
+
+
+def activity_or_none(row: Mapping[str, Any]) -> Activity | None:
+    try:
+        return parse_activity(row)
+    except WireError:
+        return None
+
+
+def card_or_none(owner_type: OwnerType, row: Mapping[str, Any]) -> RecordCard | None:
+    try:
+        return parse_item(owner_type, row)
+    except WireError:
+        return None
+
+
+def text_or_none(row: Mapping[str, Any]) -> TodoText | None:
+    try:
+        return parse_todo_text(row)
+    except WireError:
+        return None
