@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
 from touchpoints.adapters.bitrix24.throttle import RetryPolicy
 from touchpoints.adapters.postgres.storage import PostgresStorage
+from touchpoints.domain.model import OwnerType
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.app import web_app
 from touchpoints.entrypoints.config import PrivacyConfig
@@ -57,6 +59,25 @@ class Harness:
     async def services_drain(self) -> None:
         """Wait for the app's event sync workers to finish what the events queued."""
         await self.client.app[ACTIVITY_SYNC].drained()
+
+    async def create_touch_point(
+        self, member_id: str, session: str, *, type_: str = "call", days: int = 2
+    ) -> dict[str, Any]:
+        """Create a touch-point through the API on a new deal; returns the reply."""
+        deal = self.b24.add_record(member_id, OwnerType.DEAL, title="Fleet")
+        deadline = self.b24.clock.now().replace(microsecond=0) + timedelta(days=days)
+        status, body = await self.api(
+            "POST",
+            "/api/v1/touchpoints",
+            session,
+            json={
+                "owner": {"type": "deal", "id": deal.id},
+                "type": type_,
+                "deadline": deadline.isoformat(),
+            },
+        )
+        assert status == 201, body
+        return dict(body)
 
     async def post_frame(self, path: str, launch: FrameLaunch) -> aiohttp.ClientResponse:
         return await self.client.post(path, params=launch.query, data=launch.form)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.integration.conftest import Harness
-from touchpoints.domain.model import OwnerType, Status
+from touchpoints.domain.model import Status
 from touchpoints.domain.portal import Portal
 from touchpoints.services.reconciliation import reconcile_all
 
@@ -58,23 +57,6 @@ def uninstall_form(member_id: str, application_token: str) -> dict[str, str]:
     }
 
 
-async def create_touch_point(harness: Harness, member_id: str, session: str) -> dict[str, Any]:
-    deal = harness.b24.add_record(member_id, OwnerType.DEAL, title="Fleet")
-    deadline = harness.b24.clock.now().replace(microsecond=0) + timedelta(days=2)
-    status, body = await harness.api(
-        "POST",
-        "/api/v1/touchpoints",
-        session,
-        json={
-            "owner": {"type": "deal", "id": deal.id},
-            "type": "call",
-            "deadline": deadline.isoformat(),
-        },
-    )
-    assert status == 201, body
-    return dict(body)
-
-
 # ------------------------------------------------------------------ uninstall
 
 
@@ -83,7 +65,7 @@ async def test_a_members_forged_uninstall_deletes_nothing_and_is_logged(
 ) -> None:
     member_id = await harness.install()
     session = await harness.session_for(member_id, 1)
-    created = await create_touch_point(harness, member_id, session)
+    created = await harness.create_touch_point(member_id, session)
     _user, form = await member_of(harness, member_id)
     with caplog.at_level(logging.WARNING, logger="touchpoints.lifecycle"):
         status = await event(harness, uninstall_form(member_id, form["APPLICATION_TOKEN"]))
@@ -238,7 +220,7 @@ async def test_background_work_keeps_running_as_the_admin_after_a_swap_attempt(
     member_id = await harness.install()
     admin_session = await harness.session_for(member_id, 1)
     colleague = harness.b24.add_user(member_id, name="Colleague", crm_access="own")
-    created = await create_touch_point(harness, member_id, admin_session)
+    created = await harness.create_touch_point(member_id, admin_session)
     launch = harness.b24.frame_launch(member_id, colleague)
     assert (await harness.post_frame("/b24/install", launch)).status == 403
     await reconcile_all(
@@ -255,7 +237,7 @@ async def test_background_work_keeps_running_as_the_admin_after_a_swap_attempt(
 async def test_a_forged_activity_delete_orphans_nothing(harness: Harness) -> None:
     member_id = await harness.install()
     session = await harness.session_for(member_id, 1)
-    created = await create_touch_point(harness, member_id, session)
+    created = await harness.create_touch_point(member_id, session)
     _user, form = await member_of(harness, member_id)
     status = await event(
         harness,
@@ -285,7 +267,7 @@ async def test_reconciliation_does_not_orphan_what_the_token_merely_cannot_see(
 ) -> None:
     member_id = await harness.install()
     session = await harness.session_for(member_id, 1)
-    created = await create_touch_point(harness, member_id, session)
+    created = await harness.create_touch_point(member_id, session)
     # The installing admin loses rights: lists leave the activity out, get says "denied".
     admin = harness.b24.portal(member_id).users[1]
     admin.admin = False
@@ -303,7 +285,7 @@ async def test_reconciliation_does_not_orphan_what_the_token_merely_cannot_see(
 async def test_reconciliation_never_orphans_in_bulk(harness: Harness) -> None:
     member_id = await harness.install()
     session = await harness.session_for(member_id, 1)
-    made = [await create_touch_point(harness, member_id, session) for _ in range(12)]
+    made = [await harness.create_touch_point(member_id, session) for _ in range(12)]
     activities = harness.b24.portal(member_id).activities
     # Eleven of twelve to-dos vanish without a single event: something is off, not a user.
     for item in made[:11]:
@@ -322,7 +304,7 @@ async def test_reconciliation_never_orphans_in_bulk(harness: Harness) -> None:
     # One missing to-do among many is ordinary: it is orphaned.
     member2 = await harness.install()
     session2 = await harness.session_for(member2, 1)
-    made2 = [await create_touch_point(harness, member2, session2) for _ in range(3)]
+    made2 = [await harness.create_touch_point(member2, session2) for _ in range(3)]
     del harness.b24.portal(member2).activities[made2[0]["activity_id"]]
     await reconcile_all(
         storage=harness.storage, connector=harness.services.connector, clock=harness.b24.clock

@@ -104,6 +104,10 @@ class Spending:
     window_start: datetime
     items: tuple[tuple[str, int], ...]
 
+    def first(self, cost: int) -> Spending:
+        """Part of the first item: what a check that stopped early did not spend."""
+        return attrs.evolve(self, items=((self.items[0][0], cost),))
+
 
 class TokenVerifier:
     """Verifies user tokens and install tokens against Bitrix24, within the abuse budget."""
@@ -160,7 +164,7 @@ class TokenVerifier:
         except (CrmAuthExpired, CrmPermissionDenied, PortalGone) as exc:
             self._refused.put(digest, True)
             # One call was made of the two reserved: give the other back.
-            await self.refund(attrs.evolve(spending, items=((spending.items[0][0], 1),)))
+            await self.refund(spending.first(1))
             raise Unauthenticated("Bitrix24 did not accept this authorisation") from exc
         except CrmError:
             # Not the requester's doing: Bitrix24 is down or slow.
