@@ -125,6 +125,11 @@ def test_creating_a_touch_point_finds_the_record_by_title(
     assert "Nordwind" in created["owner"]["title"]
     assert created["type"] == "meeting"
     assert created["responsible_id"] == people.admin
+    # The dialog's default deadline is the server's next working day at 10:00, portal time.
+    presets, zone = api.get("/presets"), api.get("/settings")["time_zone"]
+    wall = local(created["deadline"], zone)
+    assert wall.date().isoformat() == presets["next_working_day"]
+    assert (wall.hour, wall.minute) == (10, 0)
 
 
 def test_details_show_the_chain_and_open_the_record_in_the_crm(

@@ -47,6 +47,7 @@ OTHER_ROUTES = [
     ("DELETE", "/api/v1/touchpoints/1"),
     ("GET", "/api/v1/touchpoints/1/chain"),
     ("GET", "/api/v1/records/deal/1/touchpoints"),
+    ("GET", "/api/v1/presets"),
     ("GET", "/api/v1/settings"),
     ("GET", "/api/v1/me/preferences"),
     ("GET", "/api/v1/portal/export"),

@@ -119,11 +119,15 @@ def add_interval(start: datetime, interval: Interval, settings: PortalSettings) 
     """
     zone = settings.zone
     local = start.astimezone(zone)
-    if interval.unit is IntervalUnit.WORKING_DAYS:
-        day = add_working_days(local.date(), interval.count, settings)
-    else:
-        day = next_working_day(local.date() + interval.count * _ONE_DAY, settings)
+    day = interval_after(local.date(), interval, settings)
     return resolve_local(datetime.combine(day, local.time()), zone)
+
+
+def interval_after(day: date, interval: Interval, settings: PortalSettings) -> date:
+    """The local day ``interval`` after ``day`` (always a working day; see ``add_interval``)."""
+    if interval.unit is IntervalUnit.WORKING_DAYS:
+        return add_working_days(day, interval.count, settings)
+    return next_working_day(day + interval.count * _ONE_DAY, settings)
 
 
 def follow_up_deadline(
@@ -138,6 +142,38 @@ def follow_up_deadline(
     wall = previous_deadline.astimezone(zone).time()
     anchor = resolve_local(datetime.combine(current_local_day(completed_at, zone), wall), zone)
     return add_interval(anchor, Interval.default_for(settings), settings)
+
+
+@attrs.frozen(kw_only=True)
+class Presets:
+    """The quick dates the UI offers (DESIGN §3.6), as local days seen from ``now``."""
+
+    today: date
+    tomorrow: date
+    next_working_day: date
+    in_default_interval: date
+    next_monday: date
+
+
+def presets_at(now: datetime, settings: PortalSettings) -> Presets:
+    """Quick dates: tomorrow and next Monday as the calendar says, the next working day
+    after today, and today plus the portal's default interval (``add_interval``)."""
+    today = current_local_day(now, settings.zone)
+    tomorrow = today + _ONE_DAY
+    return Presets(
+        today=today,
+        tomorrow=tomorrow,
+        next_working_day=next_working_day(tomorrow, settings),
+        in_default_interval=interval_after(today, Interval.default_for(settings), settings),
+        next_monday=week_start(today) + 7 * _ONE_DAY,
+    )
+
+
+def days_off(first: date, last: date, settings: PortalSettings) -> list[date]:
+    """The days from ``first`` to ``last`` (both included) that are not working days."""
+    count = (last - first).days + 1
+    days = (first + n * _ONE_DAY for n in range(max(count, 0)))
+    return [day for day in days if not is_working_day(day, settings)]
 
 
 def move_to_day(deadline: datetime, day: date, settings: PortalSettings) -> datetime:

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from touchpoints.domain.model import OwnerRef
 from touchpoints.domain.portal import Portal
-from touchpoints.domain.scheduling import follow_up_deadline
+from touchpoints.domain.scheduling import Presets, follow_up_deadline, presets_at
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.visibility import sees_team
 from touchpoints.entrypoints import reports_api, routes
@@ -249,6 +249,12 @@ async def followup_preview(call: Call[PreviewQuery, Empty]) -> DeadlineReply:
     return DeadlineReply(deadline=deadline.astimezone(settings.zone))
 
 
+async def presets(call: Call[Empty, Empty]) -> Presets:
+    """The quick dates of the card menu, the dialogs and the bulk bar, computed here so the
+    browser never redoes working days (DESIGN §3.6)."""
+    return presets_at(call.services.clock.now(), call.ctx.settings)
+
+
 # ------------------------------------------------------------------ settings and account
 
 
@@ -401,6 +407,13 @@ ROUTES: tuple[Route, ...] = (
         summary="The default follow-up deadline",
         params=PreviewQuery,
         reply=DeadlineReply,
+    ),
+    Route(
+        method="GET",
+        path="/api/v1/presets",
+        handler=presets,
+        summary="Quick dates (local days) for moves and follow-ups",
+        reply=Presets,
     ),
     Route(
         method="GET",

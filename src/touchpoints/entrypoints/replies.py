@@ -100,6 +100,9 @@ class BoardColumn:
         metadata=json_name("from")
     )
     to: Annotated[date | None, Describe("The column's last local day; null: no end.")]
+    days_off: Annotated[
+        list[date], Describe("The column's days that are not working days (bounded columns).")
+    ]
     items: list[TouchPointReply]
 
 
@@ -116,7 +119,12 @@ class BoardReply:
         for bucket, cards in board.columns:
             first, last = bucket_days(bucket, board.today)
             items = [TouchPointReply.of(card, zone) for card in cards]
-            columns.append(BoardColumn(key=bucket, from_=first, to=last, items=items))
+            off = sorted(
+                day
+                for day in board.days_off
+                if first is not None and last is not None and first <= day <= last
+            )
+            columns.append(BoardColumn(key=bucket, from_=first, to=last, days_off=off, items=items))
         return cls(today=board.today, time_zone=board.time_zone, columns=columns)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import attrs
 
@@ -22,8 +22,10 @@ from touchpoints.domain.scheduling import (
     Bucket,
     BucketEdges,
     current_local_day,
+    days_off,
     follow_up_deadline,
     move_to_local_day,
+    week_start,
 )
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import may_edit, may_view, sees_team
@@ -63,6 +65,8 @@ class Board:
     today: date
     time_zone: str
     columns: tuple[tuple[Bucket, tuple[Card, ...]], ...]
+    # The days off from today to the end of next week: the columns' "day off" hints.
+    days_off: frozenset[date] = frozenset()
 
 
 @attrs.frozen(kw_only=True)
@@ -143,10 +147,12 @@ async def get_board(
     grouped: dict[Bucket, list[Card]] = {bucket: [] for bucket in BUCKET_ORDER}
     for card in cards:
         grouped[edges.bucket_of(card.touch_point.deadline)].append(card)
+    today = current_local_day(now, zone)
     return Board(
-        today=current_local_day(now, zone),
+        today=today,
         time_zone=settings.time_zone,
         columns=tuple((bucket, tuple(grouped[bucket])) for bucket in BUCKET_ORDER),
+        days_off=frozenset(days_off(today, week_start(today) + timedelta(days=13), settings)),
     )
 
 

@@ -6,9 +6,9 @@ import { cardView, deadlineMs, ownerTypeLabel, typeLabel } from "./cards.js";
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, openHandOverDialog } from "./dialogs.js";
 import { avatar, h, icon, replace } from "./dom.js";
 import { formatDay, formatNumber, t, tn } from "./i18n.js";
-import { COLUMNS, OWNER_TYPES, TYPES, app, errorText, myId, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
+import { COLUMNS, OWNER_TYPES, TYPES, app, errorText, loadPresets, myId, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
 import { announce, button, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
-import { isoWeekday, localDate, parseInstant } from "./zone.js";
+import { localDate, parseInstant } from "./zone.js";
 
 const DRAG_THRESHOLD = 6;
 
@@ -53,12 +53,6 @@ function columnOfDay(columns, day) {
   });
 }
 
-/** Whether ``day`` is a day off (weekend or holiday) in the portal settings: only the column hint uses it. */
-function isDayOff(day) {
-  const working = app.settings?.working_days || [1, 2, 3, 4, 5];
-  return !working.includes(isoWeekday(day)) || (app.settings?.holidays || []).includes(day);
-}
-
 function columnHint(column) {
   if (column.key === "overdue") return t("column.overdue_hint");
   const range = columnRange(column);
@@ -67,7 +61,8 @@ function columnHint(column) {
   if (end === null) return t("column.from", { day: formatDay(start, { year: false }) });
   if (start === end) {
     const day = formatDay(start, { year: false });
-    return isDayOff(start) ? `${day} · ${t("column.day_off")}` : day;
+    // The server names the column's days off (weekends and holidays of the portal).
+    return (column.days_off || []).includes(start) ? `${day} · ${t("column.day_off")}` : day;
   }
   return `${formatDay(start, { year: false })} – ${formatDay(end, { year: false })}`;
 }
@@ -124,7 +119,10 @@ export function mountBoard(root) {
     }
     try {
       const { responsible_id: responsibleId, owner_type: ownerType, type } = state.filters;
-      const board = await api("GET", `/board${query({ responsible_id: responsibleId, owner_type: ownerType, type })}`);
+      const [board] = await Promise.all([
+        api("GET", `/board${query({ responsible_id: responsibleId, owner_type: ownerType, type })}`),
+        loadPresets(),
+      ]);
       if (mine !== loadSeq || (quiet && state.pending.size)) return;
       state.board = board;
       state.error = null;

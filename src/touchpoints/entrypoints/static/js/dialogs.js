@@ -17,7 +17,7 @@ import {
   seesTeam,
 } from "./state.js";
 import { button, confirmDialog, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
-import { addDays, isoInZone, isoWeekday, localDate, localTime, zonedInstant } from "./zone.js";
+import { addDays, isoInZone, localDate, localTime, zonedInstant } from "./zone.js";
 
 // Times offered by the time field's list, every half hour of a working day.
 const TIME_SLOTS = Array.from({ length: 30 }, (_, i) => `${String(7 + Math.floor(i / 2)).padStart(2, "0")}:${i % 2 ? "30" : "00"}`);
@@ -196,13 +196,10 @@ function deadlineMsOf(iso) {
   return deadlineMs({ deadline: iso });
 }
 
-/** The default deadline of a new touch-point: the next working day at 10:00, portal time. */
+/** The default deadline of a new touch-point: the next working day (the server's preset) at 10:00, portal time. */
 function defaultNewDeadline() {
   const zone = portalZone();
-  const working = app.settings?.working_days || [1, 2, 3, 4, 5];
-  const holidays = new Set(app.settings?.holidays || []);
-  let day = addDays(localDate(Date.now(), zone), 1);
-  for (let i = 0; i < 366 && (!working.includes(isoWeekday(day)) || holidays.has(day)); i += 1) day = addDays(day, 1);
+  const day = app.presets?.next_working_day || addDays(localDate(Date.now(), zone), 1);
   return zonedInstant(day, "10:00", zone);
 }
 

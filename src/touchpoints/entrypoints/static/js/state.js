@@ -1,5 +1,6 @@
 // What every view shares: the page's launch parameters, who is looking, users and settings.
 
+import { api } from "./api.js";
 import { currentLanguage, t } from "./i18n.js";
 
 export const OWNER_TYPES = ["lead", "deal", "contact", "company"];
@@ -15,6 +16,8 @@ export const app = {
   users: [],
   usersById: new Map(),
   settings: null,
+  /** Quick dates from ``GET /presets`` (local days); refreshed with every board load. */
+  presets: null,
   /** Set by a view with unsaved edits (settings): a function telling whether there are any. */
   unsaved: null,
 };
@@ -96,4 +99,14 @@ export function errorText(error) {
 /** The owner record's title, or the words for a record this user may not see. */
 export function ownerTitle(owner) {
   return owner?.title ?? t("record.hidden");
+}
+
+/** Fetch the server's quick dates; the previous ones stay when the request fails. */
+export async function loadPresets() {
+  try {
+    app.presets = await api("GET", "/presets");
+  } catch {
+    // Keep what we had: presets only prefill fields.
+  }
+  return app.presets;
 }

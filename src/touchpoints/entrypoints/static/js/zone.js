@@ -108,7 +108,7 @@ export function addDays(day, n) {
 }
 
 /** ISO weekday of ``day``: Monday 1 ... Sunday 7. */
-export function isoWeekday(day) {
+function isoWeekday(day) {
   const { year, month, date } = splitDate(day);
   return ((new Date(Date.UTC(year, month - 1, date)).getUTCDay() + 6) % 7) + 1;
 }
