@@ -256,9 +256,7 @@ async def demo_page(request: web.Request) -> web.Response:
     token = demo.issue_token(user_id)
     me = await services.connector.as_user(portal, token).current_user()
     lang = lang_of(request.query.get("lang"))
-    session, _ = issue_session(
-        services, portal=portal, user_id=me.id, is_admin=me.is_admin, access_token=token, lang=lang
-    )
+    session, _ = issue_session(services, portal=portal, user=me, access_token=token, lang=lang)
     placement = request.query.get("placement", "DEFAULT").upper()
     options: dict[str, str] = {}
     record_id = parse_id(request.query.get("id"))
