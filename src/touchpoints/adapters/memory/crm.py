@@ -201,7 +201,7 @@ class MemoryCrmSession:
             if record is None or not portal.can_read(user, ref):
                 lookup[ref] = Hidden(ref=ref)
             else:
-                lookup[ref] = record.card()
+                lookup[ref] = record
         return lookup
 
     async def search_records(
@@ -210,10 +210,10 @@ class MemoryCrmSession:
         portal, user = self._begin("search_records")
         needle = text.strip().casefold()
         hits = [
-            r.card()
-            for ref, r in sorted(portal.records.items(), key=lambda item: item[0].id)
+            card
+            for ref, card in sorted(portal.records.items(), key=lambda item: item[0].id)
             if ref.type is owner_type
-            and needle in r.title.casefold()
+            and needle in card.title.casefold()
             and portal.can_read(user, ref)
         ]
         return hits[: max(limit, 0)]
@@ -221,9 +221,9 @@ class MemoryCrmSession:
     async def open_records(self, owner_type: OwnerType, *, limit: int = 500) -> list[RecordCard]:
         portal, user = self._begin("open_records")
         hits = [
-            r.card()
-            for ref, r in sorted(portal.records.items(), key=lambda item: item[0].id)
-            if ref.type is owner_type and not r.closed and portal.can_read(user, ref)
+            card
+            for ref, card in sorted(portal.records.items(), key=lambda item: item[0].id)
+            if ref.type is owner_type and not card.closed and portal.can_read(user, ref)
         ]
         return hits[: max(limit, 0)]
 

@@ -37,30 +37,6 @@ class MemoryUser:
 
 
 @attrs.define(kw_only=True)
-class MemoryRecord:
-    """A lead, deal, contact or company; ``title`` is a contact's full name."""
-
-    ref: OwnerRef
-    title: str
-    stage_id: str | None = None
-    amount: float | None = None
-    currency: str | None = None
-    assigned_by_id: int | None = None
-    closed: bool = False
-
-    def card(self) -> RecordCard:
-        return RecordCard(
-            ref=self.ref,
-            title=self.title,
-            stage_id=self.stage_id,
-            amount=self.amount,
-            currency=self.currency,
-            assigned_by_id=self.assigned_by_id,
-            closed=self.closed,
-        )
-
-
-@attrs.define(kw_only=True)
 class MemoryActivity:
     """A CRM activity; to-dos have ``provider_id == "CRM_TODO"``."""
 
@@ -120,7 +96,9 @@ class MemoryPortal:
     application_token: Secret = attrs.field(factory=lambda: Secret(secrets.token_hex(16)))
     users: dict[int, MemoryUser] = attrs.Factory(dict)
     departments: dict[int, Department] = attrs.Factory(dict)
-    records: dict[OwnerRef, MemoryRecord] = attrs.Factory(dict)
+    # Leads, deals, contacts and companies as their cards show them (a contact's title is its
+    # full name).
+    records: dict[OwnerRef, RecordCard] = attrs.Factory(dict)
     activities: dict[int, MemoryActivity] = attrs.Factory(dict)
     grants: dict[tuple[int, OwnerRef], Literal["read", "edit"]] = attrs.Factory(dict)
     event_bindings: set[tuple[str, str]] = attrs.Factory(set)

@@ -19,11 +19,10 @@ from touchpoints.adapters.memory.state import (
     InboxMessage,
     MemoryActivity,
     MemoryPortal,
-    MemoryRecord,
     MemoryUser,
     PlacementBinding,
 )
-from touchpoints.domain.crm import Department
+from touchpoints.domain.crm import Department, RecordCard
 from touchpoints.domain.model import OwnerRef, OwnerType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.secrets import Secret
@@ -149,7 +148,7 @@ class MemoryCrm:
             record_id = portal.seq(key)
         portal.bump(key, record_id)
         ref = OwnerRef(owner_type, record_id)
-        portal.records[ref] = MemoryRecord(
+        portal.records[ref] = RecordCard(
             ref=ref,
             title=title or f"{owner_type.value.title()} #{record_id}",
             stage_id=stage_id,
