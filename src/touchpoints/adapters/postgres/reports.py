@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from touchpoints.adapters.postgres.db import Db, require_aware, require_limit
-from touchpoints.adapters.postgres.rows import touch_point_from_row
+from touchpoints.adapters.postgres.rows import owner_from_row, touch_point_from_row
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.reports import DailyPoint, Metrics, Report, ReportFilter
 from touchpoints.domain.scheduling import local_date, start_of_local_day
@@ -27,12 +27,13 @@ from touchpoints.ports.storage import ReportQuery
 
 _ONE_DAY = timedelta(days=1)
 
+# The counts a group row sums up, named as the ``Metrics`` fields they become.
 _COUNTS = (
     "created",
     "completed",
-    "on_time",
-    "with_note",
-    "followed_up",
+    "completed_on_time",
+    "completed_with_note",
+    "completed_followed_up",
     "cancelled",
     "orphaned",
     "overdue",
@@ -89,15 +90,8 @@ def _empty_metrics() -> dict[str, Any]:
 
 def _metrics(figures: dict[str, Any]) -> Metrics:
     return Metrics(
-        created=figures["created"],
-        completed=figures["completed"],
-        completed_on_time=figures["on_time"],
+        **{name: figures[name] for name in _COUNTS},
         completed_late=len(figures["days_late"]),
-        completed_with_note=figures["with_note"],
-        completed_followed_up=figures["followed_up"],
-        cancelled=figures["cancelled"],
-        orphaned=figures["orphaned"],
-        overdue=figures["overdue"],
         days_late=tuple(sorted(figures["days_late"])),
         by_type=figures["by_type"],
         by_owner_type=figures["by_owner_type"],
@@ -193,13 +187,13 @@ class PostgresReports:
             SELECT responsible_id, type, owner_type,
                    count(*) FILTER (WHERE created_at >= $2 AND created_at < $3) AS created,
                    count(*) FILTER (WHERE done_in) AS completed,
-                   count(*) FILTER (WHERE on_time) AS on_time,
+                   count(*) FILTER (WHERE on_time) AS completed_on_time,
                    array_agg(
                        width_bucket(completed_at, {days}::timestamptz[])
                        - width_bucket(deadline, {days}::timestamptz[])
                    ) FILTER (WHERE done_in AND NOT on_time) AS days_late,
-                   count(*) FILTER (WHERE done_in AND noted) AS with_note,
-                   count(*) FILTER (WHERE done_in AND followed) AS followed_up,
+                   count(*) FILTER (WHERE done_in AND noted) AS completed_with_note,
+                   count(*) FILTER (WHERE done_in AND followed) AS completed_followed_up,
                    count(*) FILTER (
                        WHERE status = 'cancelled' AND updated_at >= $2 AND updated_at < $3
                    ) AS cancelled,
@@ -355,7 +349,7 @@ class PostgresReports:
             """,  # noqa: S608
             *args,
         )
-        return [OwnerRef(OwnerType(row["owner_type"]), row["owner_id"]) for row in rows]
+        return [owner_from_row(row) for row in rows]
 
     async def owners_with_open(
         self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
