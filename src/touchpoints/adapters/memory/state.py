@@ -11,7 +11,7 @@ from typing import Literal
 import attrs
 
 from touchpoints.adapters.memory.permissions import CrmAccess, crm_allows
-from touchpoints.domain.crm import Activity, Department, RecordCard
+from touchpoints.domain.crm import Activity, Department, RecordCard, UserInfo
 from touchpoints.domain.model import OwnerRef, TouchPointType
 from touchpoints.domain.secrets import Secret
 
@@ -23,16 +23,11 @@ OUR_APP = "touchpoints"
 
 @attrs.define(kw_only=True)
 class MemoryUser:
-    """A portal user; ``crm_access`` is ``all`` records, ``own`` (assigned) or ``none``."""
+    """A portal user as ``user.get`` shows them, whether they administer the portal, and
+    which records they may see: ``all``, ``own`` (assigned) or ``none``."""
 
-    id: int
-    name: str
+    info: UserInfo
     admin: bool = False
-    active: bool = True
-    time_zone: str = ""
-    department_ids: tuple[int, ...] = ()
-    photo_url: str | None = None
-    language: str | None = None
     crm_access: CrmAccess = "all"
 
 
@@ -133,8 +128,8 @@ class MemoryPortal:
         return crm_allows(
             admin=user.admin,
             access=user.crm_access,
-            user_id=user.id,
+            user_id=user.info.id,
             assigned_by_id=record.assigned_by_id,
-            grant=self.grants.get((user.id, ref)),
+            grant=self.grants.get((user.info.id, ref)),
             edit=edit,
         )
