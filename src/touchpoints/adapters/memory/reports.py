@@ -21,6 +21,13 @@ def _has_figures(metrics: Metrics) -> bool:
     )
 
 
+def _listing_period(start: datetime, end: datetime, limit: int) -> tuple[datetime, datetime]:
+    """A listing's period ``[start, end)`` in UTC, its ``limit`` checked."""
+    low, high = utc("start", start), utc("end", end)
+    check_limit(limit)
+    return low, high
+
+
 class MemoryReports:
     """``ReportRepository``: what ``PostgresReports`` computes in SQL, here by the domain."""
 
@@ -60,8 +67,7 @@ class MemoryReports:
         *,
         limit: int,
     ) -> list[OwnerRef]:
-        low, high = utc("start", start), utc("end", end)
-        check_limit(limit)
+        low, high = _listing_period(start, end, limit)
         latest: dict[OwnerRef, datetime] = {}
         for tp in self._of(portal_id):
             if (
@@ -94,8 +100,7 @@ class MemoryReports:
         *,
         limit: int,
     ) -> list[TouchPoint]:
-        low, high = utc("start", start), utc("end", end)
-        check_limit(limit)
+        low, high = _listing_period(start, end, limit)
 
         def within(moment: datetime | None) -> bool:
             return moment is not None and low <= moment < high

@@ -72,6 +72,14 @@ def _filter_sql(report_filter: ReportFilter, args: list[object]) -> list[str]:
     return where
 
 
+def _listing_args(portal_id: int, start: datetime, end: datetime, limit: int) -> list[object]:
+    """A listing's checked parameters: ``$1`` the portal, ``$2``/``$3`` the period, ``$4`` the limit."""
+    require_aware("start", start)
+    require_aware("end", end)
+    require_limit(limit)
+    return [portal_id, start, end, limit]
+
+
 def _day_starts(first: date, last: date, zone: ZoneInfo) -> list[datetime]:
     """The first instant of every local day from ``first`` to ``last``, both included."""
     return [
@@ -324,10 +332,7 @@ class PostgresReports:
         *,
         limit: int,
     ) -> list[OwnerRef]:
-        require_aware("start", start)
-        require_aware("end", end)
-        require_limit(limit)
-        args: list[object] = [portal_id, start, end, limit]
+        args = _listing_args(portal_id, start, end, limit)
         where = " AND ".join(
             [
                 "t.portal_id = $1",
@@ -377,10 +382,7 @@ class PostgresReports:
         *,
         limit: int,
     ) -> list[TouchPoint]:
-        require_aware("start", start)
-        require_aware("end", end)
-        require_limit(limit)
-        args: list[object] = [portal_id, start, end, limit]
+        args = _listing_args(portal_id, start, end, limit)
         where = " AND ".join(["t.portal_id = $1", *_filter_sql(report_filter, args)])
         rows = await self._db.fetch(
             f"""
