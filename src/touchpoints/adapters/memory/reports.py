@@ -8,7 +8,7 @@ from datetime import datetime
 import attrs
 
 from touchpoints.adapters.memory.checks import check_limit, checked_now, utc
-from touchpoints.adapters.memory.transaction import TOUCH_POINTS, Transaction
+from touchpoints.adapters.memory.transaction import TOUCH_POINTS, MemoryRepository
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint
 from touchpoints.domain.reports import Metrics, Report, ReportFilter, compute_report
 from touchpoints.ports.storage import ReportQuery
@@ -28,11 +28,8 @@ def _listing_period(start: datetime, end: datetime, limit: int) -> tuple[datetim
     return low, high
 
 
-class MemoryReports:
+class MemoryReports(MemoryRepository):
     """``ReportRepository``: what ``PostgresReports`` computes in SQL, here by the domain."""
-
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
 
     def _of(self, portal_id: int) -> list[TouchPoint]:
         rows: list[TouchPoint] = self._tx.values(TOUCH_POINTS, portal_id)

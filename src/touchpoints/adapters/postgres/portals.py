@@ -8,7 +8,7 @@ from typing import Literal
 import asyncpg
 
 from touchpoints.adapters.postgres.crypto import TokenCipher
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import Db, PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import portal_from_row
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
 from touchpoints.domain.secrets import Secret
@@ -23,11 +23,11 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PostgresPortals:
+class PostgresPortals(PostgresRepository):
     """Portals with their tokens encrypted by ``TokenCipher`` before they reach the database."""
 
     def __init__(self, db: Db, cipher: TokenCipher) -> None:
-        self._db = db
+        super().__init__(db)
         self._cipher = cipher
 
     def _portal(self, row: asyncpg.Record | None) -> Portal | None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from touchpoints.adapters.postgres.db import Db, require_aware, require_limit
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware, require_limit
 from touchpoints.adapters.postgres.rows import owner_from_row, touch_point_from_row
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.reports import DailyPoint, Metrics, Report, ReportFilter
@@ -114,11 +114,8 @@ def _add(figures: dict[str, Any], row: asyncpg.Record) -> None:
     figures["by_owner_type"][OwnerType(row["owner_type"])] += row["created"]
 
 
-class PostgresReports:
+class PostgresReports(PostgresRepository):
     """``ReportRepository``: the report queries of one unit of work."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
 
     async def report(self, portal_id: int, query: ReportQuery) -> Report:
         require_aware("now", query.now)
