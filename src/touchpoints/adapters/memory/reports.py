@@ -8,7 +8,7 @@ from datetime import datetime
 import attrs
 
 from touchpoints.adapters.memory.checks import check_limit, checked_now, utc
-from touchpoints.adapters.memory.transaction import TOUCH_POINTS, Transaction
+from touchpoints.adapters.memory.transaction import TOUCH_POINTS, MemoryRepository
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint
 from touchpoints.domain.reports import Metrics, Report, ReportFilter, compute_report
 from touchpoints.ports.storage import ReportQuery
@@ -21,11 +21,15 @@ def _has_figures(metrics: Metrics) -> bool:
     )
 
 
-class MemoryReports:
-    """``ReportRepository``: what ``PostgresReports`` computes in SQL, here by the domain."""
+def _listing_period(start: datetime, end: datetime, limit: int) -> tuple[datetime, datetime]:
+    """A listing's period ``[start, end)`` in UTC, its ``limit`` checked."""
+    low, high = utc("start", start), utc("end", end)
+    check_limit(limit)
+    return low, high
 
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
+
+class MemoryReports(MemoryRepository):
+    """``ReportRepository``: what ``PostgresReports`` computes in SQL, here by the domain."""
 
     def _of(self, portal_id: int) -> list[TouchPoint]:
         rows: list[TouchPoint] = self._tx.values(TOUCH_POINTS, portal_id)
@@ -60,8 +64,7 @@ class MemoryReports:
         *,
         limit: int,
     ) -> list[OwnerRef]:
-        low, high = utc("start", start), utc("end", end)
-        check_limit(limit)
+        low, high = _listing_period(start, end, limit)
         latest: dict[OwnerRef, datetime] = {}
         for tp in self._of(portal_id):
             if (
@@ -94,8 +97,7 @@ class MemoryReports:
         *,
         limit: int,
     ) -> list[TouchPoint]:
-        low, high = utc("start", start), utc("end", end)
-        check_limit(limit)
+        low, high = _listing_period(start, end, limit)
 
         def within(moment: datetime | None) -> bool:
             return moment is not None and low <= moment < high
