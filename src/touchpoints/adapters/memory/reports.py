@@ -7,11 +7,11 @@ from datetime import datetime
 
 import attrs
 
-from touchpoints.adapters.memory.checks import check_limit, checked_now, utc
+from touchpoints.adapters.memory.checks import checked_now
 from touchpoints.adapters.memory.transaction import TOUCH_POINTS, MemoryRepository
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint
-from touchpoints.domain.reports import Metrics, Report, ReportFilter, compute_report
-from touchpoints.ports.storage import ReportQuery
+from touchpoints.domain.reports import Metrics, Report, compute_report
+from touchpoints.ports.storage import PeriodListing, ReportQuery
 
 
 def _has_figures(metrics: Metrics) -> bool:
@@ -19,13 +19,6 @@ def _has_figures(metrics: Metrics) -> bool:
     return any(
         (metrics.created, metrics.completed, metrics.cancelled, metrics.orphaned, metrics.overdue)
     )
-
-
-def _listing_period(start: datetime, end: datetime, limit: int) -> tuple[datetime, datetime]:
-    """A listing's period ``[start, end)`` in UTC, its ``limit`` checked."""
-    low, high = utc("start", start), utc("end", end)
-    check_limit(limit)
-    return low, high
 
 
 class MemoryReports(MemoryRepository):
@@ -55,16 +48,8 @@ class MemoryReports(MemoryRepository):
         }
         return attrs.evolve(report, users=users)
 
-    async def unfollowed_owners(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[OwnerRef]:
-        low, high = _listing_period(start, end, limit)
+    async def unfollowed_owners(self, portal_id: int, listing: PeriodListing) -> list[OwnerRef]:
+        low, high, report_filter = listing.start, listing.end, listing.report_filter
         latest: dict[OwnerRef, datetime] = {}
         for tp in self._of(portal_id):
             if (
@@ -76,7 +61,7 @@ class MemoryReports(MemoryRepository):
             ):
                 latest[tp.owner] = max(latest.get(tp.owner, tp.completed_at), tp.completed_at)
         ordered = sorted(latest, key=lambda ref: (-latest[ref].timestamp(), ref.type.value, ref.id))
-        return ordered[:limit]
+        return ordered[: listing.limit]
 
     async def owners_with_open(
         self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
@@ -88,16 +73,8 @@ class MemoryReports(MemoryRepository):
             if tp.is_open and tp.owner.type is owner_type and tp.owner.id in wanted
         }
 
-    async def in_period_matching(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[TouchPoint]:
-        low, high = _listing_period(start, end, limit)
+    async def in_period_matching(self, portal_id: int, listing: PeriodListing) -> list[TouchPoint]:
+        low, high, report_filter = listing.start, listing.end, listing.report_filter
 
         def within(moment: datetime | None) -> bool:
             return moment is not None and low <= moment < high
@@ -113,4 +90,4 @@ class MemoryReports(MemoryRepository):
                 or (tp.status in (Status.CANCELLED, Status.ORPHANED) and within(tp.updated_at))
             )
         ]
-        return sorted(rows, key=lambda tp: (tp.deadline, tp.id))[:limit]
+        return sorted(rows, key=lambda tp: (tp.deadline, tp.id))[: listing.limit]

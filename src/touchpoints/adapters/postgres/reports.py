@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware, require_limit
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import owner_from_row, touch_point_from_row
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.reports import DailyPoint, Metrics, Report, ReportFilter
 from touchpoints.domain.scheduling import local_date, start_of_local_day
-from touchpoints.ports.storage import ReportQuery
+from touchpoints.ports.storage import PeriodListing, ReportQuery
 
 _ONE_DAY = timedelta(days=1)
 
@@ -72,12 +72,9 @@ def _filter_sql(report_filter: ReportFilter, args: list[object]) -> list[str]:
     return where
 
 
-def _listing_args(portal_id: int, start: datetime, end: datetime, limit: int) -> list[object]:
-    """A listing's checked parameters: ``$1`` the portal, ``$2``/``$3`` the period, ``$4`` the limit."""
-    require_aware("start", start)
-    require_aware("end", end)
-    require_limit(limit)
-    return [portal_id, start, end, limit]
+def _listing_args(portal_id: int, listing: PeriodListing) -> list[object]:
+    """A listing's parameters: ``$1`` the portal, ``$2``/``$3`` the period, ``$4`` the limit."""
+    return [portal_id, listing.start, listing.end, listing.limit]
 
 
 def _day_starts(first: date, last: date, zone: ZoneInfo) -> list[datetime]:
@@ -320,16 +317,8 @@ class PostgresReports(PostgresRepository):
             daily=tuple(points),
         )
 
-    async def unfollowed_owners(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[OwnerRef]:
-        args = _listing_args(portal_id, start, end, limit)
+    async def unfollowed_owners(self, portal_id: int, listing: PeriodListing) -> list[OwnerRef]:
+        args = _listing_args(portal_id, listing)
         where = " AND ".join(
             [
                 "t.portal_id = $1",
@@ -337,7 +326,7 @@ class PostgresReports(PostgresRepository):
                 "t.completed_at >= $2",
                 "t.completed_at < $3",
                 "t.next_id IS NULL",
-                *_filter_sql(report_filter, args),
+                *_filter_sql(listing.report_filter, args),
             ]
         )
         rows = await self._db.fetch(
@@ -370,17 +359,9 @@ class PostgresReports(PostgresRepository):
         )
         return {row["owner_id"] for row in rows}
 
-    async def in_period_matching(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[TouchPoint]:
-        args = _listing_args(portal_id, start, end, limit)
-        where = " AND ".join(["t.portal_id = $1", *_filter_sql(report_filter, args)])
+    async def in_period_matching(self, portal_id: int, listing: PeriodListing) -> list[TouchPoint]:
+        args = _listing_args(portal_id, listing)
+        where = " AND ".join(["t.portal_id = $1", *_filter_sql(listing.report_filter, args)])
         rows = await self._db.fetch(
             f"""
             SELECT t.* FROM touchpoints t
