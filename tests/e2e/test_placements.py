@@ -42,9 +42,8 @@ def timeline_page(demo_url: str, user_id: int, touch_point: dict[str, Any]) -> s
 
 def bitrix_todo(api: DemoApi) -> int:
     """A to-do the demo's Bitrix24 has that the app does not track yet."""
-    export = api.get("/portal/export")
-    highest = max(item["activity_id"] for item in export["touchpoints"])
-    for candidate in range(highest + 1, highest + 50):
+    tracked = {item["activity_id"] for item in api.get("/portal/export")["touchpoints"]}
+    for candidate in sorted(set(range(1, max(tracked) + 50)) - tracked):
         response = api.http.get(
             f"/api/v1/activities/{candidate}",
             headers={"Authorization": f"Bearer {api.session}"},
@@ -103,6 +102,8 @@ def test_a_todo_made_in_bitrix24_is_tracked_from_its_timeline_menu(
     )
     view = page.get_by_test_id("timeline-menu")
     expect(view.get_by_role("heading", name="Track as touch-point")).to_be_visible()
+    subject = api.get(f"/activities/{activity}")["subject"]
+    expect(view.get_by_test_id("timeline-subject")).to_have_text(subject)
     view.locator("select[name=type]").select_option("email")
     screenshot(page, "timeline-menu-track")
     view.get_by_test_id("timeline-track").click()

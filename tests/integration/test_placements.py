@@ -68,9 +68,9 @@ async def test_an_update_binds_the_menus_again_without_duplicates(harness: Harne
     harness.b24.portal(member_id).placement_bindings.clear()
 
     deliveries = await harness.b24.update_app(member_id)
-    await harness.b24.update_app(member_id)
+    deliveries += await harness.b24.update_app(member_id)
 
-    assert [d.status for d in deliveries] == [200]
+    assert [d.status for d in deliveries] == [200, 200]
     bound = bindings(harness, member_id)
     assert {code for code, _ in bound} >= MENUS
     assert len(bound) == len(set(bound))
@@ -271,11 +271,16 @@ async def test_a_colleagues_or_a_finished_todo_is_not_tracked(harness: Harness) 
     harness.b24.portal(member_id).activities[finished].completed = True
 
     refused = await harness.api("POST", f"/api/v1/activities/{theirs}/track", session, json={})
+    _, their_standing = await harness.api("GET", f"/api/v1/activities/{theirs}", session)
     status, standing = await harness.api("GET", f"/api/v1/activities/{finished}", session)
     closed = await harness.api("POST", f"/api/v1/activities/{finished}/track", session, json={})
     missing = await harness.api("GET", "/api/v1/activities/987654", session)
 
     assert refused[0] == 403
+    assert (their_standing["trackable"], their_standing["subject"]) == (
+        False,
+        "Call back about the renewal",
+    )
     assert (status, standing["trackable"]) == (200, False)
     assert "completed" in standing["reason"]
     assert closed[0] == 409
@@ -297,3 +302,22 @@ async def test_a_todo_hidden_from_the_user_cannot_be_read_or_tracked(harness: Ha
         portal = await uow.portals.get_by_member_id(member_id)
         assert portal is not None
         assert await uow.touch_points.by_activity(portal.id, activity) is None
+
+
+async def test_a_tracked_todo_follows_its_changes_in_bitrix24(harness: Harness) -> None:
+    member_id = await harness.install()
+    session = await harness.session_for(member_id, ADMIN)
+    _deal, activity = await a_bitrix_todo(harness, member_id, ADMIN)
+    _, tracked = await harness.api("POST", f"/api/v1/activities/{activity}/track", session, json={})
+    record = harness.b24.portal(member_id).activities[activity]
+    record.deadline = record.deadline + timedelta(days=4)
+    record.completed = True
+
+    delivery = await harness.b24.send_event(
+        harness.events_url, "ONCRMACTIVITYUPDATE", member_id, {"ID": str(activity)}
+    )
+    await harness.services_drain()
+
+    assert delivery.status == 200
+    _, after = await harness.api("GET", f"/api/v1/touchpoints/{tracked['id']}", session)
+    assert after["status"] == "done"

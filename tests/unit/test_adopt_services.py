@@ -40,6 +40,7 @@ async def test_a_users_own_bitrix_todo_becomes_a_touch_point_on_the_board() -> N
 
     assert before.trackable
     assert before.card is None
+    assert before.subject == "Call back about the fleet"
     tracked = card.touch_point
     assert (tracked.activity_id, tracked.owner, tracked.status) == (
         activity_id,
@@ -97,8 +98,12 @@ async def test_a_colleagues_todo_is_tracked_by_team_viewers_only() -> None:
     world = await a_world()
     activity_id = a_bitrix_todo(world, responsible_id=OTHER)
 
+    standing = await adopt.activity_standing(await world.ctx(SELLER), activity_id=activity_id)
     with pytest.raises(Forbidden):
         await adopt.track_activity(await world.ctx(SELLER), activity_id=activity_id)
+    assert not standing.trackable
+    assert standing.refusal is not None
+    assert "colleague" in standing.refusal
     admin_ctx = attrs.evolve(await world.ctx(ADMIN), actor=world.actor(ADMIN, admin=True))
     card = await adopt.track_activity(admin_ctx, activity_id=activity_id)
 

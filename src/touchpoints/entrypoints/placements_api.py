@@ -37,6 +37,10 @@ class ActivityReply:
     ]
     trackable: Annotated[bool, Describe("Whether the caller can track it as a touch-point.")]
     reason: Annotated[str | None, Describe("Why it cannot be tracked; null when it can.")]
+    subject: Annotated[
+        str | None,
+        Describe("An untracked to-do's subject, read live from the CRM (never stored)."),
+    ] = None
 
 
 async def activity(call: Call[ActivityPath, Empty]) -> ActivityReply:
@@ -47,6 +51,7 @@ async def activity(call: Call[ActivityPath, Empty]) -> ActivityReply:
         touch_point=TouchPointReply.of(standing.card, ctx.zone) if standing.card else None,
         trackable=standing.trackable,
         reason=standing.refusal,
+        subject=standing.subject,
     )
 
 

@@ -13,16 +13,18 @@ from touchpoints.services.context import Card, UseCase, cards_for
 from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 TODO_PROVIDER = "CRM_TODO"
+_COLLEAGUES = "only admins and team viewers may track a colleague's to-do"
 
 
 @attrs.frozen(kw_only=True)
 class ActivityStanding:
     """What a CRM activity is to the app: tracked (``card``), or why it cannot be tracked
-    (``refusal``; ``None`` when it can)."""
+    (``refusal``; ``None`` when it can) and its ``subject``, read live as the caller."""
 
     activity_id: int
     card: Card | None = None
     refusal: str | None = None
+    subject: str | None = None
 
     @property
     def trackable(self) -> bool:
@@ -41,7 +43,10 @@ async def activity_standing(ctx: UseCase, *, activity_id: int) -> ActivityStandi
             activity_id=activity_id, card=(await cards_for(ctx.crm, [tracked]))[0]
         )
     activity = await _read_activity(ctx, activity_id)
-    return ActivityStanding(activity_id=activity_id, refusal=_refusal(ctx, activity))
+    refusal = _refusal(ctx, activity)
+    if refusal is None and not _may_track_for(ctx, activity.responsible_id):
+        refusal = _COLLEAGUES
+    return ActivityStanding(activity_id=activity_id, refusal=refusal, subject=activity.subject)
 
 
 async def track_activity(
@@ -96,10 +101,14 @@ def _refusal(ctx: UseCase, activity: Activity) -> str | None:
     return None
 
 
-def _check_responsible(ctx: UseCase, responsible_id: int) -> None:
+def _may_track_for(ctx: UseCase, responsible_id: int) -> bool:
     viewer = ctx.actor.viewer
-    if responsible_id != viewer.user_id and not sees_team(viewer, ctx.settings):
-        raise Forbidden("only admins and team viewers may track a colleague's to-do")
+    return responsible_id == viewer.user_id or sees_team(viewer, ctx.settings)
+
+
+def _check_responsible(ctx: UseCase, responsible_id: int) -> None:
+    if not _may_track_for(ctx, responsible_id):
+        raise Forbidden(_COLLEAGUES)
 
 
 async def _record(ctx: UseCase, activity: Activity, type_: TouchPointType) -> TouchPoint:

@@ -190,11 +190,7 @@ async def bind_handlers(crm: Crm, handlers: Handlers, enabled: Iterable[OwnerTyp
         else:
             await crm.unbind_placement(owner_type.placement, handlers.app)
     await crm.bind_placement("LEFT_MENU", handlers.app, lang_all["en"], lang_all)
-    for menu in menu_bindings(enabled_set):
-        if menu.bind:
-            await crm.bind_placement(menu.code, handlers.app, menu.title, menu.titles)
-        else:
-            await crm.unbind_placement(menu.code, handlers.app)
+    await crm.bind_placements(handlers.app, menu_bindings(enabled_set))
 
 
 async def verify_portal(

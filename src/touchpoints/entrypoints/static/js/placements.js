@@ -79,7 +79,7 @@ function mountTimelineMenu(root, { activityId }) {
 
   function show(answer) {
     if (answer.touch_point) ours(answer.touch_point);
-    else if (answer.trackable) offerTracking();
+    else if (answer.trackable) offerTracking(answer.subject);
     else failure(view, t("placement.not_trackable"), { message: answer.reason, status: 409 });
   }
 
@@ -103,7 +103,7 @@ function mountTimelineMenu(root, { activityId }) {
     );
   }
 
-  function offerTracking() {
+  function offerTracking(subject) {
     const type = select(
       TYPES.map((code) => ({ value: code, label: typeLabel(code) })),
       { value: "other", name: "type" },
@@ -122,7 +122,7 @@ function mountTimelineMenu(root, { activityId }) {
     replace(
       view,
       heading(t("placement.track_title")),
-      h("section", { class: "panel" }, h("p", {}, t("placement.track_hint")), field({ label: t("field.type"), control: type, name: "type" }), h("div", { class: "row" }, track)),
+      h("section", { class: "panel" }, subject ? h("p", { class: "details__subject", dataset: { testid: "timeline-subject" } }, subject) : null, h("p", {}, t("placement.track_hint")), field({ label: t("field.type"), control: type, name: "type" }), h("div", { class: "row" }, track)),
     );
   }
 
