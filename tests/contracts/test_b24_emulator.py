@@ -967,6 +967,124 @@ async def test_placements_are_admin_only_and_listed_with_empty_options_for_tabs(
     assert unbound["result"] == {"count": 1}
 
 
+@pytest.mark.parametrize(
+    ("code", "bound"),
+    [
+        ("CRM_LEAD_ACTIVITY_TIMELINE_MENU", True),
+        ("CRM_DEAL_ACTIVITY_TIMELINE_MENU", True),
+        ("CRM_DYNAMIC_183_ACTIVITY_TIMELINE_MENU", True),
+        ("CRM_CONTACT_ACTIVITY_TIMELINE_MENU", False),
+        ("CRM_COMPANY_ACTIVITY_TIMELINE_MENU", False),
+        ("CRM_COMPANY_LIST_MENU", True),
+        ("CRM_DYNAMIC_183_LIST_MENU", True),
+        ("CRM_ANALYTICS_MENU", True),
+    ],
+)
+async def test_only_documented_menu_placements_can_be_bound(
+    http: aiohttp.ClientSession, portal: Installed, code: str, bound: bool
+) -> None:
+    status, body = await call(
+        http,
+        portal.endpoint,
+        "placement.bind",
+        portal.token,
+        PLACEMENT=code,
+        HANDLER="http://127.0.0.1:9/b24/app",
+        TITLE="Touch-point",
+    )
+    if bound:
+        assert (status, body["result"]) == (200, True)
+    else:
+        assert (status, body["error"]) == (400, "ERROR_PLACEMENT_NOT_FOUND")
+
+
+async def bound(http: aiohttp.ClientSession, portal: Installed, *codes: str) -> None:
+    for code in codes:
+        await call(
+            http,
+            portal.endpoint,
+            "placement.bind",
+            portal.token,
+            PLACEMENT=code,
+            HANDLER="http://127.0.0.1:9/b24/app",
+        )
+
+
+async def test_menu_launches_carry_the_documented_placement_options(
+    b24: Bitrix24Emulator, http: aiohttp.ClientSession, portal: Installed
+) -> None:
+    await bound(
+        http,
+        portal,
+        "CRM_LEAD_ACTIVITY_TIMELINE_MENU",
+        "CRM_DEAL_ACTIVITY_TIMELINE_MENU",
+        "CRM_DEAL_LIST_MENU",
+        "CRM_ANALYTICS_MENU",
+    )
+    deal = b24.add_record(portal.member_id, OwnerType.DEAL, title="Fleet")
+    lead = b24.add_record(portal.member_id, OwnerType.LEAD, title="Inbound")
+    soon = b24.clock.now() + timedelta(days=1)
+    on_deal = b24.add_activity(portal.member_id, deal, deadline=soon, responsible_id=1)
+    on_lead = b24.add_activity(portal.member_id, lead, deadline=soon, responsible_id=1)
+
+    _q, timeline = b24.placement_launch(
+        portal.member_id,
+        1,
+        "CRM_DEAL_ACTIVITY_TIMELINE_MENU",
+        record_id=deal.id,
+        activity_id=on_deal,
+    )
+    _q, lead_timeline = b24.placement_launch(
+        portal.member_id,
+        1,
+        "CRM_LEAD_ACTIVITY_TIMELINE_MENU",
+        record_id=lead.id,
+        activity_id=on_lead,
+    )
+    _q, row = b24.placement_launch(portal.member_id, 1, "CRM_DEAL_LIST_MENU", record_id=deal.id)
+    _q, analytics = b24.placement_launch(portal.member_id, 1, "CRM_ANALYTICS_MENU")
+
+    assert timeline["PLACEMENT"] == "CRM_DEAL_ACTIVITY_TIMELINE_MENU"
+    assert json.loads(timeline["PLACEMENT_OPTIONS"]) == {
+        "ENTITY_ID": str(deal.id),
+        "ASSOCIATED_ENTITY_ID": str(on_deal),
+        "ASSOCIATED_ENTITY_TYPE_ID": "6",
+        "URI": f"/crm/deal/details/{deal.id}/",
+    }
+    assert set(json.loads(lead_timeline["PLACEMENT_OPTIONS"])) == {
+        "ENTITY_ID",
+        "TYPE_ID",
+        "TYPE_CATEGORY_ID",
+        "ASSOCIATED_ENTITY_ID",
+        "ASSOCIATED_ENTITY_TYPE_ID",
+        "TIMELINE_ITEM_ID",
+        "URI",
+    }
+    assert json.loads(row["PLACEMENT_OPTIONS"]) == {"ID": str(deal.id), "URI": "/crm/deal/list/"}
+    assert json.loads(analytics["PLACEMENT_OPTIONS"]) == {"URI": "/crm/analytics/"}
+    assert "\\/crm\\/" in row["PLACEMENT_OPTIONS"]  # PHP's json_encode escapes slashes
+
+
+async def test_an_unbound_menu_or_a_foreign_activity_is_never_launched(
+    b24: Bitrix24Emulator, http: aiohttp.ClientSession, portal: Installed
+) -> None:
+    await bound(http, portal, "CRM_DEAL_ACTIVITY_TIMELINE_MENU")
+    deal = b24.add_record(portal.member_id, OwnerType.DEAL, title="Fleet")
+    other = b24.add_record(portal.member_id, OwnerType.DEAL, title="Other")
+    activity = b24.add_activity(portal.member_id, other, deadline=b24.clock.now(), responsible_id=1)
+
+    with pytest.raises(ValueError, match="not bound"):
+        b24.placement_launch(portal.member_id, 1, "CRM_DEAL_LIST_MENU", record_id=deal.id)
+    with pytest.raises(ValueError, match="timeline"):
+        b24.placement_launch(
+            portal.member_id,
+            1,
+            "CRM_DEAL_ACTIVITY_TIMELINE_MENU",
+            record_id=deal.id,
+            activity_id=activity,
+        )
+
+
 # ------------------------------------------------------------------ frames, users, IM
 
 

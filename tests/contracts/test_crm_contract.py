@@ -20,6 +20,7 @@ from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.crm import Activity, RecordCard, TodoSpec, TodoText
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
+from touchpoints.domain.placements import menu_bindings
 from touchpoints.domain.portal import Portal, PortalInstall
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.crm import (
@@ -705,6 +706,26 @@ async def test_only_admins_bind_placements(world: World) -> None:
     world.add_user(2, "Bob")
     with pytest.raises(CrmPermissionDenied):
         await user(world, 2).bind_placement("CRM_DEAL_DETAIL_TAB", APP_URL, "TP", {})
+
+
+async def test_menus_are_bound_and_unbound_together_without_duplicates(world: World) -> None:
+    crm = app(world)
+    menus = menu_bindings({OwnerType.DEAL})
+    for _ in range(2):
+        await crm.bind_placements(APP_URL, menus)
+    assert world.placement_bindings() == {(m.code, APP_URL) for m in menus if m.bind}
+
+    await crm.bind_placements(APP_URL, menu_bindings({OwnerType.LEAD}))
+
+    codes = {code for code, _ in world.placement_bindings()}
+    assert "CRM_LEAD_ACTIVITY_TIMELINE_MENU" in codes
+    assert "CRM_DEAL_LIST_MENU" not in codes
+
+
+async def test_only_admins_bind_menus(world: World) -> None:
+    world.add_user(2, "Bob")
+    with pytest.raises(CrmPermissionDenied):
+        await user(world, 2).bind_placements(APP_URL, menu_bindings({OwnerType.DEAL}))
 
 
 # ---------------------------------------------------------------- messaging

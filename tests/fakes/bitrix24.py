@@ -898,6 +898,59 @@ class Bitrix24Emulator:
         }
         return FrameLaunch(query, form)
 
+    def placement_launch(
+        self,
+        member_id: str,
+        user_id: int,
+        placement: str,
+        *,
+        record_id: int | None = None,
+        activity_id: int | None = None,
+        **kwargs: Any,
+    ) -> FrameLaunch:
+        """A user opening one of our bound CRM placements, with ``PLACEMENT_OPTIONS`` as the
+        docs show them (BITRIX24.md §22.2.3): ``ENTITY_ID`` and ``ASSOCIATED_ENTITY_ID`` (a
+        timeline item's activity) for a timeline menu, ``ID`` for a list row or a card tab,
+        only ``URI`` for the analytics menu.
+
+        Bitrix24 offers only bound placements, and a timeline menu only on an activity of
+        that record: anything else is a test's mistake (``ValueError``). Other keyword
+        arguments go to ``frame_launch``.
+        """
+        portal = self.portal(member_id)
+        code = placement.upper()
+        if not any(binding.placement == code for binding in portal.placement_bindings):
+            raise ValueError(f"{code} is not bound on this portal")
+        options: dict[str, str]
+        if code.endswith("_ACTIVITY_TIMELINE_MENU"):
+            activity = portal.activities.get(activity_id or 0)
+            if activity is None or record_id is None:
+                raise ValueError("a timeline menu opens on an existing activity of a record")
+            if (activity.owner_type_id, record_id) not in activity.bindings:
+                raise ValueError("the activity is not in this record's timeline")
+            options = {
+                "ENTITY_ID": str(record_id),
+                "ASSOCIATED_ENTITY_ID": str(activity.id),
+                "ASSOCIATED_ENTITY_TYPE_ID": "6",
+            }
+            if code.startswith("CRM_LEAD_"):  # the lead example carries the timeline keys too
+                options |= {
+                    "TYPE_ID": "1",
+                    "TYPE_CATEGORY_ID": "6",
+                    "TIMELINE_ITEM_ID": str(portal.seq("timeline_item")),
+                }
+            options["URI"] = f"/crm/{_entity_path(code)}/details/{record_id}/"
+        elif code.endswith(("_LIST_MENU", "_DETAIL_TAB")):
+            if record_id is None:
+                raise ValueError("a list row or a card tab is about one record")
+            page = "list/" if code.endswith("_LIST_MENU") else f"details/{record_id}/"
+            options = {"ID": str(record_id), "URI": f"/crm/{_entity_path(code)}/{page}"}
+        elif code == "CRM_ANALYTICS_MENU":
+            options = {"URI": "/crm/analytics/"}
+        else:
+            raise ValueError(f"{code} is not a CRM placement this emulator launches")
+        return self.frame_launch(member_id, user_id, code, options, **kwargs)
+
     # -------------------------------------------------------------- events (§9)
 
     async def send_event(
@@ -1724,6 +1777,12 @@ def _count(counter: Counter[tuple[str, str]], member_id: str | None, method: str
         for (member, name), n in counter.items()
         if (member_id is None or member == member_id) and (wanted is None or name == wanted)
     )
+
+
+def _entity_path(code: str) -> str:
+    """``CRM_DEAL_LIST_MENU`` → ``deal``; ``CRM_DYNAMIC_183_…`` → ``type/183``."""
+    parts = code.split("_")
+    return f"type/{parts[2]}" if parts[1] == "DYNAMIC" else parts[1].lower()
 
 
 def _first_admin(portal: PortalState) -> int:

@@ -30,6 +30,7 @@ ROUTES_WITH_BODY = [
     ("PUT", "/api/v1/settings"),
     ("PUT", "/api/v1/me/preferences"),
     ("POST", "/api/v1/feedback"),
+    ("POST", "/api/v1/activities/1/track"),
 ]
 ROUTES_WITH_QUERY = [
     ("GET", "/api/v1/board"),
@@ -52,6 +53,7 @@ OTHER_ROUTES = [
     ("GET", "/api/v1/me/preferences"),
     ("GET", "/api/v1/portal/export"),
     ("DELETE", "/api/v1/portal/data"),
+    ("GET", "/api/v1/activities/1"),
 ]
 
 BODIES: list[bytes] = [
@@ -317,7 +319,7 @@ async def test_session_renew_reads_only_a_small_bounded_body(harness: Harness) -
         '{"ID": "7"' + "\\" * 1000,
     ],
 )
-async def test_odd_placement_options_open_the_tab_without_a_record(
+async def test_odd_placement_options_answer_a_clear_page_instead_of_the_tab(
     harness: Harness, options: str
 ) -> None:
     member_id = await harness.install()
@@ -325,8 +327,8 @@ async def test_odd_placement_options_open_the_tab_without_a_record(
     launch.form["PLACEMENT_OPTIONS"] = options
     response = await harness.post_frame("/b24/app", launch)
     body = await response.text()
-    assert response.status == 200, body
-    assert "data-placement-options='{}'" in body
+    assert response.status == 400, body
+    assert "tp-session" not in body
 
 
 async def test_a_well_formed_placement_id_reaches_the_page(harness: Harness) -> None:

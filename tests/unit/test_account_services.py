@@ -75,7 +75,8 @@ class World:
             return await uow.settings.get(self.portal.id)
 
     def tabs(self) -> set[str]:
-        return {b.placement for b in self.crm.placement_bindings(self.portal.member_id)}
+        bound = {b.placement for b in self.crm.placement_bindings(self.portal.member_id)}
+        return {code for code in bound if code.endswith("_DETAIL_TAB") or code == "LEFT_MENU"}
 
     async def feedback(self, user_id: int = SELLER, message: str = "Nice board") -> Feedback:
         return await account.send_feedback(await self.ctx(user_id), message=message, email=None)

@@ -10,7 +10,7 @@ from touchpoints.domain.portal import Portal
 from touchpoints.domain.scheduling import Presets, follow_up_deadline, presets_at
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.visibility import sees_team
-from touchpoints.entrypoints import reports_api, routes
+from touchpoints.entrypoints import placements_api, reports_api, routes
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.context import Context, issue_session
 from touchpoints.entrypoints.http import ApiError
@@ -466,6 +466,7 @@ ROUTES: tuple[Route, ...] = (
         status=204,
     ),
     *reports_api.ROUTES,
+    *placements_api.ROUTES,
 )
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from touchpoints.domain.model import OwnerType
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
-from touchpoints.entrypoints import pages
+from touchpoints.entrypoints import pages, placements
 from touchpoints.entrypoints.container import (
     ACTIVITY_SYNC,
     EVENT_INLINE_BUDGET_S,
@@ -21,7 +21,7 @@ from touchpoints.entrypoints.container import (
 )
 from touchpoints.entrypoints.context import issue_session
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
-from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded, parse_id
+from touchpoints.entrypoints.inputs import parse_id
 from touchpoints.entrypoints.metrics import METRICS
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import StorageError
@@ -30,8 +30,6 @@ from touchpoints.services.errors import Forbidden, RateLimited, Unauthenticated
 from touchpoints.services.verification import UNINSTALL_CHECK_CALLS
 
 log = logging.getLogger("touchpoints.b24")
-
-_TAB_PLACEMENTS = {owner_type.placement: owner_type for owner_type in OwnerType}
 
 
 def lang_of(raw: str | None) -> str:
@@ -120,6 +118,10 @@ async def frame(request: web.Request) -> web.Response:
         return _error_page(
             503, "Bitrix24 is not answering right now; please reopen the app shortly."
         )
+    try:
+        launch = placements.read_launch(text(form, "PLACEMENT"), text(form, "PLACEMENT_OPTIONS"))
+    except placements.PlacementRefused as exc:
+        return _error_page(400, html.escape(str(exc)) + " Please reopen it from Bitrix24.")
     lang = lang_of(request.query.get("LANG"))
     await _remember_language(services, portal.id, me.id, request.query.get("LANG"))
     session, _ = issue_session(
@@ -130,16 +132,11 @@ async def frame(request: web.Request) -> web.Response:
         lang=lang,
         token_lifetime_s=parse_id(text(form, "AUTH_EXPIRES")),
     )
-    placement = (text(form, "PLACEMENT") or "DEFAULT").upper()
-    options = _placement_options(text(form, "PLACEMENT_OPTIONS"))
-    if placement not in _TAB_PLACEMENTS:
-        placement = "DEFAULT" if placement != "LEFT_MENU" else placement
-        options = {}
     return pages.app_page(
         session=session,
         lang=lang,
-        placement=placement,
-        placement_options=options,
+        placement=launch.placement,
+        placement_options=launch.options,
         portal_domain=portal.domain,
     )
 
@@ -157,23 +154,6 @@ async def _remember_language(
             await uow.preferences.set_language(
                 portal_id, user_id, language, now=services.clock.now()
             )
-
-
-def _placement_options(raw: str | None) -> dict[str, str]:
-    """``PLACEMENT_OPTIONS`` is a JSON string (BITRIX24.md §10.1); keep only a numeric ID."""
-    if not raw:
-        return {}
-    try:
-        data = loads_bounded(raw)
-    except JsonRefused:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    raw_id = data.get("ID")
-    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-        raw_id = str(raw_id)
-    record_id = parse_id(raw_id)
-    return {"ID": str(record_id)} if record_id is not None else {}
 
 
 async def events(request: web.Request) -> web.Response:

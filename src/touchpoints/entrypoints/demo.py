@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import os
 import secrets
@@ -32,7 +33,7 @@ from touchpoints.domain.model import NewTouchPoint, OwnerType
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
-from touchpoints.entrypoints import api, demo_data, pages, replies, routes
+from touchpoints.entrypoints import api, demo_data, pages, placements, replies, routes
 from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.b24 import lang_of
 from touchpoints.entrypoints.config import MIN_SECRET_KEY_LENGTH, Config
@@ -47,8 +48,6 @@ from touchpoints.ports.storage import Storage
 from touchpoints.services.errors import InvalidInput
 
 log = logging.getLogger("touchpoints.demo")
-
-_TAB_PLACEMENTS = {owner_type.placement for owner_type in OwnerType}
 
 SECRET_FILE = "demo-secret"  # noqa: S105 - a file name, not a secret
 
@@ -197,7 +196,25 @@ async def seed_portal(
                 assert previous is not None
                 await uow.touch_points.update(previous.link_follow_up(added.id, now=now))
             stored_ids.append(added.id)
+    _seed_bitrix_todos(world, member_id, now)
     return portal.id
+
+
+def _seed_bitrix_todos(world: MemoryCrm, member_id: str, now: datetime) -> None:
+    """A few to-dos made in Bitrix24 itself, not tracked by the app: what the timeline
+    menu's "Track as touch-point" is for."""
+    deals = [plan.todo for plan in demo_data.plans(now) if plan.todo.owner.type is OwnerType.DEAL]
+    for index, (todo, subject) in enumerate(
+        zip(deals, ("Send the signed contract", "Check the delivery date"), strict=False)
+    ):
+        world.add_activity(
+            member_id,
+            todo.owner,
+            deadline=now.replace(minute=0, second=0, microsecond=0) + timedelta(days=2 + index),
+            responsible_id=todo.responsible_id,
+            subject=subject,
+            created_at=now - timedelta(days=1),
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -242,7 +259,7 @@ async def _demo_portal(request: web.Request) -> Portal | None:
 
 
 async def demo_page(request: web.Request) -> web.Response:
-    """``GET /demo?user=&lang=&placement=&id=``: open the board as a demo user, no Bitrix24."""
+    """``GET /demo?user=&lang=&placement=&id=&activity=``: open the app as a demo user, no Bitrix24."""
     services = request.app[SERVICES]
     demo = request.app[DEMO]
     user_id = parse_id(request.query.get("user")) or demo.default_user_id
@@ -258,21 +275,28 @@ async def demo_page(request: web.Request) -> web.Response:
     me = await services.connector.as_user(portal, token).current_user()
     lang = lang_of(request.query.get("lang"))
     session, _ = issue_session(services, portal=portal, user=me, access_token=token, lang=lang)
-    placement = request.query.get("placement", "DEFAULT").upper()
-    options: dict[str, str] = {}
-    record_id = parse_id(request.query.get("id"))
-    if placement in _TAB_PLACEMENTS and record_id is not None:
-        options = {"ID": str(record_id)}
-    elif placement not in ("DEFAULT", "LEFT_MENU"):
-        placement = "DEFAULT"
+    try:
+        launch = placements.read_launch(request.query.get("placement"), _demo_options(request))
+    except placements.PlacementRefused:
+        launch = placements.Launch(placement="DEFAULT")
     return pages.app_page(
         session=session,
         lang=lang,
-        placement=placement,
-        placement_options=options,
+        placement=launch.placement,
+        placement_options=launch.options,
         portal_domain=None,
         demo=True,
     )
+
+
+def _demo_options(request: web.Request) -> str:
+    """``&id=`` (the record) and ``&activity=`` (a timeline item's to-do) as the
+    ``PLACEMENT_OPTIONS`` Bitrix24 would send for the placement (BITRIX24.md §22.2)."""
+    record_id = request.query.get("id", "")
+    options = {"ID": record_id, "ENTITY_ID": record_id}
+    if "activity" in request.query:
+        options |= {"ASSOCIATED_ENTITY_ID": request.query["activity"]}
+    return json.dumps(options)
 
 
 async def renew_session(request: web.Request) -> web.StreamResponse:

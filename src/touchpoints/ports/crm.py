@@ -19,6 +19,7 @@ from touchpoints.domain.crm import (
     UserInfo,
 )
 from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.placements import MenuBinding
 from touchpoints.domain.portal import OAuthTokens, Portal
 from touchpoints.domain.secrets import Secret
 
@@ -179,6 +180,11 @@ class Crm(Protocol):
         ...
 
     async def unbind_placement(self, placement: str, handler: str) -> None: ...
+
+    async def bind_placements(self, handler: str, placements: Sequence[MenuBinding]) -> None:
+        """Bind (``MenuBinding.bind``) or unbind each placement for ``handler``, idempotently
+        like ``bind_placement``, in as few requests as possible."""
+        ...
 
 
 class CrmConnector(Protocol):

@@ -12,6 +12,7 @@ import attrs
 
 from touchpoints.domain.crm import CurrentUser
 from touchpoints.domain.model import OwnerType
+from touchpoints.domain.placements import menu_bindings
 from touchpoints.domain.portal import Portal, PortalInstall, TokenMatch
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
@@ -175,7 +176,7 @@ async def _enabled(storage: Storage, portal_id: int) -> frozenset[OwnerType]:
 
 
 async def bind_handlers(crm: Crm, handlers: Handlers, enabled: Iterable[OwnerType]) -> None:
-    """Bind our events and placements (idempotent); unbind tabs of disabled entities.
+    """Bind our events and placements (idempotent); unbind disabled entities' tabs and menus.
 
     ``crm`` must act as a portal admin: placement binding is admin-only (BITRIX24.md §19.13).
     """
@@ -189,6 +190,7 @@ async def bind_handlers(crm: Crm, handlers: Handlers, enabled: Iterable[OwnerTyp
         else:
             await crm.unbind_placement(owner_type.placement, handlers.app)
     await crm.bind_placement("LEFT_MENU", handlers.app, lang_all["en"], lang_all)
+    await crm.bind_placements(handlers.app, menu_bindings(enabled_set))
 
 
 async def verify_portal(

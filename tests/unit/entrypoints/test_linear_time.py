@@ -8,6 +8,7 @@ that other work on a busy machine does not count); a quadratic reader takes minu
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from aiohttp.test_utils import make_mocked_request
 from touchpoints.adapters.bitrix24 import transport
 from touchpoints.adapters.bitrix24.redact import redact
 from touchpoints.domain import digest, messages
-from touchpoints.entrypoints import b24, reports_api, wire
+from touchpoints.entrypoints import b24, placements, reports_api, wire
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, split_key
 from touchpoints.entrypoints.inputs import loads_bounded, parse_id, plausible_email
 from touchpoints.services.errors import InvalidInput
@@ -55,6 +56,10 @@ def _query(path: str, **params: str) -> Callable[[Any], Any]:
         return reports_api.report_params(make_mocked_request("GET", f"{path}?{query}"))
 
     return run
+
+
+_tab_launch = functools.partial(placements.read_launch, "CRM_DEAL_DETAIL_TAB")
+_timeline_launch = functools.partial(placements.read_launch, "CRM_DEAL_ACTIVITY_TIMELINE_MENU")
 
 
 def _form_key(key: str) -> Callable[[Any], Any]:
@@ -101,10 +106,15 @@ CASES: list[tuple[str, Callable[[Any], Any], Any]] = [
     ("form key close brackets", _form_key("]" * MIB), None),
     ("form key unclosed group", _form_key("a[" + "x" * MIB), None),
     ("split key", split_key, "a" + "[]" * (MIB // 2)),
-    ("placement options brackets", b24._placement_options, "[" * MIB),
-    ("placement options objects", b24._placement_options, '{"ID":' * (MIB // 6)),
-    ("placement options escapes", b24._placement_options, '{"ID": "' + "\\" * MIB),
-    ("placement options id", b24._placement_options, json.dumps({"ID": "9" * MIB})),
+    ("placement options brackets", _tab_launch, "[" * MIB),
+    ("placement options objects", _tab_launch, '{"ID":' * (MIB // 6)),
+    ("placement options escapes", _tab_launch, '{"ID": "' + "\\" * MIB),
+    ("placement options id", _tab_launch, json.dumps({"ID": "9" * MIB})),
+    (
+        "timeline options id",
+        _timeline_launch,
+        json.dumps({"ENTITY_ID": "1", "ASSOCIATED_ENTITY_ID": "9" * MIB}),
+    ),
     ("lang", b24.lang_of, "r" * MIB),
     ("digest lang", messages.language_of, "-" * MIB),
     (

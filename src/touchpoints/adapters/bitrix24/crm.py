@@ -49,6 +49,7 @@ from touchpoints.domain.crm import (
     UserInfo,
 )
 from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.placements import MenuBinding
 from touchpoints.ports.crm import (
     CardLookup,
     CrmError,
@@ -403,6 +404,23 @@ class BitrixCrm:
         await self._client.call(
             "placement.unbind", {"PLACEMENT": placement, "HANDLER": handler}, safe=True
         )
+
+    async def bind_placements(self, handler: str, placements: Sequence[MenuBinding]) -> None:
+        # Unbind-then-bind as above, but in one batch rather than two calls a placement, so
+        # an install or an update stays within the leaky bucket's burst (BITRIX24.md §6).
+        commands: dict[str, Command] = {}
+        for index, menu in enumerate(placements):
+            target = {"PLACEMENT": menu.code, "HANDLER": handler}
+            commands[f"u{index}"] = Command("placement.unbind", target)
+            if menu.bind:
+                langs = {lang: {"TITLE": text} for lang, text in menu.titles.items()}
+                commands[f"b{index}"] = Command(
+                    "placement.bind", {**target, "TITLE": menu.title, "LANG_ALL": langs}
+                )
+        reply = await run_commands(self._client, commands, safe=False)
+        for key, error in reply.errors.items():
+            if key.startswith("b"):
+                raise error
 
 
 def _datetime(value: datetime) -> str:

@@ -25,6 +25,7 @@ from touchpoints.domain.crm import (
     UserInfo,
 )
 from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.placements import MenuBinding
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.crm import (
@@ -283,6 +284,13 @@ class MemoryCrmSession:
         portal, user = self._begin("unbind_placement")
         _require_admin(user)
         portal.placement_bindings.pop((placement, handler), None)
+
+    async def bind_placements(self, handler: str, placements: Sequence[MenuBinding]) -> None:
+        for menu in placements:
+            if menu.bind:
+                await self.bind_placement(menu.code, handler, menu.title, menu.titles)
+            else:
+                await self.unbind_placement(menu.code, handler)
 
 
 class MemoryCrmConnector:

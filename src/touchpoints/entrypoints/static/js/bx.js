@@ -117,3 +117,33 @@ export function selectUsers() {
     window.BX24.selectUsers((users) => resolve(Array.isArray(users) ? users : []));
   });
 }
+
+// reloadData is documented for card tabs, card activities and list menus; elsewhere (the
+// timeline menu) only the placement's own interface can say (BITRIX24.md §22.4, §22.7).
+const RELOADS_DATA = /^CRM_\w+_(DETAIL_TAB|DETAIL_ACTIVITY|LIST_MENU)$/;
+
+function placementCommands(placement) {
+  if (typeof placement.getInterface !== "function") return Promise.resolve([]);
+  const commands = new Promise((resolve) => placement.getInterface((result) => resolve(Array.isArray(result?.command) ? result.command : [])));
+  return withTimeout(commands, 1500).catch(() => []);
+}
+
+/**
+ * Ask the open CRM card or list to show a change we made (BX24.placement.call('reloadData')),
+ * where the placement supports it; resolves to whether it was asked. Never rejects.
+ */
+export async function reloadCard(placementCode) {
+  const placement = ready ? window.BX24?.placement : null;
+  if (typeof placement?.call !== "function") return false;
+  const supported = RELOADS_DATA.test(placementCode || "") || (await placementCommands(placement)).includes("reloadData");
+  // The callback of an unsupported command never fires, so nothing waits for it.
+  if (supported) placement.call("reloadData", {}, () => {});
+  return supported;
+}
+
+/** Close the slider Bitrix24 opened the app in (the list menu's); false outside a frame. */
+export function closeSlider() {
+  if (!ready || typeof window.BX24?.closeApplication !== "function") return false;
+  window.BX24.closeApplication();
+  return true;
+}

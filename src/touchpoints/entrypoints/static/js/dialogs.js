@@ -561,3 +561,44 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
     .catch((error) => chain.replaceChildren(h("p", { class: "muted" }, `${t("details.chain_failed")} ${errorText(error)}`)));
   return handle;
 }
+
+/** Move ``touchPoint`` to another date and time (the timeline menu's "Reschedule"). */
+export function openRescheduleDialog(touchPoint, { onDone } = {}) {
+  const when = deadlineInputs({ ms: deadlineMs(touchPoint) });
+  const submit = button(t("action.save"), { kind: "primary", type: "submit", dataset: { testid: "reschedule-submit" } });
+  const form = h(
+    "form",
+    { class: "form", noValidate: true, id: nextId("reschedule-form") },
+    h("div", { class: "summary" }, typeBadge(touchPoint.type), h("div", { class: "summary__text" }, ownerView(touchPoint.owner), subjectView(touchPoint))),
+    when.node,
+  );
+  submit.setAttribute("form", form.id);
+  const handle = openDialog({
+    title: t("reschedule.title"),
+    body: form,
+    footer: [button(t("action.cancel"), { kind: "light", onClick: () => handle.close() }), submit],
+    className: "dialog--reschedule",
+  });
+  when.date.focus();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showFieldErrors(form, {});
+    const deadline = when.read();
+    if (when.invalid() || !deadline) {
+      showFieldErrors(form, { deadline: when.invalid() ? t("field.datetime_invalid", { pattern: dateFieldPattern() }) : t("create.deadline_required") });
+      when.date.focus();
+      return;
+    }
+    handle.setBusy(true);
+    try {
+      const moved = await api("PATCH", `/touchpoints/${touchPoint.id}`, { deadline });
+      handle.close();
+      toast(t("reschedule.done", { when: formatDateTime(deadlineMs(moved), portalZone()) }), { kind: "success" });
+      onDone?.(moved);
+    } catch (error) {
+      handle.setBusy(false);
+      applyServerError(form, error, t("edit.failed"));
+    }
+  });
+  return handle;
+}

@@ -6,6 +6,7 @@ import { frameAuth, initFrame, inFrame } from "./bx.js";
 import { mountBoard } from "./board.js";
 import { avatar, h, icon, loadIcons, replace } from "./dom.js";
 import { feedbackButton } from "./feedback.js";
+import { menuFromPlacement, mountMenu } from "./placements.js";
 import { LANGUAGES, loadLanguage, t } from "./i18n.js";
 import { mountRecord, ownerFromPlacement } from "./record.js";
 import { mountReports } from "./reports.js";
@@ -54,7 +55,9 @@ function demoControls() {
 
 function currentRoute() {
   if (window.location.hash === "#settings" || app.placement === "SETTINGS") return "settings";
-  return window.location.hash === "#reports" ? "reports" : "board";
+  if (window.location.hash === "#reports") return "reports";
+  // Opened from CRM Analytics: the reports first, the other tabs a click away.
+  return app.placement === "CRM_ANALYTICS_MENU" && !window.location.hash ? "reports" : "board";
 }
 
 function shell({ withNav }) {
@@ -136,6 +139,12 @@ async function boot() {
   if (owner) {
     document.body.classList.add("is-tab");
     mountRecord(shell({ withNav: false }), owner);
+    return;
+  }
+  const menu = menuFromPlacement(app.placement, app.placementOptions);
+  if (menu) {
+    document.body.classList.add("is-tab");
+    mountMenu(shell({ withNav: false }), menu);
     return;
   }
   const main = shell({ withNav: true });

@@ -2,11 +2,12 @@
 // with create and complete in place.
 
 import { api } from "./api.js";
+import { reloadCard } from "./bx.js";
 import { cardView, deadlineMs, ownerTypeLabel } from "./cards.js";
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, timelineView } from "./dialogs.js";
 import { h, replace } from "./dom.js";
 import { formatNumber, t } from "./i18n.js";
-import { errorText, ownerTitle } from "./state.js";
+import { app, errorText, ownerTitle } from "./state.js";
 import { button, panel } from "./ui.js";
 
 const PLACEMENT_OWNER = /^CRM_(LEAD|DEAL|CONTACT|COMPANY)_DETAIL_TAB$/;
@@ -38,8 +39,13 @@ export function mountRecord(root, owner) {
     // What is due comes first, the most overdue on top; the history reads oldest first.
     const open = data.items.filter((item) => item.status === "open").sort((a, b) => deadlineMs(a) - deadlineMs(b) || a.id - b.id);
     const history = data.items.filter((item) => item.status !== "open").sort((a, b) => deadlineMs(a) - deadlineMs(b) || a.id - b.id);
-    const complete = (touchPoint) => openCompleteDialog(touchPoint, { onDone: load });
-    const details = (touchPoint) => openDetailsDialog(touchPoint, { onComplete: complete, onChanged: load });
+    // The card's own timeline shows the to-dos too: ask it to reload after each change.
+    const changed = () => {
+      reloadCard(app.placement);
+      return load();
+    };
+    const complete = (touchPoint) => openCompleteDialog(touchPoint, { onDone: changed });
+    const details = (touchPoint) => openDetailsDialog(touchPoint, { onComplete: complete, onChanged: changed });
     replace(
       view,
       h(
@@ -47,7 +53,7 @@ export function mountRecord(root, owner) {
         { class: "toolbar" },
         h("div", { class: "toolbar__title" }, h("h1", { class: "page-title" }, ownerTitle(record)), h("span", { class: "chip" }, ownerTypeLabel(owner.type))),
         h("span", { class: "spacer" }),
-        button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ owner: record, onDone: load }) }),
+        button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ owner: record, onDone: changed }) }),
       ),
       panel(
         { id: "record-open", title: [t("record.open"), h("span", { class: "counter" }, formatNumber(open.length))] },
