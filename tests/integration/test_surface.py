@@ -30,9 +30,13 @@ ROUTES_WITH_BODY = [
     ("PUT", "/api/v1/settings"),
     ("PUT", "/api/v1/me/preferences"),
     ("POST", "/api/v1/feedback"),
+    ("POST", "/api/v1/touchpoints/bulk"),
+    ("POST", "/api/v1/touchpoints/sweep"),
+    ("POST", "/api/v1/undo"),
 ]
 ROUTES_WITH_QUERY = [
     ("GET", "/api/v1/board"),
+    ("GET", "/api/v1/touchpoints"),
     ("GET", "/api/v1/records/search"),
     ("GET", "/api/v1/followup-preview"),
     ("GET", "/api/v1/reports/summary"),

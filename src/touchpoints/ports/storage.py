@@ -10,6 +10,7 @@ from typing import Protocol
 
 import attrs
 
+from touchpoints.domain.listing import ListPosition
 from touchpoints.domain.model import (
     NewTouchPoint,
     OwnerRef,
@@ -22,6 +23,7 @@ from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, Portal
 from touchpoints.domain.reports import Report, ReportFilter, ReportPeriod
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings, UserPreferences
+from touchpoints.domain.undo import UndoRecord
 
 # ------------------------------------------------------------------ failures
 
@@ -64,6 +66,21 @@ class BoardQuery:
     owner_type: OwnerType | None = None
     type: TouchPointType | None = None
     limit: int = 5_000
+
+
+@attrs.frozen(kw_only=True)
+class ListQuery:
+    """A list view page: ``TouchPointRepository.page``. None filters match everything
+    (``responsible_ids`` None: every user; ``statuses`` None: every status)."""
+
+    responsible_ids: frozenset[int] | None = None
+    statuses: frozenset[Status] | None = None
+    owner_type: OwnerType | None = None
+    type: TouchPointType | None = None
+    deadline_from: datetime | None = None
+    deadline_before: datetime | None = None
+    after: ListPosition | None = None
+    limit: int = 50
 
 
 @attrs.frozen(kw_only=True)
@@ -261,6 +278,16 @@ class TouchPointRepository(Protocol):
         """Every touch-point of the portal (data export)."""
         ...
 
+    async def page(self, portal_id: int, query: ListQuery) -> list[TouchPoint]:
+        """Matching touch-points after ``query.after`` by (deadline, id), at most ``limit``
+        (the list view's keyset paging)."""
+        ...
+
+    async def by_ids(self, portal_id: int, touch_point_ids: Sequence[int]) -> list[TouchPoint]:
+        """The portal's touch-points among ``touch_point_ids``, in id order (others' ids and
+        unknown ones are left out)."""
+        ...
+
 
 class ReportRepository(Protocol):
     """The report queries: figures and listings computed next to the touch-points.
@@ -379,6 +406,20 @@ class AbuseBudget(Protocol):
         ...
 
 
+class UndoRepository(Protocol):
+    """Undo tokens (hashed) and what they restore, shared by every replica."""
+
+    async def add(self, record: UndoRecord) -> UndoRecord:
+        """Store a new record; also forgets the portal's records that expired a day ago."""
+        ...
+
+    async def get(self, portal_id: int, token_hash: bytes) -> UndoRecord | None: ...
+
+    async def use(self, portal_id: int, record_id: int, *, now: datetime) -> bool:
+        """Mark the record used; True for exactly one caller, however many race."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: commits when the block ends normally, rolls back on an exception."""
 
@@ -391,6 +432,7 @@ class UnitOfWork(Protocol):
     feedback: FeedbackRepository
     pending: PendingTodoRepository
     budget: AbuseBudget
+    undo: UndoRepository
 
 
 class Storage(Protocol):

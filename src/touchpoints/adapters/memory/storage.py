@@ -21,6 +21,7 @@ from touchpoints.adapters.memory.reports import MemoryReports
 from touchpoints.adapters.memory.settings import MemoryPreferences, MemorySettings
 from touchpoints.adapters.memory.touch_points import MemoryTouchPoints
 from touchpoints.adapters.memory.transaction import PORTALS, Committed, RowLock, Transaction
+from touchpoints.adapters.memory.undo import MemoryUndo
 from touchpoints.ports.storage import (
     StorageUnavailable,
     UnitOfWork,
@@ -43,6 +44,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.feedback = MemoryFeedback(tx)
         self.pending = MemoryPendingTodos(tx)
         self.budget = MemoryAbuseBudget(tx)
+        self.undo = MemoryUndo(tx)
 
 
 class MemoryStorage:

@@ -32,7 +32,8 @@ TOUCH_POINTS = "touch_points"
 DIGEST = "digest"
 FEEDBACK = "feedback"
 PENDING = "pending_todos"
-CHILD_TABLES = (SETTINGS, PREFERENCES, TOUCH_POINTS, DIGEST, FEEDBACK, PENDING)
+UNDO = "undo_tokens"
+CHILD_TABLES = (SETTINGS, PREFERENCES, TOUCH_POINTS, DIGEST, FEEDBACK, PENDING, UNDO)
 
 
 @attrs.define
@@ -46,6 +47,7 @@ class Committed:
     touch_point_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     feedback_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     pending_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
+    undo_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     # The abuse budget is not portal data: no cascade, and it counts outside transactions
     # exactly as its own unit of work does on Postgres.
     budget: dict[str, tuple[datetime, int]] = attrs.Factory(dict)

@@ -25,6 +25,7 @@ from touchpoints.adapters.postgres.portals import PostgresPortals
 from touchpoints.adapters.postgres.reports import PostgresReports
 from touchpoints.adapters.postgres.settings import PostgresPreferences, PostgresSettings
 from touchpoints.adapters.postgres.touch_points import PostgresTouchPoints
+from touchpoints.adapters.postgres.undo import PostgresUndo
 from touchpoints.ports.storage import (
     StorageUnavailable,
     UnitOfWork,
@@ -52,6 +53,7 @@ class PostgresUnitOfWork(UnitOfWork):
         self.feedback = PostgresFeedback(db)
         self.pending = PostgresPendingTodos(db)
         self.budget = PostgresAbuseBudget(db)
+        self.undo = PostgresUndo(db)
 
 
 def _unavailable(exc: BaseException, connection_closed: bool = True) -> Exception | None:
