@@ -58,7 +58,9 @@ def decode_cursor(cursor: str, scope: str) -> ListPosition:
     except (binascii.Error, ValueError):
         raise bad from None
     payload, check = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
-    if len(payload) != _LAYOUT.size or check != _check(payload, scope):
+    # Only the canonical spelling: unused bits of the last character must not vary.
+    canonical = base64.urlsafe_b64encode(raw).decode().rstrip("=") == cursor
+    if not canonical or len(payload) != _LAYOUT.size or check != _check(payload, scope):
         raise bad
     version, micros, position_id = _LAYOUT.unpack(payload)
     if version != _VERSION or position_id <= 0:

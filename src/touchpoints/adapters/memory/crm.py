@@ -146,7 +146,10 @@ class MemoryCrmSession:
         of a change is its failure and later changes still run, like a batch without halt.
         A failure of the whole CRM (unavailable, auth expired, portal gone) fails that
         change and every later one, as a failed ``batch`` request does."""
-        self._world.enter("change_todos")
+        try:
+            self._world.enter("change_todos")
+        except CrmError as exc:
+            return {change.activity_id: exc for change in changes}
         failed: dict[int, CrmError] = {}
         for position, change in enumerate(changes):
             try:
