@@ -7,6 +7,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from tests.integration.conftest import Harness
@@ -346,3 +347,46 @@ async def test_the_sweep_counts_first_then_moves_and_can_be_undone(harness: Harn
         "POST", "/api/v1/undo", session, json={"token": swept["undo"]["token"]}
     )
     assert (status, sorted(reply["done"])) == (200, sorted(item["id"] for item in overdue))
+
+
+# ------------------------------------------------------------------ the OpenAPI document
+
+
+async def test_bulk_replies_match_the_openapi_document(harness: Harness) -> None:
+    member_id = await harness.install()
+    session = await harness.session_for(member_id, 1)
+    item = await create(harness, member_id, session, hours=-2)
+    document = await (await harness.client.get("/api/openapi.json")).json()
+
+    def check(body: Any, schema: str) -> None:
+        validator = jsonschema_rs.Draft202012Validator(
+            {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+        )
+        assert [error.message for error in validator.iter_errors(body)] == [], (schema, body)
+
+    status, page = await harness.api("GET", "/api/v1/touchpoints?limit=1", session)
+    assert status == 200
+    check(page, "TouchPointList")
+    status, swept = await harness.api(
+        "POST", "/api/v1/touchpoints/sweep", session, json={"to": "today"}
+    )
+    assert status == 200, swept
+    check(swept, "SweepResult")
+    status, moved = await harness.api(
+        "POST",
+        "/api/v1/touchpoints/bulk",
+        session,
+        json={"ids": [item["id"], 10**9], "action": "reschedule", "shift": {"working_days": 2}},
+    )
+    assert status == 200, moved
+    check(moved, "BulkOutcome")
+    status, undone = await harness.api(
+        "POST", "/api/v1/undo", session, json={"token": moved["undo"]["token"]}
+    )
+    assert status == 200
+    check(undone, "BulkOutcome")
+    patch = document["paths"]["/api/v1/touchpoints/{id}"]["patch"]["responses"]["200"]
+    assert "X-Undo-Token" in patch["headers"]
+    for path in ("/api/v1/touchpoints/bulk", "/api/v1/touchpoints/sweep", "/api/v1/undo"):
+        assert "post" in document["paths"][path]
+    assert "get" in document["paths"]["/api/v1/touchpoints"]
