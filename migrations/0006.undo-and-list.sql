@@ -33,3 +33,29 @@ CREATE TABLE undo_tokens (
 CREATE INDEX undo_tokens_portal_expires_idx ON undo_tokens (portal_id, expires_at);
 
 ALTER TABLE undo_tokens ENABLE ROW LEVEL SECURITY;
+
+-- Hand-over with return: which touch-points went from one user to another for a period,
+-- so that the ones still open can go back when it ends (a background pass).
+CREATE TABLE handovers (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    portal_id       bigint NOT NULL REFERENCES portals (id) ON DELETE CASCADE,
+    from_user_id    bigint NOT NULL,
+    to_user_id      bigint NOT NULL,
+    first_day       date NOT NULL,
+    last_day        date NOT NULL,
+    created_by      bigint NOT NULL,
+    created_at      timestamptz NOT NULL,
+    touch_point_ids bigint[] NOT NULL,
+    returned_at     timestamptz,
+    CONSTRAINT handovers_users_positive
+        CHECK (from_user_id > 0 AND to_user_id > 0 AND created_by > 0),
+    CONSTRAINT handovers_someone_else CHECK (from_user_id <> to_user_id),
+    CONSTRAINT handovers_period CHECK (last_day >= first_day AND last_day - first_day < 366),
+    CONSTRAINT handovers_items_count CHECK (cardinality(touch_point_ids) <= 5000)
+);
+
+-- The return pass: a portal's hand-overs not returned yet.
+CREATE INDEX handovers_portal_open_idx ON handovers (portal_id, last_day)
+    WHERE returned_at IS NULL;
+
+ALTER TABLE handovers ENABLE ROW LEVEL SECURITY;

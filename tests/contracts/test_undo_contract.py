@@ -1,13 +1,14 @@
-"""Undo records and the list view's queries: one contract for both storage adapters."""
+"""Undo records, hand-overs and the list view's queries: one contract for both storage adapters."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from tests.contracts.conftest import NOW, Make
+from touchpoints.domain.handover import Handover
 from touchpoints.domain.listing import ListPosition
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPointType
 from touchpoints.domain.undo import UNDO_TTL, UndoItem, UndoRecord, hash_token
@@ -198,3 +199,67 @@ async def test_by_ids_reads_the_portals_own_rows_only(storage: Storage, make: Ma
         )
         assert await uow.touch_points.by_ids(portal.id, []) == []
     assert found == [mine[0], mine[2]]
+
+
+# ------------------------------------------------------------------ hand-overs
+
+
+def handover(portal_id: int, *, first: date = date(2026, 12, 14), days: int = 5) -> Handover:
+    return Handover(
+        portal_id=portal_id,
+        from_user_id=7,
+        to_user_id=8,
+        first_day=first,
+        last_day=first + timedelta(days=days - 1),
+        created_by=1,
+        created_at=NOW,
+        touch_point_ids=(5, 3, 9),
+    )
+
+
+async def test_hand_overs_read_back_within_their_portal_latest_first(
+    storage: Storage, make: Make
+) -> None:
+    portal = await make.portal(storage)
+    other = await make.portal(storage)
+    async with storage.unit_of_work() as uow:
+        early = await uow.handovers.add(handover(portal.id, first=date(2026, 12, 1)))
+        late = await uow.handovers.add(handover(portal.id, first=date(2026, 12, 14)))
+        await uow.handovers.add(handover(other.id))
+    assert early.id is not None
+    assert late.id is not None
+    async with storage.unit_of_work() as uow:
+        assert await uow.handovers.get(portal.id, late.id) == late
+        assert await uow.handovers.get(other.id, late.id) is None
+        assert await uow.handovers.for_portal(portal.id, open_only=True) == [late, early]
+        assert late.touch_point_ids == (5, 3, 9)
+
+
+async def test_a_hand_over_is_closed_once_and_then_no_longer_open(
+    storage: Storage, make: Make
+) -> None:
+    portal = await make.portal(storage)
+    async with storage.unit_of_work() as uow:
+        stored = await uow.handovers.add(handover(portal.id))
+    assert stored.id is not None
+    handover_id = stored.id
+
+    async def close() -> bool:
+        async with storage.unit_of_work() as uow:
+            return await uow.handovers.mark_returned(portal.id, handover_id, now=NOW)
+
+    assert sorted(await asyncio.gather(close(), close())) == [False, True]
+    async with storage.unit_of_work() as uow:
+        assert await uow.handovers.for_portal(portal.id, open_only=True) == []
+        (closed,) = await uow.handovers.for_portal(portal.id, open_only=False)
+    assert closed.returned_at == NOW
+
+
+async def test_deleting_the_portal_deletes_its_hand_overs(storage: Storage, make: Make) -> None:
+    portal = await make.portal(storage)
+    async with storage.unit_of_work() as uow:
+        stored = await uow.handovers.add(handover(portal.id))
+        assert await uow.portals.delete(portal.id)
+    assert stored.id is not None
+    async with storage.unit_of_work() as uow:
+        assert await uow.handovers.get(portal.id, stored.id) is None

@@ -390,3 +390,49 @@ async def test_bulk_replies_match_the_openapi_document(harness: Harness) -> None
     for path in ("/api/v1/touchpoints/bulk", "/api/v1/touchpoints/sweep", "/api/v1/undo"):
         assert "post" in document["paths"][path]
     assert "get" in document["paths"]["/api/v1/touchpoints"]
+
+
+# ------------------------------------------------------------------ hand-over with return
+
+
+async def test_a_hand_over_moves_a_period_and_ending_it_gives_back_what_is_open(
+    harness: Harness,
+) -> None:
+    member_id = await harness.install()
+    maxim = harness.b24.add_user(member_id, name="Maxim")
+    lena = harness.b24.add_user(member_id, name="Lena")
+    maxim_session = await harness.session_for(member_id, maxim)
+    lena_session = await harness.session_for(member_id, lena)
+    due = await create(harness, member_id, maxim_session, hours=30)
+    later = await create(harness, member_id, maxim_session, hours=24 * 20)
+    day = datetime.fromisoformat(due["deadline"]).date()
+    body = {
+        "from_user_id": maxim,
+        "to_user_id": lena,
+        "first_day": day.isoformat(),
+        "last_day": (day + timedelta(days=3)).isoformat(),
+    }
+    status, refused = await harness.api("POST", "/api/v1/handovers", lena_session, json=body)
+    assert (status, refused["code"]) == (403, "FORBIDDEN")
+    status, started = await harness.api("POST", "/api/v1/handovers", maxim_session, json=body)
+    assert status == 201, started
+    assert (started["done"], started["handover"]["touch_point_ids"]) == ([due["id"]], [due["id"]])
+    activity = harness.b24.activity(member_id, due["activity_id"])
+    assert activity is not None
+    assert activity.responsible_id == lena
+    await settle(harness)
+    assert await list_ids(harness, lena_session) == [due["id"]]
+    status, listed = await harness.api("GET", "/api/v1/handovers", lena_session)
+    assert (status, [h["id"] for h in listed["items"]]) == (200, [started["handover"]["id"]])
+    path = f"/api/v1/handovers/{started['handover']['id']}"
+    status, ended = await harness.api("DELETE", path, maxim_session)
+    assert status == 200, ended
+    assert ended["done"] == [due["id"]]
+    assert ended["handover"]["returned_at"] is not None
+    await settle(harness)
+    assert await list_ids(harness, maxim_session) == [due["id"], later["id"]]
+    status, again = await harness.api("DELETE", path, maxim_session)
+    assert (status, again["code"]) == (404, "NOT_FOUND")
+    other = await harness.install()
+    status, foreign = await harness.api("DELETE", path, await harness.session_for(other, 1))
+    assert status == 404, foreign

@@ -33,6 +33,7 @@ ROUTES_WITH_BODY = [
     ("POST", "/api/v1/touchpoints/bulk"),
     ("POST", "/api/v1/touchpoints/sweep"),
     ("POST", "/api/v1/undo"),
+    ("POST", "/api/v1/handovers"),
 ]
 ROUTES_WITH_QUERY = [
     ("GET", "/api/v1/board"),
@@ -56,6 +57,8 @@ OTHER_ROUTES = [
     ("GET", "/api/v1/me/preferences"),
     ("GET", "/api/v1/portal/export"),
     ("DELETE", "/api/v1/portal/data"),
+    ("GET", "/api/v1/handovers"),
+    ("DELETE", "/api/v1/handovers/1"),
 ]
 
 BODIES: list[bytes] = [

@@ -1,10 +1,11 @@
 """Work in bulk's domain rules as properties: shifts by working days, local-day moves, sweep
-targets, list cursors and text matching."""
+targets, list cursors, text matching, undo items and hand-over periods."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import attrs
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -12,11 +13,13 @@ from hypothesis import strategies as st
 from tests.strategies import instants, plain_days, portal_settings, touch_points
 from tests.unit.factories import touch_point
 from touchpoints.domain.errors import InvalidTransition, InvalidValue
+from touchpoints.domain.handover import Handover, check_period
 from touchpoints.domain.listing import ListPosition, decode_cursor, encode_cursor, text_matches
 from touchpoints.domain.model import Status, TouchPoint
 from touchpoints.domain.scheduling import (
     Shift,
     SweepTarget,
+    current_local_day,
     is_working_day,
     local_date,
     move_to_local_day,
@@ -213,3 +216,62 @@ def test_an_undo_item_sees_every_later_change() -> None:
 def test_tokens_are_stored_as_their_sha256() -> None:
     assert len(hash_token("a")) == 32
     assert hash_token("a") != hash_token("b")
+
+
+# ------------------------------------------------------------------ hand-overs
+
+
+@given(
+    first=plain_days(),
+    length=st.integers(1, 30),
+    now=instants(),
+    settings=portal_settings(),
+)
+def test_a_hand_over_is_due_from_the_first_instant_after_its_last_local_day(
+    first: date, length: int, now: datetime, settings: PortalSettings
+) -> None:
+    handover = Handover(
+        portal_id=1,
+        from_user_id=2,
+        to_user_id=3,
+        first_day=first,
+        last_day=first + (length - 1) * _ONE_DAY,
+        created_by=2,
+        created_at=now,
+    )
+    start, end = handover.period(settings.zone)
+    assert start < end
+    assert current_local_day(end, settings.zone) > handover.last_day
+    assert current_local_day(end - timedelta(microseconds=1), settings.zone) <= handover.last_day
+    assert handover.is_due(now, settings.zone) == (now >= end)
+    returned = attrs.evolve(handover, returned_at=now)
+    assert not returned.is_due(now + timedelta(days=400), settings.zone)
+
+
+def test_a_hand_over_is_never_to_oneself_nor_backwards_nor_endless() -> None:
+    for from_user, to_user, first, last in (
+        (2, 2, date(2026, 12, 14), date(2026, 12, 18)),
+        (2, 3, date(2026, 12, 18), date(2026, 12, 14)),
+        (2, 3, date(2026, 1, 1), date(2027, 1, 2)),
+    ):
+        with pytest.raises(InvalidValue):
+            check_period(from_user, to_user, first, last)
+
+
+def test_only_what_is_still_open_and_still_the_colleagues_goes_back() -> None:
+    moved = touch_point(id=10, responsible_id=3)
+    handover = Handover(
+        portal_id=1,
+        from_user_id=5,
+        to_user_id=3,
+        first_day=date(2026, 3, 2),
+        last_day=date(2026, 3, 6),
+        created_by=5,
+        created_at=moved.created_at,
+        touch_point_ids=(10,),
+    )
+    now = moved.updated_at
+    assert handover.goes_back(moved)
+    assert not handover.goes_back(moved.reassign(4, now=now))
+    assert not handover.goes_back(moved.complete("done", now=now))
+    assert not handover.goes_back(touch_point(id=11, responsible_id=3))

@@ -10,7 +10,7 @@ from touchpoints.domain.portal import Portal
 from touchpoints.domain.scheduling import Presets, follow_up_deadline, presets_at
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.visibility import sees_team
-from touchpoints.entrypoints import bulk_api, replies, reports_api, routes
+from touchpoints.entrypoints import bulk_api, handover_api, replies, reports_api, routes
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.context import Context, issue_session
 from touchpoints.entrypoints.http import ApiError
@@ -476,6 +476,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     *reports_api.ROUTES,
     *bulk_api.ROUTES,
+    *handover_api.ROUTES,
 )
 
 

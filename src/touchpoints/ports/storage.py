@@ -10,6 +10,7 @@ from typing import Protocol
 
 import attrs
 
+from touchpoints.domain.handover import Handover
 from touchpoints.domain.listing import ListPosition
 from touchpoints.domain.model import (
     NewTouchPoint,
@@ -420,6 +421,22 @@ class UndoRepository(Protocol):
         ...
 
 
+class HandoverRepository(Protocol):
+    """Hand-overs with return, until the pass that gives back their touch-points."""
+
+    async def add(self, handover: Handover) -> Handover: ...
+
+    async def get(self, portal_id: int, handover_id: int) -> Handover | None: ...
+
+    async def for_portal(self, portal_id: int, *, open_only: bool) -> list[Handover]:
+        """The portal's hand-overs, the latest first day first (``open_only``: not returned)."""
+        ...
+
+    async def mark_returned(self, portal_id: int, handover_id: int, *, now: datetime) -> bool:
+        """Close a hand-over; True for exactly one caller, however many race."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: commits when the block ends normally, rolls back on an exception."""
 
@@ -433,6 +450,7 @@ class UnitOfWork(Protocol):
     pending: PendingTodoRepository
     budget: AbuseBudget
     undo: UndoRepository
+    handovers: HandoverRepository
 
 
 class Storage(Protocol):

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Hashable
 from touchpoints.adapters.memory.budget import MemoryAbuseBudget
 from touchpoints.adapters.memory.digest_log import MemoryDigestLog
 from touchpoints.adapters.memory.feedback import MemoryFeedback
+from touchpoints.adapters.memory.handovers import MemoryHandovers
 from touchpoints.adapters.memory.pending import MemoryPendingTodos
 from touchpoints.adapters.memory.portals import MemoryPortals
 from touchpoints.adapters.memory.reports import MemoryReports
@@ -45,6 +46,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.pending = MemoryPendingTodos(tx)
         self.budget = MemoryAbuseBudget(tx)
         self.undo = MemoryUndo(tx)
+        self.handovers = MemoryHandovers(tx)
 
 
 class MemoryStorage:

@@ -33,7 +33,8 @@ DIGEST = "digest"
 FEEDBACK = "feedback"
 PENDING = "pending_todos"
 UNDO = "undo_tokens"
-CHILD_TABLES = (SETTINGS, PREFERENCES, TOUCH_POINTS, DIGEST, FEEDBACK, PENDING, UNDO)
+HANDOVERS = "handovers"
+CHILD_TABLES = (SETTINGS, PREFERENCES, TOUCH_POINTS, DIGEST, FEEDBACK, PENDING, UNDO, HANDOVERS)
 
 
 @attrs.define
@@ -48,6 +49,7 @@ class Committed:
     feedback_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     pending_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     undo_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
+    handover_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     # The abuse budget is not portal data: no cascade, and it counts outside transactions
     # exactly as its own unit of work does on Postgres.
     budget: dict[str, tuple[datetime, int]] = attrs.Factory(dict)

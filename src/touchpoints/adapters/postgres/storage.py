@@ -19,6 +19,7 @@ from touchpoints.adapters.postgres.digest_log import PostgresDigestLog
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
 from touchpoints.adapters.postgres.feedback import PostgresFeedback
+from touchpoints.adapters.postgres.handovers import PostgresHandovers
 from touchpoints.adapters.postgres.migrate import MIGRATIONS_DIR, migration_ids
 from touchpoints.adapters.postgres.pending import PostgresPendingTodos
 from touchpoints.adapters.postgres.portals import PostgresPortals
@@ -54,6 +55,7 @@ class PostgresUnitOfWork(UnitOfWork):
         self.pending = PostgresPendingTodos(db)
         self.budget = PostgresAbuseBudget(db)
         self.undo = PostgresUndo(db)
+        self.handovers = PostgresHandovers(db)
 
 
 def _unavailable(exc: BaseException, connection_closed: bool = True) -> Exception | None:
