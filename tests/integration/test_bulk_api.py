@@ -209,6 +209,7 @@ async def test_bulk_bodies_are_validated_field_by_field(harness: Harness) -> Non
         ({"ids": [1], "action": "reassign"}, "responsible_id"),
         ({"ids": [1], "action": "explode"}, "action"),
         ({"ids": [0], "action": "cancel"}, "ids"),
+        ({"ids": [1], "action": "reschedule", "day": "9999-12-31"}, "day"),
     ):
         status, reply = await harness.api("POST", "/api/v1/touchpoints/bulk", session, json=body)
         assert status == 400, (body, reply)

@@ -275,3 +275,9 @@ def test_only_what_is_still_open_and_still_the_colleagues_goes_back() -> None:
     assert not handover.goes_back(moved.reassign(4, now=now))
     assert not handover.goes_back(moved.complete("done", now=now))
     assert not handover.goes_back(touch_point(id=11, responsible_id=3))
+
+
+def test_a_hand_over_period_stays_within_the_years_we_accept() -> None:
+    with pytest.raises(InvalidValue) as raised:
+        check_period(2, 3, date(9999, 12, 30), date(9999, 12, 31))
+    assert set(raised.value.errors) == {"first_day", "last_day"}

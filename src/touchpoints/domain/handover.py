@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.limits import FIRST_YEAR, LAST_YEAR
 from touchpoints.domain.model import TouchPoint, to_utc
 from touchpoints.domain.scheduling import start_of_local_day
 
@@ -19,6 +20,11 @@ HANDOVER_MAX_DAYS = 366
 def check_period(from_user_id: int, to_user_id: int, first_day: date, last_day: date) -> None:
     """Raises: InvalidValue for a hand-over to oneself or a period that is not one."""
     errors: dict[str, str] = {}
+    for name, day in (("first_day", first_day), ("last_day", last_day)):
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            errors[name] = f"must be between the years {FIRST_YEAR} and {LAST_YEAR}"
+    if errors:
+        raise InvalidValue(errors)
     if from_user_id == to_user_id:
         errors["to_user_id"] = "must be someone else"
     if last_day < first_day:

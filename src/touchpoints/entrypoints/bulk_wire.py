@@ -10,6 +10,8 @@ import attrs
 from touchpoints.domain.limits import (
     BULK_MAX,
     CURSOR_MAX,
+    FIRST_YEAR,
+    LAST_YEAR,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
     NOTE_MAX,
@@ -157,7 +159,7 @@ class SweepBody:
         try:
             if len(self.to) == 10 and self.to.isascii():
                 day = date.fromisoformat(self.to)
-                if 2000 <= day.year <= 2200:
+                if FIRST_YEAR <= day.year <= LAST_YEAR:
                     return day
         except ValueError:
             pass

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 import attrs
 
-from touchpoints.domain.limits import BULK_MAX, NOTE_MAX
+from touchpoints.domain.limits import BULK_MAX, FIRST_YEAR, LAST_YEAR, NOTE_MAX
 from touchpoints.domain.listing import ListPosition, decode_cursor, encode_cursor, text_matches
 from touchpoints.domain.model import OwnerType, Status, TouchPoint, TouchPointType
 from touchpoints.domain.scheduling import (
@@ -220,6 +220,8 @@ class BulkRequest:
             given.add("result_note")
         for name in sorted(given - uses):
             errors[name] = f"is not used by the {self.action.value} action"
+        if self.day is not None and not FIRST_YEAR <= self.day.year <= LAST_YEAR:
+            errors["day"] = f"must be between the years {FIRST_YEAR} and {LAST_YEAR}"
         if self.action is BulkAction.RESCHEDULE and len(targets) != 1:
             errors["deadline"] = "give exactly one of deadline, day or shift"
         if self.action is BulkAction.REASSIGN and self.responsible_id is None:
