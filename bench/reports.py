@@ -49,10 +49,10 @@ from touchpoints.adapters.postgres.rows import touch_point_from_row
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.model import OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
-from touchpoints.domain.reports import ReportFilter, ReportPeriod, compute_report
+from touchpoints.domain.reports import ReportPeriod, compute_report
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.reports_api import CsvStyle, csv_document
-from touchpoints.ports.storage import ReportQuery
+from touchpoints.ports.storage import PeriodListing, ReportQuery
 
 T = TypeVar("T")
 
@@ -220,7 +220,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
             async def owners(start: datetime = start, end: datetime = end) -> int:
                 async with storage.unit_of_work() as uow:
                     found = await uow.reports.unfollowed_owners(
-                        portal_id, start, end, ReportFilter(), limit=5_001
+                        portal_id, PeriodListing(start=start, end=end, limit=5_001)
                     )
                 return len(found)
 
@@ -247,7 +247,7 @@ async def bench(dsn: str, count: int, repeat: int) -> None:
                 async def export(start: datetime = start, end: datetime = end) -> int:
                     async with storage.unit_of_work() as uow:
                         listed = await uow.reports.in_period_matching(
-                            portal_id, start, end, ReportFilter(), limit=50_001
+                            portal_id, PeriodListing(start=start, end=end, limit=50_001)
                         )
                     body = csv_document(
                         ["id", "deadline", "note"],

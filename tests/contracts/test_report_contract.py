@@ -20,11 +20,12 @@ from tests.strategies import existing_local, transition_days
 from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.adapters.postgres.reports import WHITESPACE
 from touchpoints.adapters.postgres.storage import PostgresStorage
+from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, Status, TouchPointType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.reports import ReportFilter, ReportPeriod
 from touchpoints.domain.secrets import Secret
-from touchpoints.ports.storage import ReportQuery, Storage
+from touchpoints.ports.storage import PeriodListing, ReportQuery, Storage
 
 BERLIN = "Europe/Berlin"
 _NUMBERS = itertools.count(1)
@@ -286,15 +287,33 @@ async def test_unfollowed_owners_are_distinct_newest_completion_first_and_limite
     start, end = WEEK.bounds(ZoneInfo(BERLIN))
     async with storage.unit_of_work() as uow:
         everyone = await uow.reports.unfollowed_owners(
-            portal_id, start, end, ReportFilter(), limit=10
+            portal_id, PeriodListing(start=start, end=end, limit=10)
         )
-        first = await uow.reports.unfollowed_owners(portal_id, start, end, ReportFilter(), limit=1)
+        first = await uow.reports.unfollowed_owners(
+            portal_id, PeriodListing(start=start, end=end, limit=1)
+        )
         user_two = await uow.reports.unfollowed_owners(
-            portal_id, start, end, ReportFilter(responsible_ids=frozenset({2})), limit=10
+            portal_id,
+            PeriodListing(
+                start=start,
+                end=end,
+                report_filter=ReportFilter(responsible_ids=frozenset({2})),
+                limit=10,
+            ),
         )
     assert everyone == [DEAL, LEAD]
     assert first == [DEAL]
     assert user_two == [LEAD]
+
+
+def test_a_listing_refuses_naive_instants_and_negative_limits() -> None:
+    start, end = WEEK.bounds(ZoneInfo(BERLIN))
+    with pytest.raises(InvalidValue) as naive:
+        PeriodListing(start=start.replace(tzinfo=None), end=end, limit=1)
+    assert "start" in naive.value.errors
+    with pytest.raises(InvalidValue) as negative:
+        PeriodListing(start=start, end=end, limit=-1)
+    assert "limit" in negative.value.errors
 
 
 async def test_owners_with_open_names_only_records_with_an_open_touch_point(
@@ -336,13 +355,16 @@ async def test_the_export_lists_what_was_created_due_completed_or_closed_in_the_
     start, end = WEEK.bounds(ZoneInfo(BERLIN))
     async with storage.unit_of_work() as uow:
         listed = await uow.reports.in_period_matching(
-            portal_id, start, end, ReportFilter(), limit=10
+            portal_id, PeriodListing(start=start, end=end, limit=10)
         )
         calls = await uow.reports.in_period_matching(
-            portal_id, start, end, ReportFilter(type=TouchPointType.CALL), limit=10
+            portal_id,
+            PeriodListing(
+                start=start, end=end, report_filter=ReportFilter(type=TouchPointType.CALL), limit=10
+            ),
         )
         capped = await uow.reports.in_period_matching(
-            portal_id, start, end, ReportFilter(), limit=2
+            portal_id, PeriodListing(start=start, end=end, limit=2)
         )
     assert [tp.status for tp in listed] == [
         Status.CANCELLED,

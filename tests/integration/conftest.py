@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -61,19 +61,31 @@ class Harness:
         await self.client.app[ACTIVITY_SYNC].drained()
 
     async def create_touch_point(
-        self, member_id: str, session: str, *, type_: str = "call", days: int = 2
+        self,
+        member_id: str,
+        session: str,
+        *,
+        type_: str = "call",
+        days: float = 2,
+        deal_id: int | None = None,
+        deadline: datetime | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
-        """Create a touch-point through the API on a new deal; returns the reply."""
-        deal = self.b24.add_record(member_id, OwnerType.DEAL, title="Fleet")
-        deadline = self.b24.clock.now().replace(microsecond=0) + timedelta(days=days)
+        """Create a touch-point through the API (on ``deal_id``, or a new deal) due ``days``
+        from now or at ``deadline``; ``extra`` adds body fields. Returns the reply."""
+        if deal_id is None:
+            deal_id = self.b24.add_record(member_id, OwnerType.DEAL, title="Fleet").id
+        if deadline is None:
+            deadline = self.b24.clock.now().replace(microsecond=0) + timedelta(days=days)
         status, body = await self.api(
             "POST",
             "/api/v1/touchpoints",
             session,
             json={
-                "owner": {"type": "deal", "id": deal.id},
+                "owner": {"type": "deal", "id": deal_id},
                 "type": type_,
                 "deadline": deadline.isoformat(),
+                **extra,
             },
         )
         assert status == 201, body

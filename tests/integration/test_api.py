@@ -408,18 +408,9 @@ async def test_the_record_tab_lists_open_touch_points_first_the_most_overdue_on_
     now = harness.b24.clock.now().replace(microsecond=0)
     ids = {}
     for name, days in (("late", -3), ("soon", 1), ("later", 9), ("finished", -6)):
-        status, created = await harness.api(
-            "POST",
-            "/api/v1/touchpoints",
-            session,
-            json={
-                "owner": {"type": "deal", "id": deal.id},
-                "type": "call",
-                "deadline": (now + timedelta(days=days)).isoformat(),
-                "title": name,
-            },
+        created = await harness.create_touch_point(
+            member_id, session, deal_id=deal.id, deadline=now + timedelta(days=days), title=name
         )
-        assert status == 201, created
         ids[name] = created["id"]
     status, _ = await harness.api(
         "POST",

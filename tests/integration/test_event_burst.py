@@ -32,17 +32,9 @@ async def test_a_burst_of_duplicated_out_of_order_events_converges_fast(harness:
     ours: list[int] = []
     for n in range(12):
         deal = harness.b24.add_record(member_id, OwnerType.DEAL, title=f"Deal {n}")
-        status, created = await harness.api(
-            "POST",
-            "/api/v1/touchpoints",
-            session,
-            json={
-                "owner": {"type": "deal", "id": deal.id},
-                "type": "call",
-                "deadline": (base + timedelta(hours=n)).isoformat(),
-            },
+        created = await harness.create_touch_point(
+            member_id, session, deal_id=deal.id, deadline=base + timedelta(hours=n)
         )
-        assert status == 201, created
         ours.append(created["activity_id"])
     strangers = [
         harness.b24.add_activity(

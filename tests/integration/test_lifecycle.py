@@ -135,18 +135,9 @@ async def test_the_full_loop_from_launch_to_completed_follow_up(harness: Harness
     )
     session = await harness.session_for(member_id, 1)
     deadline = (harness.b24.clock.now() + timedelta(days=1)).replace(microsecond=0)
-    status, created = await harness.api(
-        "POST",
-        "/api/v1/touchpoints",
-        session,
-        json={
-            "owner": {"type": "deal", "id": deal.id},
-            "type": "call",
-            "deadline": deadline.isoformat(),
-            "title": "Call about the fleet",
-        },
+    created = await harness.create_touch_point(
+        member_id, session, deal_id=deal.id, deadline=deadline, title="Call about the fleet"
     )
-    assert status == 201, created
     assert created["owner"] == {"type": "deal", "id": deal.id, "title": "Fleet rollout"}
     activity = harness.b24.activity(member_id, created["activity_id"])
     assert activity is not None
@@ -201,15 +192,8 @@ async def test_activity_changes_in_the_crm_are_mirrored_and_deletes_orphan(
     deal = harness.b24.add_record(member_id, OwnerType.DEAL, title="Deal")
     session = await harness.session_for(member_id, 1)
     deadline = harness.b24.clock.now().replace(microsecond=0) + timedelta(days=3)
-    _, created = await harness.api(
-        "POST",
-        "/api/v1/touchpoints",
-        session,
-        json={
-            "owner": {"type": "deal", "id": deal.id},
-            "type": "meeting",
-            "deadline": deadline.isoformat(),
-        },
+    created = await harness.create_touch_point(
+        member_id, session, deal_id=deal.id, type_="meeting", deadline=deadline
     )
     portal_id = await portal_id_of(harness, member_id)
     moved_to = deadline + timedelta(days=1)
@@ -243,20 +227,8 @@ async def test_activity_changes_in_the_crm_are_mirrored_and_deletes_orphan(
 async def test_uninstall_removes_every_row_of_the_portal_and_nothing_else(harness: Harness) -> None:
     first = await harness.install()
     second = await harness.install()
-    deal = harness.b24.add_record(first, OwnerType.DEAL, title="Deal")
     session = await harness.session_for(first, 1)
-    deadline = harness.b24.clock.now().replace(microsecond=0) + timedelta(days=3)
-    status, _ = await harness.api(
-        "POST",
-        "/api/v1/touchpoints",
-        session,
-        json={
-            "owner": {"type": "deal", "id": deal.id},
-            "type": "call",
-            "deadline": deadline.isoformat(),
-        },
-    )
-    assert status == 201
+    await harness.create_touch_point(first, session, days=3)
     status, _ = await harness.api("POST", "/api/v1/feedback", session, json={"message": "Nice"})
     assert status == 201
     first_id = await portal_id_of(harness, first)
@@ -280,18 +252,7 @@ async def test_the_digest_speaks_the_language_the_user_opens_the_app_in(harness:
     assert status == 200
     settings.update(digest_hour=0, working_days=[1, 2, 3, 4, 5, 6, 7])
     assert (await harness.api("PUT", "/api/v1/settings", admin, json=settings))[0] == 200
-    due = (harness.b24.clock.now() - timedelta(hours=2)).replace(microsecond=0)
-    status, _ = await harness.api(
-        "POST",
-        "/api/v1/touchpoints",
-        session,
-        json={
-            "owner": {"type": "deal", "id": deal.id},
-            "type": "call",
-            "deadline": due.isoformat(),
-        },
-    )
-    assert status == 201
+    await harness.create_touch_point(member_id, session, deal_id=deal.id, days=-2 / 24)
     summary = await run_digest_pass(
         storage=harness.storage,
         connector=harness.services.connector,

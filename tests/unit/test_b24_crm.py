@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta, timezone
 
+import attrs
 import pytest
 
-from tests.unit.test_b24_support import Scripted, local_env
+from tests.unit.test_b24_support import FAST_RETRY, Scripted, local_env
 from touchpoints.adapters.bitrix24.batch import Command, batch
 from touchpoints.domain.crm import Activity, RecordCard, TodoSpec
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
@@ -21,6 +22,10 @@ from touchpoints.ports.crm import (
 
 PLUS2 = timezone(timedelta(hours=2))
 DEAL_7 = OwnerRef(OwnerType.DEAL, 7)
+# Thousands of commands per batch: these tests count requests, so they allow the production
+# timeout rather than the short one that keeps failure tests fast.
+BIG_READ_TIMEOUT_S = 20.0
+BIG_READ_RETRY = attrs.evolve(FAST_RETRY, budget_s=25.0)
 
 
 def spec(**overrides: object) -> TodoSpec:
@@ -111,7 +116,7 @@ async def test_a_naive_deadline_is_refused_before_anything_is_sent() -> None:
 
 @pytest.mark.parametrize(("count", "requests"), [(0, 0), (50, 1), (51, 1), (2500, 1), (2501, 2)])
 async def test_activities_by_id_cost_ceil_m_over_2500_requests(count: int, requests: int) -> None:
-    async with local_env() as env:
+    async with local_env(timeout_s=BIG_READ_TIMEOUT_S, retry=BIG_READ_RETRY) as env:
         ids = env.server.add_activities(count)
         found = await env.connector.as_app(env.portal).get_activities(ids)
         assert sorted(found) == ids
@@ -122,7 +127,7 @@ async def test_activities_by_id_cost_ceil_m_over_2500_requests(count: int, reque
 
 
 async def test_activities_are_parsed_from_string_scalars() -> None:
-    async with local_env() as env:
+    async with local_env(timeout_s=BIG_READ_TIMEOUT_S, retry=BIG_READ_RETRY) as env:
         (activity_id,) = env.server.add_activities(1, COMPLETED="Y", SETTINGS=[])
         (unowned,) = env.server.add_activities(1, OWNER_TYPE_ID="128", DEADLINE=None)
         found = await env.connector.as_app(env.portal).get_activities([activity_id, unowned, 5])
@@ -142,7 +147,7 @@ async def test_activities_are_parsed_from_string_scalars() -> None:
 
 @pytest.mark.parametrize(("count", "requests"), [(0, 1), (49, 1), (50, 2), (51, 2), (120, 3)])
 async def test_find_todos_walks_an_id_cursor_without_counting(count: int, requests: int) -> None:
-    async with local_env() as env:
+    async with local_env(timeout_s=BIG_READ_TIMEOUT_S, retry=BIG_READ_RETRY) as env:
         ids = env.server.add_activities(count)
         env.server.add_activities(3, COMPLETED="Y")
         env.server.add_activities(2, PROVIDER_ID="CRM_MEETING")
@@ -158,7 +163,7 @@ async def test_find_todos_walks_an_id_cursor_without_counting(count: int, reques
 
 
 async def test_find_todos_of_one_record_filters_by_owner() -> None:
-    async with local_env() as env:
+    async with local_env(timeout_s=BIG_READ_TIMEOUT_S, retry=BIG_READ_RETRY) as env:
         (mine,) = env.server.add_activities(1)
         env.server.add_activities(1, OWNER_ID="8")
         todos = await env.connector.as_app(env.portal).find_todos(
@@ -172,7 +177,7 @@ async def test_find_todos_of_one_record_filters_by_owner() -> None:
 
 @pytest.mark.parametrize(("count", "requests"), [(0, 0), (50, 1), (51, 1), (2500, 1), (2501, 2)])
 async def test_records_by_id_cost_ceil_m_over_2500_requests(count: int, requests: int) -> None:
-    async with local_env() as env:
+    async with local_env(timeout_s=BIG_READ_TIMEOUT_S, retry=BIG_READ_RETRY) as env:
         ids = env.server.add_items(2, count)
         refs = [OwnerRef(OwnerType.DEAL, item_id) for item_id in ids]
         cards = await env.connector.as_app(env.portal).read_records(refs)
@@ -188,7 +193,7 @@ async def test_cards_read_records_and_todo_texts_in_the_same_batches(
     cards: int, requests: int
 ) -> None:
     """M cards on M records: 2M ids in lists of 50, 50 lists to a request."""
-    async with local_env() as env:
+    async with local_env(timeout_s=BIG_READ_TIMEOUT_S, retry=BIG_READ_RETRY) as env:
         record_ids = env.server.add_items(2, cards)
         activity_ids = env.server.add_activities(cards, DESCRIPTION="Agenda")
         refs = [OwnerRef(OwnerType.DEAL, item_id) for item_id in record_ids]

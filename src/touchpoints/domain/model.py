@@ -173,20 +173,12 @@ class TouchPoint:
 
     @classmethod
     def from_new(cls, new: NewTouchPoint, touch_point_id: int) -> TouchPoint:
-        """The stored form of ``new`` once storage has given it an id."""
+        """The stored form of ``new`` once storage has given it an id: open, unchanged since."""
         return cls(
             id=touch_point_id,
-            portal_id=new.portal_id,
-            activity_id=new.activity_id,
-            owner=new.owner,
-            type=new.type,
             status=Status.OPEN,
-            deadline=new.deadline,
-            responsible_id=new.responsible_id,
-            created_by=new.created_by,
-            created_at=new.created_at,
             updated_at=new.created_at,
-            previous_id=new.previous_id,
+            **attrs.asdict(new, recurse=False),
         )
 
     @property

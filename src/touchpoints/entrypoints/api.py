@@ -97,12 +97,7 @@ async def renew_for(
         except SessionInvalid:
             lang = "en"
     token, session = issue_session(
-        services,
-        portal=portal,
-        user_id=me.id,
-        is_admin=me.is_admin,
-        access_token=access_token,
-        lang=lang,
+        services, portal=portal, user=me, access_token=access_token, lang=lang
     )
     return SessionReply(session=token, expires_at=session.expires_at)
 

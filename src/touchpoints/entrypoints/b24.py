@@ -125,8 +125,7 @@ async def frame(request: web.Request) -> web.Response:
     session, _ = issue_session(
         services,
         portal=portal,
-        user_id=me.id,
-        is_admin=me.is_admin,
+        user=me,
         access_token=access_token,
         lang=lang,
         token_lifetime_s=parse_id(text(form, "AUTH_EXPIRES")),

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import attrs
 from aiohttp import web
 
+from touchpoints.domain.crm import CurrentUser
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
@@ -118,13 +119,13 @@ def issue_session(
     services: Services,
     *,
     portal: Portal,
-    user_id: int,
-    is_admin: bool,
+    user: CurrentUser,
     access_token: Secret,
     lang: str,
     token_lifetime_s: int | None = None,
 ) -> tuple[str, AppSession]:
-    """The one place sessions are issued (frame launch, renewal, the demo page).
+    """The one place sessions are issued (frame launch, renewal, the demo page), for ``user``
+    as Bitrix24 answered who ``access_token`` belongs to.
 
     A session lives ``sessions.MAX_LIFETIME`` at most, and never longer than the access
     token inside it (``token_lifetime_s``, Bitrix24's ``AUTH_EXPIRES``; at least a minute).
@@ -136,8 +137,8 @@ def issue_session(
     return services.sealer.issue(
         portal_id=portal.id,
         member_id=portal.member_id,
-        user_id=user_id,
-        is_admin=is_admin,
+        user_id=user.id,
+        is_admin=user.is_admin,
         access_token=access_token,
         token_expires_at=now + lifetime,
         now=now,

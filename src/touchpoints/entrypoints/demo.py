@@ -104,10 +104,10 @@ def build_world(clock: Clock) -> MemoryCrm:
             record.ref.type,
             record.title,
             record_id=record.ref.id,
-            stage_id=record.stage or None,
+            stage_id=record.stage_id,
             amount=record.amount,
-            currency="EUR" if record.amount is not None else None,
-            assigned_by_id=record.assigned_to,
+            currency=record.currency,
+            assigned_by_id=record.assigned_by_id,
         )
     return world
 
@@ -161,14 +161,15 @@ async def seed_portal(
         )
         stored_ids: list[int] = []
         for index, plan in enumerate(demo_data.plans(now)):
-            created_at = min(now, plan.deadline) - timedelta(days=2 + index % 5)
+            todo = plan.todo
+            created_at = min(now, todo.deadline) - timedelta(days=2 + index % 5)
             activity_id = world.add_activity(
                 member_id,
-                plan.record,
-                deadline=plan.deadline,
-                responsible_id=plan.responsible_id,
-                subject=plan.title,
-                description=plan.note,
+                todo.owner,
+                deadline=todo.deadline,
+                responsible_id=todo.responsible_id,
+                subject=todo.title,
+                description=todo.description,
                 completed=plan.done_note is not None,
                 created_at=created_at,
             )
@@ -177,17 +178,17 @@ async def seed_portal(
                 NewTouchPoint(
                     portal_id=portal.id,
                     activity_id=activity_id,
-                    owner=plan.record,
-                    type=plan.type,
-                    deadline=plan.deadline,
-                    responsible_id=plan.responsible_id,
-                    created_by=plan.responsible_id,
+                    owner=todo.owner,
+                    type=todo.type,
+                    deadline=todo.deadline,
+                    responsible_id=todo.responsible_id,
+                    created_by=todo.responsible_id,
                     created_at=created_at,
                     previous_id=previous_id,
                 )
             )
             if plan.done_note is not None:
-                completed_at = plan.deadline + timedelta(hours=1)
+                completed_at = todo.deadline + timedelta(hours=1)
                 added = await uow.touch_points.update(
                     added.complete(plan.done_note, now=min(completed_at, now))
                 )
@@ -256,9 +257,7 @@ async def demo_page(request: web.Request) -> web.Response:
     token = demo.issue_token(user_id)
     me = await services.connector.as_user(portal, token).current_user()
     lang = lang_of(request.query.get("lang"))
-    session, _ = issue_session(
-        services, portal=portal, user_id=me.id, is_admin=me.is_admin, access_token=token, lang=lang
-    )
+    session, _ = issue_session(services, portal=portal, user=me, access_token=token, lang=lang)
     placement = request.query.get("placement", "DEFAULT").upper()
     options: dict[str, str] = {}
     record_id = parse_id(request.query.get("id"))

@@ -7,11 +7,12 @@ offsets from "now" so the board always has cards in every column.
 from __future__ import annotations
 
 import random
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
 
+from touchpoints.domain.crm import RecordCard, TodoSpec
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
 
 DEMO_TIME_ZONE = "Europe/Berlin"
@@ -34,24 +35,11 @@ class DemoUser:
 
 
 @attrs.frozen(kw_only=True)
-class DemoRecord:
-    ref: OwnerRef
-    title: str
-    stage: str
-    amount: float | None
-    assigned_to: int
-
-
-@attrs.frozen(kw_only=True)
 class DemoPlan:
-    """One touch-point to seed; ``follows`` indexes an earlier plan it is the follow-up of."""
+    """One touch-point to seed: its to-do, its result note once done, and the index of an
+    earlier plan it is the follow-up of."""
 
-    record: OwnerRef
-    type: TouchPointType
-    deadline: datetime
-    responsible_id: int
-    title: str
-    note: str = ""
+    todo: TodoSpec
     done_note: str | None = None
     follows: int | None = None
 
@@ -142,52 +130,42 @@ _NOTES = (
 )
 
 
-def records() -> list[DemoRecord]:
-    """Ten each of deals, leads, contacts and companies (40 records)."""
+def records() -> list[RecordCard]:
+    """Ten each of deals, leads, contacts and companies (40 records), amounts in euros."""
     rng = random.Random(7)  # noqa: S311 - made-up data, not secrets
-    out: list[DemoRecord] = []
     sellers = [user.id for user in USERS[1:]]
-    for index, company in enumerate(_COMPANIES, start=1):
-        out.append(
-            DemoRecord(
-                ref=OwnerRef(OwnerType.COMPANY, index),
-                title=company,
-                stage="",
-                amount=None,
-                assigned_to=sellers[index % len(sellers)],
-            )
+
+    def record(
+        owner_type: OwnerType, index: int, title: str, stage: str = "", amount: float | None = None
+    ) -> RecordCard:
+        return RecordCard(
+            ref=OwnerRef(owner_type, index),
+            title=title,
+            stage_id=stage or None,
+            amount=amount,
+            currency="EUR" if amount is not None else None,
+            assigned_by_id=sellers[index % len(sellers)],
         )
-    for index, (first, last) in enumerate(_PEOPLE, start=1):
-        out.append(
-            DemoRecord(
-                ref=OwnerRef(OwnerType.CONTACT, index),
-                title=f"{first} {last}",
-                stage="",
-                amount=None,
-                assigned_to=sellers[index % len(sellers)],
-            )
-        )
+
+    out = [
+        record(OwnerType.COMPANY, index, company)
+        for index, company in enumerate(_COMPANIES, start=1)
+    ]
+    out += [
+        record(OwnerType.CONTACT, index, f"{first} {last}")
+        for index, (first, last) in enumerate(_PEOPLE, start=1)
+    ]
     for index, topic in enumerate(_DEAL_TOPICS, start=1):
+        stage = rng.choice(_STAGES[OwnerType.DEAL])
+        amount = float(rng.randrange(2_000, 90_000, 500))
         out.append(
-            DemoRecord(
-                ref=OwnerRef(OwnerType.DEAL, index),
-                title=f"{topic} — {_COMPANIES[index - 1]}",
-                stage=rng.choice(_STAGES[OwnerType.DEAL]),
-                amount=float(rng.randrange(2_000, 90_000, 500)),
-                assigned_to=sellers[index % len(sellers)],
-            )
+            record(OwnerType.DEAL, index, f"{topic} — {_COMPANIES[index - 1]}", stage, amount)
         )
     for index, topic in enumerate(_LEAD_TOPICS, start=1):
         first, last = _PEOPLE[(index + 3) % len(_PEOPLE)]
-        out.append(
-            DemoRecord(
-                ref=OwnerRef(OwnerType.LEAD, index),
-                title=f"{topic} ({first} {last})",
-                stage=rng.choice(_STAGES[OwnerType.LEAD]),
-                amount=float(rng.randrange(500, 20_000, 250)),
-                assigned_to=sellers[index % len(sellers)],
-            )
-        )
+        stage = rng.choice(_STAGES[OwnerType.LEAD])
+        amount = float(rng.randrange(500, 20_000, 250))
+        out.append(record(OwnerType.LEAD, index, f"{topic} ({first} {last})", stage, amount))
     return out
 
 
@@ -207,40 +185,34 @@ def plans(now: datetime) -> list[DemoPlan]:
         hour = 9 + (index * 3) % 9
         local = datetime.combine(day, time(hour, 30 if index % 2 else 0), tzinfo=zone)
         responsible = USERS[1 + index % 3].id if index % 5 else USERS[0].id
-        out.append(
-            DemoPlan(
-                record=record.ref,
-                type=type_,
-                deadline=local.astimezone(ZoneInfo("UTC")),
-                responsible_id=responsible,
-                title=rng.choice(_TITLES[type_]),
-                note="" if index % 3 == 2 else _AGENDAS[index % len(_AGENDAS)],
-            )
+        todo = TodoSpec(
+            owner=record.ref,
+            type=type_,
+            deadline=local.astimezone(UTC),
+            responsible_id=responsible,
+            title=rng.choice(_TITLES[type_]),
+            description="" if index % 3 == 2 else _AGENDAS[index % len(_AGENDAS)],
         )
+        out.append(DemoPlan(todo=todo))
     # Chains: a completed touch-point followed by an open one on the same record.
     for chain_index in range(6):
         record = all_records[20 + chain_index]  # deals
         past = datetime.combine(today - timedelta(days=5 + chain_index), time(10), tzinfo=zone)
         responsible = USERS[1 + chain_index % 3].id
-        out.append(
-            DemoPlan(
-                record=record.ref,
-                type=TouchPointType.CALL,
-                deadline=past.astimezone(ZoneInfo("UTC")),
-                responsible_id=responsible,
-                title="First call",
-                done_note=_NOTES[chain_index % len(_NOTES)],
-            )
+        first = TodoSpec(
+            owner=record.ref,
+            type=TouchPointType.CALL,
+            deadline=past.astimezone(UTC),
+            responsible_id=responsible,
+            title="First call",
         )
+        out.append(DemoPlan(todo=first, done_note=_NOTES[chain_index % len(_NOTES)]))
         future = datetime.combine(today + timedelta(days=chain_index - 1), time(11), tzinfo=zone)
-        out.append(
-            DemoPlan(
-                record=record.ref,
-                type=TouchPointType.MEETING if chain_index % 2 else TouchPointType.CALL,
-                deadline=future.astimezone(ZoneInfo("UTC")),
-                responsible_id=responsible,
-                title="Follow-up",
-                follows=len(out) - 1,
-            )
+        follow_up = attrs.evolve(
+            first,
+            type=TouchPointType.MEETING if chain_index % 2 else TouchPointType.CALL,
+            deadline=future.astimezone(UTC),
+            title="Follow-up",
         )
+        out.append(DemoPlan(todo=follow_up, follows=len(out) - 1))
     return out

@@ -84,14 +84,31 @@ def error_reply(error: ApiError) -> web.Response:
     return web.json_response(body, status=error.status, headers=error.headers)
 
 
+# Failures whose reply is the same whatever the instance says, most specific first:
+# (kind, status, code, message, Retry-After seconds or None).
+_FIXED_REPLIES: tuple[tuple[type[Exception], int, str, str, str | None], ...] = (
+    (ConcurrentUpdate, 409, "CONFLICT", "it changed meanwhile; reload and try again", None),
+    (DuplicateActivity, 409, "CONFLICT", "this CRM activity already has a touch-point", None),
+    (InvalidReference, 404, "NOT_FOUND", "a linked object does not exist", None),
+    (StorageUnavailable, 503, "DB_UNAVAILABLE", "the database is unavailable; try again shortly", "5"),
+    (StorageError, 503, "DB_UNAVAILABLE", "the database refused the request", None),
+    (CrmAuthExpired, 401, "SESSION_EXPIRED", "your Bitrix24 authorisation expired; renew the session", None),
+    (CrmPermissionDenied, 403, "CRM_ACCESS_DENIED", "Bitrix24 does not allow you to do this", None),
+    (CrmNotFound, 404, "CRM_NOT_FOUND", "the CRM record or activity does not exist", None),
+    (CrmInvalidInput, 409, "CRM_REJECTED", "Bitrix24 refused the change in its current state", None),
+    (CrmTimeout, 504, "CRM_TIMEOUT", "Bitrix24 did not answer in time; try again", None),
+    (PortalGone, 503, "CRM_UNAVAILABLE", "the portal no longer accepts the app's requests", "60"),
+    (CrmUnavailable, 503, "CRM_UNAVAILABLE", "Bitrix24 is unavailable or busy; try again shortly", "10"),
+    (CrmError, 502, "CRM_ERROR", "Bitrix24 answered with an unexpected error", None),
+)  # fmt: skip
+
+
 def to_api_error(exc: BaseException) -> ApiError | None:
     """Map a known failure to its documented status and code; None for the unknown."""
     match exc:
         case ApiError():
             return exc
-        case InvalidInput():
-            return ApiError(400, "VALIDATION_ERROR", "some fields are invalid", fields=exc.errors)
-        case InvalidValue():
+        case InvalidInput() | InvalidValue():
             return ApiError(400, "VALIDATION_ERROR", "some fields are invalid", fields=exc.errors)
         case Unauthenticated():
             return ApiError(401, "UNAUTHENTICATED", str(exc) or "not authenticated")
@@ -101,53 +118,14 @@ def to_api_error(exc: BaseException) -> ApiError | None:
             return ApiError(404, "NOT_FOUND", str(exc) or "not found")
         case Conflict() | InvalidTransition() | ChainError():
             return ApiError(409, "CONFLICT", str(exc))
-        case ConcurrentUpdate():
-            return ApiError(409, "CONFLICT", "it changed meanwhile; reload and try again")
-        case DuplicateActivity():
-            return ApiError(409, "CONFLICT", "this CRM activity already has a touch-point")
-        case InvalidReference():
-            return ApiError(404, "NOT_FOUND", "a linked object does not exist")
         case RateLimited():
             return ApiError(
                 429, "RATE_LIMITED", str(exc), headers={"Retry-After": str(exc.retry_after_s)}
             )
-        case StorageUnavailable():
-            return ApiError(
-                503,
-                "DB_UNAVAILABLE",
-                "the database is unavailable; try again shortly",
-                headers={"Retry-After": "5"},
-            )
-        case StorageError():
-            return ApiError(503, "DB_UNAVAILABLE", "the database refused the request")
-        case CrmAuthExpired():
-            return ApiError(
-                401, "SESSION_EXPIRED", "your Bitrix24 authorisation expired; renew the session"
-            )
-        case CrmPermissionDenied():
-            return ApiError(403, "CRM_ACCESS_DENIED", "Bitrix24 does not allow you to do this")
-        case CrmNotFound():
-            return ApiError(404, "CRM_NOT_FOUND", "the CRM record or activity does not exist")
-        case CrmInvalidInput():
-            return ApiError(409, "CRM_REJECTED", "Bitrix24 refused the change in its current state")
-        case CrmTimeout():
-            return ApiError(504, "CRM_TIMEOUT", "Bitrix24 did not answer in time; try again")
-        case PortalGone():
-            return ApiError(
-                503,
-                "CRM_UNAVAILABLE",
-                "the portal no longer accepts the app's requests",
-                headers={"Retry-After": "60"},
-            )
-        case CrmUnavailable():
-            return ApiError(
-                503,
-                "CRM_UNAVAILABLE",
-                "Bitrix24 is unavailable or busy; try again shortly",
-                headers={"Retry-After": "10"},
-            )
-        case CrmError():
-            return ApiError(502, "CRM_ERROR", "Bitrix24 answered with an unexpected error")
+    for kind, status, code, message, retry_after in _FIXED_REPLIES:
+        if isinstance(exc, kind):
+            headers = {"Retry-After": retry_after} if retry_after else None
+            return ApiError(status, code, message, headers=headers)
     return None
 
 

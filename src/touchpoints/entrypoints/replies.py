@@ -8,25 +8,43 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
 import cattrs
+from attrs import AttrsInstance
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from touchpoints.domain.crm import UserInfo
 from touchpoints.domain.model import OwnerType, Status, TouchPoint, TouchPointType
-from touchpoints.domain.portal import Portal, PortalStatus
+from touchpoints.domain.portal import PortalStatus
 from touchpoints.domain.scheduling import Bucket, bucket_days
 from touchpoints.domain.settings import UserPreferences
 from touchpoints.entrypoints.constraints import Describe, Id, json_name
 from touchpoints.entrypoints.converters import field_name
 from touchpoints.entrypoints.wire import SettingsDocument
-from touchpoints.ports.storage import Feedback
 from touchpoints.services.account import PortalExport
 from touchpoints.services.context import Card
 from touchpoints.services.touchpoints import Board
+
+R = TypeVar("R", bound=AttrsInstance)
+
+
+def _copied(reply: type[R], source: object, zone: ZoneInfo, **given: Any) -> R:
+    """A ``reply`` holding ``source``'s fields of the same names (times in the portal's
+    ``zone``) and the ``given`` values for the others."""
+    copied = {
+        field.name: _in_zone(getattr(source, field.name), zone)
+        for field in attrs.fields(reply)
+        if field.name not in given
+    }
+    return reply(**copied, **given)
+
+
+def _in_zone(value: object, zone: ZoneInfo) -> object:
+    return value.astimezone(zone) if isinstance(value, datetime) else value
+
 
 _LIVE = (
     "read live from the CRM (never stored); null where the user may not see it or it is gone"
@@ -69,23 +87,13 @@ class TouchPointReply:
     @classmethod
     def stored(cls, tp: TouchPoint, zone: ZoneInfo, *, card: Card | None = None) -> TouchPointReply:
         """``tp`` as we store it; the CRM's texts from ``card`` when there is one."""
-        return cls(
-            id=tp.id,
-            activity_id=tp.activity_id,
+        return _copied(
+            cls,
+            tp,
+            zone,
             owner=OwnerReply(
                 type=tp.owner.type, id=tp.owner.id, title=card.owner_title if card else None
             ),
-            type=tp.type,
-            status=tp.status,
-            deadline=tp.deadline.astimezone(zone),
-            responsible_id=tp.responsible_id,
-            created_by=tp.created_by,
-            result_note=tp.result_note,
-            previous_id=tp.previous_id,
-            next_id=tp.next_id,
-            created_at=tp.created_at.astimezone(zone),
-            updated_at=tp.updated_at.astimezone(zone),
-            completed_at=tp.completed_at.astimezone(zone) if tp.completed_at else None,
             title=card.title if card else None,
             note=card.note if card else None,
         )
@@ -229,16 +237,6 @@ class ExportPortal:
     installed_by: Id | None
     created_at: datetime
 
-    @classmethod
-    def of(cls, portal: Portal, zone: ZoneInfo) -> ExportPortal:
-        return cls(
-            member_id=portal.member_id,
-            domain=portal.domain,
-            status=portal.status,
-            installed_by=portal.installed_by,
-            created_at=portal.created_at.astimezone(zone),
-        )
-
 
 @attrs.frozen(kw_only=True)
 class ExportPreferences:
@@ -257,15 +255,6 @@ class ExportFeedback:
     email: str | None
     created_at: datetime
 
-    @classmethod
-    def of(cls, feedback: Feedback, zone: ZoneInfo) -> ExportFeedback:
-        return cls(
-            user_id=feedback.user_id,
-            message=feedback.message,
-            email=feedback.email,
-            created_at=feedback.created_at.astimezone(zone),
-        )
-
 
 @attrs.frozen(kw_only=True)
 class Export:
@@ -281,11 +270,11 @@ class Export:
     def of(cls, export: PortalExport) -> Export:
         zone = export.settings.zone
         return cls(
-            portal=ExportPortal.of(export.portal, zone),
+            portal=_copied(ExportPortal, export.portal, zone),
             settings=SettingsDocument.of(export.settings),
             preferences=[ExportPreferences.of(p) for p in export.preferences],
             touchpoints=[TouchPointReply.stored(tp, zone) for tp in export.touch_points],
-            feedback=[ExportFeedback.of(f, zone) for f in export.feedback],
+            feedback=[_copied(ExportFeedback, f, zone) for f in export.feedback],
         )
 
 

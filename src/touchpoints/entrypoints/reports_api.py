@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -43,6 +44,8 @@ _CELL_BREAKS = frozenset(",;\t\r\n")
 # importers) and a quote (the cell's quoting).
 _CELL_LEAD = frozenset(' "')
 _ONE_DAY = timedelta(days=1)
+
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------ parameters
@@ -231,15 +234,22 @@ def _filename(kind: str, period: ReportPeriod) -> str:
 # ------------------------------------------------------------------ handlers
 
 
-async def summary(call: Call[ReportQuery, Empty]) -> ReportSummary:
-    ctx = call.ctx
+async def _for_period(
+    call: Call[ReportQuery, Empty], use_case: Callable[..., Awaitable[T]]
+) -> tuple[ReportPeriod, T]:
+    """A period report use case run on the query's period, filters and user."""
     period, filters = _filters(call.params)
-    result = await reports.get_report(
-        ctx.use_case,
+    result = await use_case(
+        call.ctx.use_case,
         period=period,
         filters=filters,
         user_filter=call.params.responsible_id,
     )
+    return period, result
+
+
+async def summary(call: Call[ReportQuery, Empty]) -> ReportSummary:
+    _, result = await _for_period(call, reports.get_report)
     return ReportSummary.of(result)
 
 
@@ -254,33 +264,21 @@ async def coverage(call: Call[CoverageQuery, Empty]) -> CoverageReply:
 
 
 async def users_csv(call: Call[ReportQuery, Empty]) -> web.Response:
-    ctx = call.ctx
-    period, filters = _filters(call.params)
-    result = await reports.get_report(
-        ctx.use_case,
-        period=period,
-        filters=filters,
-        user_filter=call.params.responsible_id,
-    )
-    texts = call.services.catalogue.for_language(ctx.lang)
+    lang = call.ctx.lang
+    period, result = await _for_period(call, reports.get_report)
+    texts = call.services.catalogue.for_language(lang)
     body = csv_document(
-        [texts[key] for key in _USER_HEADERS], users_csv_rows(result), CsvStyle.for_lang(ctx.lang)
+        [texts[key] for key in _USER_HEADERS], users_csv_rows(result), CsvStyle.for_lang(lang)
     )
     return csv_reply(body, _filename("users-", period))
 
 
 async def touch_points_csv(call: Call[ReportQuery, Empty]) -> web.Response:
-    ctx = call.ctx
-    period, filters = _filters(call.params)
-    listing = await reports.list_period_touch_points(
-        ctx.use_case,
-        period=period,
-        filters=filters,
-        user_filter=call.params.responsible_id,
-    )
-    texts = call.services.catalogue.for_language(ctx.lang)
+    lang = call.ctx.lang
+    period, listing = await _for_period(call, reports.list_period_touch_points)
+    texts = call.services.catalogue.for_language(lang)
     header = [texts[key].format(zone=listing.time_zone) for key in _TOUCH_POINT_HEADERS]
-    body = csv_document(header, touch_points_csv_rows(listing, texts), CsvStyle.for_lang(ctx.lang))
+    body = csv_document(header, touch_points_csv_rows(listing, texts), CsvStyle.for_lang(lang))
     return csv_reply(body, _filename("", period), truncated=listing.truncated)
 
 

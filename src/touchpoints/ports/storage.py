@@ -10,6 +10,7 @@ from typing import Protocol
 
 import attrs
 
+from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.handover import Handover
 from touchpoints.domain.listing import ListPosition
 from touchpoints.domain.model import (
@@ -94,6 +95,28 @@ class ReportQuery:
     report_filter: ReportFilter = attrs.field(factory=ReportFilter)
     users: frozenset[int] = frozenset()
     closed_records: frozenset[OwnerRef] = frozenset()
+
+
+@attrs.frozen(kw_only=True)
+class PeriodListing:
+    """What a report listing asks for: the touch-points of the instant range ``[start, end)``
+    that pass ``report_filter``, at most ``limit``.
+
+    Raises: InvalidValue for a naive instant (asyncpg would read it as UTC) or a negative
+    limit.
+    """
+
+    start: datetime
+    end: datetime
+    report_filter: ReportFilter = attrs.field(factory=ReportFilter)
+    limit: int
+
+    def __attrs_post_init__(self) -> None:
+        for name, moment in (("start", self.start), ("end", self.end)):
+            if moment.utcoffset() is None:
+                raise InvalidValue({name: "must carry a time zone offset"})
+        if self.limit < 0:
+            raise InvalidValue({"limit": "must not be negative"})
 
 
 @attrs.frozen(kw_only=True)
@@ -306,16 +329,8 @@ class ReportRepository(Protocol):
         """
         ...
 
-    async def unfollowed_owners(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[OwnerRef]:
-        """Records of touch-points completed within ``[start, end)`` with no follow-up.
+    async def unfollowed_owners(self, portal_id: int, listing: PeriodListing) -> list[OwnerRef]:
+        """Records of touch-points completed within the listing's period with no follow-up.
 
         Distinct, the most recent completion first, at most ``limit``: the records whose
         closed state a report asks the CRM about (chain discipline).
@@ -328,17 +343,9 @@ class ReportRepository(Protocol):
         """Which of ``owner_ids`` have at least one open touch-point (coverage report)."""
         ...
 
-    async def in_period_matching(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[TouchPoint]:
-        """Touch-points matching the filter that were created, due, completed, cancelled or
-        orphaned within ``[start, end)`` (CSV export), by deadline then id, at most ``limit``.
+    async def in_period_matching(self, portal_id: int, listing: PeriodListing) -> list[TouchPoint]:
+        """Touch-points matching the listing's filter that were created, due, completed,
+        cancelled or orphaned within its period (CSV export), by deadline then id.
         """
         ...
 

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import attrs
@@ -279,6 +279,18 @@ async def run_digest_pass(
     done = 0
     queue = iter(portal_ids)
 
+    async def digest(portal_id: int, now: datetime) -> DigestSummary:
+        return await digest_portal(
+            storage=storage,
+            connector=connector,
+            messenger=messenger,
+            portal_id=portal_id,
+            now=now,
+            board_url=board_url,
+            catalogue=catalogue,
+            nothing_due_note=nothing_due_note,
+        )
+
     async def worker() -> None:
         nonlocal summary, done
         # One shared iterator: ``next`` never awaits, so each portal goes to one worker.
@@ -289,15 +301,7 @@ async def run_digest_pass(
             # Awaited first, then added: ``summary += await ...`` would read ``summary``
             # before the await and lose what other workers added meanwhile.
             result = await _portal_pass(
-                portal_id,
-                storage=storage,
-                connector=connector,
-                messenger=messenger,
-                clock=clock,
-                board_url=board_url,
-                catalogue=catalogue,
-                budget_s=portal_budget_s,
-                nothing_due_note=nothing_due_note,
+                portal_id, digest, storage=storage, clock=clock, budget_s=portal_budget_s
             )
             summary += result
             done += 1
@@ -327,29 +331,17 @@ async def run_digest_pass(
 
 async def _portal_pass(
     portal_id: int,
+    digest: Callable[[int, datetime], Awaitable[DigestSummary]],
     *,
     storage: Storage,
-    connector: CrmConnector,
-    messenger: Messenger,
     clock: Clock,
-    board_url: BoardUrl,
-    catalogue: Catalogue,
     budget_s: float,
-    nothing_due_note: bool,
 ) -> DigestSummary:
-    """``digest_portal`` for one portal id, with every failure turned into a count."""
+    """``digest`` (``digest_portal``) of one portal at this instant, every failure turned
+    into a count."""
     try:
         async with asyncio.timeout(budget_s):
-            return await digest_portal(
-                storage=storage,
-                connector=connector,
-                messenger=messenger,
-                portal_id=portal_id,
-                now=clock.now(),
-                board_url=board_url,
-                catalogue=catalogue,
-                nothing_due_note=nothing_due_note,
-            )
+            return await digest(portal_id, clock.now())
     except PortalGone as exc:
         await _mark_dead(storage, portal_id, clock.now())
         log.warning(

@@ -19,7 +19,7 @@ from touchpoints.domain.reports import Report, ReportFilter, ReportPeriod
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import may_view_user, sees_team, visible_responsibles
 from touchpoints.ports.crm import Crm
-from touchpoints.ports.storage import ReportQuery
+from touchpoints.ports.storage import PeriodListing, ReportQuery
 from touchpoints.services.context import Actor, Card, UseCase, cards_for
 from touchpoints.services.errors import Forbidden
 
@@ -142,7 +142,10 @@ async def get_report(
     start, end = period.bounds(settings.zone)
     async with ctx.storage.unit_of_work() as uow:
         candidates = await uow.reports.unfollowed_owners(
-            portal_id, start, end, report_filter, limit=CLOSED_LOOKUP_LIMIT + 1
+            portal_id,
+            PeriodListing(
+                start=start, end=end, report_filter=report_filter, limit=CLOSED_LOOKUP_LIMIT + 1
+            ),
         )
     closed = await _closed_records(crm, candidates[:CLOSED_LOOKUP_LIMIT])
     query = ReportQuery(
@@ -245,10 +248,12 @@ async def list_period_touch_points(
     async with ctx.storage.unit_of_work() as uow:
         rows = await uow.reports.in_period_matching(
             portal_id,
-            start,
-            end,
-            _report_filter(filters, responsibles),
-            limit=EXPORT_LIMIT + 1,
+            PeriodListing(
+                start=start,
+                end=end,
+                report_filter=_report_filter(filters, responsibles),
+                limit=EXPORT_LIMIT + 1,
+            ),
         )
     kept = rows[:EXPORT_LIMIT]
     cards = await cards_for(crm, kept)

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
+import attrs
+
 from touchpoints.domain.crm import TodoSpec
 from touchpoints.domain.errors import ChainError
 from touchpoints.domain.model import NewTouchPoint, TouchPoint
@@ -22,18 +24,12 @@ T = TypeVar("T")
 
 
 def new_from_attempt(attempt: PendingTodo, activity_id: int) -> NewTouchPoint:
-    """The touch-point an attempt becomes once its CRM to-do exists."""
-    return NewTouchPoint(
-        portal_id=attempt.portal_id,
-        activity_id=activity_id,
-        owner=attempt.owner,
-        type=attempt.type,
-        deadline=attempt.deadline,
-        responsible_id=attempt.responsible_id,
-        created_by=attempt.created_by,
-        created_at=attempt.created_at,
-        previous_id=attempt.previous_id,
+    """The touch-point an attempt becomes once its CRM to-do ``activity_id`` exists: the
+    attempt's planned fields (not its own id)."""
+    planned = attrs.asdict(
+        attempt, recurse=False, filter=attrs.filters.exclude("id", "activity_id")
     )
+    return NewTouchPoint(activity_id=activity_id, **planned)
 
 
 def _may_have_run(exc: CrmError) -> bool:

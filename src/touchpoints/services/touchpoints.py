@@ -442,12 +442,11 @@ async def get_chain(
     *,
     touch_point_id: int,
 ) -> list[Card]:
-    storage, crm, actor, settings = ctx.storage, ctx.crm, ctx.actor, ctx.settings
-    async with storage.unit_of_work() as uow:
-        await visible_touch_point(uow, actor, touch_point_id, settings)
+    actor = ctx.actor
+    async with ctx.storage.unit_of_work() as uow:
+        await visible_touch_point(uow, actor, touch_point_id, ctx.settings)
         chain = await uow.touch_points.chain(actor.portal.id, touch_point_id)
-    visible = [tp for tp in chain if may_view(actor.viewer, tp, settings)]
-    return await cards_for(crm, visible)
+    return await _visible_cards(ctx, chain)
 
 
 async def record_touch_points(
@@ -456,13 +455,19 @@ async def record_touch_points(
     owner: OwnerRef,
 ) -> list[Card]:
     """A CRM record's touch-points (the card tab), as far as the caller may see them."""
-    storage, crm, actor, settings = ctx.storage, ctx.crm, ctx.actor, ctx.settings
-    async with storage.unit_of_work() as uow:
-        touch_points = await uow.touch_points.for_owner(actor.portal.id, owner)
-    visible = [tp for tp in touch_points if may_view(actor.viewer, tp, settings)]
+    async with ctx.storage.unit_of_work() as uow:
+        touch_points = await uow.touch_points.for_owner(ctx.actor.portal.id, owner)
     # Open ones first, the most overdue on top; then the finished ones, newest first.
-    opened = sorted((tp for tp in visible if tp.is_open), key=lambda tp: (tp.deadline, tp.id))
+    opened = sorted((tp for tp in touch_points if tp.is_open), key=lambda tp: (tp.deadline, tp.id))
     closed = sorted(
-        (tp for tp in visible if not tp.is_open), key=lambda tp: (tp.deadline, tp.id), reverse=True
+        (tp for tp in touch_points if not tp.is_open),
+        key=lambda tp: (tp.deadline, tp.id),
+        reverse=True,
     )
-    return await cards_for(crm, [*opened, *closed])
+    return await _visible_cards(ctx, [*opened, *closed])
+
+
+async def _visible_cards(ctx: UseCase, touch_points: list[TouchPoint]) -> list[Card]:
+    """The cards of those of ``touch_points`` the caller may see, in the same order."""
+    viewer, settings = ctx.actor.viewer, ctx.settings
+    return await cards_for(ctx.crm, [tp for tp in touch_points if may_view(viewer, tp, settings)])

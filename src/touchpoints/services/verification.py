@@ -109,28 +109,23 @@ class Spending:
         return attrs.evolve(self, items=((self.items[0][0], cost),))
 
 
+@attrs.define(kw_only=True, eq=False, repr=False)
 class TokenVerifier:
     """Verifies user tokens and install tokens against Bitrix24, within the abuse budget."""
 
-    def __init__(
-        self,
-        *,
-        storage: Storage,
-        connector: CrmConnector,
-        oauth: OAuthServer,
-        clock: Clock,
-        per_portal_calls: int = PER_PORTAL_CALLS,
-        token_endpoint_calls: int = TOKEN_ENDPOINT_CALLS,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._storage = storage
-        self._connector = connector
-        self._oauth = oauth
-        self._clock = clock
-        self._per_portal = per_portal_calls
-        self._token_endpoint = token_endpoint_calls
-        self._good = _Cache(GOOD_FOR_S, monotonic)
-        self._refused = _Cache(REFUSED_FOR_S, monotonic)
+    _storage: Storage
+    _connector: CrmConnector
+    _oauth: OAuthServer
+    _clock: Clock
+    _per_portal: int = attrs.field(default=PER_PORTAL_CALLS, alias="per_portal_calls")
+    _token_endpoint: int = attrs.field(default=TOKEN_ENDPOINT_CALLS, alias="token_endpoint_calls")
+    _monotonic: Callable[[], float] = attrs.field(default=time.monotonic, alias="monotonic")
+    _good: _Cache = attrs.field(init=False)
+    _refused: _Cache = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._good = _Cache(GOOD_FOR_S, self._monotonic)
+        self._refused = _Cache(REFUSED_FOR_S, self._monotonic)
 
     def __repr__(self) -> str:
         return "TokenVerifier()"

@@ -21,6 +21,7 @@ from touchpoints.adapters.bitrix24.rows import (
     ACTIVITY_SELECT,
     TEXT_SELECT,
     activity_or_none,
+    by_id,
     card_or_none,
     item_rows,
     join,
@@ -78,8 +79,7 @@ class BitrixCrm:
 
     async def create_todo(self, spec: TodoSpec) -> int:
         params: dict[str, Any] = {
-            "ownerTypeId": spec.owner.type.type_id,
-            "ownerId": spec.owner.id,
+            **_owner_params(spec.owner),
             "deadline": _datetime(spec.deadline),
             "title": spec.title,
             "description": spec.description,
@@ -99,8 +99,7 @@ class BitrixCrm:
             "crm.activity.todo.updateDeadline",
             {
                 "id": activity_id,
-                "ownerTypeId": owner.type.type_id,
-                "ownerId": owner.id,
+                **_owner_params(owner),
                 "value": _datetime(deadline),
             },
             safe=False,
@@ -111,8 +110,7 @@ class BitrixCrm:
             "crm.activity.todo.updateResponsibleUser",
             {
                 "id": activity_id,
-                "ownerTypeId": owner.type.type_id,
-                "ownerId": owner.id,
+                **_owner_params(owner),
                 "responsibleId": user_id,
             },
             safe=False,
@@ -391,27 +389,13 @@ class BitrixCrm:
                 )
                 if row.get("ACTIVE") is None or to_bool(row.get("ACTIVE"))
             ]
-        users: dict[int, UserInfo] = {}
-        for row in rows:
-            try:
-                user = parse_user(row)
-            except WireError:
-                continue
-            users[user.id] = user
-        return [users[key] for key in sorted(users)]
+        return by_id(rows, parse_user)
 
     async def departments(self) -> list[Department]:
         # No ``sort`` param: department.get also takes a ``SORT`` filter as a top-level key,
         # and legacy parameter names may be case-insensitive (BITRIX24.md §13, §21.23).
         rows = await list_all(self._client, "department.get", {})
-        found: dict[int, Department] = {}
-        for row in rows:
-            try:
-                department = parse_department(row)
-            except WireError:
-                continue
-            found[department.id] = department
-        return [found[key] for key in sorted(found)]
+        return by_id(rows, parse_department)
 
     # ------------------------------------------------------------ events and placements
 
@@ -488,3 +472,8 @@ def _datetime(value: datetime) -> str:
         return format_datetime(value)
     except WireError as exc:
         raise CrmInvalidInput(str(exc), code="NAIVE_DATETIME") from exc
+
+
+def _owner_params(owner: OwnerRef) -> dict[str, int]:
+    """The record a ``crm.activity.todo.*`` call names, as its camelCase parameters."""
+    return {"ownerTypeId": owner.type.type_id, "ownerId": owner.id}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from touchpoints.adapters.bitrix24.wire import (
     WireError,
@@ -166,6 +166,28 @@ def parse_todo_text(row: Mapping[str, Any]) -> TodoText:
         subject=to_str(row.get("SUBJECT")),
         description=to_str(row.get("DESCRIPTION")),
     )
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+_Parsed = TypeVar("_Parsed", bound=_Identified)
+
+
+def by_id(
+    rows: Iterable[Mapping[str, Any]], parse: Callable[[Mapping[str, Any]], _Parsed]
+) -> list[_Parsed]:
+    """The rows ``parse`` can read, the last one of each id, in id order."""
+    found: dict[int, _Parsed] = {}
+    for row in rows:
+        try:
+            value = parse(row)
+        except WireError:
+            continue
+        found[value.id] = value
+    return [found[key] for key in sorted(found)]
 
 
 def activity_or_none(row: Mapping[str, Any]) -> Activity | None:

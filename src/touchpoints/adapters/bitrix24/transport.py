@@ -108,6 +108,15 @@ def _network_failure(method: str, exc: BaseException) -> tuple[str, str, CrmErro
     return "network", "network", CrmUnavailable(f"{method}: network failure ({name})")
 
 
+def _unexpected(method: str, status: int) -> CrmError:
+    """The failure for a reply that is no REST envelope, or not a successful one."""
+    if status >= 500:
+        return ServerError(f"{method}: HTTP {status}", code=f"HTTP_{status}")
+    if status == 401:
+        return TokenRejected(f"{method}: HTTP 401", code="HTTP_401")
+    return CrmError(f"{method}: unexpected answer (HTTP {status})", code=f"HTTP_{status}")
+
+
 class Transport:
     """Posts REST calls to a portal's stored ``client_endpoint`` and reads the envelopes.
 
@@ -262,48 +271,36 @@ class Transport:
             payload = json.loads(raw.decode("utf-8", "replace"))
         except ValueError:
             payload = None
+        call_time = CallTime()
+        error: str | None = None
+        failure: CrmError | None = None
         if isinstance(payload, dict) and payload.get("error") is not None:
             code = to_str(payload.get("error"))
             description = clip(to_str(payload.get("error_description")), [token])
             call_time = _call_time(payload)
-            self._log_call(
-                method,
-                portal=portal,
-                status=status,
-                started=started,
-                operating=call_time.operating,
-                error=code or "-",
-            )
-            raise map_error(
+            error = code or "-"
+            failure = map_error(
                 code,
                 description,
                 method=method,
                 status=status,
                 reset_at=call_time.operating_reset_at,
             )
-        if not isinstance(payload, dict) or "result" not in payload or status >= 300:
-            self._log_call(
-                method,
-                portal=portal,
-                status=status,
-                started=started,
-                operating=None,
-                error="unexpected",
-            )
-            if status >= 500:
-                raise ServerError(f"{method}: HTTP {status}", code=f"HTTP_{status}")
-            if status == 401:
-                raise TokenRejected(f"{method}: HTTP 401", code="HTTP_401")
-            raise CrmError(f"{method}: unexpected answer (HTTP {status})", code=f"HTTP_{status}")
-        call_time = _call_time(payload)
+        elif not isinstance(payload, dict) or "result" not in payload or status >= 300:
+            error = "unexpected"
+            failure = _unexpected(method, status)
+        else:
+            call_time = _call_time(payload)
         self._log_call(
             method,
             portal=portal,
             status=status,
             started=started,
             operating=call_time.operating,
-            error=None,
+            error=error,
         )
+        if failure is not None:
+            raise failure
         try:
             total = to_opt_int(payload.get("total"))
             next_start = to_opt_int(payload.get("next"))

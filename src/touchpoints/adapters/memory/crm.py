@@ -87,7 +87,7 @@ class MemoryCrmSession:
             owner=spec.owner,
             deadline=spec.deadline,
             responsible_id=spec.responsible_id,
-            author_id=user.id,
+            author_id=user.info.id,
             created_at=self._world.clock.now(),
             subject=spec.title,
             description=spec.description,
@@ -235,7 +235,7 @@ class MemoryCrmSession:
             if record is None or not portal.can_read(user, ref):
                 lookup[ref] = Hidden(ref=ref)
             else:
-                lookup[ref] = record.card()
+                lookup[ref] = record
         return lookup
 
     async def search_records(
@@ -244,10 +244,10 @@ class MemoryCrmSession:
         portal, user = self._begin("search_records")
         needle = text.strip().casefold()
         hits = [
-            r.card()
-            for ref, r in sorted(portal.records.items(), key=lambda item: item[0].id)
+            card
+            for ref, card in sorted(portal.records.items(), key=lambda item: item[0].id)
             if ref.type is owner_type
-            and needle in r.title.casefold()
+            and needle in card.title.casefold()
             and portal.can_read(user, ref)
         ]
         return hits[: max(limit, 0)]
@@ -255,9 +255,9 @@ class MemoryCrmSession:
     async def open_records(self, owner_type: OwnerType, *, limit: int = 500) -> list[RecordCard]:
         portal, user = self._begin("open_records")
         hits = [
-            r.card()
-            for ref, r in sorted(portal.records.items(), key=lambda item: item[0].id)
-            if ref.type is owner_type and not r.closed and portal.can_read(user, ref)
+            card
+            for ref, card in sorted(portal.records.items(), key=lambda item: item[0].id)
+            if ref.type is owner_type and not card.closed and portal.can_read(user, ref)
         ]
         return hits[: max(limit, 0)]
 
@@ -265,15 +265,15 @@ class MemoryCrmSession:
 
     async def current_user(self) -> CurrentUser:
         _portal, user = self._begin("current_user")
-        if not user.active:
+        if not user.info.active:
             # `profile` returns an empty object for an inactive user (BITRIX24.md §13).
             raise CrmPermissionDenied("the user is not active", code="")
         return CurrentUser(
-            id=user.id,
+            id=user.info.id,
             is_admin=user.admin,
-            name=user.name,
-            time_zone=user.time_zone,
-            photo_url=user.photo_url,
+            name=user.info.name,
+            time_zone=user.info.time_zone,
+            photo_url=user.info.photo_url,
         )
 
     async def app_info(self) -> AppInfo:
@@ -284,11 +284,11 @@ class MemoryCrmSession:
     async def users(self, user_ids: Iterable[int] | None = None) -> list[UserInfo]:
         portal, _user = self._begin("users")
         if user_ids is None:
-            chosen = [u for u in portal.users.values() if u.active]
+            chosen = [u.info for u in portal.users.values() if u.info.active]
         else:
             wanted = set(user_ids)
-            chosen = [u for u in portal.users.values() if u.id in wanted]
-        return [_user_info(u) for u in sorted(chosen, key=lambda u: u.id)]
+            chosen = [u.info for u in portal.users.values() if u.info.id in wanted]
+        return sorted(chosen, key=lambda info: info.id)
 
     async def departments(self) -> list[Department]:
         portal, _user = self._begin("departments")
@@ -348,18 +348,6 @@ def _check_deadline(deadline: datetime) -> None:
 def _require_admin(user: MemoryUser) -> None:
     if not user.admin:
         raise CrmPermissionDenied("placements are admin-only", code="ACCESS_DENIED")
-
-
-def _user_info(user: MemoryUser) -> UserInfo:
-    return UserInfo(
-        id=user.id,
-        name=user.name,
-        photo_url=user.photo_url,
-        department_ids=user.department_ids,
-        time_zone=user.time_zone,
-        active=user.active,
-        language=user.language,
-    )
 
 
 if TYPE_CHECKING:  # mypy checks that the fake conforms to the port

@@ -7,15 +7,12 @@ from datetime import date, datetime, timedelta
 import attrs
 
 from touchpoints.adapters.memory.checks import checked_now, positive
-from touchpoints.adapters.memory.transaction import DIGEST, Transaction
+from touchpoints.adapters.memory.transaction import DIGEST, MemoryRepository
 from touchpoints.domain.errors import InvalidValue
 from touchpoints.ports.storage import DigestEntry, DigestState
 
 
-class MemoryDigestLog:
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
-
+class MemoryDigestLog(MemoryRepository):
     async def claim(
         self, portal_id: int, user_id: int, local_day: date, *, now: datetime, stale_after_s: float
     ) -> bool:

@@ -15,14 +15,11 @@ from touchpoints.adapters.memory.checks import (
     utc,
     utc_or_none,
 )
-from touchpoints.adapters.memory.transaction import FEEDBACK, Transaction
+from touchpoints.adapters.memory.transaction import FEEDBACK, MemoryRepository
 from touchpoints.ports.storage import Feedback
 
 
-class MemoryFeedback:
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
-
+class MemoryFeedback(MemoryRepository):
     async def add(self, feedback: Feedback) -> Feedback:
         created_at = utc("created_at", feedback.created_at)
         positive("user_id", feedback.user_id)

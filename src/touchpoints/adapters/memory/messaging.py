@@ -36,7 +36,7 @@ class MemoryMessenger:
         if len(json.dumps(attach, ensure_ascii=False)) > ATTACH_MAX:
             return Delivery(user_id=user_id, ok=False, error="ATTACH_OVERSIZE")
         recipient = portal.users.get(user_id)
-        if recipient is None or not recipient.active:
+        if recipient is None or not recipient.info.active:
             # im.notify.system.add answers `false`: nothing was created (BITRIX24.md §15).
             return Delivery(user_id=user_id, ok=False, error="NOT_CREATED")
         if notification.tag:

@@ -7,14 +7,15 @@ from datetime import datetime
 import attrs
 
 from touchpoints.adapters.memory.checks import positive, utc
-from touchpoints.adapters.memory.transaction import PENDING, TOUCH_POINTS, Transaction
+from touchpoints.adapters.memory.transaction import (
+    PENDING,
+    TOUCH_POINTS,
+    MemoryRepository,
+)
 from touchpoints.ports.storage import InvalidReference, PendingTodo
 
 
-class MemoryPendingTodos:
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
-
+class MemoryPendingTodos(MemoryRepository):
     async def add(self, pending: PendingTodo) -> PendingTodo:
         utc("deadline", pending.deadline)
         utc("created_at", pending.created_at)

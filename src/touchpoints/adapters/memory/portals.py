@@ -14,7 +14,7 @@ from touchpoints.adapters.memory.checks import (
     utc_or_none,
     utc_tokens,
 )
-from touchpoints.adapters.memory.transaction import PORTALS, Transaction
+from touchpoints.adapters.memory.transaction import PORTALS, MemoryRepository
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.storage import InvalidReference, PortalExists
@@ -25,10 +25,7 @@ def _installed(install: PortalInstall) -> dict[str, Any]:
     return {**attrs.asdict(install, recurse=False), "tokens": utc_tokens(install.tokens)}
 
 
-class MemoryPortals:
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
-
+class MemoryPortals(MemoryRepository):
     async def get(self, portal_id: int) -> Portal | None:
         portal: Portal | None = self._tx.get(PORTALS, portal_id)
         return portal

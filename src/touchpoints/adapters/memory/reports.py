@@ -7,11 +7,11 @@ from datetime import datetime
 
 import attrs
 
-from touchpoints.adapters.memory.checks import check_limit, checked_now, utc
-from touchpoints.adapters.memory.transaction import TOUCH_POINTS, Transaction
+from touchpoints.adapters.memory.checks import checked_now
+from touchpoints.adapters.memory.transaction import TOUCH_POINTS, MemoryRepository
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint
-from touchpoints.domain.reports import Metrics, Report, ReportFilter, compute_report
-from touchpoints.ports.storage import ReportQuery
+from touchpoints.domain.reports import Metrics, Report, compute_report
+from touchpoints.ports.storage import PeriodListing, ReportQuery
 
 
 def _has_figures(metrics: Metrics) -> bool:
@@ -21,11 +21,8 @@ def _has_figures(metrics: Metrics) -> bool:
     )
 
 
-class MemoryReports:
+class MemoryReports(MemoryRepository):
     """``ReportRepository``: what ``PostgresReports`` computes in SQL, here by the domain."""
-
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
 
     def _of(self, portal_id: int) -> list[TouchPoint]:
         rows: list[TouchPoint] = self._tx.values(TOUCH_POINTS, portal_id)
@@ -51,17 +48,8 @@ class MemoryReports:
         }
         return attrs.evolve(report, users=users)
 
-    async def unfollowed_owners(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[OwnerRef]:
-        low, high = utc("start", start), utc("end", end)
-        check_limit(limit)
+    async def unfollowed_owners(self, portal_id: int, listing: PeriodListing) -> list[OwnerRef]:
+        low, high, report_filter = listing.start, listing.end, listing.report_filter
         latest: dict[OwnerRef, datetime] = {}
         for tp in self._of(portal_id):
             if (
@@ -73,7 +61,7 @@ class MemoryReports:
             ):
                 latest[tp.owner] = max(latest.get(tp.owner, tp.completed_at), tp.completed_at)
         ordered = sorted(latest, key=lambda ref: (-latest[ref].timestamp(), ref.type.value, ref.id))
-        return ordered[:limit]
+        return ordered[: listing.limit]
 
     async def owners_with_open(
         self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
@@ -85,17 +73,8 @@ class MemoryReports:
             if tp.is_open and tp.owner.type is owner_type and tp.owner.id in wanted
         }
 
-    async def in_period_matching(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[TouchPoint]:
-        low, high = utc("start", start), utc("end", end)
-        check_limit(limit)
+    async def in_period_matching(self, portal_id: int, listing: PeriodListing) -> list[TouchPoint]:
+        low, high, report_filter = listing.start, listing.end, listing.report_filter
 
         def within(moment: datetime | None) -> bool:
             return moment is not None and low <= moment < high
@@ -111,4 +90,4 @@ class MemoryReports:
                 or (tp.status in (Status.CANCELLED, Status.ORPHANED) and within(tp.updated_at))
             )
         ]
-        return sorted(rows, key=lambda tp: (tp.deadline, tp.id))[:limit]
+        return sorted(rows, key=lambda tp: (tp.deadline, tp.id))[: listing.limit]

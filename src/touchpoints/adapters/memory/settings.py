@@ -7,14 +7,15 @@ from datetime import datetime
 import attrs
 
 from touchpoints.adapters.memory.checks import LANGUAGE_MAX, checked_now, positive, text
-from touchpoints.adapters.memory.transaction import PREFERENCES, SETTINGS, Transaction
+from touchpoints.adapters.memory.transaction import (
+    PREFERENCES,
+    SETTINGS,
+    MemoryRepository,
+)
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 
 
-class MemorySettings:
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
-
+class MemorySettings(MemoryRepository):
     async def get(self, portal_id: int) -> PortalSettings | None:
         settings: PortalSettings | None = self._tx.get(SETTINGS, portal_id)
         return settings
@@ -26,10 +27,7 @@ class MemorySettings:
         self._tx.put(SETTINGS, portal_id, settings)
 
 
-class MemoryPreferences:
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
-
+class MemoryPreferences(MemoryRepository):
     async def get(self, portal_id: int, user_id: int) -> UserPreferences:
         stored: UserPreferences | None = self._tx.get(PREFERENCES, (portal_id, user_id))
         return stored if stored is not None else UserPreferences(user_id=user_id)

@@ -11,7 +11,7 @@ from typing import Literal
 import attrs
 
 from touchpoints.adapters.memory.permissions import CrmAccess, crm_allows
-from touchpoints.domain.crm import Activity, Department, RecordCard
+from touchpoints.domain.crm import Activity, Department, RecordCard, UserInfo
 from touchpoints.domain.model import OwnerRef, TouchPointType
 from touchpoints.domain.secrets import Secret
 
@@ -23,41 +23,12 @@ OUR_APP = "touchpoints"
 
 @attrs.define(kw_only=True)
 class MemoryUser:
-    """A portal user; ``crm_access`` is ``all`` records, ``own`` (assigned) or ``none``."""
+    """A portal user as ``user.get`` shows them, whether they administer the portal, and
+    which records they may see: ``all``, ``own`` (assigned) or ``none``."""
 
-    id: int
-    name: str
+    info: UserInfo
     admin: bool = False
-    active: bool = True
-    time_zone: str = ""
-    department_ids: tuple[int, ...] = ()
-    photo_url: str | None = None
-    language: str | None = None
     crm_access: CrmAccess = "all"
-
-
-@attrs.define(kw_only=True)
-class MemoryRecord:
-    """A lead, deal, contact or company; ``title`` is a contact's full name."""
-
-    ref: OwnerRef
-    title: str
-    stage_id: str | None = None
-    amount: float | None = None
-    currency: str | None = None
-    assigned_by_id: int | None = None
-    closed: bool = False
-
-    def card(self) -> RecordCard:
-        return RecordCard(
-            ref=self.ref,
-            title=self.title,
-            stage_id=self.stage_id,
-            amount=self.amount,
-            currency=self.currency,
-            assigned_by_id=self.assigned_by_id,
-            closed=self.closed,
-        )
 
 
 @attrs.define(kw_only=True)
@@ -120,7 +91,9 @@ class MemoryPortal:
     application_token: Secret = attrs.field(factory=lambda: Secret(secrets.token_hex(16)))
     users: dict[int, MemoryUser] = attrs.Factory(dict)
     departments: dict[int, Department] = attrs.Factory(dict)
-    records: dict[OwnerRef, MemoryRecord] = attrs.Factory(dict)
+    # Leads, deals, contacts and companies as their cards show them (a contact's title is its
+    # full name).
+    records: dict[OwnerRef, RecordCard] = attrs.Factory(dict)
     activities: dict[int, MemoryActivity] = attrs.Factory(dict)
     grants: dict[tuple[int, OwnerRef], Literal["read", "edit"]] = attrs.Factory(dict)
     event_bindings: set[tuple[str, str]] = attrs.Factory(set)
@@ -155,8 +128,8 @@ class MemoryPortal:
         return crm_allows(
             admin=user.admin,
             access=user.crm_access,
-            user_id=user.id,
+            user_id=user.info.id,
             assigned_by_id=record.assigned_by_id,
-            grant=self.grants.get((user.id, ref)),
+            grant=self.grants.get((user.info.id, ref)),
             edit=edit,
         )

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from touchpoints.adapters.memory.checks import check_limit, text, utc, utc_or_none
-from touchpoints.adapters.memory.transaction import TOUCH_POINTS, Transaction
+from touchpoints.adapters.memory.transaction import TOUCH_POINTS, MemoryRepository
 from touchpoints.domain.errors import ChainError
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, Status, TouchPoint
 from touchpoints.ports.storage import (
@@ -25,10 +25,7 @@ def _sorted(rows: list[TouchPoint], key: Callable[[TouchPoint], Any]) -> list[To
     return sorted(rows, key=key)
 
 
-class MemoryTouchPoints:
-    def __init__(self, tx: Transaction) -> None:
-        self._tx = tx
-
+class MemoryTouchPoints(MemoryRepository):
     def _of(self, portal_id: int) -> list[TouchPoint]:
         rows: list[TouchPoint] = self._tx.values(TOUCH_POINTS, portal_id)
         return rows

@@ -193,3 +193,10 @@ class Transaction:
                 ]:
                     del rows[key]
         self._writes.clear()
+
+
+class MemoryRepository:
+    """Base of the in-memory repositories: each works through its unit of work's transaction."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx

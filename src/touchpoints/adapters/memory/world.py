@@ -19,11 +19,10 @@ from touchpoints.adapters.memory.state import (
     InboxMessage,
     MemoryActivity,
     MemoryPortal,
-    MemoryRecord,
     MemoryUser,
     PlacementBinding,
 )
-from touchpoints.domain.crm import Department
+from touchpoints.domain.crm import Department, RecordCard, UserInfo
 from touchpoints.domain.model import OwnerRef, OwnerType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.secrets import Secret
@@ -108,17 +107,16 @@ class MemoryCrm:
         if user_id is None:
             user_id = portal.seq("user")
         portal.bump("user", user_id)
-        portal.users[user_id] = MemoryUser(
+        info = UserInfo(
             id=user_id,
             name=name or f"User {user_id}",
-            admin=admin,
-            active=active,
-            time_zone=time_zone,
-            department_ids=tuple(departments),
             photo_url=photo_url,
+            department_ids=tuple(departments),
+            time_zone=time_zone,
+            active=active,
             language=language,
-            crm_access=crm_access,
         )
+        portal.users[user_id] = MemoryUser(info=info, admin=admin, crm_access=crm_access)
         return user_id
 
     def add_department(
@@ -149,7 +147,7 @@ class MemoryCrm:
             record_id = portal.seq(key)
         portal.bump(key, record_id)
         ref = OwnerRef(owner_type, record_id)
-        portal.records[ref] = MemoryRecord(
+        portal.records[ref] = RecordCard(
             ref=ref,
             title=title or f"{owner_type.value.title()} #{record_id}",
             stage_id=stage_id,

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 
 
-class PostgresAbuseBudget:
+class PostgresAbuseBudget(PostgresRepository):
     """``AbuseBudget``: an upsert that starts a new window or adds to the current one.
 
     The row is locked by the upsert itself, so two replicas spending from one key at the
     same moment are serialised and the limit holds exactly.
     """
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
 
     async def take(self, key: str, cost: int, *, limit: int, window_start: datetime) -> bool:
         require_aware("window_start", window_start)

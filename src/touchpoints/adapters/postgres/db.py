@@ -75,3 +75,10 @@ class Db:
     async def execute(self, query: str, *args: object) -> str:
         with self._translating():
             return await self._connection.execute(query, *args)
+
+
+class PostgresRepository:
+    """Base of the Postgres repositories: each queries its unit of work's connection."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db

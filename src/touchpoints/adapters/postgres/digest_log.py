@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import digest_entry_from_row
 from touchpoints.domain.errors import InvalidValue
 from touchpoints.ports.storage import DigestEntry, DigestState
 
 
-class PostgresDigestLog:
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
+class PostgresDigestLog(PostgresRepository):
     async def claim(
         self, portal_id: int, user_id: int, local_day: date, *, now: datetime, stale_after_s: float
     ) -> bool:

@@ -6,15 +6,12 @@ from datetime import datetime
 
 import attrs
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import feedback_from_row
 from touchpoints.ports.storage import Feedback
 
 
-class PostgresFeedback:
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
+class PostgresFeedback(PostgresRepository):
     async def add(self, feedback: Feedback) -> Feedback:
         require_aware("created_at", feedback.created_at)
         new_id = await self._db.fetchval(

@@ -6,15 +6,12 @@ from datetime import datetime
 
 import attrs
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import pending_todo_from_row
 from touchpoints.ports.storage import PendingTodo
 
 
-class PostgresPendingTodos:
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
+class PostgresPendingTodos(PostgresRepository):
     async def add(self, pending: PendingTodo) -> PendingTodo:
         require_aware("deadline", pending.deadline)
         require_aware("created_at", pending.created_at)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 
 from touchpoints.adapters.postgres.crypto import TokenCipher
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import Db, PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import portal_from_row
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.storage import InvalidReference
+
+# The columns ``_set`` may write: only these names are ever joined into its SQL.
+_Column = Literal["application_token", "status", "app_id", "uninstall_requested_at"]
 
 
 def _affected(status: str) -> int:
@@ -19,11 +23,11 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PostgresPortals:
+class PostgresPortals(PostgresRepository):
     """Portals with their tokens encrypted by ``TokenCipher`` before they reach the database."""
 
     def __init__(self, db: Db, cipher: TokenCipher) -> None:
-        self._db = db
+        super().__init__(db)
         self._cipher = cipher
 
     def _portal(self, row: asyncpg.Record | None) -> Portal | None:
@@ -122,23 +126,21 @@ class PostgresPortals:
             now,
         )
 
-    async def set_application_token(self, portal_id: int, token: Secret, *, now: datetime) -> None:
+    async def _set(self, portal_id: int, column: _Column, value: object, *, now: datetime) -> None:
+        """Set one column of the portal's row, and ``updated_at``."""
         require_aware("now", now)
         await self._db.execute(
-            "UPDATE portals SET application_token = $2, updated_at = $3 WHERE id = $1",
+            f"UPDATE portals SET {column} = $2, updated_at = $3 WHERE id = $1",  # noqa: S608
             portal_id,
-            self._cipher.encrypt(token),
+            value,
             now,
         )
 
+    async def set_application_token(self, portal_id: int, token: Secret, *, now: datetime) -> None:
+        await self._set(portal_id, "application_token", self._cipher.encrypt(token), now=now)
+
     async def set_status(self, portal_id: int, status: PortalStatus, *, now: datetime) -> None:
-        require_aware("now", now)
-        await self._db.execute(
-            "UPDATE portals SET status = $2, updated_at = $3 WHERE id = $1",
-            portal_id,
-            status.value,
-            now,
-        )
+        await self._set(portal_id, "status", status.value, now=now)
 
     async def rotate_application_token(
         self, portal_id: int, token: Secret, *, now: datetime
@@ -166,25 +168,14 @@ class PostgresPortals:
         )
 
     async def set_app_id(self, portal_id: int, app_id: str, *, now: datetime) -> None:
-        require_aware("now", now)
-        await self._db.execute(
-            "UPDATE portals SET app_id = $2, updated_at = $3 WHERE id = $1",
-            portal_id,
-            app_id,
-            now,
-        )
+        await self._set(portal_id, "app_id", app_id, now=now)
 
     async def set_uninstall_requested(
         self, portal_id: int, at: datetime | None, *, now: datetime
     ) -> None:
         require_aware("now", now)
         require_aware("at", at)
-        await self._db.execute(
-            "UPDATE portals SET uninstall_requested_at = $2, updated_at = $3 WHERE id = $1",
-            portal_id,
-            at,
-            now,
-        )
+        await self._set(portal_id, "uninstall_requested_at", at, now=now)
 
     async def uninstall_requested(self) -> list[int]:
         rows = await self._db.fetch(

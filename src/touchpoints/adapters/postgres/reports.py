@@ -18,21 +18,22 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from touchpoints.adapters.postgres.db import Db, require_aware, require_limit
-from touchpoints.adapters.postgres.rows import touch_point_from_row
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
+from touchpoints.adapters.postgres.rows import owner_from_row, touch_point_from_row
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.reports import DailyPoint, Metrics, Report, ReportFilter
 from touchpoints.domain.scheduling import local_date, start_of_local_day
-from touchpoints.ports.storage import ReportQuery
+from touchpoints.ports.storage import PeriodListing, ReportQuery
 
 _ONE_DAY = timedelta(days=1)
 
+# The counts a group row sums up, named as the ``Metrics`` fields they become.
 _COUNTS = (
     "created",
     "completed",
-    "on_time",
-    "with_note",
-    "followed_up",
+    "completed_on_time",
+    "completed_with_note",
+    "completed_followed_up",
     "cancelled",
     "orphaned",
     "overdue",
@@ -71,6 +72,11 @@ def _filter_sql(report_filter: ReportFilter, args: list[object]) -> list[str]:
     return where
 
 
+def _listing_args(portal_id: int, listing: PeriodListing) -> list[object]:
+    """A listing's parameters: ``$1`` the portal, ``$2``/``$3`` the period, ``$4`` the limit."""
+    return [portal_id, listing.start, listing.end, listing.limit]
+
+
 def _day_starts(first: date, last: date, zone: ZoneInfo) -> list[datetime]:
     """The first instant of every local day from ``first`` to ``last``, both included."""
     return [
@@ -89,15 +95,8 @@ def _empty_metrics() -> dict[str, Any]:
 
 def _metrics(figures: dict[str, Any]) -> Metrics:
     return Metrics(
-        created=figures["created"],
-        completed=figures["completed"],
-        completed_on_time=figures["on_time"],
+        **{name: figures[name] for name in _COUNTS},
         completed_late=len(figures["days_late"]),
-        completed_with_note=figures["with_note"],
-        completed_followed_up=figures["followed_up"],
-        cancelled=figures["cancelled"],
-        orphaned=figures["orphaned"],
-        overdue=figures["overdue"],
         days_late=tuple(sorted(figures["days_late"])),
         by_type=figures["by_type"],
         by_owner_type=figures["by_owner_type"],
@@ -112,11 +111,8 @@ def _add(figures: dict[str, Any], row: asyncpg.Record) -> None:
     figures["by_owner_type"][OwnerType(row["owner_type"])] += row["created"]
 
 
-class PostgresReports:
+class PostgresReports(PostgresRepository):
     """``ReportRepository``: the report queries of one unit of work."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
 
     async def report(self, portal_id: int, query: ReportQuery) -> Report:
         require_aware("now", query.now)
@@ -193,13 +189,13 @@ class PostgresReports:
             SELECT responsible_id, type, owner_type,
                    count(*) FILTER (WHERE created_at >= $2 AND created_at < $3) AS created,
                    count(*) FILTER (WHERE done_in) AS completed,
-                   count(*) FILTER (WHERE on_time) AS on_time,
+                   count(*) FILTER (WHERE on_time) AS completed_on_time,
                    array_agg(
                        width_bucket(completed_at, {days}::timestamptz[])
                        - width_bucket(deadline, {days}::timestamptz[])
                    ) FILTER (WHERE done_in AND NOT on_time) AS days_late,
-                   count(*) FILTER (WHERE done_in AND noted) AS with_note,
-                   count(*) FILTER (WHERE done_in AND followed) AS followed_up,
+                   count(*) FILTER (WHERE done_in AND noted) AS completed_with_note,
+                   count(*) FILTER (WHERE done_in AND followed) AS completed_followed_up,
                    count(*) FILTER (
                        WHERE status = 'cancelled' AND updated_at >= $2 AND updated_at < $3
                    ) AS cancelled,
@@ -321,19 +317,8 @@ class PostgresReports:
             daily=tuple(points),
         )
 
-    async def unfollowed_owners(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[OwnerRef]:
-        require_aware("start", start)
-        require_aware("end", end)
-        require_limit(limit)
-        args: list[object] = [portal_id, start, end, limit]
+    async def unfollowed_owners(self, portal_id: int, listing: PeriodListing) -> list[OwnerRef]:
+        args = _listing_args(portal_id, listing)
         where = " AND ".join(
             [
                 "t.portal_id = $1",
@@ -341,7 +326,7 @@ class PostgresReports:
                 "t.completed_at >= $2",
                 "t.completed_at < $3",
                 "t.next_id IS NULL",
-                *_filter_sql(report_filter, args),
+                *_filter_sql(listing.report_filter, args),
             ]
         )
         rows = await self._db.fetch(
@@ -355,7 +340,7 @@ class PostgresReports:
             """,  # noqa: S608
             *args,
         )
-        return [OwnerRef(OwnerType(row["owner_type"]), row["owner_id"]) for row in rows]
+        return [owner_from_row(row) for row in rows]
 
     async def owners_with_open(
         self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
@@ -374,20 +359,9 @@ class PostgresReports:
         )
         return {row["owner_id"] for row in rows}
 
-    async def in_period_matching(
-        self,
-        portal_id: int,
-        start: datetime,
-        end: datetime,
-        report_filter: ReportFilter,
-        *,
-        limit: int,
-    ) -> list[TouchPoint]:
-        require_aware("start", start)
-        require_aware("end", end)
-        require_limit(limit)
-        args: list[object] = [portal_id, start, end, limit]
-        where = " AND ".join(["t.portal_id = $1", *_filter_sql(report_filter, args)])
+    async def in_period_matching(self, portal_id: int, listing: PeriodListing) -> list[TouchPoint]:
+        args = _listing_args(portal_id, listing)
+        where = " AND ".join(["t.portal_id = $1", *_filter_sql(listing.report_filter, args)])
         rows = await self._db.fetch(
             f"""
             SELECT t.* FROM touchpoints t

@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import preferences_from_row, settings_from_row
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 
 
-class PostgresSettings:
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
+class PostgresSettings(PostgresRepository):
     async def get(self, portal_id: int) -> PortalSettings | None:
         row = await self._db.fetchrow("SELECT * FROM settings WHERE portal_id = $1", portal_id)
         return None if row is None else settings_from_row(row)
@@ -53,10 +50,7 @@ class PostgresSettings:
         )
 
 
-class PostgresPreferences:
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
+class PostgresPreferences(PostgresRepository):
     async def get(self, portal_id: int, user_id: int) -> UserPreferences:
         row = await self._db.fetchrow(
             "SELECT user_id, digest_enabled, language FROM user_preferences"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from touchpoints.adapters.postgres.db import Db, require_aware, require_limit
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware, require_limit
 from touchpoints.adapters.postgres.rows import touch_point_from_row
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, Status, TouchPoint
 from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, InvalidReference, ListQuery
@@ -17,10 +17,7 @@ def _status_list(statuses: frozenset[Status]) -> str:
     return ", ".join(f"'{status.value}'" for status in sorted(statuses, key=lambda s: s.value))
 
 
-class PostgresTouchPoints:
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
+class PostgresTouchPoints(PostgresRepository):
     async def _one(self, query: str, *args: object) -> TouchPoint | None:
         row = await self._db.fetchrow(query, *args)
         return None if row is None else touch_point_from_row(row)

@@ -7,7 +7,7 @@ import { openCompleteDialog, openCreateDialog, openDetailsDialog, timelineView }
 import { h, replace } from "./dom.js";
 import { formatNumber, t } from "./i18n.js";
 import { errorText, ownerTitle } from "./state.js";
-import { button } from "./ui.js";
+import { button, panel } from "./ui.js";
 
 const PLACEMENT_OWNER = /^CRM_(LEAD|DEAL|CONTACT|COMPANY)_DETAIL_TAB$/;
 
@@ -49,18 +49,14 @@ export function mountRecord(root, owner) {
         h("span", { class: "spacer" }),
         button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ owner: record, onDone: load }) }),
       ),
-      h(
-        "section",
-        { class: "panel", "aria-labelledby": "record-open" },
-        h("h2", { class: "panel__title", id: "record-open" }, t("record.open"), h("span", { class: "counter" }, formatNumber(open.length))),
+      panel(
+        { id: "record-open", title: [t("record.open"), h("span", { class: "counter" }, formatNumber(open.length))] },
         open.length
           ? h("div", { class: "record-list", role: "list" }, open.map((item) => cardView(item, { onOpen: details, onComplete: complete, inRecord: true })))
           : h("p", { class: "muted" }, t("record.none_open")),
       ),
-      h(
-        "section",
-        { class: "panel", "aria-labelledby": "record-history" },
-        h("h2", { class: "panel__title", id: "record-history" }, t("record.history")),
+      panel(
+        { id: "record-history", title: t("record.history") },
         history.length ? timelineView(history, null) : h("p", { class: "muted" }, t("record.no_history")),
       ),
     );

@@ -6,7 +6,7 @@ import { inFrame, selectUsers } from "./bx.js";
 import { avatar, h, icon, nextId, replace } from "./dom.js";
 import { formatDay, formatHour, t, weekdayNames } from "./i18n.js";
 import { OWNER_TYPES, app, errorText, isAdmin, pickableUsers, userById } from "./state.js";
-import { button, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
+import { button, dateField, field, openDialog, panel, select, showFieldErrors, toast } from "./ui.js";
 import { knownZones } from "./zone.js";
 
 function checkbox(checked, props = {}) {
@@ -197,10 +197,8 @@ export function mountSettings(root, { onSaved } = {}) {
     const unsavedNote = h("span", { class: "save-bar__note", role: "status", dataset: { testid: "settings-unsaved" } });
     // The save bar sticks to the bottom of the view, so Save is always in reach.
     const saveBar = h("div", { class: "panel__actions save-bar", dataset: { testid: "settings-save-bar" } }, unsavedNote, h("span", { class: "spacer" }), discard, save);
-    const portalPanel = h(
-      "form",
-      { class: "panel", noValidate: true, "aria-labelledby": "settings-portal", dataset: { testid: "settings-form" } },
-      h("h2", { class: "panel__title", id: "settings-portal" }, t("settings.portal")),
+    const portalPanel = panel(
+      { id: "settings-portal", title: t("settings.portal"), tag: "form", noValidate: true, dataset: { testid: "settings-form" } },
       admin ? null : h("p", { class: "notice", dataset: { testid: "settings-readonly" } }, icon("lock"), h("span", {}, t("settings.admins_only"))),
       form.node,
       admin ? saveBar : null,
@@ -239,10 +237,8 @@ export function mountSettings(root, { onSaved } = {}) {
 
     const digest = checkbox(preferences.digest_enabled, { dataset: { testid: "pref-digest" } });
     const savePrefs = button(t("settings.save_prefs"), { kind: "primary", type: "submit", dataset: { testid: "prefs-save" } });
-    const prefsPanel = h(
-      "form",
-      { class: "panel", "aria-labelledby": "settings-mine" },
-      h("h2", { class: "panel__title", id: "settings-mine" }, t("settings.mine")),
+    const prefsPanel = panel(
+      { id: "settings-mine", title: t("settings.mine"), tag: "form" },
       h("label", { class: "check" }, digest, h("span", {}, t("settings.digest_mine", { hour: formatHour(settings.digest_hour), zone: settings.time_zone }))),
       h("div", { class: "panel__actions" }, savePrefs),
     );
@@ -271,10 +267,8 @@ export function mountSettings(root, { onSaved } = {}) {
 }
 
 function dataPanel() {
-  return h(
-    "section",
-    { class: "panel", "aria-labelledby": "settings-data" },
-    h("h2", { class: "panel__title", id: "settings-data" }, t("data.title")),
+  return panel(
+    { id: "settings-data", title: t("data.title") },
     h("p", { class: "muted small" }, t("data.export_hint")),
     button(t("data.export"), { kind: "light", iconName: "download", dataset: { testid: "export" }, onClick: exportData }),
     h("hr", { class: "divider" }),
@@ -284,10 +278,8 @@ function dataPanel() {
 }
 
 function aboutPanel() {
-  return h(
-    "section",
-    { class: "panel", "aria-labelledby": "settings-about" },
-    h("h2", { class: "panel__title", id: "settings-about" }, t("about.title")),
+  return panel(
+    { id: "settings-about", title: t("about.title") },
     h("p", { class: "small" }, t("about.text")),
     h("a", { class: "link", href: "/privacy", target: "_blank", rel: "noopener" }, t("about.privacy")),
   );

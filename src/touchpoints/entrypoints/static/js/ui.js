@@ -1,8 +1,13 @@
-// Shared widgets: buttons, form fields, modal dialogs, pop-up menus, toasts, announcements.
+// Shared widgets: panels, buttons, form fields, modal dialogs, pop-up menus, toasts, announcements.
 
 import { inFrame } from "./bx.js";
 import { h, icon, nextId } from "./dom.js";
 import { currentLanguage, dateFieldPattern, formatDateField, parseDateField, t } from "./i18n.js";
+
+/** A panel: a `tag` element (a section unless given) labelled by its `<h2>` title, then the children. */
+export function panel({ id, title, tag = "section", ...props }, ...children) {
+  return h(tag, { class: "panel", "aria-labelledby": id, ...props }, h("h2", { class: "panel__title", id }, title), ...children);
+}
 
 /** A Bitrix24-style button. kind: primary | success | light | danger | link | icon. */
 export function button(label, { kind = "light", iconName, onClick, type = "button", size, ...rest } = {}) {
