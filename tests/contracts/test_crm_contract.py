@@ -32,6 +32,7 @@ from touchpoints.ports.crm import (
     CrmPermissionDenied,
     Hidden,
     PortalGone,
+    TodoChange,
 )
 from touchpoints.ports.messaging import Delivery, Messenger, Notification
 
@@ -774,3 +775,80 @@ async def test_many_notifications_each_get_a_delivery(world: World) -> None:
     deliveries = await world.messenger.notify(world.portal, notes)
     assert [d.user_id for d in deliveries] == list(range(2, 62))
     assert all(d.ok for d in deliveries)
+
+
+# ---------------------------------------------------------------- batched to-do writes
+
+
+async def test_batched_todo_writes_move_reassign_complete_and_delete(world: World) -> None:
+    world.add_user(2, "Bob")
+    deal = world.add_deal("Deal")
+    crm = app(world)
+    ids = [await crm.create_todo(todo(deal, START + timedelta(days=n))) for n in range(1, 5)]
+    moved = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
+    failed = await crm.change_todos(
+        [
+            TodoChange(activity_id=ids[0], owner=deal, deadline=moved),
+            TodoChange(activity_id=ids[1], owner=deal, deadline=moved, responsible_id=2),
+            TodoChange(activity_id=ids[2], owner=deal, complete=True),
+            TodoChange(activity_id=ids[3], owner=deal, delete=True),
+        ]
+    )
+    assert failed == {}
+    found = await crm.get_activities(ids)
+    assert (found[ids[0]].deadline, found[ids[0]].responsible_id) == (moved, ADMIN)
+    assert (found[ids[1]].deadline, found[ids[1]].responsible_id) == (moved, 2)
+    assert found[ids[2]].completed
+    assert ids[3] not in found
+
+
+async def test_a_failing_todo_write_fails_alone(world: World) -> None:
+    deal = world.add_deal("Deal")
+    crm = app(world)
+    first, done, last = [
+        await crm.create_todo(todo(deal, START + timedelta(days=n))) for n in range(1, 4)
+    ]
+    await crm.complete(done)
+    await crm.delete_activity(last)
+    moved = START + timedelta(days=7)
+    failed = await crm.change_todos(
+        [
+            TodoChange(activity_id=first, owner=deal, deadline=moved),
+            TodoChange(activity_id=done, owner=deal, deadline=moved),
+            TodoChange(activity_id=last, owner=deal, delete=True),
+        ]
+    )
+    assert set(failed) == {done, last}
+    assert isinstance(failed[done], CrmInvalidInput)
+    assert isinstance(failed[last], CrmNotFound)
+    assert (await crm.get_activities([first]))[first].deadline == moved
+
+
+async def test_todo_writes_without_edit_rights_are_refused_per_todo(world: World) -> None:
+    world.add_user(5, "Reader", crm_access="none")
+    deal = world.add_deal("Deal")
+    activity_id = await app(world).create_todo(todo(deal, START + timedelta(days=1)))
+    failed = await user(world, 5).change_todos(
+        [TodoChange(activity_id=activity_id, owner=deal, deadline=START + timedelta(days=3))]
+    )
+    assert set(failed) == {activity_id}
+    assert isinstance(failed[activity_id], CrmPermissionDenied | CrmNotFound)
+
+
+async def test_many_todo_writes_all_land(world: World) -> None:
+    deals = [world.add_deal(f"Deal {n}") for n in range(60)]
+    ids = [
+        world.add_activity(deal, deadline=START + timedelta(days=1), responsible_id=ADMIN)
+        for deal in deals
+    ]
+    moved = START + timedelta(days=2)
+    failed = await app(world).change_todos(
+        [
+            TodoChange(activity_id=activity_id, owner=deal, deadline=moved, responsible_id=ADMIN)
+            for activity_id, deal in zip(ids, deals, strict=True)
+        ]
+    )
+    assert failed == {}
+    found = await app(world).get_activities(ids)
+    assert {activity.deadline for activity in found.values()} == {moved}
+    assert set(found) == set(ids)

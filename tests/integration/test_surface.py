@@ -31,9 +31,14 @@ ROUTES_WITH_BODY = [
     ("PUT", "/api/v1/me/preferences"),
     ("POST", "/api/v1/feedback"),
     ("POST", "/api/v1/activities/1/track"),
+    ("POST", "/api/v1/touchpoints/bulk"),
+    ("POST", "/api/v1/touchpoints/sweep"),
+    ("POST", "/api/v1/undo"),
+    ("POST", "/api/v1/handovers"),
 ]
 ROUTES_WITH_QUERY = [
     ("GET", "/api/v1/board"),
+    ("GET", "/api/v1/touchpoints"),
     ("GET", "/api/v1/records/search"),
     ("GET", "/api/v1/followup-preview"),
     ("GET", "/api/v1/reports/summary"),
@@ -54,6 +59,8 @@ OTHER_ROUTES = [
     ("GET", "/api/v1/portal/export"),
     ("DELETE", "/api/v1/portal/data"),
     ("GET", "/api/v1/activities/1"),
+    ("GET", "/api/v1/handovers"),
+    ("DELETE", "/api/v1/handovers/1"),
 ]
 
 BODIES: list[bytes] = [

@@ -32,3 +32,15 @@ MAX_TEAM_VIEWERS = 1_000
 
 FIRST_YEAR, LAST_YEAR = 2000, 2200
 """The years a date or datetime in a request may fall in."""
+
+BULK_MAX = 500
+"""Touch-points one bulk action (or sweep) handles."""
+
+SHIFT_MAX = 366
+"""The largest move by working or calendar days, either way."""
+
+LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT = 200, 50
+"""A list page's size."""
+
+CURSOR_MAX = 200
+"""A list cursor, in characters."""

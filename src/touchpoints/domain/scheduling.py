@@ -353,3 +353,63 @@ def digest_slot(now: datetime, settings: PortalSettings) -> DigestSlot | None:
     if now < digest_due_at(day, settings):
         return None
     return DigestSlot(day)
+
+
+# ------------------------------------------------------------------ work in bulk (DESIGN §3.6)
+
+
+@attrs.frozen
+class Shift:
+    """A move by ``count`` working days or calendar days; a negative count moves earlier."""
+
+    count: int
+    unit: IntervalUnit
+
+
+def shift_day(day: date, shift: Shift, settings: PortalSettings) -> date:
+    """The local day ``shift`` away from ``day``.
+
+    Working days count only working days, in either direction (``day`` itself does not
+    count, so +1 from a Friday is the next Monday and -1 from a Monday the Friday before);
+    calendar days count every day. A count of zero is ``day`` itself.
+    """
+    if shift.unit is IntervalUnit.DAYS:
+        return day + shift.count * _ONE_DAY
+    step = _ONE_DAY if shift.count > 0 else -_ONE_DAY
+    # Terminates: at least one weekday works and at most a year of holidays is allowed.
+    for _ in range(abs(shift.count)):
+        day += step
+        while not is_working_day(day, settings):
+            day += step
+    return day
+
+
+def shift_deadline(
+    deadline: datetime, shift: Shift, now: datetime, settings: PortalSettings
+) -> datetime:
+    """Move a deadline by ``shift`` from its own local day, keeping its local time of day
+    (``move_to_local_day``: on a working day; a time already past today moves to the next
+    full hour)."""
+    day = shift_day(local_date(deadline, settings.zone), shift, settings)
+    return move_to_local_day(deadline, day, now, settings)
+
+
+class SweepTarget(enum.Enum):
+    """Where the overdue sweep moves touch-points, besides an explicit local day."""
+
+    TODAY = "today"
+    NEXT_WORKING_DAY = "next_working_day"
+
+
+def sweep_day(target: SweepTarget | date, now: datetime, settings: PortalSettings) -> date:
+    """The local day a sweep to ``target`` moves to: the presets' today or next working day
+    (``presets_at``), or the day given."""
+    if isinstance(target, date):
+        return target
+    presets = presets_at(now, settings)
+    return presets.today if target is SweepTarget.TODAY else presets.next_working_day
+
+
+def is_overdue(deadline: datetime, now: datetime) -> bool:
+    """Overdue is the board's first column: due before ``now`` (``BucketEdges``)."""
+    return deadline < now

@@ -10,7 +10,14 @@ from touchpoints.domain.portal import Portal
 from touchpoints.domain.scheduling import Presets, follow_up_deadline, presets_at
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.visibility import sees_team
-from touchpoints.entrypoints import placements_api, reports_api, routes
+from touchpoints.entrypoints import (
+    bulk_api,
+    handover_api,
+    placements_api,
+    replies,
+    reports_api,
+    routes,
+)
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.context import Context, issue_session
 from touchpoints.entrypoints.http import ApiError
@@ -51,7 +58,7 @@ from touchpoints.entrypoints.wire import (
     TouchPointPath,
 )
 from touchpoints.ports.crm import Hidden
-from touchpoints.services import account, touchpoints
+from touchpoints.services import account, touchpoints, undo
 from touchpoints.services.errors import InvalidInput, Unauthenticated
 
 # Renewing reads its body before any session exists: it gets only what fresh frame auth needs.
@@ -164,18 +171,21 @@ async def read(call: Call[TouchPointPath, Empty]) -> TouchPointReply:
     return TouchPointReply.of(card, ctx.zone)
 
 
-async def move(call: Call[TouchPointPath, MoveBody]) -> TouchPointReply:
+async def move(call: Call[TouchPointPath, MoveBody]) -> web.Response:
     ctx, body = call.ctx, call.body
     if body.deadline is not None and body.day is not None:
         raise InvalidInput({"day": "give a deadline or a day, not both"})
-    card = await touchpoints.move_touch_point(
+    card, ticket = await undo.move_with_undo(
         ctx.use_case,
         touch_point_id=call.params.id,
         deadline=body.deadline,
         day=body.day,
         responsible_id=body.responsible_id,
     )
-    return TouchPointReply.of(card, ctx.zone)
+    headers = {bulk_api.UNDO_HEADER: ticket.token} if ticket is not None else None
+    return web.json_response(
+        replies.unstructure(TouchPointReply.of(card, ctx.zone)), headers=headers
+    )
 
 
 async def cancel(call: Call[TouchPointPath, Empty]) -> TouchPointReply:
@@ -353,6 +363,7 @@ ROUTES: tuple[Route, ...] = (
         params=TouchPointPath,
         body=MoveBody,
         reply=TouchPointReply,
+        reply_headers={bulk_api.UNDO_HEADER: bulk_api.UNDO_HEADER_DOC},
     ),
     Route(
         method="DELETE",
@@ -467,6 +478,8 @@ ROUTES: tuple[Route, ...] = (
     ),
     *reports_api.ROUTES,
     *placements_api.ROUTES,
+    *bulk_api.ROUTES,
+    *handover_api.ROUTES,
 )
 
 

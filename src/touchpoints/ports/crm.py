@@ -89,6 +89,19 @@ class CardLookup:
 
 
 @attrs.frozen(kw_only=True)
+class TodoChange:
+    """One to-do write of a batch (``Crm.change_todos``): move it and/or hand it over,
+    complete it, or delete it."""
+
+    activity_id: int
+    owner: OwnerRef
+    deadline: datetime | None = None
+    responsible_id: int | None = None
+    complete: bool = False
+    delete: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class TokenGrant:
     """The token endpoint's reply: the only trusted source of a portal's identity (DESIGN §4)."""
 
@@ -119,6 +132,17 @@ class Crm(Protocol):
     async def complete(self, activity_id: int) -> None: ...
 
     async def delete_activity(self, activity_id: int) -> None: ...
+
+    async def change_todos(self, changes: Sequence[TodoChange]) -> dict[int, CrmError]:
+        """Many to-do writes at once: ``batch`` requests of at most 50 commands, one after
+        another, paced by the portal's rate budget. Returns the failures by activity id; an
+        id not in the result was written.
+
+        Not retried (unsafe to repeat). Once a request as a whole fails (unavailable, timed
+        out, auth expired), its changes and every later one fail with that error: after a
+        timeout they may or may not have run, and the CRM's events converge our rows.
+        """
+        ...
 
     async def get_activities(self, activity_ids: Sequence[int]) -> dict[int, Activity]:
         """Activities by id; an id missing from the result is deleted or not visible."""

@@ -11,6 +11,8 @@ from typing import Protocol
 import attrs
 
 from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.handover import Handover
+from touchpoints.domain.listing import ListPosition
 from touchpoints.domain.model import (
     NewTouchPoint,
     OwnerRef,
@@ -23,6 +25,7 @@ from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, Portal
 from touchpoints.domain.reports import Report, ReportFilter, ReportPeriod
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings, UserPreferences
+from touchpoints.domain.undo import UndoRecord
 
 # ------------------------------------------------------------------ failures
 
@@ -65,6 +68,21 @@ class BoardQuery:
     owner_type: OwnerType | None = None
     type: TouchPointType | None = None
     limit: int = 5_000
+
+
+@attrs.frozen(kw_only=True)
+class ListQuery:
+    """A list view page: ``TouchPointRepository.page``. None filters match everything
+    (``responsible_ids`` None: every user; ``statuses`` None: every status)."""
+
+    responsible_ids: frozenset[int] | None = None
+    statuses: frozenset[Status] | None = None
+    owner_type: OwnerType | None = None
+    type: TouchPointType | None = None
+    deadline_from: datetime | None = None
+    deadline_before: datetime | None = None
+    after: ListPosition | None = None
+    limit: int = 50
 
 
 @attrs.frozen(kw_only=True)
@@ -284,6 +302,16 @@ class TouchPointRepository(Protocol):
         """Every touch-point of the portal (data export)."""
         ...
 
+    async def page(self, portal_id: int, query: ListQuery) -> list[TouchPoint]:
+        """Matching touch-points after ``query.after`` by (deadline, id), at most ``limit``
+        (the list view's keyset paging)."""
+        ...
+
+    async def by_ids(self, portal_id: int, touch_point_ids: Sequence[int]) -> list[TouchPoint]:
+        """The portal's touch-points among ``touch_point_ids``, in id order (others' ids and
+        unknown ones are left out)."""
+        ...
+
 
 class ReportRepository(Protocol):
     """The report queries: figures and listings computed next to the touch-points.
@@ -386,6 +414,36 @@ class AbuseBudget(Protocol):
         ...
 
 
+class UndoRepository(Protocol):
+    """Undo tokens (hashed) and what they restore, shared by every replica."""
+
+    async def add(self, record: UndoRecord) -> UndoRecord:
+        """Store a new record; also forgets the portal's records that expired a day ago."""
+        ...
+
+    async def get(self, portal_id: int, token_hash: bytes) -> UndoRecord | None: ...
+
+    async def use(self, portal_id: int, record_id: int, *, now: datetime) -> bool:
+        """Mark the record used; True for exactly one caller, however many race."""
+        ...
+
+
+class HandoverRepository(Protocol):
+    """Hand-overs with return, until the pass that gives back their touch-points."""
+
+    async def add(self, handover: Handover) -> Handover: ...
+
+    async def get(self, portal_id: int, handover_id: int) -> Handover | None: ...
+
+    async def for_portal(self, portal_id: int, *, open_only: bool) -> list[Handover]:
+        """The portal's hand-overs, the latest first day first (``open_only``: not returned)."""
+        ...
+
+    async def mark_returned(self, portal_id: int, handover_id: int, *, now: datetime) -> bool:
+        """Close a hand-over; True for exactly one caller, however many race."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: commits when the block ends normally, rolls back on an exception."""
 
@@ -398,6 +456,8 @@ class UnitOfWork(Protocol):
     feedback: FeedbackRepository
     pending: PendingTodoRepository
     budget: AbuseBudget
+    undo: UndoRepository
+    handovers: HandoverRepository
 
 
 class Storage(Protocol):

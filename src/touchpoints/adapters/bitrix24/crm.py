@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from touchpoints.adapters.bitrix24.batch import Caller, Command, run_commands
+from touchpoints.adapters.bitrix24.batch import MAX_COMMANDS, Caller, Command, run_commands
 from touchpoints.adapters.bitrix24.reads import (
     IDS_PER_CALL,
     PAGE,
@@ -58,6 +58,7 @@ from touchpoints.ports.crm import (
     CrmPermissionDenied,
     Hidden,
     RecordLookup,
+    TodoChange,
 )
 
 
@@ -127,6 +128,28 @@ class BitrixCrm:
 
     async def delete_activity(self, activity_id: int) -> None:
         await self._client.call("crm.activity.delete", {"id": activity_id}, safe=False)
+
+    async def change_todos(self, changes: Sequence[TodoChange]) -> dict[int, CrmError]:
+        commands: dict[str, Command] = {}
+        activity_of: dict[str, int] = {}
+        for index, change in enumerate(changes):
+            for key, command in _todo_commands(index, change):
+                commands[key] = command
+                activity_of[key] = change.activity_id
+        failed: dict[int, CrmError] = {}
+        items = list(commands.items())
+        for offset in range(0, len(items), MAX_COMMANDS):
+            chunk = dict(items[offset : offset + MAX_COMMANDS])
+            try:
+                reply = await run_commands(self._client, chunk, safe=False)
+            except CrmError as exc:
+                # The request as a whole failed: this chunk and the rest are not known to run.
+                for key, _command in items[offset:]:
+                    failed.setdefault(activity_of[key], exc)
+                break
+            for key, error in reply.errors.items():
+                failed.setdefault(activity_of[key], error)
+        return failed
 
     # ------------------------------------------------------------ activity reads
 
@@ -421,6 +444,45 @@ class BitrixCrm:
         for key, error in reply.errors.items():
             if key.startswith("b"):
                 raise error
+
+
+def _todo_commands(index: int, change: TodoChange) -> list[tuple[str, Command]]:
+    """The commands of one change, keyed so that none looks like a list index (§6)."""
+    owner = {"ownerTypeId": change.owner.type.type_id, "ownerId": change.owner.id}
+    found: list[tuple[str, Command]] = []
+    if change.deadline is not None:
+        found.append(
+            (
+                f"d{index}",
+                Command(
+                    "crm.activity.todo.updateDeadline",
+                    {"id": change.activity_id, **owner, "value": _datetime(change.deadline)},
+                ),
+            )
+        )
+    if change.responsible_id is not None:
+        found.append(
+            (
+                f"r{index}",
+                Command(
+                    "crm.activity.todo.updateResponsibleUser",
+                    {"id": change.activity_id, **owner, "responsibleId": change.responsible_id},
+                ),
+            )
+        )
+    if change.complete:
+        # As ``complete``: the deprecated update is the only documented way (§11.4).
+        found.append(
+            (
+                f"c{index}",
+                Command(
+                    "crm.activity.update", {"id": change.activity_id, "fields": {"COMPLETED": "Y"}}
+                ),
+            )
+        )
+    if change.delete:
+        found.append((f"x{index}", Command("crm.activity.delete", {"id": change.activity_id})))
+    return found
 
 
 def _datetime(value: datetime) -> str:

@@ -30,13 +30,17 @@ from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.crm import (
     CardLookup,
+    CrmAuthExpired,
     CrmConnector,
+    CrmError,
     CrmInvalidInput,
     CrmNotFound,
     CrmPermissionDenied,
+    CrmUnavailable,
     Hidden,
     PortalGone,
     RecordLookup,
+    TodoChange,
 )
 
 
@@ -137,6 +141,36 @@ class MemoryCrmSession:
         portal, user = self._begin("delete_activity")
         self._editable(portal, user, activity_id)
         del portal.activities[activity_id]
+
+    async def change_todos(self, changes: Sequence[TodoChange]) -> dict[int, CrmError]:
+        """Each change as its single calls would make it, in order; the first failing write
+        of a change is its failure and later changes still run, like a batch without halt.
+        A failure of the whole CRM (unavailable, auth expired, portal gone) fails that
+        change and every later one, as a failed ``batch`` request does."""
+        try:
+            self._world.enter("change_todos")
+        except CrmError as exc:
+            return {change.activity_id: exc for change in changes}
+        failed: dict[int, CrmError] = {}
+        for position, change in enumerate(changes):
+            try:
+                if change.deadline is not None:
+                    await self.update_deadline(change.activity_id, change.owner, change.deadline)
+                if change.responsible_id is not None:
+                    await self.update_responsible(
+                        change.activity_id, change.owner, change.responsible_id
+                    )
+                if change.complete:
+                    await self.complete(change.activity_id)
+                if change.delete:
+                    await self.delete_activity(change.activity_id)
+            except (CrmUnavailable, CrmAuthExpired, PortalGone) as exc:
+                for rest in changes[position:]:
+                    failed.setdefault(rest.activity_id, exc)
+                break
+            except CrmError as exc:
+                failed.setdefault(change.activity_id, exc)
+        return failed
 
     def _editable(self, portal: MemoryPortal, user: MemoryUser, activity_id: int) -> MemoryActivity:
         activity = portal.activities.get(activity_id)

@@ -15,12 +15,14 @@ from collections.abc import AsyncIterator, Hashable
 from touchpoints.adapters.memory.budget import MemoryAbuseBudget
 from touchpoints.adapters.memory.digest_log import MemoryDigestLog
 from touchpoints.adapters.memory.feedback import MemoryFeedback
+from touchpoints.adapters.memory.handovers import MemoryHandovers
 from touchpoints.adapters.memory.pending import MemoryPendingTodos
 from touchpoints.adapters.memory.portals import MemoryPortals
 from touchpoints.adapters.memory.reports import MemoryReports
 from touchpoints.adapters.memory.settings import MemoryPreferences, MemorySettings
 from touchpoints.adapters.memory.touch_points import MemoryTouchPoints
 from touchpoints.adapters.memory.transaction import PORTALS, Committed, RowLock, Transaction
+from touchpoints.adapters.memory.undo import MemoryUndo
 from touchpoints.ports.storage import (
     StorageUnavailable,
     UnitOfWork,
@@ -43,6 +45,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self.feedback = MemoryFeedback(tx)
         self.pending = MemoryPendingTodos(tx)
         self.budget = MemoryAbuseBudget(tx)
+        self.undo = MemoryUndo(tx)
+        self.handovers = MemoryHandovers(tx)
 
 
 class MemoryStorage:

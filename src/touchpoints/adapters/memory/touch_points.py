@@ -17,6 +17,7 @@ from touchpoints.ports.storage import (
     ConcurrentUpdate,
     DuplicateActivity,
     InvalidReference,
+    ListQuery,
 )
 
 
@@ -163,3 +164,27 @@ class MemoryTouchPoints(MemoryRepository):
 
     async def all(self, portal_id: int) -> list[TouchPoint]:
         return _sorted(self._of(portal_id), lambda tp: tp.id)
+
+    async def page(self, portal_id: int, query: ListQuery) -> list[TouchPoint]:
+        start = utc_or_none("deadline_from", query.deadline_from)
+        end = utc_or_none("deadline_before", query.deadline_before)
+        after = None
+        if query.after is not None:
+            after = (utc("after", query.after.deadline), query.after.id)
+        check_limit(query.limit)
+        rows = [
+            tp
+            for tp in self._of(portal_id)
+            if (query.statuses is None or tp.status in query.statuses)
+            and (query.responsible_ids is None or tp.responsible_id in query.responsible_ids)
+            and (start is None or tp.deadline >= start)
+            and (end is None or tp.deadline < end)
+            and (query.owner_type is None or tp.owner.type is query.owner_type)
+            and (query.type is None or tp.type is query.type)
+            and (after is None or (tp.deadline, tp.id) > after)
+        ]
+        return _sorted(rows, lambda tp: (tp.deadline, tp.id))[: query.limit]
+
+    async def by_ids(self, portal_id: int, touch_point_ids: Sequence[int]) -> list[TouchPoint]:
+        found = (self._in_portal(portal_id, tp_id) for tp_id in set(touch_point_ids))
+        return _sorted([tp for tp in found if tp is not None], lambda tp: tp.id)

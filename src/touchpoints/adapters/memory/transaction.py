@@ -32,7 +32,9 @@ TOUCH_POINTS = "touch_points"
 DIGEST = "digest"
 FEEDBACK = "feedback"
 PENDING = "pending_todos"
-CHILD_TABLES = (SETTINGS, PREFERENCES, TOUCH_POINTS, DIGEST, FEEDBACK, PENDING)
+UNDO = "undo_tokens"
+HANDOVERS = "handovers"
+CHILD_TABLES = (SETTINGS, PREFERENCES, TOUCH_POINTS, DIGEST, FEEDBACK, PENDING, UNDO, HANDOVERS)
 
 
 @attrs.define
@@ -46,6 +48,8 @@ class Committed:
     touch_point_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     feedback_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     pending_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
+    undo_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
+    handover_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     # The abuse budget is not portal data: no cascade, and it counts outside transactions
     # exactly as its own unit of work does on Postgres.
     budget: dict[str, tuple[datetime, int]] = attrs.Factory(dict)

@@ -19,12 +19,14 @@ from touchpoints.adapters.postgres.digest_log import PostgresDigestLog
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
 from touchpoints.adapters.postgres.feedback import PostgresFeedback
+from touchpoints.adapters.postgres.handovers import PostgresHandovers
 from touchpoints.adapters.postgres.migrate import MIGRATIONS_DIR, migration_ids
 from touchpoints.adapters.postgres.pending import PostgresPendingTodos
 from touchpoints.adapters.postgres.portals import PostgresPortals
 from touchpoints.adapters.postgres.reports import PostgresReports
 from touchpoints.adapters.postgres.settings import PostgresPreferences, PostgresSettings
 from touchpoints.adapters.postgres.touch_points import PostgresTouchPoints
+from touchpoints.adapters.postgres.undo import PostgresUndo
 from touchpoints.ports.storage import (
     StorageUnavailable,
     UnitOfWork,
@@ -52,6 +54,8 @@ class PostgresUnitOfWork(UnitOfWork):
         self.feedback = PostgresFeedback(db)
         self.pending = PostgresPendingTodos(db)
         self.budget = PostgresAbuseBudget(db)
+        self.undo = PostgresUndo(db)
+        self.handovers = PostgresHandovers(db)
 
 
 def _unavailable(exc: BaseException, connection_closed: bool = True) -> Exception | None:

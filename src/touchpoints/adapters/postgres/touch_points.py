@@ -8,7 +8,7 @@ from datetime import datetime
 from touchpoints.adapters.postgres.db import PostgresRepository, require_aware, require_limit
 from touchpoints.adapters.postgres.rows import touch_point_from_row
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, Status, TouchPoint
-from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, InvalidReference
+from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, InvalidReference, ListQuery
 
 
 def _status_list(statuses: frozenset[Status]) -> str:
@@ -227,4 +227,53 @@ class PostgresTouchPoints(PostgresRepository):
     async def all(self, portal_id: int) -> list[TouchPoint]:
         return await self._many(
             "SELECT * FROM touchpoints WHERE portal_id = $1 ORDER BY id", portal_id
+        )
+
+    async def page(self, portal_id: int, query: ListQuery) -> list[TouchPoint]:
+        require_aware("deadline_from", query.deadline_from)
+        require_aware("deadline_before", query.deadline_before)
+        require_aware("after", query.after.deadline if query.after else None)
+        require_limit(query.limit)
+        if query.statuses == frozenset() or query.responsible_ids == frozenset():
+            return []
+        # As ``board``: only the filters that are set become SQL. The keyset condition is a
+        # row comparison, which the (portal_id, deadline, id) indexes of 0006 answer.
+        where = ["portal_id = $1"]
+        args: list[object] = [portal_id]
+
+        def param(value: object) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.statuses is not None:
+            where.append(f"status IN ({_status_list(query.statuses)})")
+        if query.responsible_ids is not None:
+            where.append(f"responsible_id = ANY({param(sorted(query.responsible_ids))}::bigint[])")
+        if query.deadline_from is not None:
+            where.append(f"deadline >= {param(query.deadline_from)}")
+        if query.deadline_before is not None:
+            where.append(f"deadline < {param(query.deadline_before)}")
+        if query.owner_type is not None:
+            where.append(f"owner_type = {param(query.owner_type.value)}")
+        if query.type is not None:
+            where.append(f"type = {param(query.type.value)}")
+        if query.after is not None:
+            deadline, after_id = param(query.after.deadline), param(query.after.id)
+            where.append(f"(deadline, id) > ({deadline}::timestamptz, {after_id}::bigint)")
+        limit = param(query.limit)
+        # Only fixed fragments, enum literals and $n placeholders are joined here.
+        sql = f"SELECT * FROM touchpoints WHERE {' AND '.join(where)} ORDER BY deadline, id LIMIT {limit}"  # noqa: S608
+        return await self._many(sql, *args)
+
+    async def by_ids(self, portal_id: int, touch_point_ids: Sequence[int]) -> list[TouchPoint]:
+        if not touch_point_ids:
+            return []
+        return await self._many(
+            """
+            SELECT * FROM touchpoints
+            WHERE portal_id = $1 AND id = ANY($2::bigint[])
+            ORDER BY id
+            """,
+            portal_id,
+            sorted(set(touch_point_ids)),
         )
