@@ -6,7 +6,9 @@ offsets from "now" so the board always has cards in every column.
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -169,6 +171,16 @@ def records() -> list[RecordCard]:
     return out
 
 
+def _later_today(now: datetime) -> Iterator[datetime]:
+    """Half-hourly times after ``now`` (local) that stay on its day, so that the demo's Today
+    column has cards at whatever hour the demo starts (until the last minutes of the day)."""
+    last = datetime.combine(now.date(), time(23, 59), tzinfo=now.tzinfo)
+    start = now.replace(minute=0 if now.minute < 30 else 30, second=0, microsecond=0)
+    for slot in itertools.count(1):
+        # Near midnight the remaining cards take the day's last minutes, one apart.
+        yield min(start + timedelta(minutes=30 * slot), last - timedelta(minutes=max(0, 20 - slot)))
+
+
 def plans(now: datetime) -> list[DemoPlan]:
     """About 60 touch-points across every board column, with a few completed chains."""
     rng = random.Random(11)  # noqa: S311 - made-up data, not secrets
@@ -178,12 +190,16 @@ def plans(now: datetime) -> list[DemoPlan]:
     # Day offsets spread over overdue, today, tomorrow, this week, next week and later.
     offsets = [-9, -4, -2, -1, 0, 0, 0, 1, 1, 2, 3, 4, 6, 8, 10, 13, 20, 30]
     out: list[DemoPlan] = []
+    later_today = _later_today(now.astimezone(zone))
     for index in range(54):
         record = all_records[(index * 7) % len(all_records)]
         type_ = list(TouchPointType)[index % len(TouchPointType)]
-        day = today + timedelta(days=offsets[index % len(offsets)])
+        offset = offsets[index % len(offsets)]
+        day = today + timedelta(days=offset)
         hour = 9 + (index * 3) % 9
         local = datetime.combine(day, time(hour, 30 if index % 2 else 0), tzinfo=zone)
+        if offset == 0:
+            local = next(later_today)
         responsible = USERS[1 + index % 3].id if index % 5 else USERS[0].id
         todo = TodoSpec(
             owner=record.ref,
