@@ -73,6 +73,7 @@ async def open_database(config: Config, *, max_size: int = 10) -> AsyncIterator[
         config.data_dir,
         TokenCipher(key, config.previous_secret_keys),
         max_size=max_size,
+        statement_cache=config.db_statement_cache,
     )
     try:
         yield storage
