@@ -21,8 +21,10 @@ from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.network import public_connector
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
+from touchpoints.adapters.bitrix24.throttle import Throttle
 from touchpoints.adapters.clock import SystemClock
-from touchpoints.adapters.postgres import PostgresStorage, TokenCipher, open_storage
+from touchpoints.adapters.postgres import PostgresStorage, TokenCipher, open_storage, resolve_dsn
+from touchpoints.adapters.postgres.rate_budget import PostgresRateBudget
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.config import Config, ConfigError
 from touchpoints.entrypoints.container import Services
@@ -141,5 +143,13 @@ async def _bitrix24(
         clock=clock,
         allow_http=b24.allow_http,
     )
-    connector = BitrixConnector(session, oauth, storage, clock, allow_http=b24.allow_http)
+    # One Bitrix24 budget per portal for every replica and digest runner (BITRIX24.md §7).
+    budget = await PostgresRateBudget.open(
+        await resolve_dsn(config.database_url, config.data_dir),
+        statement_cache=config.db_statement_cache,
+    )
+    stack.push_async_callback(budget.close)
+    connector = BitrixConnector(
+        session, oauth, storage, clock, Throttle(shared=budget), allow_http=b24.allow_http
+    )
     return CrmAdapters(connector=connector, oauth=oauth, messenger=BitrixMessenger(connector))
