@@ -29,6 +29,7 @@ from tests.net import free_port
 from tests.postgres import TEST_SECRET
 from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.dsn import libpq_url, with_user
+from touchpoints.adapters.postgres.rate_budget import PostgresRateBudget
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.entrypoints.config import load_config
 from touchpoints.entrypoints.runtime import open_database
@@ -237,3 +238,26 @@ async def test_the_configuration_flag_decides_whether_the_pool_prepares_named_st
                 "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE '__asyncpg_stmt_%'"
             )
     assert (named > 0) is prepared
+
+
+async def test_the_shared_rate_budget_works_behind_a_transaction_pooler(
+    pooler_dsn: str, pg_storage: PostgresStorage, make: Make
+) -> None:
+    portal = await make.portal(pg_storage)
+    budgets = [await PostgresRateBudget.open(pooler_dsn, statement_cache=False) for _ in range(3)]
+    try:
+        admissions = await asyncio.gather(
+            *(
+                budgets[n % 3].admit(
+                    portal.member_id, "batch", capacity=10, drain_per_s=2, max_wait_s=60
+                )
+                for n in range(30)
+            )
+        )
+    finally:
+        for budget in budgets:
+            await budget.close()
+    waits = sorted(a.wait_s for a in admissions if a is not None and a.reserved)
+    assert len(waits) == 30
+    assert waits[9] == 0.0
+    assert waits[-1] > (30 - 10) / 2 - 1

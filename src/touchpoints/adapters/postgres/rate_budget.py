@@ -117,9 +117,15 @@ class PostgresRateBudget:
     ) -> PostgresRateBudget:
         """A pool of up to ``max_size`` connections, opened lazily.
 
-        Raises:
-            StorageUnavailable: never at open (no connection is made until the first call).
+        A reservation is worth nothing after a crash (the bucket drains within seconds),
+        so its commit does not wait for the WAL flush: ``synchronous_commit`` is off for
+        these connections. That is a startup parameter, which a transaction-mode pooler
+        refuses, so ``statement_cache=False`` (the pooler's setting) leaves it at the
+        server's default.
         """
+        settings = {"application_name": "touchpoints-rate-budget"}
+        if statement_cache:
+            settings["synchronous_commit"] = "off"
         with _translating():
             pool = await asyncpg.create_pool(
                 libpq_url(dsn),
@@ -128,7 +134,7 @@ class PostgresRateBudget:
                 timeout=connect_timeout_s,
                 command_timeout=command_timeout_s,
                 max_inactive_connection_lifetime=60.0,
-                server_settings={"application_name": "touchpoints-rate-budget"},
+                server_settings=settings,
                 statement_cache_size=100 if statement_cache else 0,
             )
         return cls(pool)
