@@ -24,6 +24,7 @@ from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
 from touchpoints.adapters.bitrix24.throttle import Throttle
 from touchpoints.adapters.clock import SystemClock
 from touchpoints.adapters.postgres import PostgresStorage, TokenCipher, open_storage, resolve_dsn
+from touchpoints.adapters.postgres.event_inbox import PostgresEventInbox
 from touchpoints.adapters.postgres.rate_budget import PostgresRateBudget
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.config import Config, ConfigError
@@ -111,6 +112,11 @@ async def build_services(
     async with contextlib.AsyncExitStack() as stack:
         storage = await stack.enter_async_context(open_database(config))
         crm = overrides.crm or await _bitrix24(config, storage, clock, stack)
+        inbox = await PostgresEventInbox.open(
+            await resolve_dsn(config.database_url, config.data_dir),
+            statement_cache=config.db_statement_cache,
+        )
+        stack.push_async_callback(inbox.close)
         yield Services(
             storage=storage,
             connector=crm.connector,
@@ -121,6 +127,7 @@ async def build_services(
             handlers=Handlers.under(public_url),
             privacy=config.privacy,
             allow_http=allow_http,
+            inbox=inbox,
         )
 
 
