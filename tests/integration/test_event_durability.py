@@ -138,3 +138,70 @@ async def test_events_answered_before_a_sigkill_are_synced_by_the_next_process(
             if process is not None and process.returncode is None:
                 process.terminate()
                 await process.wait()
+
+
+async def test_a_live_process_forgets_synced_events_and_retries_failed_ones_from_the_inbox(
+    emulator: Bitrix24Emulator, fresh_database: Callable[[], str]
+) -> None:
+    dsn = fresh_database()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = await _serve(emulator, dsn, port, base)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await wait_ready(http, base, process)
+            launch = emulator.install()
+            member_id = launch.form["member_id"]
+            async with http.post(
+                f"{base}/b24/install", params=launch.query, data=launch.form
+            ) as reply:
+                assert reply.status == 200, await reply.text()
+            await emulator.install_finish(member_id)
+            await emulator.drain_events()
+            frame = emulator.frame_launch(member_id, 1)
+            async with http.post(f"{base}/b24/app", params=frame.query, data=frame.form) as reply:
+                match = re.search(r'name="tp-session" content="([^"]+)"', await reply.text())
+            assert match is not None
+            due = (emulator.clock.now() + timedelta(days=1)).replace(microsecond=0)
+            deal = emulator.add_record(member_id, OwnerType.DEAL, title="Deal")
+            async with http.post(
+                f"{base}/api/v1/touchpoints",
+                json={
+                    "owner": {"type": "deal", "id": deal.id},
+                    "type": "call",
+                    "deadline": due.isoformat(),
+                },
+                headers={"Authorization": f"Bearer {match.group(1)}"},
+            ) as reply:
+                assert reply.status == 201, await reply.text()
+                created = await reply.json()
+
+            # Synced in process: the inbox row is gone once the touch-point has converged.
+            moved = due + timedelta(days=2)
+            await emulator.ui_update_activity(member_id, created["activity_id"], deadline=moved)
+            await _until(lambda: _inbox_size(dsn) == 0, 10)
+            assert _deadlines(dsn, [created["id"]]) == {created["id"]: moved}
+
+            # Bitrix24 refuses the read (not retried): the sync fails, the row stays, and the
+            # same process tries again from the inbox once the receiver's lease runs out.
+            emulator.inject("*", member_id=member_id, error="INVALID_REQUEST", times=None)
+            again = moved + timedelta(days=1)
+            await emulator.ui_update_activity(member_id, created["activity_id"], deadline=again)
+            await _until(lambda: any(r.error == "INVALID_REQUEST" for r in emulator.log), 10)
+            await asyncio.sleep(0.5)
+            assert _inbox_size(dsn) == 1
+            assert _deadlines(dsn, [created["id"]]) == {created["id"]: moved}
+            emulator.clear_faults()
+            await _until(lambda: _inbox_size(dsn) == 0, 20)
+            assert _deadlines(dsn, [created["id"]]) == {created["id"]: again}
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
