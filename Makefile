@@ -44,6 +44,7 @@ typecheck: $(VENV)/.synced
 # The browser tests run in their own pytest process: Playwright's sync API keeps an event
 # loop running in the main thread, which the asyncio tests cannot share.
 test: lint typecheck
+	bash scripts/test-deps.sh
 	$(BIN)/pytest --ignore=tests/e2e $(PYTEST_ARGS)
 	bash scripts/e2e-deps.sh
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/events.py            # full run
     .venv/bin/python bench/events.py --quick    # smoke run
+    .venv/bin/python bench/events.py --as-served    # with the event inbox and shared budget
 
 Events are posted form-encoded with bracket keys, as Bitrix24 sends them (BITRIX24.md §9.2),
 from a client in the same process, on the embedded Postgres. Two kinds: events about
@@ -84,10 +85,10 @@ async def post_all(
     return now() - started, latencies
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, as_served: bool) -> None:
     total = 500 if quick else 3_000
     concurrency = 16
-    async with app_stack(latency=0.01) as stack:
+    async with app_stack(latency=0.01, as_served=as_served) as stack:
         member_id = await stack.install()
         token = stack.b24.portal(member_id).application_token
         ours = await seed(stack, member_id, 200)
@@ -117,4 +118,10 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--as-served",
+        action="store_true",
+        help="with the event inbox and the shared Bitrix24 budget, as `serve` runs",
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.as_served))

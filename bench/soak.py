@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/soak.py                 # 10 minutes
     .venv/bin/python bench/soak.py --minutes 1     # a short run
+    .venv/bin/python bench/soak.py --replicas 2 --renders-per-s 2 --seconds 90
+                                                   # replicas mode: one portal's budget
 
 This process is the load generator and hosts the Bitrix24 emulator (its leaky bucket on:
 burst 50, then 2 requests/s per portal, the documented default); the two replicas are real
@@ -225,7 +227,150 @@ async def main(minutes: float) -> None:
         )
 
 
+async def replicas_mode(
+    replicas: int, renders_per_s: float, seconds: float, app_src: str | None
+) -> None:
+    """N replicas render one portal's board at a fixed total pace; count Bitrix24 refusals.
+
+    The emulator enforces the documented default bucket (50, then 2 per s) on the portal;
+    each render is one ``batch`` request (the board's titles and to-do texts), so 2 renders
+    per second is the floor's pace: exactly what the portal drains. ``--app-src`` runs the
+    replicas from another checkout's ``src`` (e.g. main, for the before figures).
+    """
+    scratch = tempfile.mkdtemp(prefix="tp-soak-replicas-")
+    dsn = ensure_embedded(Path(scratch))
+    ports = [free_port() for _ in range(replicas)]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    async with (
+        Bitrix24Emulator(rate_limit=RateLimit(50, 2.0)) as b24,
+        aiohttp.ClientSession() as http,
+    ):
+        env = {
+            **os.environ,
+            "TOUCHPOINTS_DATABASE_URL": dsn,
+            "TOUCHPOINTS_PUBLIC_URL": bases[0],
+            "TOUCHPOINTS_SECRET_KEY": "soak-secret-key-0123456789abcdefghijklmn",
+            "TOUCHPOINTS_B24_CLIENT_ID": b24.client_id,
+            "TOUCHPOINTS_B24_CLIENT_SECRET": b24.client_secret,
+            "TOUCHPOINTS_B24_OAUTH_URL": b24.oauth_url,
+            "TOUCHPOINTS_B24_ALLOW_HTTP": "1",
+            "TOUCHPOINTS_LOG_LEVEL": "WARNING",
+        }
+        if app_src:
+            env["PYTHONPATH"] = app_src
+        processes = []
+        for port in ports:
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "touchpoints",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    env=env,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            )
+            # One at a time: the first applies the migrations.
+            await wait_ready(http, bases[len(processes) - 1], processes[-1])
+        try:
+            launch = b24.install()
+            member_id = launch.form["member_id"]
+            async with http.post(
+                f"{bases[0]}/b24/install", params=launch.query, data=launch.form
+            ) as reply:
+                assert reply.status == 200, await reply.text()
+            await b24.install_finish(member_id)
+            tokens = []
+            for base in bases:
+                frame = b24.frame_launch(member_id, 1)
+                async with http.post(f"{base}/b24/app", params=frame.query, data=frame.form) as r:
+                    found = re.search(r'name="tp-session" content="([^"]+)"', await r.text())
+                assert found is not None
+                tokens.append(found.group(1))
+            deals = [
+                b24.add_record(member_id, OwnerType.DEAL, title=f"Deal {n}").id for n in range(10)
+            ]
+            for n, deal in enumerate(deals):
+                when = b24.clock.now().replace(microsecond=0) + timedelta(hours=n + 1)
+                async with http.post(
+                    f"{bases[0]}/api/v1/touchpoints",
+                    json={
+                        "owner": {"type": "deal", "id": deal},
+                        "type": "call",
+                        "deadline": when.isoformat(),
+                    },
+                    headers={"Authorization": f"Bearer {tokens[0]}"},
+                ) as reply:
+                    assert reply.status == 201, await reply.text()
+            # Every replica's first render (its user cache), then a drained bucket.
+            for base, token in zip(bases, tokens, strict=True):
+                async with http.get(
+                    f"{base}/api/v1/board", headers={"Authorization": f"Bearer {token}"}
+                ) as reply:
+                    assert reply.status == 200, await reply.text()
+            await asyncio.sleep(30)
+            b24.reset_counters()
+
+            statuses: Counter[int] = Counter()
+            latencies: list[float] = []
+
+            async def render(n: int) -> None:
+                index = n % replicas
+                started = time.perf_counter()
+                async with http.get(
+                    f"{bases[index]}/api/v1/board",
+                    headers={"Authorization": f"Bearer {tokens[index]}"},
+                ) as reply:
+                    await reply.read()
+                    statuses[reply.status] += 1
+                latencies.append(time.perf_counter() - started)
+
+            tasks = []
+            started = time.monotonic()
+            total = int(seconds * renders_per_s)
+            for n in range(total):
+                await asyncio.sleep(max(0.0, started + n / renders_per_s - time.monotonic()))
+                tasks.append(asyncio.create_task(render(n)))
+            await asyncio.gather(*tasks)
+            elapsed = time.monotonic() - started
+        finally:
+            for process in processes:
+                if process.returncode is None:
+                    process.terminate()
+            for process in processes:
+                await process.wait()
+    requests = [record for record in b24.log if record.member_id == member_id]
+    refused = sum(1 for record in requests if record.error and "QUERY_LIMIT" in record.error)
+    renders = sum(statuses.values())
+    failed = renders - statuses[200]
+    print(
+        f"{replicas} replicas, one portal, {renders_per_s:g} board renders/s for {elapsed:.0f} s "
+        f"(Bitrix24 bucket 50 / 2 per s); app from {app_src or 'this checkout'}"
+    )
+    print(
+        f"| {replicas} | {renders_per_s:g}/s | {renders} | {len(requests)} | "
+        f"{refused} ({refused / max(1, len(requests)):.1%}) | "
+        f"{failed} ({failed / max(1, renders):.1%}) | "
+        f"{percentile(latencies, 0.5) * 1000:.0f} ms | "
+        f"{percentile(latencies, 0.95) * 1000:.0f} ms |"
+    )
+    print("statuses:", dict(statuses))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=10.0)
-    asyncio.run(main(parser.parse_args().minutes))
+    parser.add_argument("--replicas", type=int, help="replicas mode: this many serve processes")
+    parser.add_argument("--renders-per-s", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=90.0)
+    parser.add_argument("--app-src", help="replicas mode: run the replicas from this src dir")
+    args = parser.parse_args()
+    if args.replicas:
+        asyncio.run(replicas_mode(args.replicas, args.renders_per_s, args.seconds, args.app_src))
+    else:
+        asyncio.run(main(args.minutes))

@@ -24,7 +24,9 @@ from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
 from touchpoints.adapters.bitrix24.throttle import Throttle
-from touchpoints.adapters.postgres import TokenCipher, open_storage
+from touchpoints.adapters.postgres import TokenCipher, open_storage, resolve_dsn
+from touchpoints.adapters.postgres.event_inbox import PostgresEventInbox
+from touchpoints.adapters.postgres.rate_budget import PostgresRateBudget
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.app import web_app
@@ -89,12 +91,26 @@ class Stack:
 
 @asynccontextmanager
 async def app_stack(
-    *, latency: float = 0.0, data_dir: Path | None = None, throttle: Throttle | None = None
+    *,
+    latency: float = 0.0,
+    data_dir: Path | None = None,
+    throttle: Throttle | None = None,
+    as_served: bool = False,
 ) -> AsyncIterator[Stack]:
-    """The app (real adapters, embedded Postgres) served on loopback, and the emulator."""
+    """The app (real adapters, embedded Postgres) served on loopback, and the emulator.
+
+    ``as_served`` adds what ``touchpoints serve`` wires on Postgres besides the storage: the
+    event inbox and the shared Bitrix24 budget (then ``throttle`` must be None).
+    """
     with tempfile.TemporaryDirectory(prefix="tp-bench-") as scratch:
         directory = data_dir or Path(scratch)
         storage = await open_storage(None, directory, TokenCipher(SECRET), max_size=10)
+        inbox = budget = None
+        if as_served:
+            dsn = await resolve_dsn(None, directory)
+            inbox = await PostgresEventInbox.open(dsn)
+            budget = await PostgresRateBudget.open(dsn)
+            throttle = Throttle(shared=budget)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         try:
@@ -124,6 +140,7 @@ async def app_stack(
                     handlers=Handlers.under(base_url),
                     privacy=PrivacyConfig(),
                     allow_http=True,
+                    inbox=inbox,
                 )
                 runner = web.AppRunner(web_app(services), access_log=None)
                 await runner.setup()
@@ -133,6 +150,9 @@ async def app_stack(
                 finally:
                     await runner.cleanup()
         finally:
+            for side in (inbox, budget):
+                if side is not None:
+                    await side.close()
             await storage.close()
 
 

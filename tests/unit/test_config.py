@@ -93,3 +93,11 @@ def test_previous_secret_keys_are_read_for_token_rotation() -> None:
     assert "a" * 32 not in repr(config)
     with pytest.raises(ConfigError, match="TOUCHPOINTS_PREVIOUS_SECRET_KEYS"):
         load_config(serving_env(TOUCHPOINTS_PREVIOUS_SECRET_KEYS="short"))
+
+
+def test_the_statement_cache_is_on_unless_turned_off_for_a_transaction_pooler() -> None:
+    assert load_config(serving_env()).db_statement_cache
+    assert not load_config(serving_env(TOUCHPOINTS_DB_STATEMENT_CACHE="0")).db_statement_cache
+    assert load_config(serving_env(TOUCHPOINTS_DB_STATEMENT_CACHE="1")).db_statement_cache
+    with pytest.raises(ConfigError, match="TOUCHPOINTS_DB_STATEMENT_CACHE must be 0 or 1"):
+        load_config(serving_env(TOUCHPOINTS_DB_STATEMENT_CACHE="off-ish"))

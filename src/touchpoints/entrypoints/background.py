@@ -12,6 +12,7 @@ from aiohttp import web
 
 from touchpoints.entrypoints.container import ACTIVITY_SYNC, SERVICES, Services
 from touchpoints.ports.crm import CrmError
+from touchpoints.ports.event_inbox import EventInbox
 from touchpoints.ports.storage import StorageError
 from touchpoints.services.event_sync import ActivitySync
 from touchpoints.services.handover import return_due
@@ -20,6 +21,9 @@ from touchpoints.services.reconciliation import reconcile_all
 log = logging.getLogger("touchpoints")
 
 RECONCILE_EVERY_S = 10 * 60
+INBOX_EVERY_S = 1.0
+INBOX_BATCH = 500
+INBOX_CLAIM_LEASE_S = 30.0
 
 RECONCILER = web.AppKey[asyncio.Task[None]]("reconciler")
 
@@ -44,9 +48,45 @@ async def reconcile_forever(services: Services, *, every_s: float = RECONCILE_EV
 async def activity_sync(app: web.Application) -> AsyncIterator[None]:
     """The per-portal workers that converge touch-points on Bitrix24's activity events."""
     services = app[SERVICES]
-    app[ACTIVITY_SYNC] = sync = ActivitySync(services.storage, services.connector, services.clock)
+    app[ACTIVITY_SYNC] = sync = ActivitySync(
+        services.storage, services.connector, services.clock, inbox=services.inbox
+    )
     yield
     await sync.close()
+
+
+async def drain_inbox_forever(
+    sync: ActivitySync, inbox: EventInbox, *, every_s: float = INBOX_EVERY_S
+) -> None:
+    """Take over recorded events whose lease ran out: a crashed process's, a failed sync's."""
+    while True:
+        try:
+            entries = await inbox.claim(limit=INBOX_BATCH, lease_s=INBOX_CLAIM_LEASE_S)
+            if entries:
+                queued = await sync.take_over(entries)
+                log.info("event inbox: took over %d event(s)", queued)
+        except StorageError as exc:
+            log.warning("event inbox drain failed: %s", type(exc).__name__)
+        await asyncio.sleep(every_s)
+
+
+INBOX_DRAINER = web.AppKey[asyncio.Task[None]]("inbox_drainer")
+
+
+async def inbox_drainer(app: web.Application) -> AsyncIterator[None]:
+    """Every replica drains the event inbox (FOR UPDATE SKIP LOCKED splits the rows)."""
+    inbox = app[SERVICES].inbox
+    if inbox is None:
+        yield
+        return
+    task = asyncio.create_task(
+        drain_inbox_forever(app[ACTIVITY_SYNC], inbox), name="touchpoints-inbox"
+    )
+    app[INBOX_DRAINER] = task
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def reconciler(app: web.Application) -> AsyncIterator[None]:
@@ -87,4 +127,4 @@ async def handover_returns(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-BACKGROUND = (activity_sync, reconciler, handover_returns)
+BACKGROUND = (activity_sync, reconciler, inbox_drainer, handover_returns)

@@ -48,6 +48,9 @@ class Config:
     privacy: PrivacyConfig = PrivacyConfig()
     # Older server secrets, still accepted to read stored tokens after a key rotation.
     previous_secret_keys: tuple[Secret, ...] = ()
+    # asyncpg's prepared-statement cache; off behind a transaction-mode pooler (PgBouncer,
+    # Supabase's port 6543), which cannot keep a prepared statement between transactions.
+    db_statement_cache: bool = True
 
     def require_serving(self) -> ServingConfig:
         """The values ``serve`` cannot run without.
@@ -163,6 +166,10 @@ def load_config(environ: Mapping[str, str]) -> Config:
         subprocessors=get("TOUCHPOINTS_SUBPROCESSORS") or defaults.subprocessors,
     )
 
+    db_statement_cache = _flag(
+        "TOUCHPOINTS_DB_STATEMENT_CACHE", get("TOUCHPOINTS_DB_STATEMENT_CACHE") or "1"
+    )
+
     return Config(
         database_url=Secret(database_url) if database_url else None,
         data_dir=Path(get("TOUCHPOINTS_DATA_DIR") or "./.touchpoints"),
@@ -172,4 +179,5 @@ def load_config(environ: Mapping[str, str]) -> Config:
         log_level=log_level,
         privacy=privacy,
         previous_secret_keys=tuple(previous),
+        db_statement_cache=db_statement_cache,
     )

@@ -15,6 +15,7 @@ from touchpoints.entrypoints.config import PrivacyConfig
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, OAuthServer
+from touchpoints.ports.event_inbox import EventInbox
 from touchpoints.ports.messaging import Messenger
 from touchpoints.ports.storage import Storage
 from touchpoints.services.event_sync import ActivitySync
@@ -66,6 +67,8 @@ class Services:
     handlers: Handlers
     privacy: PrivacyConfig
     allow_http: bool = False
+    # Durable event intake (Postgres); None keeps events in process only.
+    inbox: EventInbox | None = None
     users: UserCache = attrs.field(factory=UserCache)
     catalogue: Catalogue = attrs.field(factory=load_catalogue)
     verifier: TokenVerifier = attrs.field(

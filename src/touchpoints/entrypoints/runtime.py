@@ -21,8 +21,11 @@ from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.network import public_connector
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
+from touchpoints.adapters.bitrix24.throttle import Throttle
 from touchpoints.adapters.clock import SystemClock
-from touchpoints.adapters.postgres import PostgresStorage, TokenCipher, open_storage
+from touchpoints.adapters.postgres import PostgresStorage, TokenCipher, open_storage, resolve_dsn
+from touchpoints.adapters.postgres.event_inbox import PostgresEventInbox
+from touchpoints.adapters.postgres.rate_budget import PostgresRateBudget
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.config import Config, ConfigError
 from touchpoints.entrypoints.container import Services
@@ -73,6 +76,7 @@ async def open_database(config: Config, *, max_size: int = 10) -> AsyncIterator[
         config.data_dir,
         TokenCipher(key, config.previous_secret_keys),
         max_size=max_size,
+        statement_cache=config.db_statement_cache,
     )
     try:
         yield storage
@@ -108,6 +112,11 @@ async def build_services(
     async with contextlib.AsyncExitStack() as stack:
         storage = await stack.enter_async_context(open_database(config))
         crm = overrides.crm or await _bitrix24(config, storage, clock, stack)
+        inbox = await PostgresEventInbox.open(
+            await resolve_dsn(config.database_url, config.data_dir),
+            statement_cache=config.db_statement_cache,
+        )
+        stack.push_async_callback(inbox.close)
         yield Services(
             storage=storage,
             connector=crm.connector,
@@ -118,6 +127,7 @@ async def build_services(
             handlers=Handlers.under(public_url),
             privacy=config.privacy,
             allow_http=allow_http,
+            inbox=inbox,
         )
 
 
@@ -140,5 +150,13 @@ async def _bitrix24(
         clock=clock,
         allow_http=b24.allow_http,
     )
-    connector = BitrixConnector(session, oauth, storage, clock, allow_http=b24.allow_http)
+    # One Bitrix24 budget per portal for every replica and digest runner (BITRIX24.md §7).
+    budget = await PostgresRateBudget.open(
+        await resolve_dsn(config.database_url, config.data_dir),
+        statement_cache=config.db_statement_cache,
+    )
+    stack.push_async_callback(budget.close)
+    connector = BitrixConnector(
+        session, oauth, storage, clock, Throttle(shared=budget), allow_http=b24.allow_http
+    )
     return CrmAdapters(connector=connector, oauth=oauth, messenger=BitrixMessenger(connector))

@@ -5,8 +5,12 @@ Bitrix24 sends one event per change and never retries (BITRIX24.md §9.3), and a
 rate limit one request per event; instead the activity ids of a portal are gathered for a
 moment and fetched together (the adapter packs up to 2,500 ids into one ``batch``). An
 event handler waits a short while for its own id to be synced so a quiet portal sees the
-change at once, and answers anyway when Bitrix24 is slow: the worker finishes the job, and
-reconciliation repairs whatever a crash loses.
+change at once, and answers anyway when Bitrix24 is slow: the worker finishes the job.
+
+With an ``EventInbox`` (Postgres), each event is recorded before it is answered and
+forgotten once synced; whatever a crashed process leaves there, any process takes over
+(``take_over``) once its lease runs out. Without one, reconciliation repairs what a crash
+loses.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from touchpoints.domain.model import TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError
+from touchpoints.ports.event_inbox import EventInbox, InboxEntry
 from touchpoints.ports.storage import ConcurrentUpdate, Storage, StorageError
 
 log = logging.getLogger("touchpoints.events")
@@ -30,6 +35,8 @@ log = logging.getLogger("touchpoints.events")
 MAX_IDS_PER_FETCH = 2_500
 GATHER_WINDOW_S = 0.02
 WRITE_ATTEMPTS = 3
+# How long the receiving process has an event to itself before any process may take it.
+RECEIVED_LEASE_S = 5.0
 
 
 @attrs.define
@@ -37,6 +44,7 @@ class _PortalQueue:
     portal: Portal
     waiting: dict[int, list[asyncio.Future[str]]] = attrs.field(factory=dict)
     worker: asyncio.Task[None] | None = None
+    entries: dict[int, InboxEntry] = attrs.field(factory=dict)
 
 
 class ActivitySync:
@@ -49,12 +57,16 @@ class ActivitySync:
         clock: Clock,
         *,
         gather_window_s: float = GATHER_WINDOW_S,
+        inbox: EventInbox | None = None,
+        received_lease_s: float = RECEIVED_LEASE_S,
     ) -> None:
         self._storage = storage
         self._connector = connector
         self._clock = clock
         self._window = gather_window_s
         self._queues: dict[int, _PortalQueue] = {}
+        self._inbox = inbox
+        self._lease_s = received_lease_s
 
     async def activity_changed(
         self, portal: Portal, activity_id: int
@@ -70,14 +82,50 @@ class ActivitySync:
             ours = await uow.touch_points.by_activity(portal.id, activity_id)
         if ours is None:
             return None
+        entry = None
+        if self._inbox is not None:
+            # Durable before the 2xx: a crash from here on loses nothing.
+            entry = await self._inbox.record(portal.id, activity_id, lease_s=self._lease_s)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._enqueue(portal, activity_id, entry).append(future)
+        return future
+
+    async def take_over(self, entries: list[InboxEntry]) -> int:
+        """Queue inbox entries another process (or an earlier life of this one) left.
+
+        Returns how many were queued; entries of portals no longer stored are forgotten.
+        """
+        by_portal: dict[int, list[InboxEntry]] = {}
+        for entry in entries:
+            by_portal.setdefault(entry.portal_id, []).append(entry)
+        queued, gone = 0, []
+        for portal_id, portal_entries in by_portal.items():
+            async with self._storage.unit_of_work() as uow:
+                portal = await uow.portals.get(portal_id)
+            if portal is None:
+                gone.extend(portal_entries)
+                continue
+            for entry in portal_entries:
+                self._enqueue(portal, entry.activity_id, entry)
+                queued += 1
+        if gone and self._inbox is not None:
+            await self._inbox.done(gone)
+        return queued
+
+    def _enqueue(
+        self, portal: Portal, activity_id: int, entry: InboxEntry | None
+    ) -> list[asyncio.Future[str]]:
         queue = self._queues.get(portal.id)
         if queue is None:
             queue = self._queues[portal.id] = _PortalQueue(portal)
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        queue.waiting.setdefault(activity_id, []).append(future)
+        if entry is not None:
+            known = queue.entries.get(activity_id)
+            if known is None or known.received_at < entry.received_at:
+                queue.entries[activity_id] = entry
+        waiting = queue.waiting.setdefault(activity_id, [])
         if queue.worker is None or queue.worker.done():
             queue.worker = asyncio.create_task(self._drain(queue))
-        return future
+        return waiting
 
     async def drained(self) -> None:
         """Wait until every queued activity has been synced (tests and shutdown)."""
@@ -101,12 +149,25 @@ class ActivitySync:
             await asyncio.sleep(self._window)
             ids = list(queue.waiting)[:MAX_IDS_PER_FETCH]
             futures = {activity_id: queue.waiting.pop(activity_id) for activity_id in ids}
+            entries = {i: e for i in ids if (e := queue.entries.pop(i, None)) is not None}
             outcomes = await self._sync(queue.portal, ids)
+            await self._forget(entries, outcomes)
             for activity_id, waiting in futures.items():
                 for future in waiting:
                     if not future.done():
                         future.set_result(outcomes.get(activity_id, "failed"))
         self._queues.pop(queue.portal.id, None)
+
+    async def _forget(self, entries: dict[int, InboxEntry], outcomes: dict[int, str]) -> None:
+        """Drop synced entries from the inbox; failed ones stay for a later attempt."""
+        if self._inbox is None or not entries:
+            return
+        finished = [e for i, e in entries.items() if outcomes.get(i, "failed") != "failed"]
+        try:
+            await self._inbox.done(finished)
+        except StorageError as exc:
+            # They stay recorded; syncing them again later changes nothing.
+            log.warning("event inbox could not forget synced events: %s", type(exc).__name__)
 
     async def _sync(self, portal: Portal, activity_ids: Sequence[int]) -> dict[int, str]:
         crm = self._connector.as_app(portal)

@@ -12,7 +12,7 @@ from touchpoints.adapters.bitrix24.throttle import RetryPolicy, Throttle, retrya
 from touchpoints.adapters.bitrix24.transport import LOGGER_NAME, RestReply, Transport
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.clock import Clock
-from touchpoints.ports.crm import CrmAuthExpired, CrmError, CrmRateLimited
+from touchpoints.ports.crm import CrmAuthExpired, CrmError
 
 
 class Auth(Protocol):
@@ -85,15 +85,7 @@ class RestClient:
         attempt = 0
         while True:
             attempt += 1
-            paused = bucket.paused_for(method)
-            if paused > 0:
-                if monotonic() + paused > deadline:
-                    raise CrmRateLimited(
-                        f"{method}: operating-time limit for {paused:.0f} s more",
-                        code="OPERATION_TIME_LIMIT",
-                    )
-                await self._throttle.sleep(paused)
-            await bucket.acquire(max_wait_s=max(0.0, deadline - monotonic()))
+            await self._throttle.admit(self._key, method, deadline=deadline)
             left = deadline - monotonic()
             try:
                 reply = await self._transport.call(
@@ -116,7 +108,7 @@ class RestClient:
                     exc, now=self._clock.now().timestamp(), fallback=bucket.reset_hint(method)
                 )
                 if wait is not None:
-                    bucket.pause(method, wait)
+                    await self._throttle.pause(self._key, method, wait)
                 if wait is None or monotonic() + wait > deadline:
                     raise
                 if attempt >= self._retry.max_attempts:
@@ -125,7 +117,7 @@ class RestClient:
                 continue
             except CrmError as exc:
                 if isinstance(exc, QueryLimitExceeded):
-                    bucket.saturate()
+                    await self._throttle.saturate(self._key)
                 if not retryable(exc, safe=safe) or attempt >= self._retry.max_attempts:
                     raise
                 delay = self._retry.backoff(attempt, self._rng)

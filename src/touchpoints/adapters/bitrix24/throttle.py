@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -10,7 +11,10 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from touchpoints.adapters.bitrix24.errors import NotSent, OperationTimeLimit, QueryLimitExceeded
+from touchpoints.adapters.bitrix24.transport import LOGGER_NAME
 from touchpoints.ports.crm import CrmError, CrmRateLimited, CrmTimeout, CrmUnavailable
+from touchpoints.ports.rate_budget import Admission, RateBudget
+from touchpoints.ports.storage import StorageError
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -136,7 +140,14 @@ class LeakyBucket:
 
 
 class Throttle:
-    """One leaky bucket per portal (keyed by ``member_id``), shared by user and app calls."""
+    """One leaky bucket per portal (keyed by ``member_id``), shared by user and app calls.
+
+    With a ``shared`` budget (Postgres) a stored portal's bucket and its paused methods are
+    one for every replica and digest runner, as Bitrix24 counts them (§7.1); the bucket in
+    process then only mirrors pauses and paces what the shared budget cannot: portals not
+    stored yet (an install in progress), the verification buckets, and every portal while
+    the database cannot be reached. Without one (tests, the demo) it paces in process.
+    """
 
     _PRUNE_ABOVE = 10_000
 
@@ -146,12 +157,92 @@ class Throttle:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        shared: RateBudget | None = None,
+        logger: logging.Logger | None = None,
     ) -> None:
         self._default = default
         self._monotonic = monotonic
         self._sleep = sleep
         self._limits: dict[str, BucketLimits] = {}
         self._buckets: dict[str, LeakyBucket] = {}
+        self._shared = shared
+        self._log = logger or logging.getLogger(LOGGER_NAME)
+
+    async def admit(self, key: str, method: str, *, deadline: float) -> None:
+        """Wait until one request of ``method`` may be sent to portal ``key``, and take it.
+
+        Raises:
+            CrmRateLimited: ``method`` is paused (``OPERATION_TIME_LIMIT``) or the slot is
+                (``CLIENT_THROTTLED``) beyond ``deadline`` (on ``monotonic``).
+        """
+        bucket = self.bucket(key)
+        while True:
+            await self._wait_pause(method, bucket.paused_for(method), deadline)
+            admission = await self._admit_shared(key, method, bucket, deadline)
+            if admission is None:
+                break
+            if admission.paused_s > 0:
+                bucket.pause(method, admission.paused_s)
+                continue
+            if not admission.reserved:
+                raise CrmRateLimited(
+                    f"portal request budget exhausted for {admission.wait_s:.1f} s",
+                    code="CLIENT_THROTTLED",
+                )
+            if admission.wait_s > 0:
+                await self._sleep(admission.wait_s)
+            return
+        await bucket.acquire(max_wait_s=max(0.0, deadline - self._monotonic()))
+
+    async def _wait_pause(self, method: str, paused: float, deadline: float) -> None:
+        if paused <= 0:
+            return
+        if self._monotonic() + paused > deadline:
+            raise CrmRateLimited(
+                f"{method}: operating-time limit for {paused:.0f} s more",
+                code="OPERATION_TIME_LIMIT",
+            )
+        await self._sleep(paused)
+
+    async def _admit_shared(
+        self, key: str, method: str, bucket: LeakyBucket, deadline: float
+    ) -> Admission | None:
+        if self._shared is None:
+            return None
+        limits = bucket.limits
+        try:
+            return await self._shared.admit(
+                key,
+                method,
+                capacity=limits.capacity,
+                drain_per_s=limits.drain_per_s,
+                max_wait_s=max(0.0, deadline - self._monotonic()),
+            )
+        except StorageError as exc:
+            self._log.warning("b24 rate budget unavailable, pacing in process: %s", exc)
+            return None
+
+    async def saturate(self, key: str) -> None:
+        """Bitrix24 answered QUERY_LIMIT_EXCEEDED for portal ``key`` (§7.1)."""
+        bucket = self.bucket(key)
+        bucket.saturate()
+        if self._shared is not None:
+            limits = bucket.limits
+            try:
+                await self._shared.saturate(
+                    key, capacity=limits.capacity, drain_per_s=limits.drain_per_s
+                )
+            except StorageError as exc:
+                self._log.warning("b24 rate budget unavailable: %s", exc)
+
+    async def pause(self, key: str, method: str, seconds: float) -> None:
+        """Hold back ``method`` on portal ``key`` for ``seconds`` (OPERATION_TIME_LIMIT, §7.2)."""
+        self.bucket(key).pause(method, seconds)
+        if self._shared is not None:
+            try:
+                await self._shared.pause(key, method, seconds)
+            except StorageError as exc:
+                self._log.warning("b24 rate budget unavailable: %s", exc)
 
     @property
     def monotonic(self) -> Callable[[], float]:

@@ -28,6 +28,7 @@ async def open_storage(
     *,
     min_size: int = 1,
     max_size: int = 10,
+    statement_cache: bool = True,
 ) -> PostgresStorage:
     """What the composition root calls: pick the database, migrate it, open the pool.
 
@@ -40,7 +41,9 @@ async def open_storage(
     """
     dsn = await resolve_dsn(database_url, data_dir)
     await asyncio.to_thread(apply_migrations, dsn)
-    return await PostgresStorage.open(dsn, cipher, min_size=min_size, max_size=max_size)
+    return await PostgresStorage.open(
+        dsn, cipher, min_size=min_size, max_size=max_size, statement_cache=statement_cache
+    )
 
 
 __all__ = [

@@ -89,8 +89,12 @@ class PostgresStorage:
         connect_timeout_s: float = 5.0,
         command_timeout_s: float = 10.0,
         migrations_dir: Path = MIGRATIONS_DIR,
+        statement_cache: bool = True,
     ) -> PostgresStorage:
         """Open a pool of ``min_size``..``max_size`` connections.
+
+        ``statement_cache=False`` turns asyncpg's prepared-statement cache off, as a
+        transaction-mode pooler in front of the database requires (README, Deploy).
 
         Raises:
             StorageUnavailable: ``min_size`` > 0 and the database cannot be reached.
@@ -105,6 +109,8 @@ class PostgresStorage:
                 # Idle connections are recycled, so none outlives a failover for long.
                 max_inactive_connection_lifetime=60.0,
                 server_settings={"application_name": "touchpoints"},
+                # asyncpg's default size, or none: unnamed statements only.
+                statement_cache_size=100 if statement_cache else 0,
             )
         except DRIVER_ERRORS as exc:
             if (error := _unavailable(exc)) is None:

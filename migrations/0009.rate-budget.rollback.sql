@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS b24_rate_budget;

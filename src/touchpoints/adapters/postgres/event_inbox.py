@@ -1,0 +1,126 @@
+"""``PostgresEventInbox``: the event inbox as one table, a statement per operation.
+
+Its pool is its own (small, like the rate budget's), so recording an event never queues
+behind units of work waiting on Bitrix24. Commits are durable: a recorded event survives
+the process being killed right after it answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from touchpoints.adapters.postgres.dsn import libpq_url
+from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
+from touchpoints.ports.event_inbox import InboxEntry
+
+if TYPE_CHECKING:
+    Pool = asyncpg.Pool[asyncpg.Record]
+
+_RECORD = """
+INSERT INTO event_inbox AS i (portal_id, activity_id, received_at, claimed_until)
+VALUES ($1, $2, clock_timestamp(), clock_timestamp() + make_interval(secs => $3))
+ON CONFLICT (portal_id, activity_id) DO UPDATE
+SET received_at = greatest(i.received_at, excluded.received_at),
+    claimed_until = excluded.claimed_until
+RETURNING portal_id, activity_id, received_at
+"""
+
+_CLAIM = """
+UPDATE event_inbox i
+SET claimed_until = clock_timestamp() + make_interval(secs => $2)
+FROM (
+    SELECT portal_id, activity_id FROM event_inbox
+    WHERE claimed_until IS NULL OR claimed_until < clock_timestamp()
+    ORDER BY received_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+) due
+WHERE i.portal_id = due.portal_id AND i.activity_id = due.activity_id
+RETURNING i.portal_id, i.activity_id, i.received_at
+"""
+
+_DONE = """
+DELETE FROM event_inbox i
+USING unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS d(portal_id, activity_id, at)
+WHERE i.portal_id = d.portal_id AND i.activity_id = d.activity_id AND i.received_at <= d.at
+"""
+
+
+@contextlib.contextmanager
+def _translating() -> Iterator[None]:
+    try:
+        yield
+    except DRIVER_ERRORS as exc:
+        error = translate(exc, connection_closed=True)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _entry(row: asyncpg.Record) -> InboxEntry:
+    return InboxEntry(
+        portal_id=row["portal_id"], activity_id=row["activity_id"], received_at=row["received_at"]
+    )
+
+
+class PostgresEventInbox:
+    """Implements ``EventInbox``. Build with ``await PostgresEventInbox.open(...)``."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        max_size: int = 4,
+        statement_cache: bool = True,
+        connect_timeout_s: float = 5.0,
+        command_timeout_s: float = 5.0,
+    ) -> PostgresEventInbox:
+        """A pool of up to ``max_size`` connections, opened lazily."""
+        with _translating():
+            pool = await asyncpg.create_pool(
+                libpq_url(dsn),
+                min_size=0,
+                max_size=max_size,
+                timeout=connect_timeout_s,
+                command_timeout=command_timeout_s,
+                max_inactive_connection_lifetime=60.0,
+                server_settings={"application_name": "touchpoints-event-inbox"},
+                statement_cache_size=100 if statement_cache else 0,
+            )
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"<PostgresEventInbox size={self._pool.get_size()}>"
+
+    async def record(self, portal_id: int, activity_id: int, *, lease_s: float) -> InboxEntry:
+        with _translating():
+            row = await self._pool.fetchrow(_RECORD, portal_id, activity_id, float(lease_s))
+        assert row is not None  # INSERT ... RETURNING always answers a row
+        return _entry(row)
+
+    async def claim(self, *, limit: int, lease_s: float) -> list[InboxEntry]:
+        with _translating():
+            rows = await self._pool.fetch(_CLAIM, limit, float(lease_s))
+        return [_entry(row) for row in rows]
+
+    async def done(self, entries: Sequence[InboxEntry]) -> None:
+        if not entries:
+            return
+        with _translating():
+            await self._pool.execute(
+                _DONE,
+                [e.portal_id for e in entries],
+                [e.activity_id for e in entries],
+                [e.received_at for e in entries],
+            )
