@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Hashable
 
+from touchpoints.adapters.memory.bots import MemoryBots
 from touchpoints.adapters.memory.budget import MemoryAbuseBudget
 from touchpoints.adapters.memory.digest_log import MemoryDigestLog
 from touchpoints.adapters.memory.feedback import MemoryFeedback
@@ -43,6 +44,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.feedback = MemoryFeedback(tx)
         self.pending = MemoryPendingTodos(tx)
         self.budget = MemoryAbuseBudget(tx)
+        self.bots = MemoryBots(tx)
 
 
 class MemoryStorage:

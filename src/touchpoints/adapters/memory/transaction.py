@@ -32,7 +32,8 @@ TOUCH_POINTS = "touch_points"
 DIGEST = "digest"
 FEEDBACK = "feedback"
 PENDING = "pending_todos"
-CHILD_TABLES = (SETTINGS, PREFERENCES, TOUCH_POINTS, DIGEST, FEEDBACK, PENDING)
+BOTS = "portal_bots"
+CHILD_TABLES = (SETTINGS, PREFERENCES, TOUCH_POINTS, DIGEST, FEEDBACK, PENDING, BOTS)
 
 
 @attrs.define
@@ -52,7 +53,7 @@ class Committed:
 
 
 def _portal_of(table: str, key: Hashable, value: Any) -> int:
-    if table == SETTINGS:
+    if table in (SETTINGS, BOTS):
         assert isinstance(key, int)
         return key
     if table in (PREFERENCES, DIGEST):

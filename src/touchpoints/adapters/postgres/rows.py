@@ -90,6 +90,7 @@ def digest_entry_from_row(row: asyncpg.Record) -> DigestEntry:
         state=DigestState(row["state"]),
         claimed_at=row["claimed_at"],
         attempts=row["attempts"],
+        message_id=row["message_id"],
     )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 from asyncpg.transaction import Transaction
 
+from touchpoints.adapters.postgres.bots import PostgresBots
 from touchpoints.adapters.postgres.budget import PostgresAbuseBudget
 from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.db import Db, is_closed
@@ -52,6 +53,7 @@ class PostgresUnitOfWork(UnitOfWork):
         self.feedback = PostgresFeedback(db)
         self.pending = PostgresPendingTodos(db)
         self.budget = PostgresAbuseBudget(db)
+        self.bots = PostgresBots(db)
 
 
 def _unavailable(exc: BaseException, connection_closed: bool = True) -> Exception | None:

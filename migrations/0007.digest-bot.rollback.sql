@@ -1,0 +1,5 @@
+DROP INDEX IF EXISTS digest_log_messages_idx;
+ALTER TABLE digest_log
+    DROP CONSTRAINT IF EXISTS digest_log_message_id_positive,
+    DROP COLUMN IF EXISTS message_id;
+DROP TABLE IF EXISTS portal_bots;
