@@ -52,6 +52,7 @@ from touchpoints.entrypoints.wire import (
 )
 from touchpoints.ports.crm import Hidden
 from touchpoints.services import account, touchpoints
+from touchpoints.services.bot import digest_channel
 from touchpoints.services.errors import InvalidInput, Unauthenticated
 
 # Renewing reads its body before any session exists: it gets only what fresh frame auth needs.
@@ -122,7 +123,11 @@ async def me_of(ctx: Context) -> Me:
             is_admin=ctx.session.is_admin,
         ),
         sees_team=sees_team(ctx.actor.viewer, ctx.settings),
-        portal=MePortal(domain=ctx.actor.portal.domain, time_zone=ctx.settings.time_zone),
+        portal=MePortal(
+            domain=ctx.actor.portal.domain,
+            time_zone=ctx.settings.time_zone,
+            digest_channel=await digest_channel(ctx.use_case.storage, ctx.actor.portal.id),
+        ),
         lang=ctx.lang,
     )
 
