@@ -149,7 +149,11 @@ async def handle_press(
         storage=storage, crm=crm, clock=clock, connector=connector, actor=actor
     )
     touch_point_id, version = shown
-    texts = catalogue.for_language(press.language)
+    async with storage.unit_of_work() as uow:
+        # The language the user last opened the app in, as the digest itself was written.
+        own = (await uow.preferences.get(portal.id, user.id)).language
+    language = own or press.language
+    texts = catalogue.for_language(language)
     zone = ctx.settings.zone
     try:
         async with storage.unit_of_work() as uow:
@@ -202,7 +206,7 @@ async def handle_press(
         portal=portal,
         ctx=ctx,
         user_id=user.id,
-        language=press.language,
+        language=language,
         catalogue=catalogue,
         links=links,
         note=f"✓ {note}" if outcome is PressOutcome.MOVED else note,

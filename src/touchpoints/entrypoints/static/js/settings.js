@@ -244,6 +244,7 @@ export function mountSettings(root, { onSaved } = {}) {
       { class: "panel", "aria-labelledby": "settings-mine" },
       h("h2", { class: "panel__title", id: "settings-mine" }, t("settings.mine")),
       h("label", { class: "check" }, digest, h("span", {}, t("settings.digest_mine", { hour: formatHour(settings.digest_hour), zone: settings.time_zone }))),
+      h("p", { class: "field__hint", dataset: { testid: "digest-channel" } }, t(app.me?.portal.digest_channel === "bot" ? "settings.digest_channel_bot" : "settings.digest_channel_notification")),
       h("div", { class: "panel__actions" }, savePrefs),
     );
     prefsPanel.addEventListener("submit", async (event) => {
