@@ -1,3 +1,4 @@
+ALTER TABLE user_preferences DROP COLUMN IF EXISTS rollup_enabled;
 DROP INDEX IF EXISTS digest_log_messages_idx;
 ALTER TABLE digest_log
     DROP CONSTRAINT IF EXISTS digest_log_message_id_positive,

@@ -7,6 +7,8 @@
 -- ``digest_log.message_id`` is the bot message of that (portal, user, local day): kept
 -- right after the send, so a resend after a crash updates the message instead of
 -- sending a second one, and the next day's digest can take the buttons off it.
+-- ``user_preferences.rollup_enabled``: whether an admin or team viewer wants the team's
+-- roll-up in their digest (null: the default, on).
 -- depends: 0005.trust
 
 CREATE TABLE portal_bots (
@@ -29,3 +31,5 @@ ALTER TABLE digest_log
 -- the next day's digest clears.
 CREATE INDEX digest_log_messages_idx ON digest_log (portal_id, user_id, local_day DESC)
     WHERE message_id IS NOT NULL;
+
+ALTER TABLE user_preferences ADD COLUMN rollup_enabled boolean;

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.contracts.conftest import NOW, Make
+from touchpoints.domain.settings import UserPreferences
 from touchpoints.ports.storage import BotStatus, DigestState, PortalBot, Storage
 
 TODAY = NOW.date()
@@ -66,3 +67,22 @@ async def test_message_ids_are_kept_per_claimed_day_and_the_latest_is_found_per_
     assert entry is not None
     assert (entry.state, entry.message_id) == (DigestState.SENT, 200)
     assert none == {}
+
+
+async def test_the_roll_up_preference_is_kept_beside_the_language_and_defaults_to_on(
+    storage: Storage, make: Make
+) -> None:
+    portal = await make.portal(storage)
+    async with storage.unit_of_work() as uow:
+        fresh = await uow.preferences.get(portal.id, 7)
+        await uow.preferences.set_language(portal.id, 7, "ru", now=NOW)
+        await uow.preferences.put(
+            portal.id,
+            UserPreferences(user_id=7, digest_enabled=True, rollup_enabled=False),
+            now=NOW,
+        )
+        stored = await uow.preferences.get(portal.id, 7)
+        listed = await uow.preferences.list(portal.id)
+    assert fresh.wants_rollup
+    assert (stored.rollup_enabled, stored.wants_rollup, stored.language) == (False, False, "ru")
+    assert listed == [stored]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 
 from tests.fakes.b24_world import BotChatMessage
@@ -20,7 +21,7 @@ from touchpoints.domain.bot import SNOOZE_COMMAND
 from touchpoints.domain.model import OwnerType
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.scheduling import add_working_days, current_local_day
-from touchpoints.domain.settings import PortalSettings
+from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.digest_job import board_link
 from touchpoints.ports.storage import BotStatus, DigestState
@@ -50,10 +51,18 @@ async def portal_of(harness: Harness, member_id: str) -> Portal:
     return portal
 
 
-async def site(harness: Harness, scope: str = WITH_BOT) -> str:
+async def site(harness: Harness, scope: str = WITH_BOT, *, admin_rollup: bool = False) -> str:
+    """An installed portal with Rita (a rep) and Oleg (Russian); the installing admin's
+    roll-up is off unless asked for, so that only the reps' digests go out."""
     member_id = await harness.install(user_time_zone=ZONE, scope=scope)
     harness.b24.add_user(member_id, REP, name="Rita")
     harness.b24.add_user(member_id, OTHER, name="Oleg", language="ru")
+    if not admin_rollup:
+        portal = await portal_of(harness, member_id)
+        async with harness.storage.unit_of_work() as uow:
+            await uow.preferences.put(
+                portal.id, UserPreferences(user_id=1, rollup_enabled=False), now=NOW
+            )
     return member_id
 
 
@@ -312,3 +321,51 @@ async def test_a_press_with_a_wrong_application_token_is_refused(harness: Harnes
     assert refused.status == 403
     _, unchanged = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
     assert unchanged["deadline"] == created["deadline"]
+
+
+# ------------------------------------------------------------------ the manager roll-up
+
+
+async def test_a_team_viewer_gets_the_teams_roll_up_unless_they_turn_it_off(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    portal = await portal_of(harness, member_id)
+    async with harness.storage.unit_of_work() as uow:
+        settings = await uow.settings.get(portal.id)
+        assert settings is not None
+        await uow.settings.put(portal.id, attrs.evolve(settings, team_viewers=(OTHER,)), now=NOW)
+    rep = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, rep, NOW - timedelta(days=2), "Late")
+    await touch_point(harness, member_id, rep, NOW + timedelta(hours=1), "Soon")
+    harness.b24.add_record(member_id, OwnerType.DEAL, title="Idle", assigned_by_id=REP)
+    viewer = await harness.session_for(member_id, OTHER)
+    status, preferences = await harness.api("GET", "/api/v1/me/preferences", viewer)
+    assert (status, preferences) == (200, {"digest_enabled": True, "rollup_enabled": True})
+
+    await digest(harness, NOW)
+
+    [rollup] = chat(harness, member_id, OTHER)
+    assert "Команда: 1" in rollup.text  # Oleg reads Russian
+    rep_link = f"/marketplace/view/{harness.b24.client_id}/?params%5Bresponsible_id%5D={REP}"
+    assert f"[url={rep_link}]Rita[/url]: просрочено 1 · сегодня 1 · без следующего шага 1" in (
+        rollup.text
+    )
+    [own] = chat(harness, member_id, REP)
+    assert "Команда" not in own.text
+    assert "Team" not in own.text
+
+    status, saved = await harness.api(
+        "PUT",
+        "/api/v1/me/preferences",
+        viewer,
+        json={"digest_enabled": True, "rollup_enabled": False},
+    )
+    assert (status, saved) == (200, {"digest_enabled": True, "rollup_enabled": False})
+    # A PUT that leaves the roll-up out keeps it as it was.
+    status, kept = await harness.api(
+        "PUT", "/api/v1/me/preferences", viewer, json={"digest_enabled": True}
+    )
+    assert (status, kept["rollup_enabled"]) == (200, False)
+    await digest(harness, NOW + timedelta(days=1))
+    assert len(chat(harness, member_id, OTHER)) == 1  # nothing of his own, no roll-up: no message

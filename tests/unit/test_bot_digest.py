@@ -16,11 +16,13 @@ from touchpoints.domain.bot import (
     KEYBOARD_LIMIT,
     SNOOZE_COMMAND,
     TEXT_LIMIT,
+    RollupRow,
     StalledDeal,
     bot_catalogue_keys,
     changed_note,
     parse_snooze,
     render_bot_digest,
+    rollup_rows,
     snooze_day,
     snooze_params,
     stalled_deals,
@@ -224,3 +226,30 @@ def test_a_changed_touch_point_is_told_by_its_status_or_its_new_time() -> None:
     assert "2026-03-09 10:00" in changed_note(
         moved, "Fleet", zone=zone, texts=texts, record_url=RECORD
     )
+
+
+def test_the_roll_up_counts_each_reps_overdue_today_and_stalled_most_overdue_first() -> None:
+    due = [
+        touch_point(id=1, responsible_id=5, deadline=NOW - timedelta(days=1)),
+        touch_point(id=2, responsible_id=6, deadline=NOW - timedelta(days=1)),
+        touch_point(id=3, responsible_id=6, deadline=NOW - timedelta(hours=1)),
+        touch_point(id=4, responsible_id=6, deadline=NOW + timedelta(hours=1)),
+        touch_point(id=5, responsible_id=7, deadline=NOW + timedelta(days=1)),  # tomorrow
+    ]
+    rows = rollup_rows(due, {8: 2, 5: 1}, now=NOW, settings=SETTINGS, names={5: "Ann", 6: "Bob"})
+    assert [(r.user_id, r.name, r.overdue, r.today, r.stalled) for r in rows] == [
+        (6, "Bob", 2, 1, 0),
+        (5, "Ann", 1, 0, 1),
+        (8, "#8", 0, 0, 2),
+    ]
+
+
+def test_a_managers_digest_ends_with_one_line_per_rep_linking_to_their_board() -> None:
+    rows = [RollupRow(user_id=6, name="Bob [admin]", overdue=2, today=1, stalled=0)]
+    rendered = render([], rollup=rows, rep_url=lambda uid: f"/board?rep={uid}")
+    lines = rendered.text.split("[br]")
+    assert lines[1:3] == [
+        "[b]Team: 1[/b]",
+        "[url=/board?rep=6]Bob ［admin］[/url]: 2 overdue · 1 due today · 0 with no next step",
+    ]
+    assert "Nothing is overdue" not in rendered.text

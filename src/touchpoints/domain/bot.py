@@ -20,6 +20,7 @@ from touchpoints.domain.digest import (
     RecordUrl,
     item_line,
     record_link,
+    safe_text,
     safe_url,
 )
 from touchpoints.domain.messages import Catalogue
@@ -37,6 +38,7 @@ KEYBOARD_LIMIT = 30_000
 _RESERVE = 600
 
 DoneUrl = Callable[[int], str]
+RepUrl = Callable[[int], str]
 
 _PHRASES = (
     "no_next_step",
@@ -47,6 +49,8 @@ _PHRASES = (
     "changed",
     "refused",
     "failed",
+    "team",
+    "rollup_line",
 )
 
 
@@ -90,6 +94,54 @@ class RenderedBotDigest:
     keyboard: tuple[BotButton, ...]
     shown: int  # items listed with buttons
     hidden: int  # items folded into "and N more"
+
+
+@attrs.frozen(kw_only=True)
+class RollupRow:
+    """One rep's figures in a manager's roll-up."""
+
+    user_id: int
+    name: str
+    overdue: int
+    today: int
+    stalled: int
+
+
+def rollup_rows(
+    touch_points: Iterable[TouchPoint],
+    stalled: Mapping[int, int],
+    *,
+    now: datetime,
+    settings: PortalSettings,
+    names: Mapping[int, str],
+) -> list[RollupRow]:
+    """Per rep: open touch-points overdue and due today, and deals with no next step.
+
+    Reps with nothing to report are left out; the most overdue come first.
+    """
+    zone = settings.zone
+    today = current_local_day(now, zone)
+    overdue: dict[int, int] = {}
+    due_today: dict[int, int] = {}
+    for tp in touch_points:
+        if tp.status is not Status.OPEN:
+            continue
+        if tp.deadline < now:
+            overdue[tp.responsible_id] = overdue.get(tp.responsible_id, 0) + 1
+        elif tp.deadline.astimezone(zone).date() == today:
+            due_today[tp.responsible_id] = due_today.get(tp.responsible_id, 0) + 1
+    reps = {*overdue, *due_today, *(uid for uid, n in stalled.items() if n)}
+    rows = [
+        RollupRow(
+            user_id=uid,
+            name=names.get(uid) or f"#{uid}",
+            overdue=overdue.get(uid, 0),
+            today=due_today.get(uid, 0),
+            stalled=stalled.get(uid, 0),
+        )
+        for uid in reps
+    ]
+    return sorted(rows, key=lambda r: (-r.overdue, -r.today, -r.stalled, r.name, r.user_id))
 
 
 def stalled_deals(
@@ -141,6 +193,8 @@ def render_bot_digest(
     catalogue: Catalogue,
     note: str | None = None,
     stalled_count: int | None = None,
+    rollup: Sequence[RollupRow] = (),
+    rep_url: RepUrl | None = None,
 ) -> RenderedBotDigest:
     """The digest as one bot message: per item **Done…** (a link into the app), **+1 working
     day** (the hidden command, with the version shown) and **Open** (the record).
@@ -211,7 +265,8 @@ def render_bot_digest(
         if count > listed:
             hidden += count - listed
             lines.append(texts["digest.more"].format(count=count - listed))
-    if content.is_empty and not stalled:
+    lines.extend(_rollup_lines(rollup, texts, rep_url, budget))
+    if content.is_empty and not stalled and not rollup:
         lines.append(texts["digest.nothing"])
     lines.append(f"[url={safe_url(board_url)}]{texts['digest.open_board']}[/url]")
     if keyboard and keyboard[-1].newline:
@@ -223,6 +278,31 @@ def render_bot_digest(
         shown=shown,
         hidden=hidden,
     )
+
+
+def _rollup_lines(
+    rollup: Sequence[RollupRow], texts: Mapping[str, str], rep_url: RepUrl | None, budget: _Budget
+) -> list[str]:
+    """The team section: one line per rep, linking to the board filtered to them."""
+    if not rollup:
+        return []
+    lines = [f"[b]{texts['bot.team'].format(count=len(rollup))}[/b]"]
+    listed = 0
+    for row in rollup:
+        name = safe_text(row.name)
+        if rep_url is not None:
+            name = f"[url={safe_url(rep_url(row.user_id))}]{name}[/url]"
+        line = texts["bot.rollup_line"].format(
+            name=name, overdue=row.overdue, today=row.today, stalled=row.stalled
+        )
+        if not budget.fits(line, ()):
+            break
+        budget.take(line, ())
+        listed += 1
+        lines.append(line)
+    if len(rollup) > listed:
+        lines.append(texts["digest.more"].format(count=len(rollup) - listed))
+    return lines
 
 
 @attrs.define

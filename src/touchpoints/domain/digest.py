@@ -267,3 +267,4 @@ def _safe_url(value: str) -> str:
 
 
 safe_url = _safe_url
+safe_text = _safe_text

@@ -137,6 +137,11 @@ class UserPreferences:
     user_id: int
     digest_enabled: bool | None = None
     language: str | None = None
+    rollup_enabled: bool | None = None  # None: on (admins' and team viewers' roll-up)
+
+    @property
+    def wants_rollup(self) -> bool:
+        return self.rollup_enabled is not False
 
     def wants_digest(self, settings: PortalSettings) -> bool:
         if self.digest_enabled is None:

@@ -279,15 +279,18 @@ async def put_settings(call: Call[Empty, SettingsDocument]) -> SettingsDocument:
 
 async def get_preferences(call: Call[Empty, Empty]) -> Preferences:
     preferences, settings = await account.get_preferences(call.ctx.use_case)
-    return Preferences(digest_enabled=preferences.wants_digest(settings))
+    return Preferences(
+        digest_enabled=preferences.wants_digest(settings), rollup_enabled=preferences.wants_rollup
+    )
 
 
 async def put_preferences(call: Call[Empty, Preferences]) -> Preferences:
-    await account.set_preferences(
+    saved = await account.set_preferences(
         call.ctx.use_case,
         digest_enabled=call.body.digest_enabled,
+        rollup_enabled=call.body.rollup_enabled,
     )
-    return Preferences(digest_enabled=call.body.digest_enabled)
+    return Preferences(digest_enabled=call.body.digest_enabled, rollup_enabled=saved.wants_rollup)
 
 
 async def feedback(call: Call[Empty, FeedbackBody]) -> Ok:

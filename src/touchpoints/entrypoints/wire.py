@@ -142,9 +142,14 @@ SettingsBody = SettingsDocument
 
 @attrs.frozen(kw_only=True)
 class Preferences:
-    """A user's own preferences: the PUT body and the reply alike."""
+    """A user's own preferences: the PUT body and the reply alike.
+
+    ``rollup_enabled`` (admins and team viewers: the team's roll-up in the digest) is left
+    as it was when a PUT omits it; the reply always states it.
+    """
 
     digest_enabled: bool
+    rollup_enabled: bool | None = None
 
 
 PreferencesBody = Preferences

@@ -21,9 +21,11 @@ from touchpoints.domain.bot import (
     BOT_CODE,
     COMMANDS,
     SNOOZE_COMMAND,
+    RollupRow,
     changed_note,
     moved_note,
     parse_snooze,
+    rollup_rows,
     snooze_day,
 )
 from touchpoints.domain.digest import DEFAULT_ITEM_LIMIT
@@ -151,8 +153,11 @@ async def handle_press(
     touch_point_id, version = shown
     async with storage.unit_of_work() as uow:
         # The language the user last opened the app in, as the digest itself was written.
-        own = (await uow.preferences.get(portal.id, user.id)).language
-    language = own or press.language
+        own = await uow.preferences.get(portal.id, user.id)
+    language = own.language or press.language
+    manager = own.wants_rollup and (
+        user.is_admin or user.id in ctx.settings.team_viewers or user.id == portal.installed_by
+    )
     texts = catalogue.for_language(language)
     zone = ctx.settings.zone
     try:
@@ -210,6 +215,7 @@ async def handle_press(
         catalogue=catalogue,
         links=links,
         note=f"✓ {note}" if outcome is PressOutcome.MOVED else note,
+        manager=manager,
     )
     return outcome
 
@@ -235,8 +241,10 @@ async def _redraw(
     catalogue: Catalogue,
     links: BotLinks,
     note: str,
+    manager: bool,
 ) -> None:
-    """Update the user's latest digest message in place: today's state, and what happened."""
+    """Update the user's latest digest message in place: today's state, and what happened
+    (with the team's roll-up for a manager, read as them: they see the whole team)."""
     now = ctx.clock.now()
     settings = ctx.settings
     today = current_local_day(now, settings.zone)
@@ -245,14 +253,31 @@ async def _redraw(
         latest = await uow.digest_log.latest_messages(portal.id, [user_id], through=today)
         if user_id not in latest:
             return
-        mine = await uow.touch_points.board(
+        due = await uow.touch_points.board(
             portal.id,
-            BoardQuery(responsible_ids=frozenset({user_id}), deadline_before=day_end),
+            BoardQuery(
+                responsible_ids=None if manager else frozenset({user_id}),
+                deadline_before=day_end,
+            ),
         )
+    mine = [tp for tp in due if tp.responsible_id == user_id]
     try:
-        stalled = await read_stalled(ctx.crm, storage, portal.id, [user_id], settings)
+        stalled = await read_stalled(
+            ctx.crm, storage, portal.id, None if manager else [user_id], settings
+        )
     except CrmError:
         stalled = {}
+    rollup: list[RollupRow] = []
+    if manager:
+        reps = sorted({tp.responsible_id for tp in due} | set(stalled))
+        names = {u.id: u.name for u in await ctx.crm.users(reps)} if reps else {}
+        rollup = rollup_rows(
+            due,
+            {uid: len(deals) for uid, deals in stalled.items()},
+            now=now,
+            settings=settings,
+            names=names,
+        )
     titles = await read_titles(ctx.crm, [tp.owner for tp in mine])
     rendered = compose(
         user_id=user_id,
@@ -266,6 +291,7 @@ async def _redraw(
         catalogue=catalogue,
         item_limit=DEFAULT_ITEM_LIMIT,
         note=note,
+        rollup=rollup,
     )
     assert rendered is not None  # a note always makes a message
     message = BotMessage(

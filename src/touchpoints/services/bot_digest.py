@@ -20,8 +20,11 @@ import attrs
 from touchpoints.domain.bot import (
     DoneUrl,
     RenderedBotDigest,
+    RepUrl,
+    RollupRow,
     StalledDeal,
     render_bot_digest,
+    rollup_rows,
     stalled_deals,
 )
 from touchpoints.domain.crm import UserInfo
@@ -50,6 +53,7 @@ class BotLinks:
     board_url: str
     record_url: RecordUrl
     done_url: DoneUrl
+    rep_url: RepUrl
 
 
 def app_links(app_code: str) -> Callable[[Portal], BotLinks]:
@@ -63,6 +67,9 @@ def app_links(app_code: str) -> Callable[[Portal], BotLinks]:
             record_url=crm_record_links(base),
             done_url=lambda touch_point_id: (
                 f"/marketplace/view/{app_code}/?params[complete]={touch_point_id}"
+            ),
+            rep_url=lambda user_id: (
+                f"/marketplace/view/{app_code}/?params[responsible_id]={user_id}"
             ),
         )
 
@@ -85,21 +92,26 @@ async def read_stalled(
     crm: Crm,
     storage: Storage,
     portal_id: int,
-    user_ids: Iterable[int],
+    user_ids: Iterable[int] | None,
     settings: PortalSettings,
 ) -> dict[int, list[StalledDeal]]:
-    """Each user's open deals (read live) with no open touch-point, when deals are enabled.
+    """Each user's open deals (read live) with no open touch-point, when deals are enabled;
+    ``user_ids`` None: every user a visible open deal is assigned to.
 
     Raises: CrmUnavailable and other CrmError but a permission refusal (no deals then).
     """
-    wanted = set(user_ids)
-    if OwnerType.DEAL not in settings.enabled_entities or not wanted:
+    wanted = None if user_ids is None else set(user_ids)
+    if OwnerType.DEAL not in settings.enabled_entities or wanted == set():
         return {}
     try:
         deals = await crm.open_records(OwnerType.DEAL, limit=DEAL_READ_LIMIT)
     except CrmPermissionDenied:
         return {}
-    mine = [card for card in deals if card.assigned_by_id in wanted]
+    mine = [
+        card
+        for card in deals
+        if card.assigned_by_id is not None and (wanted is None or card.assigned_by_id in wanted)
+    ]
     if not mine:
         return {}
     async with storage.unit_of_work() as uow:
@@ -109,7 +121,7 @@ async def read_stalled(
     rows = [(card.ref, card.assigned_by_id, card.title) for card in mine]
     with_open = [OwnerRef(OwnerType.DEAL, owner_id) for owner_id in covered]
     stalled: dict[int, list[StalledDeal]] = defaultdict(list)
-    for user_id in wanted:
+    for user_id in {card.assigned_by_id for card in mine if card.assigned_by_id is not None}:
         found = stalled_deals(user_id, rows, with_open)
         if found:
             stalled[user_id] = found
@@ -129,6 +141,7 @@ def compose(
     catalogue: Catalogue,
     item_limit: int,
     note: str | None = None,
+    rollup: Sequence[RollupRow] = (),
 ) -> RenderedBotDigest | None:
     """One user's bot digest; None when there is nothing to say (and no ``note``)."""
     mine = list(touch_points)
@@ -139,7 +152,7 @@ def compose(
         settings=settings,
         titles=titles,
         limit=item_limit,
-        include_empty=bool(stalled) or note is not None,
+        include_empty=bool(stalled) or bool(rollup) or note is not None,
     )
     if content is None:
         return None
@@ -154,6 +167,8 @@ def compose(
         done_url=links.done_url,
         catalogue=catalogue,
         note=note,
+        rollup=rollup,
+        rep_url=links.rep_url,
     )
 
 
@@ -178,11 +193,19 @@ async def send_bot_digests(
     item_limit: int,
     languages: Mapping[int, str],
     catalogue: Catalogue,
+    managers: frozenset[int] = frozenset(),
 ) -> tuple[dict[int, DigestState], int]:
     """Render and send the claimed users' bot digests; returns each one's state and how
-    many were settled without a message (inactive, or nothing to say)."""
+    many were settled without a message (inactive, or nothing to say).
+
+    ``managers`` (admins and team viewers who want it) also get the team's roll-up: per
+    rep overdue, due today and deals with no next step, each linking to the rep's board.
+    """
+    rolling = managers & set(user_ids)
     if employees is None:
-        employees = {user.id: user for user in await crm.users(user_ids)}
+        # The reps' names too, when a roll-up names them (one user.get either way).
+        wanted = {*user_ids, *(by_user if rolling else ())}
+        employees = {user.id: user for user in await crm.users(sorted(wanted))}
     outcome = {
         uid: DigestState.SENT
         for uid in user_ids
@@ -190,7 +213,7 @@ async def send_bot_digests(
     }
     active = [uid for uid in user_ids if uid not in outcome]
     try:
-        stalled = await read_stalled(crm, storage, portal.id, active, settings)
+        stalled = await read_stalled(crm, storage, portal.id, None if rolling else active, settings)
     except CrmError as exc:
         # "No next step" is extra: the overdue and today sections still go out.
         log.info(
@@ -212,6 +235,17 @@ async def send_bot_digests(
     titles = await read_titles(
         crm, (owner for content in probes.values() for owner in _owners(content))
     )
+    rollup = (
+        rollup_rows(
+            (tp for tps in by_user.values() for tp in tps),
+            {uid: len(deals) for uid, deals in stalled.items()},
+            now=now,
+            settings=settings,
+            names={uid: user.name for uid, user in employees.items()},
+        )
+        if rolling
+        else []
+    )
     async with storage.unit_of_work() as uow:
         previous = await uow.digest_log.latest_messages(portal.id, active, through=day)
     messages: list[BotMessage] = []
@@ -227,6 +261,7 @@ async def send_bot_digests(
             links=links,
             catalogue=catalogue,
             item_limit=item_limit,
+            rollup=rollup if user_id in rolling else (),
         )
         if rendered is None:
             outcome[user_id] = DigestState.SENT

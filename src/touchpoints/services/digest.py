@@ -156,9 +156,18 @@ async def digest_portal(
     if nothing_due_note:
         employees = {user.id: user for user in await crm.users()}
         candidates |= set(employees)
+    managers: frozenset[int] = frozenset()
     if bot_id is not None:
         # "No next step" may concern users with nothing due: those who use the app.
         candidates |= set(preferences)
+        # The roll-up goes to team viewers and the installing admin (user.get does not
+        # tell admins apart), unless they turned it off.
+        managers = frozenset(
+            uid
+            for uid in {*settings.team_viewers, portal.installed_by or 0}
+            if uid > 0 and (uid not in preferences or preferences[uid].wants_rollup)
+        )
+        candidates |= managers
     wanted = sorted(uid for uid in candidates if _wants_digest(uid, preferences, settings))
     summary = DigestSummary(portals=1, due=1, skipped=len(candidates) - len(wanted))
 
@@ -184,6 +193,7 @@ async def digest_portal(
                 item_limit=item_limit,
                 languages={uid: p.language for uid, p in preferences.items() if p.language},
                 catalogue=catalogue,
+                managers=managers,
             )
         else:
             outcome, skipped = await send_digests(

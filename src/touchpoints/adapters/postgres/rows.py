@@ -55,7 +55,10 @@ def settings_from_row(row: asyncpg.Record) -> PortalSettings:
 def preferences_from_row(row: asyncpg.Record) -> UserPreferences:
     """A ``user_preferences`` row (``user_id``, ``digest_enabled`` and ``language`` are read)."""
     return UserPreferences(
-        user_id=row["user_id"], digest_enabled=row["digest_enabled"], language=row["language"]
+        user_id=row["user_id"],
+        digest_enabled=row["digest_enabled"],
+        language=row["language"],
+        rollup_enabled=row["rollup_enabled"],
     )
 
 

@@ -238,12 +238,14 @@ export function mountSettings(root, { onSaved } = {}) {
     });
 
     const digest = checkbox(preferences.digest_enabled, { dataset: { testid: "pref-digest" } });
+    const rollup = checkbox(preferences.rollup_enabled !== false, { dataset: { testid: "pref-rollup" } });
     const savePrefs = button(t("settings.save_prefs"), { kind: "primary", type: "submit", dataset: { testid: "prefs-save" } });
     const prefsPanel = h(
       "form",
       { class: "panel", "aria-labelledby": "settings-mine" },
       h("h2", { class: "panel__title", id: "settings-mine" }, t("settings.mine")),
       h("label", { class: "check" }, digest, h("span", {}, t("settings.digest_mine", { hour: formatHour(settings.digest_hour), zone: settings.time_zone }))),
+      app.me?.sees_team ? h("label", { class: "check" }, rollup, h("span", {}, t("settings.rollup_mine"))) : null,
       h("p", { class: "field__hint", dataset: { testid: "digest-channel" } }, t(app.me?.portal.digest_channel === "bot" ? "settings.digest_channel_bot" : "settings.digest_channel_notification")),
       h("div", { class: "panel__actions" }, savePrefs),
     );
@@ -251,8 +253,10 @@ export function mountSettings(root, { onSaved } = {}) {
       event.preventDefault();
       savePrefs.disabled = true;
       try {
-        const saved = await api("PUT", "/me/preferences", { digest_enabled: digest.checked });
+        const body = app.me?.sees_team ? { digest_enabled: digest.checked, rollup_enabled: rollup.checked } : { digest_enabled: digest.checked };
+        const saved = await api("PUT", "/me/preferences", body);
         digest.checked = saved.digest_enabled;
+        rollup.checked = saved.rollup_enabled !== false;
         toast(t("settings.prefs_saved"), { kind: "success" });
       } catch (error) {
         toast(`${t("settings.save_failed")} ${errorText(error)}`, { kind: "error" });
