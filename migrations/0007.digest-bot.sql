@@ -9,6 +9,7 @@
 -- sending a second one, and the next day's digest can take the buttons off it.
 -- ``user_preferences.rollup_enabled``: whether an admin or team viewer wants the team's
 -- roll-up in their digest (null: the default, on).
+-- ``settings.reminder_minutes``: the to-dos' reminders (``pingOffsets``, §22.6).
 -- depends: 0005.trust
 
 CREATE TABLE portal_bots (
@@ -33,3 +34,9 @@ CREATE INDEX digest_log_messages_idx ON digest_log (portal_id, user_id, local_da
     WHERE message_id IS NOT NULL;
 
 ALTER TABLE user_preferences ADD COLUMN rollup_enabled boolean;
+
+ALTER TABLE settings
+    ADD COLUMN reminder_minutes smallint[] NOT NULL DEFAULT '{15}',
+    ADD CONSTRAINT settings_reminder_minutes_valid
+        CHECK (0 <= ALL (reminder_minutes) AND 10080 >= ALL (reminder_minutes)
+               AND cardinality(reminder_minutes) <= 10);

@@ -28,6 +28,7 @@ from touchpoints.domain.bot import (
     stalled_deals,
 )
 from touchpoints.domain.digest import compute_digest, crm_record_links
+from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.model import OwnerRef, OwnerType, Status
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.entrypoints.catalogue import load_catalogue
@@ -253,3 +254,32 @@ def test_a_managers_digest_ends_with_one_line_per_rep_linking_to_their_board() -
         "[url=/board?rep=6]Bob ［admin］[/url]: 2 overdue · 1 due today · 0 with no next step",
     ]
     assert "Nothing is overdue" not in rendered.text
+
+
+@pytest.mark.parametrize(
+    ("minutes", "problem"),
+    [([-1], "from 0 to 10080"), ([10_081], "from 0 to 10080"), (list(range(11)), "at most 10")],
+)
+def test_reminders_are_minutes_within_a_week_and_at_most_ten(
+    minutes: list[int], problem: str
+) -> None:
+    with pytest.raises(InvalidValue) as raised:
+        attrs.evolve(SETTINGS, reminder_minutes=tuple(minutes))
+    assert problem in raised.value.errors["reminder_minutes"]
+
+
+def test_reminders_default_to_15_minutes_and_are_kept_sorted_without_repeats() -> None:
+    assert PortalSettings().reminder_minutes == (15,)
+    created = PortalSettings.create(
+        time_zone="UTC",
+        enabled_entities=[OwnerType.DEAL],
+        default_interval=3,
+        default_interval_unit=SETTINGS.default_interval_unit,
+        working_days=[1, 2, 3, 4, 5],
+        holidays=[],
+        digest_hour=9,
+        team_viewers=[],
+        digest_default=True,
+        reminder_minutes=[60, 0, 60],
+    )
+    assert created.reminder_minutes == (0, 60)

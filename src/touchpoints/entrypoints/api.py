@@ -271,7 +271,7 @@ async def put_settings(call: Call[Empty, SettingsDocument]) -> SettingsDocument:
     ctx, services = call.ctx, call.services
     saved = await account.update_settings(
         ctx.use_case,
-        settings=call.body.to_settings(),
+        settings=call.body.to_settings(call.ctx.settings),
         handlers=services.handlers,
     )
     return SettingsDocument.of(saved)

@@ -49,6 +49,7 @@ def settings_from_row(row: asyncpg.Record) -> PortalSettings:
         digest_hour=row["digest_hour"],
         team_viewers=row["team_viewers"],
         digest_default=row["digest_default"],
+        reminder_minutes=row["reminder_minutes"],
     )
 
 

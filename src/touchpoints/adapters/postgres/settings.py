@@ -51,6 +51,11 @@ class PostgresSettings:
             settings.digest_default,
             now,
         )
+        await self._db.execute(
+            "UPDATE settings SET reminder_minutes = $2 WHERE portal_id = $1",
+            portal_id,
+            list(settings.reminder_minutes),
+        )
 
 
 class PostgresPreferences:
