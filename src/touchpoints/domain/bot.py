@@ -73,8 +73,14 @@ class BotButton:
     newline: bool = False
 
     def size(self) -> int:
-        """Characters this button takes in the serialised keyboard (an upper estimate)."""
-        return len(json.dumps(attrs.asdict(self), ensure_ascii=False)) + 40
+        """Characters this button takes in the serialised keyboard (an upper estimate: the
+        texts as ``\\uXXXX`` escapes where they are not ASCII, plus every key and quote)."""
+        texts = (self.text, self.link or "", self.command or "", self.params)
+        return sum(_json_length(text) for text in texts) + 120
+
+
+def _json_length(text: str) -> int:
+    return len(text) if text.isascii() else len(json.dumps(text)) - 2
 
 
 @attrs.frozen(kw_only=True)
