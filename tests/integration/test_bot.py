@@ -7,6 +7,7 @@ notifications where the installation has no ``imbot`` scope.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -369,3 +370,16 @@ async def test_a_team_viewer_gets_the_teams_roll_up_unless_they_turn_it_off(
     assert (status, kept["rollup_enabled"]) == (200, False)
     await digest(harness, NOW + timedelta(days=1))
     assert len(chat(harness, member_id, OTHER)) == 1  # nothing of his own, no roll-up: no message
+
+
+async def test_two_concurrent_passes_send_each_user_one_bot_message(harness: Harness) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+
+    first, second = await asyncio.gather(digest(harness, NOW), digest(harness, NOW))
+
+    # Rita and the admin (who has preferences) are claimed by one pass each, not both.
+    assert (first.sent + second.sent, first.already + second.already) == (1, 2)
+    assert len(chat(harness, member_id, REP)) == 1
+    assert harness.b24.calls(member_id, "imbot.v2.Chat.Message.send") == 1
