@@ -11,7 +11,11 @@ The emulator and the seeding run in this process; each pass runs in a child proc
 own, not the emulator's. Usage, from the repository root:
 
     .venv/bin/python bench/digest.py [--portals 1000] [--users 20] [--latency-ms 20]
-        [--concurrency 16[,32,...]] [--tracemalloc] [--profile PATH] [--quick]
+        [--concurrency 16[,32,...]] [--tracemalloc] [--profile PATH] [--quick] [--bot]
+
+``--bot`` gives every portal the digest bot (``imbot`` scope, a registered bot): each
+digest is then one bot message with buttons, and the pass also lists each portal's open
+deals for "No next step".
 
 Each ``--concurrency`` value runs a full pass on the same world (the digest log is emptied
 in between), then one more pass shows the cost of a pass that finds everything sent.
@@ -43,9 +47,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes, tests.postgres
 
+from tests.fakes.b24_world import OUR_APP, ChatBot
 from tests.fakes.bitrix24 import Bitrix24Emulator, RateLimit
 from tests.postgres import TEST_SECRET, create_database, drop_database
 
+from touchpoints.adapters.bitrix24.bot import BitrixBotChannel
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
@@ -55,12 +61,15 @@ from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.embedded import ensure_embedded
 from touchpoints.adapters.postgres.migrate import apply_migrations
 from touchpoints.adapters.postgres.storage import PostgresStorage
+from touchpoints.domain.bot import COMMANDS
 from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.digest_job import board_link
+from touchpoints.ports.storage import BotStatus, PortalBot
+from touchpoints.services.bot_digest import app_links
 from touchpoints.services.digest import run_digest_pass
 
 # Tuesday 2026-09-01 07:05 UTC; each portal's digest hour is its local hour then, so all are due.
@@ -70,13 +79,15 @@ ADMIN = 1
 RECORDS_PER_REQUEST = 2_500  # 50 ids per crm.item.list, 50 lists per batch (DESIGN.md §5)
 NOTIFICATIONS_PER_REQUEST = 50
 POOL_SIZE = 10  # what the composition root opens (entrypoints/runtime.py)
+DEALS_PER_PAGE = 50  # crm.item.list's page (the open deals for "No next step")
+BOT_SCOPE = "crm,im,imbot,placement,user_brief,department"
 
 
 # ------------------------------------------------------------------ the world (parent)
 
 
 async def seed(
-    b24: Bitrix24Emulator, storage: PostgresStorage, portals: int, users: int
+    b24: Bitrix24Emulator, storage: PostgresStorage, portals: int, users: int, *, bot: bool
 ) -> dict[str, int]:
     """Portals installed with ``users`` users each; returns each member_id's request floor."""
     floors: dict[str, int] = {}
@@ -84,7 +95,7 @@ async def seed(
     gate = asyncio.Semaphore(8)
 
     async def one(index: int) -> None:
-        launch = b24.install(admin_id=ADMIN)
+        launch = b24.install(admin_id=ADMIN, scope=BOT_SCOPE if bot else None)
         member_id = launch.form["member_id"]
         await b24.install_finish(member_id, send_install_event=False)
         zone = ZONES[index % len(ZONES)]
@@ -111,6 +122,24 @@ async def seed(
         async with gate, storage.unit_of_work() as uow:
             portal = await uow.portals.create(install, now=NOW)
             await uow.settings.put(portal.id, settings, now=NOW)
+            if bot:
+                # As registration at install leaves it (services.bot.ensure_bot).
+                state = b24.portal(member_id)
+                chat_bot = ChatBot(
+                    id=state.seq("bot", start=900),
+                    code="touchpoints",
+                    app=OUR_APP,
+                    name="Touch-points",
+                    event_mode="webhook",
+                    webhook_url="https://app.example/b24/bot",
+                    commands={command: 70 + n for n, command in enumerate(COMMANDS)},
+                    hidden=set(COMMANDS),
+                )
+                state.chat_bots[chat_bot.id] = chat_bot
+                await uow.bots.put(
+                    portal.id,
+                    PortalBot(status=BotStatus.REGISTERED, bot_id=chat_bot.id, updated_at=NOW),
+                )
             for owner, deadline, user_id in rows:
                 await uow.touch_points.add(
                     NewTouchPoint(
@@ -124,12 +153,14 @@ async def seed(
                         created_at=NOW - timedelta(days=7),
                     )
                 )
-        # The floor: the notifications 50 to a request, one user.get for the recipients,
-        # and the listed owners' titles 2,500 to a request.
+        # The floor: the notifications (or bot messages) 50 to a request, one user.get for
+        # the recipients, the listed owners' titles 2,500 to a request, and with the bot
+        # the open deals 50 to a page.
         floors[member_id] = (
             math.ceil(users / NOTIFICATIONS_PER_REQUEST)
             + 1
             + math.ceil(len(rows) / RECORDS_PER_REQUEST)
+            + (math.ceil(len(rows) / DEALS_PER_PAGE) if bot else 0)
         )
 
     await asyncio.gather(*(one(index) for index in range(portals)))
@@ -137,7 +168,13 @@ async def seed(
 
 
 async def child_pass(
-    b24: Bitrix24Emulator, dsn: str, concurrency: int, *, trace: bool, profile: str | None
+    b24: Bitrix24Emulator,
+    dsn: str,
+    concurrency: int,
+    *,
+    trace: bool,
+    profile: str | None,
+    bot: bool = False,
 ) -> dict[str, Any]:
     """Run one pass in a child process while this loop keeps serving the emulator."""
     b24.reset_counters()
@@ -158,6 +195,8 @@ async def child_pass(
     ]
     if trace:
         command.append("--tracemalloc")
+    if bot:
+        command.append("--bot")
     process = await asyncio.create_subprocess_exec(
         *command,
         env={**os.environ, "BENCH_CLIENT_SECRET": b24.client_secret},
@@ -185,7 +224,7 @@ async def bench(args: argparse.Namespace) -> list[str]:
             latency=args.latency_ms / 1000, rate_limit=RateLimit(burst=50, per_second=2.0)
         ) as b24:
             started = time.perf_counter()
-            floors = await seed(b24, storage, args.portals, args.users)
+            floors = await seed(b24, storage, args.portals, args.users, bot=args.bot)
             await storage.close()
             print(
                 f"seeded {args.portals} portals x {args.users} users "
@@ -205,6 +244,7 @@ async def bench(args: argparse.Namespace) -> list[str]:
                     concurrency,
                     trace=args.tracemalloc,
                     profile=f"{args.profile}.{index}" if args.profile else None,
+                    bot=args.bot,
                 )
                 rows.append(
                     _row(
@@ -295,6 +335,8 @@ async def run_child(args: argparse.Namespace) -> dict[str, Any]:
                 board_url=board_link(args.client_id),
                 catalogue=load_catalogue(),
                 concurrency=args.concurrency[0],
+                bots=BitrixBotChannel(connector) if args.bot else None,
+                links=app_links(args.client_id) if args.bot else None,
             )
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
@@ -323,6 +365,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="16")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--bot", action="store_true", help="digests as bot messages")
     parser.add_argument("--profile", metavar="PATH", help="cProfile each pass into PATH")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dsn", help=argparse.SUPPRESS)
@@ -338,7 +381,7 @@ def main() -> None:
         args.portals = 50
     print(
         f"{args.portals} portals x {args.users} users, latency {args.latency_ms:g} ms, "
-        "leaky bucket 50 / 2 per s on every portal",
+        "leaky bucket 50 / 2 per s on every portal" + (", digest bot" if args.bot else ""),
         flush=True,
     )
     rows = asyncio.run(bench(args))

@@ -108,7 +108,7 @@ def test_everyone_keeps_their_own_digest_preference(
     page.get_by_test_id("prefs-save").click()
     expect(page.locator(".toast").filter(has_text="Your preferences are saved.")).to_be_visible()
 
-    assert regular.get("/me/preferences") == {"digest_enabled": wanted}
+    assert regular.get("/me/preferences") == {"digest_enabled": wanted, "rollup_enabled": True}
     assert regular.put("/me/preferences", {"digest_enabled": not wanted}).ok
 
 
@@ -159,3 +159,22 @@ def test_an_admin_exports_the_portal_data_as_json(
     exported = json.loads(Path(download.path()).read_text("utf-8"))
     assert isinstance(exported, dict)
     assert "access_token" not in json.dumps(exported)
+
+
+def test_the_settings_page_says_how_the_digest_comes_and_offers_managers_the_roll_up(
+    page: Page, demo_url: str, people: DemoPeople, api_as: ApiAs
+) -> None:
+    page.goto(demo_page(demo_url, people.manager, "#settings"))
+    expect(page.get_by_test_id("digest-channel")).to_contain_text("chat-bot, with buttons")
+    rollup = page.get_by_test_id("pref-rollup")
+    expect(rollup).to_be_checked()
+    rollup.set_checked(False)
+    page.get_by_test_id("prefs-save").click()
+    expect(page.locator(".toast").filter(has_text="Your preferences are saved.")).to_be_visible()
+    manager = api_as(people.manager)
+    assert manager.get("/me/preferences")["rollup_enabled"] is False
+    assert manager.put("/me/preferences", {"digest_enabled": True, "rollup_enabled": True}).ok
+
+    page.goto(demo_page(demo_url, people.regular, "#settings"))
+    expect(page.get_by_test_id("digest-channel")).to_be_visible()
+    expect(page.get_by_test_id("pref-rollup")).to_have_count(0)

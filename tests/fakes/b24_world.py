@@ -201,6 +201,34 @@ class ImMessage:
     created_at: datetime
 
 
+@attrs.define(kw_only=True)
+class ChatBot:
+    """A bot registered by an app (``imbot.v2.Bot.register``, BITRIX24.md §22.1.1)."""
+
+    id: int
+    code: str
+    app: str
+    name: str
+    event_mode: str
+    webhook_url: str
+    commands: dict[str, int] = attrs.Factory(dict)  # command (no "/") -> its id
+    hidden: set[str] = attrs.Factory(set)
+
+
+@attrs.define(kw_only=True)
+class BotChatMessage:
+    """A message a bot posted in a user's personal chat, with its keyboard (§22.1.3-5)."""
+
+    id: int
+    bot_id: int
+    user_id: int
+    text: str
+    keyboard: list[dict[str, Any]]
+    system: bool
+    created_at: datetime
+    updates: int = 0
+
+
 # ------------------------------------------------------------------ tokens
 
 
@@ -268,6 +296,8 @@ class PortalState:
     placement_bindings: list[PlacementBinding] = attrs.Factory(list)
     options: dict[str, Any] = attrs.Factory(dict)
     inbox: list[ImMessage] = attrs.Factory(list)
+    chat_bots: dict[int, ChatBot] = attrs.Factory(dict)
+    bot_messages: dict[int, BotChatMessage] = attrs.Factory(dict)
     installed: bool = False  # app.info INSTALLED: flips on install_finish (§8.2)
     uninstalled: bool = False
     deleted: bool = False

@@ -19,6 +19,7 @@ import aiohttp
 import attrs
 from aiohttp import web
 
+from tests.fakes import b24_bots
 from tests.fakes.b24_methods import METHODS, Call, MethodSpec, Reply
 from tests.fakes.b24_wire import (
     RestError,
@@ -38,6 +39,7 @@ from tests.fakes.b24_world import (
     AccessToken,
     ActivityRecord,
     AuthCode,
+    BotChatMessage,
     CrmAccess,
     CrmRecord,
     Department,
@@ -999,6 +1001,75 @@ class Bitrix24Emulator:
             without_auth=without_auth,
         )
         return await self._deliver(handler_url, form, event, member_id)
+
+    def bot_chat(self, member_id: str, user_id: int) -> list[BotChatMessage]:
+        """The messages bots posted in ``user_id``'s personal chats, oldest first."""
+        messages = self.portal(member_id).bot_messages.values()
+        return sorted((m for m in messages if m.user_id == user_id), key=lambda m: m.id)
+
+    async def press_bot_button(
+        self,
+        member_id: str,
+        message_id: int,
+        button: int,
+        *,
+        user_id: int | None = None,
+        forged: bool = False,
+        language: str = "en",
+    ) -> Delivery:
+        """``user_id`` (the chat's owner by default) presses the ``button``-th COMMAND
+        button of a bot message: ONIMBOTV2COMMANDADD to the bot's webhook (§22.1.8, §22.1.10).
+
+        The top-level ``auth`` carries the presser's own tokens; ``data[user]`` names them
+        too (a form field, which the app must not trust). ``forged`` sends a wrong
+        ``application_token``.
+        """
+        portal = self.portal(member_id)
+        message = portal.bot_messages[message_id]
+        bot = portal.chat_bots[message.bot_id]
+        commands = [b for b in message.keyboard if b.get("COMMAND")]
+        pressed = commands[button]
+        presser = message.user_id if user_id is None else user_id
+        command = php_str(pressed["COMMAND"]).lstrip("/")
+        bot_pair = self.issue_tokens(member_id, portal.installed_by or _first_admin(portal))
+        data = {
+            "bot": {
+                "id": str(bot.id),
+                "code": bot.code,
+                "auth": {
+                    "access_token": bot_pair.access_token,
+                    "expires_in": str(int(ACCESS_TOKEN_TTL)),
+                    "member_id": member_id,
+                    "user_id": str(bot.id),
+                    "application_token": portal.application_token,
+                },
+            },
+            "command": {
+                "id": str(bot.commands[command]),
+                "command": f"/{command}",
+                "params": b24_bots.keyboard_param(pressed),
+                "context": "keyboard",
+            },
+            "message": {
+                "id": str(message.id),
+                "chatId": str(message.user_id),
+                "authorId": str(bot.id),
+                "text": message.text,
+                "isSystem": "0",
+            },
+            "chat": {"id": str(message.user_id), "dialogId": str(presser), "type": "private"},
+            "user": {"id": str(presser), "active": "1", "bot": "0"},
+            "language": language,
+        }
+        form = self._event_form(
+            portal,
+            "ONIMBOTV2COMMANDADD",
+            data,
+            handler_id=0,
+            user_id=presser,
+            application_token=secrets.token_hex(16) if forged else None,
+        )
+        return await self._deliver(bot.webhook_url, form, "ONIMBOTV2COMMANDADD", member_id)
 
     async def drain_events(self) -> list[Delivery]:
         """Wait for every queued event delivery; returns the deliveries made meanwhile."""

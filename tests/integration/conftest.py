@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock, FrameLaunch
 from tests.net import free_port
+from touchpoints.adapters.bitrix24.bot import BitrixBotChannel
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.oauth import BitrixOAuthServer
@@ -170,6 +171,8 @@ async def harness(
             handlers=Handlers.under(base_url),
             privacy=PrivacyConfig(),
             allow_http=True,
+            bots=BitrixBotChannel(connector),
+            app_code=b24.client_id,
         )
         app = web_app(services)
         server = TestServer(app, host="127.0.0.1", port=port)

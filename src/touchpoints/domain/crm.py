@@ -20,6 +20,7 @@ class TodoSpec:
     title: str
     description: str = ""
     parent_activity_id: int | None = None
+    ping_offsets: tuple[int, ...] = ()  # reminders, minutes before the deadline (§22.6)
 
 
 @attrs.frozen(kw_only=True)

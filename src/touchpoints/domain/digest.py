@@ -170,7 +170,7 @@ def render_digest(
         if count == 0:
             continue
         lines.append(f"[b]{label.format(count=count)}[/b]")
-        lines.extend(_item_line(item, zone, texts, record_url, with_day=with_day) for item in items)
+        lines.extend(item_line(item, zone, texts, record_url, with_day=with_day) for item in items)
         if count > len(items):
             lines.append(texts["digest.more"].format(count=count - len(items)))
     if content.is_empty:
@@ -219,7 +219,7 @@ def build_digest(
     )
 
 
-def _item_line(
+def item_line(
     item: DigestItem,
     zone: ZoneInfo,
     texts: Mapping[str, str],
@@ -232,15 +232,18 @@ def _item_line(
     if with_day:
         when = f"{_format_day(local.date(), texts)} {when}"
     kind = texts[f"type.{item.type.value}"]
-    title = _safe_text(item.title) if item.title is not None else ""
-    if not title:
+    return f"{when} · {kind} · {record_link(item.owner, item.title, texts, record_url)}"
+
+
+def record_link(
+    owner: OwnerRef, title: str | None, texts: Mapping[str, str], record_url: RecordUrl
+) -> str:
+    """A record as a BB-code link to its card, or "Deal #12" when it is hidden or gone."""
+    safe = _safe_text(title) if title is not None else ""
+    if not safe:
         # Hidden or deleted record: no title, and no link that would only answer "access denied".
-        record = texts["digest.hidden"].format(
-            owner=texts[f"owner.{item.owner.type.value}"], id=item.owner.id
-        )
-    else:
-        record = f"[url={_safe_url(record_url(item.owner))}]{title}[/url]"
-    return f"{when} · {kind} · {record}"
+        return texts["digest.hidden"].format(owner=texts[f"owner.{owner.type.value}"], id=owner.id)
+    return f"[url={_safe_url(record_url(owner))}]{safe}[/url]"
 
 
 def _format_day(day: date, texts: Mapping[str, str]) -> str:
@@ -261,3 +264,7 @@ def _safe_text(value: str) -> str:
 
 def _safe_url(value: str) -> str:
     return value.strip().translate(_URL_UNSAFE)
+
+
+safe_url = _safe_url
+safe_text = _safe_text

@@ -28,6 +28,9 @@ INTERVAL_MIN, INTERVAL_MAX = 1, 90
 """The default follow-up interval's range."""
 
 MAX_HOLIDAYS = 366
+REMINDER_MAX = 10_080
+"""A reminder's offset before the deadline, in minutes (a week)."""
+MAX_REMINDERS = 10
 MAX_TEAM_VIEWERS = 1_000
 
 FIRST_YEAR, LAST_YEAR = 2000, 2200

@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from touchpoints.domain.errors import InvalidValue
-from touchpoints.domain.limits import INTERVAL_MAX, INTERVAL_MIN, MAX_HOLIDAYS, MAX_TEAM_VIEWERS
+from touchpoints.domain.limits import (
+    INTERVAL_MAX,
+    INTERVAL_MIN,
+    MAX_HOLIDAYS,
+    MAX_REMINDERS,
+    MAX_TEAM_VIEWERS,
+    REMINDER_MAX,
+)
 from touchpoints.domain.model import OwnerType
 
 
@@ -55,6 +62,8 @@ class PortalSettings:
     digest_hour: int = 9
     team_viewers: frozenset[int] = frozenset()
     digest_default: bool = True
+    # Minutes before the deadline at which Bitrix24 reminds (the to-do's pingOffsets).
+    reminder_minutes: tuple[int, ...] = (15,)
 
     def __attrs_post_init__(self) -> None:
         errors = _validate(self)
@@ -84,6 +93,7 @@ class PortalSettings:
         digest_hour: int,
         team_viewers: Iterable[int],
         digest_default: bool,
+        reminder_minutes: Iterable[int] = (15,),
     ) -> PortalSettings:
         """Validate and build settings.
 
@@ -100,6 +110,7 @@ class PortalSettings:
             digest_hour=digest_hour,
             team_viewers=frozenset(team_viewers),
             digest_default=digest_default,
+            reminder_minutes=tuple(sorted(set(reminder_minutes))),
         )
 
 
@@ -117,6 +128,10 @@ def _validate(settings: PortalSettings) -> dict[str, str]:
         errors["working_days"] = "must be ISO weekdays from 1 (Monday) to 7 (Sunday)"
     if len(settings.holidays) > MAX_HOLIDAYS:
         errors["holidays"] = f"must hold at most {MAX_HOLIDAYS} dates"
+    if len(settings.reminder_minutes) > MAX_REMINDERS:
+        errors["reminder_minutes"] = f"must hold at most {MAX_REMINDERS} reminders"
+    elif not all(0 <= minutes <= REMINDER_MAX for minutes in settings.reminder_minutes):
+        errors["reminder_minutes"] = f"must be minutes from 0 to {REMINDER_MAX}"
     if not 0 <= settings.digest_hour <= 23:
         errors["digest_hour"] = "must be an hour from 0 to 23"
     if any(user_id <= 0 for user_id in settings.team_viewers):
@@ -137,6 +152,11 @@ class UserPreferences:
     user_id: int
     digest_enabled: bool | None = None
     language: str | None = None
+    rollup_enabled: bool | None = None  # None: on (admins' and team viewers' roll-up)
+
+    @property
+    def wants_rollup(self) -> bool:
+        return self.rollup_enabled is not False
 
     def wants_digest(self, settings: PortalSettings) -> bool:
         if self.digest_enabled is None:

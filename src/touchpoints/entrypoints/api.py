@@ -59,6 +59,7 @@ from touchpoints.entrypoints.wire import (
 )
 from touchpoints.ports.crm import Hidden
 from touchpoints.services import account, touchpoints, undo
+from touchpoints.services.bot import digest_channel
 from touchpoints.services.errors import InvalidInput, Unauthenticated
 
 # Renewing reads its body before any session exists: it gets only what fresh frame auth needs.
@@ -124,7 +125,11 @@ async def me_of(ctx: Context) -> Me:
             is_admin=ctx.session.is_admin,
         ),
         sees_team=sees_team(ctx.actor.viewer, ctx.settings),
-        portal=MePortal(domain=ctx.actor.portal.domain, time_zone=ctx.settings.time_zone),
+        portal=MePortal(
+            domain=ctx.actor.portal.domain,
+            time_zone=ctx.settings.time_zone,
+            digest_channel=await digest_channel(ctx.use_case.storage, ctx.actor.portal.id),
+        ),
         lang=ctx.lang,
     )
 
@@ -271,7 +276,7 @@ async def put_settings(call: Call[Empty, SettingsDocument]) -> SettingsDocument:
     ctx, services = call.ctx, call.services
     saved = await account.update_settings(
         ctx.use_case,
-        settings=call.body.to_settings(),
+        settings=call.body.to_settings(call.ctx.settings),
         handlers=services.handlers,
     )
     return SettingsDocument.of(saved)
@@ -279,15 +284,18 @@ async def put_settings(call: Call[Empty, SettingsDocument]) -> SettingsDocument:
 
 async def get_preferences(call: Call[Empty, Empty]) -> Preferences:
     preferences, settings = await account.get_preferences(call.ctx.use_case)
-    return Preferences(digest_enabled=preferences.wants_digest(settings))
+    return Preferences(
+        digest_enabled=preferences.wants_digest(settings), rollup_enabled=preferences.wants_rollup
+    )
 
 
 async def put_preferences(call: Call[Empty, Preferences]) -> Preferences:
-    await account.set_preferences(
+    saved = await account.set_preferences(
         call.ctx.use_case,
         digest_enabled=call.body.digest_enabled,
+        rollup_enabled=call.body.rollup_enabled,
     )
-    return Preferences(digest_enabled=call.body.digest_enabled)
+    return Preferences(digest_enabled=call.body.digest_enabled, rollup_enabled=saved.wants_rollup)
 
 
 async def feedback(call: Call[Empty, FeedbackBody]) -> Ok:

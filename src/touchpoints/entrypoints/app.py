@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web, web_fileresponse
 
-from touchpoints.entrypoints import api, b24, pages
+from touchpoints.entrypoints import api, b24, bot, pages
 from touchpoints.entrypoints.background import BACKGROUND
 from touchpoints.entrypoints.config import Config
 from touchpoints.entrypoints.container import SERVICES, Services
@@ -108,6 +108,7 @@ def _application(
 
     app.router.add_get("/api/openapi.json", openapi)
     b24.add_routes(app)
+    bot.add_routes(app)
     api.add_routes(app)
     static = static_dir()
     if static.is_dir():

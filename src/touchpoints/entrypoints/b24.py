@@ -12,7 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
-from touchpoints.entrypoints import pages, placements
+from touchpoints.entrypoints import bot, pages, placements
 from touchpoints.entrypoints.container import (
     ACTIVITY_SYNC,
     EVENT_INLINE_BUDGET_S,
@@ -175,7 +175,7 @@ async def events(request: web.Request) -> web.Response:
             _count(request, event, "handled")
             return _ok()
         if event == "ONAPPUPDATE":
-            await installation.update_application_token(
+            updated = await installation.update_application_token(
                 storage=services.storage,
                 verifier=services.verifier,
                 connector=services.connector,
@@ -185,6 +185,7 @@ async def events(request: web.Request) -> web.Response:
                 access_token=text(form, "auth", "access_token"),
                 handlers=services.handlers,
             )
+            await bot.register_bot(services, updated.id)
             _count(request, event, "handled")
             return _ok()
         portal = await installation.verify_portal(
@@ -274,7 +275,7 @@ async def _install(
     application_token: str | None,
 ) -> Portal:
     """The installer page and ONAPPINSTALL alike: an admin's tokens, redeemed by us."""
-    return await installation.install_portal(
+    portal = await installation.install_portal(
         storage=services.storage,
         verifier=services.verifier,
         connector=services.connector,
@@ -287,6 +288,8 @@ async def _install(
         handlers=services.handlers,
         allow_http=services.allow_http,
     )
+    await bot.register_bot(services, portal.id)
+    return portal
 
 
 def _count(request: web.Request, event: str, outcome: str) -> None:

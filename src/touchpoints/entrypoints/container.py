@@ -16,7 +16,7 @@ from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, OAuthServer
 from touchpoints.ports.event_inbox import EventInbox
-from touchpoints.ports.messaging import Messenger
+from touchpoints.ports.messaging import BotChannel, Messenger
 from touchpoints.ports.storage import Storage
 from touchpoints.services.event_sync import ActivitySync
 from touchpoints.services.installation import Handlers
@@ -69,6 +69,9 @@ class Services:
     allow_http: bool = False
     # Durable event intake (Postgres); None keeps events in process only.
     inbox: EventInbox | None = None
+    # The digest bot (DESIGN.md §3.7); None: digests go as system notifications only.
+    bots: BotChannel | None = None
+    app_code: str = "touchpoints"  # the app's code in links into it (BITRIX24.md §22.1.11)
     users: UserCache = attrs.field(factory=UserCache)
     catalogue: Catalogue = attrs.field(factory=load_catalogue)
     verifier: TokenVerifier = attrs.field(

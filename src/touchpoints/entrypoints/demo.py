@@ -24,9 +24,11 @@ import attrs
 from aiohttp import web
 
 from touchpoints.adapters.clock import SystemClock
+from touchpoints.adapters.memory.bot import MemoryBotChannel
 from touchpoints.adapters.memory.crm import MemoryCrmConnector
 from touchpoints.adapters.memory.messaging import MemoryMessenger
 from touchpoints.adapters.memory.oauth import MemoryOAuthServer
+from touchpoints.adapters.memory.state import DEFAULT_SCOPE
 from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.adapters.postgres.crypto import TokenUnreadable
 from touchpoints.domain.model import NewTouchPoint, OwnerType
@@ -36,6 +38,7 @@ from touchpoints.domain.settings import PortalSettings
 from touchpoints.entrypoints import api, demo_data, pages, placements, replies, routes
 from touchpoints.entrypoints.app import create_app
 from touchpoints.entrypoints.b24 import lang_of
+from touchpoints.entrypoints.bot import register_bot
 from touchpoints.entrypoints.config import MIN_SECRET_KEY_LENGTH, Config
 from touchpoints.entrypoints.container import SERVICES
 from touchpoints.entrypoints.context import authenticate, issue_session, read_json
@@ -84,7 +87,10 @@ def build_world(clock: Clock) -> MemoryCrm:
     """The simulated Bitrix24: demo users and records (their ids match ``demo_data``)."""
     world = MemoryCrm(clock)
     world.add_portal(
-        demo_data.DEMO_MEMBER_ID, domain=demo_data.DEMO_DOMAIN, time_zone=demo_data.DEMO_TIME_ZONE
+        demo_data.DEMO_MEMBER_ID,
+        domain=demo_data.DEMO_DOMAIN,
+        time_zone=demo_data.DEMO_TIME_ZONE,
+        scope=f"{DEFAULT_SCOPE},imbot",  # the demo's digest comes from the bot
     )
     world.add_department(demo_data.DEMO_MEMBER_ID, 1, "Management")
     world.add_department(demo_data.DEMO_MEMBER_ID, 2, "Sales", parent_id=1)
@@ -240,6 +246,7 @@ def seeding(world: MemoryCrm, *, owns_database: bool) -> AppContext:
             services.storage, world, services.clock.now(), owns_database=owns_database
         )
         member_id = demo_data.DEMO_MEMBER_ID
+        await register_bot(services, portal_id)
         app[DEMO] = DemoPortal(
             portal_id=portal_id,
             member_id=member_id,
@@ -361,6 +368,7 @@ def create_demo_app(
             connector=MemoryCrmConnector(world),
             oauth=MemoryOAuthServer(world),
             messenger=MemoryMessenger(world),
+            bots=MemoryBotChannel(world),
         ),
         routes=add_demo_routes,
         contexts=(seeding(world, owns_database=config.database_url is None),),

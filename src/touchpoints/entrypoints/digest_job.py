@@ -16,6 +16,7 @@ from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.runtime import build_services
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import StorageError
+from touchpoints.services.bot_digest import app_links
 from touchpoints.services.digest import BoardUrl, DigestSummary, run_digest_pass
 from touchpoints.services.digest_delivery import portal_base
 
@@ -46,6 +47,8 @@ async def one_pass(
         board_url=board_url,
         catalogue=services.catalogue,
         stop=stop,
+        bots=services.bots,
+        links=app_links(services.app_code),
     )
 
 

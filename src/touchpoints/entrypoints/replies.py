@@ -25,6 +25,7 @@ from touchpoints.entrypoints.constraints import Describe, Id, json_name
 from touchpoints.entrypoints.converters import field_name
 from touchpoints.entrypoints.wire import SettingsDocument
 from touchpoints.services.account import PortalExport
+from touchpoints.services.bot import DigestChannel
 from touchpoints.services.context import Card
 from touchpoints.services.touchpoints import Board
 
@@ -183,6 +184,9 @@ class MeUser:
 class MePortal:
     domain: str
     time_zone: str
+    # How the daily digest reaches users: the bot's message, or a system notification
+    # where the bot could not be registered (no ``imbot`` scope, DESIGN.md §3.7).
+    digest_channel: DigestChannel = DigestChannel.NOTIFICATION
 
 
 @attrs.frozen(kw_only=True)

@@ -17,6 +17,7 @@ import aiohttp
 import attrs
 from aiohttp import web
 
+from touchpoints.adapters.bitrix24.bot import BitrixBotChannel
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
 from touchpoints.adapters.bitrix24.network import public_connector
@@ -32,7 +33,7 @@ from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, OAuthServer
-from touchpoints.ports.messaging import Messenger
+from touchpoints.ports.messaging import BotChannel, Messenger
 from touchpoints.ports.storage import Storage
 from touchpoints.services.installation import Handlers
 
@@ -48,6 +49,7 @@ class CrmAdapters:
     connector: CrmConnector
     oauth: OAuthServer
     messenger: Messenger
+    bots: BotChannel | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -101,6 +103,7 @@ async def build_services(
             serving.secret_key,
             serving.b24.allow_http,
         )
+        app_code = serving.b24.client_id
     else:
         if config.public_url is None:
             raise ConfigError("TOUCHPOINTS_PUBLIC_URL is required")
@@ -108,6 +111,7 @@ async def build_services(
             raise ConfigError("TOUCHPOINTS_SECRET_KEY is required")
         public_url, secret_key = config.public_url, config.secret_key
         allow_http = config.b24 is not None and config.b24.allow_http
+        app_code = config.b24.client_id if config.b24 is not None else "touchpoints"
     clock = overrides.clock or SystemClock()
     async with contextlib.AsyncExitStack() as stack:
         storage = await stack.enter_async_context(open_database(config))
@@ -128,6 +132,8 @@ async def build_services(
             privacy=config.privacy,
             allow_http=allow_http,
             inbox=inbox,
+            bots=crm.bots,
+            app_code=app_code,
         )
 
 
@@ -159,4 +165,9 @@ async def _bitrix24(
     connector = BitrixConnector(
         session, oauth, storage, clock, Throttle(shared=budget), allow_http=b24.allow_http
     )
-    return CrmAdapters(connector=connector, oauth=oauth, messenger=BitrixMessenger(connector))
+    return CrmAdapters(
+        connector=connector,
+        oauth=oauth,
+        messenger=BitrixMessenger(connector),
+        bots=BitrixBotChannel(connector),
+    )

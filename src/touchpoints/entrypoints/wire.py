@@ -16,6 +16,7 @@ from touchpoints.domain.limits import (
     INTERVAL_MAX,
     INTERVAL_MIN,
     NOTE_MAX,
+    REMINDER_MAX,
     SEARCH_MAX,
     TIME_ZONE_MAX,
 )
@@ -92,6 +93,7 @@ class CompleteBody:
 _INTERVAL = Range(INTERVAL_MIN, INTERVAL_MAX, checked_here=False)
 _WEEKDAY = Range(1, 7, checked_here=False)
 _HOUR = Range(0, 23, checked_here=False)
+_REMINDER = Range(0, REMINDER_MAX, checked_here=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -107,6 +109,8 @@ class SettingsDocument:
     digest_hour: Annotated[int, _HOUR]
     team_viewers: list[Id]
     digest_default: bool
+    # Minutes before the deadline for Bitrix24's reminders; a PUT without it keeps them.
+    reminder_minutes: list[Annotated[int, _REMINDER]] | None = None
 
     @classmethod
     def of(cls, settings: PortalSettings) -> SettingsDocument:
@@ -120,10 +124,12 @@ class SettingsDocument:
             digest_hour=settings.digest_hour,
             team_viewers=sorted(settings.team_viewers),
             digest_default=settings.digest_default,
+            reminder_minutes=list(settings.reminder_minutes),
         )
 
-    def to_settings(self) -> PortalSettings:
+    def to_settings(self, current: PortalSettings | None = None) -> PortalSettings:
         """Raises: InvalidValue (the domain's validation) listing every bad field."""
+        kept = (current or PortalSettings()).reminder_minutes
         return PortalSettings.create(
             time_zone=self.time_zone,
             enabled_entities=self.enabled_entities,
@@ -134,6 +140,7 @@ class SettingsDocument:
             digest_hour=self.digest_hour,
             team_viewers=self.team_viewers,
             digest_default=self.digest_default,
+            reminder_minutes=kept if self.reminder_minutes is None else self.reminder_minutes,
         )
 
 
@@ -142,9 +149,14 @@ SettingsBody = SettingsDocument
 
 @attrs.frozen(kw_only=True)
 class Preferences:
-    """A user's own preferences: the PUT body and the reply alike."""
+    """A user's own preferences: the PUT body and the reply alike.
+
+    ``rollup_enabled`` (admins and team viewers: the team's roll-up in the digest) is left
+    as it was when a PUT omits it; the reply always states it.
+    """
 
     digest_enabled: bool
+    rollup_enabled: bool | None = None
 
 
 PreferencesBody = Preferences

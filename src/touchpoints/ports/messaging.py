@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import attrs
 
+from touchpoints.domain.bot import BotButton
 from touchpoints.domain.portal import Portal
 
 
@@ -35,4 +36,69 @@ class Messenger(Protocol):
 
         Raises: PortalGone, CrmUnavailable (the whole send failed; nothing is known sent).
         """
+        ...
+
+
+# ------------------------------------------------------------------ the digest bot (§22.1)
+
+
+class BotUnavailable(Exception):
+    """The installation cannot have a bot (no ``imbot`` scope): fall back to notifications."""
+
+
+@attrs.frozen(kw_only=True)
+class BotMessage:
+    """A bot message to a user's personal chat; ``message_id`` set means: update that one."""
+
+    user_id: int
+    text: str
+    keyboard: tuple[BotButton, ...] = ()
+    message_id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BotDelivery:
+    """The outcome of one bot message: its id when it went out, or the error."""
+
+    user_id: int
+    ok: bool
+    message_id: int | None = None
+    error: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class BotSpec:
+    """The bot the app registers: its code, webhook, names and hidden commands."""
+
+    code: str
+    webhook_url: str
+    names: Mapping[str, str]
+    commands: tuple[str, ...]
+
+
+class BotChannel(Protocol):
+    """The app's chat-bot, spoken to with the portal's stored (app) tokens."""
+
+    async def register(self, portal: Portal, spec: BotSpec) -> int:
+        """Register the bot (idempotent per code) and its hidden commands; returns its id.
+
+        Raises: BotUnavailable (no ``imbot`` scope), PortalGone, CrmUnavailable, CrmError.
+        """
+        ...
+
+    async def send(
+        self, portal: Portal, bot_id: int, messages: Sequence[BotMessage]
+    ) -> list[BotDelivery]:
+        """Send (or, with ``message_id``, update) each message, batched (≤50 per request).
+
+        A batch that fails after an earlier one went out marks its own messages failed.
+
+        Raises: PortalGone, CrmUnavailable, CrmError: the first batch failed as a whole.
+        """
+        ...
+
+    async def clear_keyboards(
+        self, portal: Portal, bot_id: int, message_ids: Sequence[int]
+    ) -> None:
+        """Take the buttons off earlier messages (best effort: a message too old to edit stays)."""
         ...

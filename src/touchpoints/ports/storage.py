@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Protocol
@@ -161,6 +161,25 @@ class DigestEntry:
     state: DigestState
     claimed_at: datetime
     attempts: int = 1
+    message_id: int | None = None  # the bot message this digest went out as
+
+
+class BotStatus(enum.Enum):
+    REGISTERED = "registered"
+    UNAVAILABLE = "unavailable"  # no ``imbot`` scope: the digest goes as notifications
+
+
+@attrs.frozen(kw_only=True)
+class PortalBot:
+    """The portal's digest bot: registered (with its id) or unavailable, and since when."""
+
+    status: BotStatus
+    bot_id: int | None
+    updated_at: datetime
+
+    @property
+    def usable_id(self) -> int | None:
+        return self.bot_id if self.status is BotStatus.REGISTERED else None
 
 
 # ------------------------------------------------------------------ repositories
@@ -367,6 +386,26 @@ class DigestLogRepository(Protocol):
 
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None: ...
 
+    async def set_messages(
+        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
+    ) -> None:
+        """Keep each user's bot message id of that day (one statement for them all)."""
+        ...
+
+    async def latest_messages(
+        self, portal_id: int, user_ids: Sequence[int], *, through: date
+    ) -> dict[int, tuple[date, int]]:
+        """Each user's most recent day up to ``through`` with a bot message, and its id."""
+        ...
+
+
+class BotRepository(Protocol):
+    """The digest bot registered for each portal (BITRIX24.md §22.1)."""
+
+    async def get(self, portal_id: int) -> PortalBot | None: ...
+
+    async def put(self, portal_id: int, bot: PortalBot) -> None: ...
+
 
 class FeedbackRepository(Protocol):
     async def add(self, feedback: Feedback) -> Feedback: ...
@@ -458,6 +497,7 @@ class UnitOfWork(Protocol):
     budget: AbuseBudget
     undo: UndoRepository
     handovers: HandoverRepository
+    bots: BotRepository
 
 
 class Storage(Protocol):

@@ -40,10 +40,18 @@ async def get_preferences(ctx: UseCase) -> tuple[UserPreferences, PortalSettings
     return preferences, ctx.settings
 
 
-async def set_preferences(ctx: UseCase, *, digest_enabled: bool) -> UserPreferences:
+async def set_preferences(
+    ctx: UseCase, *, digest_enabled: bool, rollup_enabled: bool | None = None
+) -> UserPreferences:
+    """Set the caller's choices; ``rollup_enabled`` None keeps the stored one."""
     actor = ctx.actor
-    preferences = UserPreferences(user_id=actor.viewer.user_id, digest_enabled=digest_enabled)
     async with ctx.storage.unit_of_work() as uow:
+        stored = await uow.preferences.get(actor.portal.id, actor.viewer.user_id)
+        preferences = UserPreferences(
+            user_id=actor.viewer.user_id,
+            digest_enabled=digest_enabled,
+            rollup_enabled=stored.rollup_enabled if rollup_enabled is None else rollup_enabled,
+        )
         await uow.preferences.put(actor.portal.id, preferences, now=ctx.clock.now())
     return preferences
 

@@ -33,8 +33,9 @@ from touchpoints.domain.scheduling import digest_slot, start_of_local_day
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, PortalGone
-from touchpoints.ports.messaging import Messenger
+from touchpoints.ports.messaging import BotChannel, Messenger
 from touchpoints.ports.storage import BoardQuery, DigestState, Storage, StorageError
+from touchpoints.services.bot_digest import BotLinks, send_bot_digests
 from touchpoints.services.context import load_settings
 from touchpoints.services.digest_delivery import send_digests
 
@@ -55,6 +56,7 @@ MAX_ATTEMPTS = 30
 BOARD_LIMIT = 100_000
 
 BoardUrl = Callable[[Portal], str]
+AppLinks = Callable[[Portal], BotLinks]
 
 
 @attrs.frozen(kw_only=True)
@@ -112,8 +114,13 @@ async def digest_portal(
     nothing_due_note: bool = False,
     catalogue: Catalogue,
     item_limit: int = DEFAULT_ITEM_LIMIT,
+    bots: BotChannel | None = None,
+    links: AppLinks | None = None,
 ) -> DigestSummary:
     """Send one portal's digests for the local day of ``now``, if its digest hour has come.
+
+    With ``bots`` and the portal's bot registered, each digest is one bot message with
+    buttons (``services.bot_digest``); otherwise a system notification, as before.
 
     A portal that is no longer stored or active (uninstalled, marked dead) is left alone.
 
@@ -137,6 +144,8 @@ async def digest_portal(
             portal.id, BoardQuery(deadline_before=day_end, limit=BOARD_LIMIT)
         )
         preferences = {p.user_id: p for p in await uow.preferences.list(portal.id)}
+        bot = await uow.bots.get(portal.id) if bots is not None and links is not None else None
+    bot_id = None if bot is None else bot.usable_id
     by_user: dict[int, list[TouchPoint]] = defaultdict(list)
     for touch_point in due:
         by_user[touch_point.responsible_id].append(touch_point)
@@ -147,6 +156,18 @@ async def digest_portal(
     if nothing_due_note:
         employees = {user.id: user for user in await crm.users()}
         candidates |= set(employees)
+    managers: frozenset[int] = frozenset()
+    if bot_id is not None:
+        # "No next step" may concern users with nothing due: those who use the app.
+        candidates |= set(preferences)
+        # The roll-up goes to team viewers and the installing admin (user.get does not
+        # tell admins apart), unless they turned it off.
+        managers = frozenset(
+            uid
+            for uid in {*settings.team_viewers, portal.installed_by or 0}
+            if uid > 0 and (uid not in preferences or preferences[uid].wants_rollup)
+        )
+        candidates |= managers
     wanted = sorted(uid for uid in candidates if _wants_digest(uid, preferences, settings))
     summary = DigestSummary(portals=1, due=1, skipped=len(candidates) - len(wanted))
 
@@ -155,21 +176,41 @@ async def digest_portal(
     if not claim.won:
         return summary
     try:
-        outcome, skipped = await send_digests(
-            crm=crm,
-            messenger=messenger,
-            portal=portal,
-            user_ids=claim.won,
-            employees=employees,
-            by_user=by_user,
-            now=now,
-            settings=settings,
-            board_url=board_url(portal),
-            nothing_due_note=nothing_due_note,
-            item_limit=item_limit,
-            languages={uid: p.language for uid, p in preferences.items() if p.language},
-            catalogue=catalogue,
-        )
+        if bot_id is not None and bots is not None and links is not None:
+            outcome, skipped = await send_bot_digests(
+                crm=crm,
+                storage=storage,
+                bots=bots,
+                bot_id=bot_id,
+                portal=portal,
+                user_ids=claim.won,
+                employees=employees,
+                by_user=by_user,
+                now=now,
+                day=slot.local_day,
+                settings=settings,
+                links=links(portal),
+                item_limit=item_limit,
+                languages={uid: p.language for uid, p in preferences.items() if p.language},
+                catalogue=catalogue,
+                managers=managers,
+            )
+        else:
+            outcome, skipped = await send_digests(
+                crm=crm,
+                messenger=messenger,
+                portal=portal,
+                user_ids=claim.won,
+                employees=employees,
+                by_user=by_user,
+                now=now,
+                settings=settings,
+                board_url=board_url(portal),
+                nothing_due_note=nothing_due_note,
+                item_limit=item_limit,
+                languages={uid: p.language for uid, p in preferences.items() if p.language},
+                catalogue=catalogue,
+            )
     except Exception:
         # Failed now, retried by the next pass; if even this write fails, the claims go
         # stale and a later pass takes them over.
@@ -255,6 +296,8 @@ async def run_digest_pass(
     portal_budget_s: float = PORTAL_BUDGET_S,
     nothing_due_note: bool = False,
     stop: asyncio.Event | None = None,
+    bots: BotChannel | None = None,
+    links: AppLinks | None = None,
 ) -> DigestSummary:
     """One pass over every active portal, ``concurrency`` portals at a time.
 
@@ -289,6 +332,8 @@ async def run_digest_pass(
             board_url=board_url,
             catalogue=catalogue,
             nothing_due_note=nothing_due_note,
+            bots=bots,
+            links=links,
         )
 
     async def worker() -> None:

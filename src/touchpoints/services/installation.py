@@ -45,11 +45,12 @@ class Handlers:
 
     events: str
     app: str
+    bot: str = ""  # the digest bot's webhook (DESIGN.md §3.7)
 
     @classmethod
     def under(cls, public_url: str) -> Handlers:
         base = public_url.rstrip("/")
-        return cls(events=f"{base}/b24/events", app=f"{base}/b24/app")
+        return cls(events=f"{base}/b24/events", app=f"{base}/b24/app", bot=f"{base}/b24/bot")
 
 
 @attrs.frozen(kw_only=True)

@@ -208,6 +208,7 @@ async def create_touch_point(
         responsible_id=responsible_id,
         title=_todo_title(request.title, request.type),
         description=request.note or "",
+        ping_offsets=settings.reminder_minutes,
     )
     attempt = PendingTodo(
         portal_id=actor.portal.id,
@@ -381,6 +382,7 @@ async def complete_touch_point(
         title=_TYPE_TITLES[type_],
         description=f"Follow-up. Last result: {note}"[:NOTE_MAX],
         parent_activity_id=stored.activity_id,
+        ping_offsets=settings.reminder_minutes,
     )
     attempt = PendingTodo(
         portal_id=actor.portal.id,

@@ -89,6 +89,9 @@ class BitrixCrm:
         if spec.parent_activity_id is not None:
             # The chain shows in Bitrix24 too (DESIGN.md §5).
             params["parentActivityId"] = spec.parent_activity_id
+        if spec.ping_offsets:
+            # Bitrix24's own reminders, minutes before the deadline (BITRIX24.md §22.6).
+            params["pingOffsets"] = list(spec.ping_offsets)
         reply = await self._client.call("crm.activity.todo.add", params, safe=False)
         try:
             return to_int(as_dict(reply.result).get("id"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import attrs
@@ -54,3 +55,28 @@ class MemoryDigestLog(MemoryRepository):
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None:
         entry: DigestEntry | None = self._tx.get(DIGEST, (portal_id, user_id, local_day))
         return entry
+
+    async def set_messages(
+        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
+    ) -> None:
+        for user_id in sorted(message_ids):
+            key = (portal_id, user_id, local_day)
+            await self._tx.lock(("digest", *key))
+            entry: DigestEntry | None = self._tx.get(DIGEST, key)
+            if entry is not None:
+                positive("message_id", message_ids[user_id])
+                self._tx.put(DIGEST, key, attrs.evolve(entry, message_id=message_ids[user_id]))
+
+    async def latest_messages(
+        self, portal_id: int, user_ids: Sequence[int], *, through: date
+    ) -> dict[int, tuple[date, int]]:
+        wanted = set(user_ids)
+        latest: dict[int, tuple[date, int]] = {}
+        for entry in self._tx.values(DIGEST, portal_id):
+            if entry.user_id not in wanted or entry.message_id is None:
+                continue
+            if entry.local_day > through:
+                continue
+            if entry.user_id not in latest or latest[entry.user_id][0] < entry.local_day:
+                latest[entry.user_id] = (entry.local_day, entry.message_id)
+        return latest

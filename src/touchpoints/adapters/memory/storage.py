@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Hashable
 
+from touchpoints.adapters.memory.bots import MemoryBots
 from touchpoints.adapters.memory.budget import MemoryAbuseBudget
 from touchpoints.adapters.memory.digest_log import MemoryDigestLog
 from touchpoints.adapters.memory.feedback import MemoryFeedback
@@ -47,6 +48,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.budget = MemoryAbuseBudget(tx)
         self.undo = MemoryUndo(tx)
         self.handovers = MemoryHandovers(tx)
+        self.bots = MemoryBots(tx)
 
 
 class MemoryStorage:

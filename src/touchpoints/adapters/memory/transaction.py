@@ -34,7 +34,18 @@ FEEDBACK = "feedback"
 PENDING = "pending_todos"
 UNDO = "undo_tokens"
 HANDOVERS = "handovers"
-CHILD_TABLES = (SETTINGS, PREFERENCES, TOUCH_POINTS, DIGEST, FEEDBACK, PENDING, UNDO, HANDOVERS)
+BOTS = "portal_bots"
+CHILD_TABLES = (
+    SETTINGS,
+    PREFERENCES,
+    TOUCH_POINTS,
+    DIGEST,
+    FEEDBACK,
+    PENDING,
+    UNDO,
+    HANDOVERS,
+    BOTS,
+)
 
 
 @attrs.define
@@ -56,7 +67,7 @@ class Committed:
 
 
 def _portal_of(table: str, key: Hashable, value: Any) -> int:
-    if table == SETTINGS:
+    if table in (SETTINGS, BOTS):
         assert isinstance(key, int)
         return key
     if table in (PREFERENCES, DIGEST):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
@@ -53,7 +54,8 @@ class PostgresDigestLog(PostgresRepository):
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None:
         row = await self._db.fetchrow(
             """
-            SELECT portal_id, user_id, local_day, state, claimed_at, attempts FROM digest_log
+            SELECT portal_id, user_id, local_day, state, claimed_at, attempts, message_id
+            FROM digest_log
             WHERE portal_id = $1 AND user_id = $2 AND local_day = $3
             """,
             portal_id,
@@ -61,3 +63,39 @@ class PostgresDigestLog(PostgresRepository):
             local_day,
         )
         return None if row is None else digest_entry_from_row(row)
+
+    async def set_messages(
+        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
+    ) -> None:
+        if not message_ids:
+            return
+        users = sorted(message_ids)
+        await self._db.execute(
+            """
+            UPDATE digest_log AS d SET message_id = m.message_id
+            FROM unnest($3::bigint[], $4::bigint[]) AS m (user_id, message_id)
+            WHERE d.portal_id = $1 AND d.local_day = $2 AND d.user_id = m.user_id
+            """,
+            portal_id,
+            local_day,
+            users,
+            [message_ids[user] for user in users],
+        )
+
+    async def latest_messages(
+        self, portal_id: int, user_ids: Sequence[int], *, through: date
+    ) -> dict[int, tuple[date, int]]:
+        if not user_ids:
+            return {}
+        rows = await self._db.fetch(
+            """
+            SELECT DISTINCT ON (user_id) user_id, local_day, message_id FROM digest_log
+            WHERE portal_id = $1 AND user_id = ANY($2::bigint[]) AND local_day <= $3
+              AND message_id IS NOT NULL
+            ORDER BY user_id, local_day DESC
+            """,
+            portal_id,
+            list(user_ids),
+            through,
+        )
+        return {row["user_id"]: (row["local_day"], row["message_id"]) for row in rows}

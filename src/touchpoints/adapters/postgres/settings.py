@@ -48,12 +48,17 @@ class PostgresSettings(PostgresRepository):
             settings.digest_default,
             now,
         )
+        await self._db.execute(
+            "UPDATE settings SET reminder_minutes = $2 WHERE portal_id = $1",
+            portal_id,
+            list(settings.reminder_minutes),
+        )
 
 
 class PostgresPreferences(PostgresRepository):
     async def get(self, portal_id: int, user_id: int) -> UserPreferences:
         row = await self._db.fetchrow(
-            "SELECT user_id, digest_enabled, language FROM user_preferences"
+            "SELECT user_id, digest_enabled, language, rollup_enabled FROM user_preferences"
             " WHERE portal_id = $1 AND user_id = $2",
             portal_id,
             user_id,
@@ -68,8 +73,22 @@ class PostgresPreferences(PostgresRepository):
         await self._upsert(portal_id, user_id, "language", language, now=now)
 
     async def put(self, portal_id: int, preferences: UserPreferences, *, now: datetime) -> None:
-        await self._upsert(
-            portal_id, preferences.user_id, "digest_enabled", preferences.digest_enabled, now=now
+        require_aware("now", now)
+        await self._db.execute(
+            """
+            INSERT INTO user_preferences
+                (portal_id, user_id, digest_enabled, rollup_enabled, updated_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (portal_id, user_id) DO UPDATE
+            SET digest_enabled = EXCLUDED.digest_enabled,
+                rollup_enabled = EXCLUDED.rollup_enabled,
+                updated_at = EXCLUDED.updated_at
+            """,
+            portal_id,
+            preferences.user_id,
+            preferences.digest_enabled,
+            preferences.rollup_enabled,
+            now,
         )
 
     async def _upsert(
@@ -98,7 +117,8 @@ class PostgresPreferences(PostgresRepository):
 
     async def list(self, portal_id: int) -> list[UserPreferences]:
         rows = await self._db.fetch(
-            "SELECT user_id, digest_enabled, language FROM user_preferences WHERE portal_id = $1"
+            "SELECT user_id, digest_enabled, language, rollup_enabled FROM user_preferences"
+            " WHERE portal_id = $1"
             " ORDER BY user_id",
             portal_id,
         )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 from asyncpg.transaction import Transaction
 
+from touchpoints.adapters.postgres.bots import PostgresBots
 from touchpoints.adapters.postgres.budget import PostgresAbuseBudget
 from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.db import Db, is_closed
@@ -56,6 +57,7 @@ class PostgresUnitOfWork(UnitOfWork):
         self.budget = PostgresAbuseBudget(db)
         self.undo = PostgresUndo(db)
         self.handovers = PostgresHandovers(db)
+        self.bots = PostgresBots(db)
 
 
 def _unavailable(exc: BaseException, connection_closed: bool = True) -> Exception | None:

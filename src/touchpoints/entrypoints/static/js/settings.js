@@ -77,6 +77,7 @@ function portalForm(settings, { editable }) {
     { value: value.digest_hour, name: "digest_hour", class: "input input--auto", dataset: { testid: "setting-digest_hour" } },
   );
   const digestDefault = checkbox(value.digest_default, { name: "digest_default", dataset: { testid: "setting-digest_default" } });
+  const reminders = h("input", { type: "text", class: "input input--auto", name: "reminder_minutes", inputmode: "numeric", autocomplete: "off", value: (value.reminder_minutes ?? [15]).join(", "), dataset: { testid: "setting-reminder_minutes" } });
 
   let viewers = [...value.team_viewers];
   const viewerList = h("ul", { class: "chips" });
@@ -142,6 +143,7 @@ function portalForm(settings, { editable }) {
       name: "holidays",
     }),
     field({ label: t("settings.digest_hour"), control: hour, name: "digest_hour", hint: t("settings.digest_hour_hint") }),
+    field({ label: t("settings.reminders"), control: reminders, name: "reminder_minutes", hint: t("settings.reminders_hint") }),
     field({ label: t("settings.notifications"), control: h("label", { class: "check" }, digestDefault, h("span", {}, t("settings.digest_default"))), name: "digest_default" }),
     field({ label: t("settings.team_viewers"), control: h("div", { class: "stack" }, viewerList, editable ? h("div", { class: "inline" }, viewerAdd, pickInBitrix) : null), name: "team_viewers", hint: t("settings.team_viewers_hint") }),
   );
@@ -160,6 +162,7 @@ function portalForm(settings, { editable }) {
         digest_hour: Number(hour.value),
         team_viewers: viewers,
         digest_default: digestDefault.checked,
+        reminder_minutes: reminders.value.split(/[\s,;]+/).filter(Boolean).map(Number),
       };
     },
   };
@@ -236,18 +239,23 @@ export function mountSettings(root, { onSaved } = {}) {
     });
 
     const digest = checkbox(preferences.digest_enabled, { dataset: { testid: "pref-digest" } });
+    const rollup = checkbox(preferences.rollup_enabled !== false, { dataset: { testid: "pref-rollup" } });
     const savePrefs = button(t("settings.save_prefs"), { kind: "primary", type: "submit", dataset: { testid: "prefs-save" } });
     const prefsPanel = panel(
       { id: "settings-mine", title: t("settings.mine"), tag: "form" },
       h("label", { class: "check" }, digest, h("span", {}, t("settings.digest_mine", { hour: formatHour(settings.digest_hour), zone: settings.time_zone }))),
+      app.me?.sees_team ? h("label", { class: "check" }, rollup, h("span", {}, t("settings.rollup_mine"))) : null,
+      h("p", { class: "field__hint", dataset: { testid: "digest-channel" } }, t(app.me?.portal.digest_channel === "bot" ? "settings.digest_channel_bot" : "settings.digest_channel_notification")),
       h("div", { class: "panel__actions" }, savePrefs),
     );
     prefsPanel.addEventListener("submit", async (event) => {
       event.preventDefault();
       savePrefs.disabled = true;
       try {
-        const saved = await api("PUT", "/me/preferences", { digest_enabled: digest.checked });
+        const body = app.me?.sees_team ? { digest_enabled: digest.checked, rollup_enabled: rollup.checked } : { digest_enabled: digest.checked };
+        const saved = await api("PUT", "/me/preferences", body);
         digest.checked = saved.digest_enabled;
+        rollup.checked = saved.rollup_enabled !== false;
         toast(t("settings.prefs_saved"), { kind: "success" });
       } catch (error) {
         toast(`${t("settings.save_failed")} ${errorText(error)}`, { kind: "error" });

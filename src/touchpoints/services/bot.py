@@ -1,0 +1,306 @@
+"""The digest bot: its registration on a portal, and the presses of its buttons.
+
+A press (``ONIMBOTV2COMMANDADD``) is a hint like every event: it is admitted by the
+portal's application token, its user is the one Bitrix24 names for the press's own
+``auth`` token (``profile``; never a form field), and the action runs as that user through
+the API's use case, so visibility and CRM permissions apply (DESIGN.md §3.7, §4). The
+buttons carry the version of the touch-point they were drawn for: a replay, a double press
+or a press on a touch-point changed since moves nothing and shows the current state.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+import attrs
+
+from touchpoints.domain.bot import (
+    BOT_CODE,
+    COMMANDS,
+    SNOOZE_COMMAND,
+    RollupRow,
+    changed_note,
+    moved_note,
+    parse_snooze,
+    rollup_rows,
+    snooze_day,
+)
+from touchpoints.domain.digest import DEFAULT_ITEM_LIMIT
+from touchpoints.domain.messages import Catalogue
+from touchpoints.domain.model import OwnerRef, Status
+from touchpoints.domain.portal import Portal
+from touchpoints.domain.scheduling import current_local_day, start_of_local_day
+from touchpoints.domain.secrets import Secret
+from touchpoints.domain.visibility import Viewer
+from touchpoints.ports.clock import Clock
+from touchpoints.ports.crm import CrmConnector, CrmError, CrmPermissionDenied
+from touchpoints.ports.messaging import BotChannel, BotMessage, BotSpec, BotUnavailable
+from touchpoints.ports.storage import BoardQuery, BotStatus, PortalBot, Storage
+from touchpoints.services.bot_digest import BotLinks, compose, read_stalled, read_titles
+from touchpoints.services.context import Actor, UseCase, visible_touch_point
+from touchpoints.services.errors import Conflict, Forbidden, NotFound
+from touchpoints.services.touchpoints import move_touch_point
+from touchpoints.services.verification import TokenVerifier
+
+log = logging.getLogger("touchpoints.bot")
+
+BOT_NAMES: Mapping[str, str] = {"en": "Touch-points", "ru": "Касания"}
+
+
+def bot_spec(webhook_url: str) -> BotSpec:
+    """The one bot the app registers (code ``touchpoints``, webhook mode)."""
+    return BotSpec(code=BOT_CODE, webhook_url=webhook_url, names=BOT_NAMES, commands=COMMANDS)
+
+
+async def ensure_bot(
+    *, storage: Storage, bots: BotChannel, clock: Clock, portal: Portal, webhook_url: str
+) -> PortalBot | None:
+    """Register the portal's bot (again: registration is idempotent) and remember it.
+
+    Without the ``imbot`` scope the bot is recorded as unavailable: the digest then goes
+    as system notifications and the settings page says why. Any other failure leaves the
+    record as it was (install and update go on; the next update tries again).
+    """
+    now = clock.now()
+    try:
+        bot_id = await bots.register(portal, bot_spec(webhook_url))
+    except BotUnavailable:
+        record = PortalBot(status=BotStatus.UNAVAILABLE, bot_id=None, updated_at=now)
+        log.info("digest bot unavailable (no imbot scope)", extra={"portal_id": portal.id})
+    except CrmError as exc:
+        log.warning(
+            "digest bot not registered (%s)", type(exc).__name__, extra={"portal_id": portal.id}
+        )
+        return None
+    else:
+        record = PortalBot(status=BotStatus.REGISTERED, bot_id=bot_id, updated_at=now)
+    async with storage.unit_of_work() as uow:
+        await uow.bots.put(portal.id, record)
+    return record
+
+
+class DigestChannel(enum.Enum):
+    """How a portal's digest reaches its users (the settings page tells them)."""
+
+    BOT = "bot"
+    NOTIFICATION = "notification"
+
+
+async def digest_channel(storage: Storage, portal_id: int) -> DigestChannel:
+    """The bot's message once the portal's bot is registered; a notification otherwise."""
+    async with storage.unit_of_work() as uow:
+        bot = await uow.bots.get(portal_id)
+    registered = bot is not None and bot.usable_id is not None
+    return DigestChannel.BOT if registered else DigestChannel.NOTIFICATION
+
+
+class PressOutcome(enum.Enum):
+    """What a press did: moved, nothing (changed since or refused), or ignored outright."""
+
+    MOVED = "moved"
+    CHANGED = "changed"
+    REFUSED = "refused"
+    IGNORED = "ignored"
+
+
+@attrs.frozen(kw_only=True)
+class Press:
+    """A button press as the event tells it; nothing here is trusted but the token's word."""
+
+    access_token: Secret
+    command: str
+    params: str
+    language: str | None = None
+
+
+async def handle_press(
+    *,
+    storage: Storage,
+    connector: CrmConnector,
+    verifier: TokenVerifier,
+    bots: BotChannel,
+    clock: Clock,
+    catalogue: Catalogue,
+    portal: Portal,
+    press: Press,
+    links: BotLinks,
+) -> PressOutcome:
+    """Run a "+1 working day" press as its user, then redraw that user's digest message.
+
+    Raises:
+        Unauthenticated: Bitrix24 does not vouch for the press's token.
+        RateLimited: too many unverified presses for this portal lately.
+    """
+    if press.command.strip().lstrip("/").lower() != SNOOZE_COMMAND:
+        return PressOutcome.IGNORED
+    shown = parse_snooze(press.params)
+    if shown is None:
+        return PressOutcome.IGNORED
+    user = await verifier.user(portal, press.access_token)
+    async with storage.unit_of_work() as uow:
+        bot = await uow.bots.get(portal.id)
+    bot_id = None if bot is None else bot.usable_id
+    if bot_id is None:
+        return PressOutcome.IGNORED
+    crm = connector.as_user(portal, press.access_token)
+    actor = Actor(portal, Viewer(user.id, user.is_admin))
+    ctx = await UseCase.load(
+        storage=storage, crm=crm, clock=clock, connector=connector, actor=actor
+    )
+    touch_point_id, version = shown
+    async with storage.unit_of_work() as uow:
+        # The language the user last opened the app in, as the digest itself was written.
+        own = await uow.preferences.get(portal.id, user.id)
+    language = own.language or press.language
+    manager = own.wants_rollup and (
+        user.is_admin or user.id in ctx.settings.team_viewers or user.id == portal.installed_by
+    )
+    texts = catalogue.for_language(language)
+    zone = ctx.settings.zone
+    try:
+        async with storage.unit_of_work() as uow:
+            current = await visible_touch_point(uow, actor, touch_point_id, ctx.settings)
+    except (NotFound, Forbidden):
+        # Another member's press (or a replay from another chat): nothing of theirs to show.
+        log.warning(
+            "security: a bot press on a touch-point the user may not see",
+            extra={"portal_id": portal.id, "user_id": user.id},
+        )
+        return PressOutcome.REFUSED
+    titles = await read_titles(crm, [current.owner])
+    outcome = PressOutcome.CHANGED
+    if current.version == version and current.status is Status.OPEN:
+        try:
+            card = await move_touch_point(
+                ctx,
+                touch_point_id=touch_point_id,
+                deadline=None,
+                responsible_id=None,
+                day=snooze_day(current, clock.now(), ctx.settings),
+            )
+        except (Forbidden, CrmPermissionDenied):
+            note = texts["bot.refused"].format(record=_record(texts, current.owner, titles))
+            outcome = PressOutcome.REFUSED
+        except (Conflict, CrmError):
+            note = texts["bot.failed"]
+            outcome = PressOutcome.REFUSED
+        else:
+            note = moved_note(
+                current.owner,
+                titles.get(current.owner),
+                card.touch_point.deadline,
+                zone=zone,
+                texts=texts,
+                record_url=links.record_url,
+            )
+            outcome = PressOutcome.MOVED
+    if outcome is PressOutcome.CHANGED:
+        async with storage.unit_of_work() as uow:
+            latest = await uow.touch_points.get(portal.id, touch_point_id)
+        assert latest is not None
+        note = changed_note(
+            latest, titles.get(latest.owner), zone=zone, texts=texts, record_url=links.record_url
+        )
+    await _redraw(
+        storage=storage,
+        bots=bots,
+        bot_id=bot_id,
+        portal=portal,
+        ctx=ctx,
+        user_id=user.id,
+        language=language,
+        catalogue=catalogue,
+        links=links,
+        note=f"✓ {note}" if outcome is PressOutcome.MOVED else note,
+        manager=manager,
+    )
+    return outcome
+
+
+def _record(
+    texts: Mapping[str, str], owner: OwnerRef, titles: Mapping[OwnerRef, str | None]
+) -> str:
+    title = titles.get(owner)
+    return title or texts["digest.hidden"].format(
+        owner=texts[f"owner.{owner.type.value}"], id=owner.id
+    )
+
+
+async def _redraw(
+    *,
+    storage: Storage,
+    bots: BotChannel,
+    bot_id: int,
+    portal: Portal,
+    ctx: UseCase,
+    user_id: int,
+    language: str | None,
+    catalogue: Catalogue,
+    links: BotLinks,
+    note: str,
+    manager: bool,
+) -> None:
+    """Update the user's latest digest message in place: today's state, and what happened
+    (with the team's roll-up for a manager, read as them: they see the whole team)."""
+    now = ctx.clock.now()
+    settings = ctx.settings
+    today = current_local_day(now, settings.zone)
+    day_end = start_of_local_day(today + timedelta(days=1), settings.zone)
+    async with storage.unit_of_work() as uow:
+        latest = await uow.digest_log.latest_messages(portal.id, [user_id], through=today)
+        if user_id not in latest:
+            return
+        due = await uow.touch_points.board(
+            portal.id,
+            BoardQuery(
+                responsible_ids=None if manager else frozenset({user_id}),
+                deadline_before=day_end,
+            ),
+        )
+    mine = [tp for tp in due if tp.responsible_id == user_id]
+    try:
+        stalled = await read_stalled(
+            ctx.crm, storage, portal.id, None if manager else [user_id], settings
+        )
+    except CrmError:
+        stalled = {}
+    rollup: list[RollupRow] = []
+    if manager:
+        reps = sorted({tp.responsible_id for tp in due} | set(stalled))
+        names = {u.id: u.name for u in await ctx.crm.users(reps)} if reps else {}
+        rollup = rollup_rows(
+            due,
+            {uid: len(deals) for uid, deals in stalled.items()},
+            now=now,
+            settings=settings,
+            names=names,
+        )
+    titles = await read_titles(ctx.crm, [tp.owner for tp in mine])
+    rendered = compose(
+        user_id=user_id,
+        touch_points=mine,
+        stalled=stalled.get(user_id, ()),
+        titles=titles,
+        now=now,
+        settings=settings,
+        language=language,
+        links=links,
+        catalogue=catalogue,
+        item_limit=DEFAULT_ITEM_LIMIT,
+        note=note,
+        rollup=rollup,
+    )
+    assert rendered is not None  # a note always makes a message
+    message = BotMessage(
+        user_id=user_id,
+        text=rendered.text,
+        keyboard=rendered.keyboard,
+        message_id=latest[user_id][1],
+    )
+    try:
+        await bots.send(portal, bot_id, [message])
+    except CrmError as exc:
+        log.info("bot message not redrawn (%s)", type(exc).__name__, extra={"portal_id": portal.id})

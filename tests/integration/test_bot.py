@@ -1,0 +1,385 @@
+"""The digest bot end to end: the app on real Postgres against the HTTP emulator of Bitrix24.
+
+Registration at install and update, the actionable digest (send, update, old buttons
+cleared), presses of "+1 working day" (moved, replayed, forged), and the fallback to system
+notifications where the installation has no ``imbot`` scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+
+from tests.fakes.b24_world import BotChatMessage
+from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock
+from tests.integration.conftest import Harness
+from touchpoints.domain.bot import SNOOZE_COMMAND
+from touchpoints.domain.model import OwnerType
+from touchpoints.domain.portal import Portal
+from touchpoints.domain.scheduling import add_working_days, current_local_day
+from touchpoints.domain.settings import PortalSettings, UserPreferences
+from touchpoints.entrypoints.catalogue import load_catalogue
+from touchpoints.entrypoints.digest_job import board_link
+from touchpoints.ports.storage import BotStatus, DigestState
+from touchpoints.services.bot_digest import app_links
+from touchpoints.services.digest import DigestSummary, run_digest_pass
+
+pytestmark = pytest.mark.postgres
+
+# Tuesday 2026-09-01, 09:05 in Berlin (CEST, +02:00): the default digest hour has come.
+NOW = datetime(2026, 9, 1, 7, 5, tzinfo=UTC)
+ZONE = "Europe/Berlin"
+WITH_BOT = "crm,im,imbot,placement,user_brief,department"
+WITHOUT_BOT = "crm,im,placement,user_brief,department"
+REP, OTHER = 2, 3
+
+
+@pytest.fixture
+async def b24() -> AsyncIterator[Bitrix24Emulator]:
+    async with Bitrix24Emulator(clock=EmulatorClock(NOW)) as emulator:
+        yield emulator
+
+
+async def portal_of(harness: Harness, member_id: str) -> Portal:
+    async with harness.storage.unit_of_work() as uow:
+        portal = await uow.portals.get_by_member_id(member_id)
+    assert portal is not None
+    return portal
+
+
+async def site(harness: Harness, scope: str = WITH_BOT, *, admin_rollup: bool = False) -> str:
+    """An installed portal with Rita (a rep) and Oleg (Russian); the installing admin's
+    roll-up is off unless asked for, so that only the reps' digests go out."""
+    member_id = await harness.install(user_time_zone=ZONE, scope=scope)
+    harness.b24.add_user(member_id, REP, name="Rita")
+    harness.b24.add_user(member_id, OTHER, name="Oleg", language="ru")
+    if not admin_rollup:
+        portal = await portal_of(harness, member_id)
+        async with harness.storage.unit_of_work() as uow:
+            await uow.preferences.put(
+                portal.id, UserPreferences(user_id=1, rollup_enabled=False), now=NOW
+            )
+    return member_id
+
+
+async def touch_point(
+    harness: Harness, member_id: str, session: str, deadline: datetime, title: str
+) -> dict[str, Any]:
+    deal = harness.b24.add_record(member_id, OwnerType.DEAL, title=title, assigned_by_id=REP)
+    status, body = await harness.api(
+        "POST",
+        "/api/v1/touchpoints",
+        session,
+        json={
+            "owner": {"type": "deal", "id": deal.id},
+            "type": "call",
+            "deadline": deadline.isoformat(),
+        },
+    )
+    assert status == 201, body
+    return dict(body)
+
+
+async def digest(harness: Harness, now: datetime) -> DigestSummary:
+    return await run_digest_pass(
+        storage=harness.storage,
+        connector=harness.services.connector,
+        messenger=harness.services.messenger,
+        clock=_Fixed(now),
+        board_url=board_link(harness.b24.client_id),
+        catalogue=load_catalogue(),
+        bots=harness.services.bots,
+        links=app_links(harness.b24.client_id),
+    )
+
+
+class _Fixed:
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+
+def chat(harness: Harness, member_id: str, user_id: int) -> list[BotChatMessage]:
+    return harness.b24.bot_chat(member_id, user_id)
+
+
+def commands(message: BotChatMessage) -> list[dict[str, Any]]:
+    return [b for b in message.keyboard if b.get("COMMAND")]
+
+
+# ------------------------------------------------------------------ registration
+
+
+async def test_install_registers_one_webhook_bot_with_its_hidden_command(harness: Harness) -> None:
+    member_id = await site(harness)
+    bots = list(harness.b24.portal(member_id).chat_bots.values())
+    assert [(b.code, b.event_mode, b.webhook_url) for b in bots] == [
+        ("touchpoints", "webhook", f"{harness.base_url}/b24/bot")
+    ]
+    assert set(bots[0].commands) == {SNOOZE_COMMAND} == bots[0].hidden
+    portal = await portal_of(harness, member_id)
+    async with harness.storage.unit_of_work() as uow:
+        stored = await uow.bots.get(portal.id)
+    assert stored is not None
+    assert (stored.status, stored.bot_id) == (BotStatus.REGISTERED, bots[0].id)
+
+
+async def test_an_update_registers_the_same_bot_again_without_a_second_one(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    before = dict(harness.b24.portal(member_id).chat_bots)
+    deliveries = await harness.b24.update_app(member_id)
+    assert [d.status for d in deliveries] == [200]
+    after = harness.b24.portal(member_id).chat_bots
+    assert list(after) == list(before)
+    assert harness.b24.calls(member_id, "imbot.v2.Bot.register") == 2
+
+
+async def test_without_imbot_the_bot_is_unavailable_and_the_digest_is_a_notification(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness, scope=WITHOUT_BOT)
+    portal = await portal_of(harness, member_id)
+    async with harness.storage.unit_of_work() as uow:
+        stored = await uow.bots.get(portal.id)
+    assert stored is not None
+    assert (stored.status, stored.bot_id) == (BotStatus.UNAVAILABLE, None)
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=2), "Fleet")
+    summary = await digest(harness, NOW)
+    assert summary.sent == 1
+    assert chat(harness, member_id, REP) == []
+    [notification] = harness.b24.inbox(member_id, REP)
+    assert "Fleet" in notification.message
+    status, me = await harness.api("GET", "/api/v1/me", session)
+    assert status == 200
+    assert me["portal"]["digest_channel"] == "notification"
+
+
+# ------------------------------------------------------------------ the actionable digest
+
+
+async def test_the_digest_is_one_bot_message_with_sections_and_buttons_per_item(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    late = await touch_point(harness, member_id, session, NOW - timedelta(days=1), "Late deal")
+    soon = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Soon deal")
+    stalled = harness.b24.add_record(
+        member_id, OwnerType.DEAL, title="Forgotten deal", assigned_by_id=REP
+    )
+    status, me = await harness.api("GET", "/api/v1/me", session)
+    assert (status, me["portal"]["digest_channel"]) == (200, "bot")
+
+    summary = await digest(harness, NOW)
+
+    assert summary.sent == 1
+    [message] = chat(harness, member_id, REP)
+    text = message.text
+    assert text.index("Overdue: 1") < text.index("Late deal") < text.index("Due today: 1")
+    assert text.index("Soon deal") < text.index("No next step: 1") < text.index("Forgotten deal")
+    assert not message.system
+    links = [b["LINK"] for b in message.keyboard if b.get("LINK")]
+    code = harness.b24.client_id
+    assert f"/marketplace/view/{code}/?params[complete]={late['id']}" in links
+    assert any(link.endswith(f"/crm/deal/details/{stalled.id}/") for link in links)
+    assert [b["COMMAND_PARAMS"] for b in commands(message)] == [
+        f"{late['id']}.1",
+        f"{soon['id']}.1",
+    ]
+    assert {b["COMMAND"] for b in commands(message)} == {SNOOZE_COMMAND}
+    assert chat(harness, member_id, OTHER) == []  # nothing due: no message
+
+
+async def test_a_resend_after_a_crash_updates_the_kept_message_instead_of_sending_another(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    await digest(harness, NOW)
+    portal = await portal_of(harness, member_id)
+    # The pass crashed after the send and the kept id, before marking: the claim is failed.
+    async with harness.storage.unit_of_work() as uow:
+        await uow.digest_log.mark(portal.id, REP, NOW.date(), DigestState.FAILED)
+
+    summary = await digest(harness, NOW + timedelta(minutes=5))
+
+    assert summary.sent == 1
+    [message] = chat(harness, member_id, REP)
+    assert message.updates == 1
+    assert "Fleet" in message.text
+    assert harness.b24.calls(member_id, "imbot.v2.Chat.Message.send") == 1
+
+
+async def test_the_next_days_digest_takes_the_buttons_off_the_previous_message(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    await touch_point(harness, member_id, session, NOW + timedelta(days=1, hours=3), "Tomorrow")
+    await digest(harness, NOW)
+    await digest(harness, NOW + timedelta(days=1))
+    first, second = chat(harness, member_id, REP)
+    assert first.keyboard == []
+    assert commands(second)
+    assert "Tomorrow" in second.text
+
+
+# ------------------------------------------------------------------ presses
+
+
+async def test_a_press_moves_the_touch_point_one_working_day_as_its_user_and_says_so(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    await digest(harness, NOW)
+    [message] = chat(harness, member_id, REP)
+
+    delivery = await harness.b24.press_bot_button(member_id, message.id, 0)
+
+    assert delivery.status == 200, delivery.body
+    status, moved = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
+    assert status == 200
+    settings = PortalSettings.defaults(ZONE)
+    expected = add_working_days(current_local_day(NOW, settings.zone), 1, settings)
+    assert datetime.fromisoformat(moved["deadline"]).date() == expected
+    activity = harness.b24.activity(member_id, created["activity_id"])
+    assert activity is not None
+    assert activity.deadline is not None
+    assert activity.deadline.astimezone(settings.zone).date() == expected
+    [redrawn] = chat(harness, member_id, REP)
+    assert redrawn.id == message.id
+    assert "✓ Moved" in redrawn.text
+    assert "Fleet" in redrawn.text
+    assert commands(redrawn) == []  # nothing is due today any more
+
+
+async def test_a_replayed_press_moves_nothing_twice_and_shows_the_current_state(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    await digest(harness, NOW)
+    [message] = chat(harness, member_id, REP)
+    original = list(message.keyboard)
+    await harness.b24.press_bot_button(member_id, message.id, 0)
+    _, once = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
+    # The same press again, as a replay of the first event would carry it.
+    message.keyboard = original
+
+    replay = await harness.b24.press_bot_button(member_id, message.id, 0)
+
+    assert replay.status == 200
+    assert '"changed"' in (replay.body or "")
+    _, twice = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
+    assert twice["deadline"] == once["deadline"]
+    assert "changed meanwhile" in chat(harness, member_id, REP)[0].text
+
+
+async def test_a_press_by_another_member_on_someone_elses_message_changes_nothing(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    await digest(harness, NOW)
+    [message] = chat(harness, member_id, REP)
+    text_before = message.text
+
+    # Oleg posts a press of Rita's button with his own token (and Rita's id in data[user]).
+    forged = await harness.b24.press_bot_button(member_id, message.id, 0, user_id=OTHER)
+
+    assert forged.status == 200
+    assert '"refused"' in (forged.body or "")
+    _, unchanged = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
+    assert unchanged["deadline"] == created["deadline"]
+    assert chat(harness, member_id, REP)[0].text == text_before
+
+
+async def test_a_press_with_a_wrong_application_token_is_refused(harness: Harness) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    await digest(harness, NOW)
+    [message] = chat(harness, member_id, REP)
+
+    refused = await harness.b24.press_bot_button(member_id, message.id, 0, forged=True)
+
+    assert refused.status == 403
+    _, unchanged = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
+    assert unchanged["deadline"] == created["deadline"]
+
+
+# ------------------------------------------------------------------ the manager roll-up
+
+
+async def test_a_team_viewer_gets_the_teams_roll_up_unless_they_turn_it_off(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    portal = await portal_of(harness, member_id)
+    async with harness.storage.unit_of_work() as uow:
+        settings = await uow.settings.get(portal.id)
+        assert settings is not None
+        await uow.settings.put(portal.id, attrs.evolve(settings, team_viewers=(OTHER,)), now=NOW)
+    rep = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, rep, NOW - timedelta(days=2), "Late")
+    await touch_point(harness, member_id, rep, NOW + timedelta(hours=1), "Soon")
+    harness.b24.add_record(member_id, OwnerType.DEAL, title="Idle", assigned_by_id=REP)
+    viewer = await harness.session_for(member_id, OTHER)
+    status, preferences = await harness.api("GET", "/api/v1/me/preferences", viewer)
+    assert (status, preferences) == (200, {"digest_enabled": True, "rollup_enabled": True})
+
+    await digest(harness, NOW)
+
+    [rollup] = chat(harness, member_id, OTHER)
+    assert "Команда: 1" in rollup.text  # Oleg reads Russian
+    rep_link = f"/marketplace/view/{harness.b24.client_id}/?params%5Bresponsible_id%5D={REP}"
+    assert f"[url={rep_link}]Rita[/url]: просрочено 1 · сегодня 1 · без следующего шага 1" in (
+        rollup.text
+    )
+    [own] = chat(harness, member_id, REP)
+    assert "Команда" not in own.text
+    assert "Team" not in own.text
+
+    status, saved = await harness.api(
+        "PUT",
+        "/api/v1/me/preferences",
+        viewer,
+        json={"digest_enabled": True, "rollup_enabled": False},
+    )
+    assert (status, saved) == (200, {"digest_enabled": True, "rollup_enabled": False})
+    # A PUT that leaves the roll-up out keeps it as it was.
+    status, kept = await harness.api(
+        "PUT", "/api/v1/me/preferences", viewer, json={"digest_enabled": True}
+    )
+    assert (status, kept["rollup_enabled"]) == (200, False)
+    await digest(harness, NOW + timedelta(days=1))
+    assert len(chat(harness, member_id, OTHER)) == 1  # nothing of his own, no roll-up: no message
+
+
+async def test_two_concurrent_passes_send_each_user_one_bot_message(harness: Harness) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+
+    first, second = await asyncio.gather(digest(harness, NOW), digest(harness, NOW))
+
+    # Rita and the admin (who has preferences) are claimed by one pass each, not both.
+    assert (first.sent + second.sent, first.already + second.already) == (1, 2)
+    assert len(chat(harness, member_id, REP)) == 1
+    assert harness.b24.calls(member_id, "imbot.v2.Chat.Message.send") == 1
