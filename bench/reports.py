@@ -52,7 +52,7 @@ from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.reports import ReportPeriod, compute_report
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.reports_api import CsvStyle, csv_document
-from touchpoints.ports.storage import PeriodListing, ReportQuery
+from touchpoints.ports.reports import PeriodListing, ReportQuery
 
 T = TypeVar("T")
 

@@ -25,7 +25,8 @@ from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, Status,
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.reports import ReportFilter, ReportPeriod
 from touchpoints.domain.secrets import Secret
-from touchpoints.ports.storage import PeriodListing, ReportQuery, Storage
+from touchpoints.ports.reports import PeriodListing, ReportQuery
+from touchpoints.ports.storage import Storage
 
 BERLIN = "Europe/Berlin"
 _NUMBERS = itertools.count(1)

@@ -19,7 +19,7 @@ from touchpoints.domain.reports import Report, ReportFilter, ReportPeriod
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import may_view_user, sees_team, visible_responsibles
 from touchpoints.ports.crm import Crm
-from touchpoints.ports.storage import PeriodListing, ReportQuery
+from touchpoints.ports.reports import PeriodListing, ReportQuery
 from touchpoints.services.context import Actor, Card, UseCase, cards_for
 from touchpoints.services.errors import Forbidden
 

@@ -11,7 +11,7 @@ from touchpoints.adapters.memory.checks import checked_now
 from touchpoints.adapters.memory.transaction import TOUCH_POINTS, MemoryRepository
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint
 from touchpoints.domain.reports import Metrics, Report, compute_report
-from touchpoints.ports.storage import PeriodListing, ReportQuery
+from touchpoints.ports.reports import PeriodListing, ReportQuery
 
 
 def _has_figures(metrics: Metrics) -> bool:

@@ -23,7 +23,7 @@ from touchpoints.adapters.postgres.rows import owner_from_row, touch_point_from_
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint, TouchPointType
 from touchpoints.domain.reports import DailyPoint, Metrics, Report, ReportFilter
 from touchpoints.domain.scheduling import local_date, start_of_local_day
-from touchpoints.ports.storage import PeriodListing, ReportQuery
+from touchpoints.ports.reports import PeriodListing, ReportQuery
 
 _ONE_DAY = timedelta(days=1)
 
