@@ -128,34 +128,7 @@ class PostgresTouchPoints(PostgresRepository):
         raise ConcurrentUpdate(f"touch-point {tp.id} changed since version {tp.version}")
 
     async def board(self, portal_id: int, query: BoardQuery) -> list[TouchPoint]:
-        require_aware("deadline_from", query.deadline_from)
-        require_aware("deadline_before", query.deadline_before)
-        require_limit(query.limit)
-        if not query.statuses or query.responsible_ids == frozenset():
-            return []
-        # Only the filters that are set become SQL: each shape gets its own plan, and
-        # "$n IS NULL OR ..." would keep the planner from using the indexes.
-        where = ["portal_id = $1", f"status IN ({_status_list(query.statuses)})"]
-        args: list[object] = [portal_id]
-
-        def param(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if query.responsible_ids is not None:
-            where.append(f"responsible_id = ANY({param(sorted(query.responsible_ids))}::bigint[])")
-        if query.deadline_from is not None:
-            where.append(f"deadline >= {param(query.deadline_from)}")
-        if query.deadline_before is not None:
-            where.append(f"deadline < {param(query.deadline_before)}")
-        if query.owner_type is not None:
-            where.append(f"owner_type = {param(query.owner_type.value)}")
-        if query.type is not None:
-            where.append(f"type = {param(query.type.value)}")
-        limit = param(query.limit)
-        # Only fixed fragments, enum literals and $n placeholders are joined here.
-        sql = f"SELECT * FROM touchpoints WHERE {' AND '.join(where)} ORDER BY deadline, id LIMIT {limit}"  # noqa: S608
-        return await self._many(sql, *args)
+        return await self._filtered(portal_id, query)
 
     async def for_owner(self, portal_id: int, owner: OwnerRef) -> list[TouchPoint]:
         return await self._many(
@@ -230,14 +203,22 @@ class PostgresTouchPoints(PostgresRepository):
         )
 
     async def page(self, portal_id: int, query: ListQuery) -> list[TouchPoint]:
+        require_aware("after", query.after.deadline if query.after else None)
+        return await self._filtered(portal_id, query)
+
+    async def _filtered(self, portal_id: int, query: BoardQuery | ListQuery) -> list[TouchPoint]:
+        """A board's or a list page's rows, by deadline then id.
+
+        Only the filters that are set become SQL: each shape gets its own plan, and
+        "$n IS NULL OR ..." would keep the planner from using the indexes. A list page's
+        keyset condition is a row comparison, which the (portal_id, deadline, id) indexes
+        of 0006 answer.
+        """
         require_aware("deadline_from", query.deadline_from)
         require_aware("deadline_before", query.deadline_before)
-        require_aware("after", query.after.deadline if query.after else None)
         require_limit(query.limit)
         if query.statuses == frozenset() or query.responsible_ids == frozenset():
             return []
-        # As ``board``: only the filters that are set become SQL. The keyset condition is a
-        # row comparison, which the (portal_id, deadline, id) indexes of 0006 answer.
         where = ["portal_id = $1"]
         args: list[object] = [portal_id]
 
@@ -257,7 +238,7 @@ class PostgresTouchPoints(PostgresRepository):
             where.append(f"owner_type = {param(query.owner_type.value)}")
         if query.type is not None:
             where.append(f"type = {param(query.type.value)}")
-        if query.after is not None:
+        if isinstance(query, ListQuery) and query.after is not None:
             deadline, after_id = param(query.after.deadline), param(query.after.id)
             where.append(f"(deadline, id) > ({deadline}::timestamptz, {after_id}::bigint)")
         limit = param(query.limit)
