@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
 from touchpoints.domain.errors import InvalidValue
 
@@ -75,6 +76,44 @@ class Db:
     async def execute(self, query: str, *args: object) -> str:
         with self._translating():
             return await self._connection.execute(query, *args)
+
+
+@contextlib.contextmanager
+def pool_errors() -> Iterator[None]:
+    """Re-raise a driver error of a pooled statement as the port error it means."""
+    try:
+        yield
+    except DRIVER_ERRORS as exc:
+        error = translate(exc, connection_closed=True)
+        if error is None:
+            raise
+        raise error from exc
+
+
+async def open_side_pool(
+    dsn: str,
+    *,
+    name: str,
+    max_size: int,
+    statement_cache: bool,
+    connect_timeout_s: float,
+    command_timeout_s: float,
+    server_settings: dict[str, str] | None = None,
+) -> asyncpg.Pool[asyncpg.Record]:
+    """A small pool of its own for an adapter of one statement per operation (the rate
+    budget, the event inbox), opened lazily; ``statement_cache`` False for a
+    transaction-mode pooler in front (README: deploy)."""
+    with pool_errors():
+        return await asyncpg.create_pool(
+            libpq_url(dsn),
+            min_size=0,
+            max_size=max_size,
+            timeout=connect_timeout_s,
+            command_timeout=command_timeout_s,
+            max_inactive_connection_lifetime=60.0,
+            server_settings={"application_name": name, **(server_settings or {})},
+            statement_cache_size=100 if statement_cache else 0,
+        )
 
 
 class PostgresRepository:

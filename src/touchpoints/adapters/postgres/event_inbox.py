@@ -7,14 +7,12 @@ the process being killed right after it answered.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import asyncpg
 
-from touchpoints.adapters.postgres.dsn import libpq_url
-from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
+from touchpoints.adapters.postgres.db import open_side_pool, pool_errors
 from touchpoints.ports.event_inbox import InboxEntry
 
 if TYPE_CHECKING:
@@ -50,17 +48,6 @@ WHERE i.portal_id = d.portal_id AND i.activity_id = d.activity_id AND i.received
 """
 
 
-@contextlib.contextmanager
-def _translating() -> Iterator[None]:
-    try:
-        yield
-    except DRIVER_ERRORS as exc:
-        error = translate(exc, connection_closed=True)
-        if error is None:
-            raise
-        raise error from exc
-
-
 def _entry(row: asyncpg.Record) -> InboxEntry:
     return InboxEntry(
         portal_id=row["portal_id"], activity_id=row["activity_id"], received_at=row["received_at"]
@@ -84,17 +71,14 @@ class PostgresEventInbox:
         command_timeout_s: float = 5.0,
     ) -> PostgresEventInbox:
         """A pool of up to ``max_size`` connections, opened lazily."""
-        with _translating():
-            pool = await asyncpg.create_pool(
-                libpq_url(dsn),
-                min_size=0,
-                max_size=max_size,
-                timeout=connect_timeout_s,
-                command_timeout=command_timeout_s,
-                max_inactive_connection_lifetime=60.0,
-                server_settings={"application_name": "touchpoints-event-inbox"},
-                statement_cache_size=100 if statement_cache else 0,
-            )
+        pool = await open_side_pool(
+            dsn,
+            name="touchpoints-event-inbox",
+            max_size=max_size,
+            statement_cache=statement_cache,
+            connect_timeout_s=connect_timeout_s,
+            command_timeout_s=command_timeout_s,
+        )
         return cls(pool)
 
     async def close(self) -> None:
@@ -104,20 +88,20 @@ class PostgresEventInbox:
         return f"<PostgresEventInbox size={self._pool.get_size()}>"
 
     async def record(self, portal_id: int, activity_id: int, *, lease_s: float) -> InboxEntry:
-        with _translating():
+        with pool_errors():
             row = await self._pool.fetchrow(_RECORD, portal_id, activity_id, float(lease_s))
         assert row is not None  # INSERT ... RETURNING always answers a row
         return _entry(row)
 
     async def claim(self, *, limit: int, lease_s: float) -> list[InboxEntry]:
-        with _translating():
+        with pool_errors():
             rows = await self._pool.fetch(_CLAIM, limit, float(lease_s))
         return [_entry(row) for row in rows]
 
     async def done(self, entries: Sequence[InboxEntry]) -> None:
         if not entries:
             return
-        with _translating():
+        with pool_errors():
             await self._pool.execute(
                 _DONE,
                 [e.portal_id for e in entries],

@@ -8,14 +8,11 @@ units of work, so a request that waits for a slot never starves them, nor they i
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import asyncpg
 
-from touchpoints.adapters.postgres.dsn import libpq_url
-from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
+from touchpoints.adapters.postgres.db import open_side_pool, pool_errors
 from touchpoints.ports.rate_budget import Admission
 
 if TYPE_CHECKING:
@@ -88,17 +85,6 @@ WHERE p.member_id = $1 AND b.portal_id = p.id
 """
 
 
-@contextlib.contextmanager
-def _translating() -> Iterator[None]:
-    try:
-        yield
-    except DRIVER_ERRORS as exc:
-        error = translate(exc, connection_closed=True)
-        if error is None:
-            raise
-        raise error from exc
-
-
 class PostgresRateBudget:
     """Implements ``RateBudget`` on Postgres. Build with ``await PostgresRateBudget.open(...)``."""
 
@@ -123,20 +109,16 @@ class PostgresRateBudget:
         refuses, so ``statement_cache=False`` (the pooler's setting) leaves it at the
         server's default.
         """
-        settings = {"application_name": "touchpoints-rate-budget"}
-        if statement_cache:
-            settings["synchronous_commit"] = "off"
-        with _translating():
-            pool = await asyncpg.create_pool(
-                libpq_url(dsn),
-                min_size=0,
-                max_size=max_size,
-                timeout=connect_timeout_s,
-                command_timeout=command_timeout_s,
-                max_inactive_connection_lifetime=60.0,
-                server_settings=settings,
-                statement_cache_size=100 if statement_cache else 0,
-            )
+        settings = {"synchronous_commit": "off"} if statement_cache else {}
+        pool = await open_side_pool(
+            dsn,
+            name="touchpoints-rate-budget",
+            max_size=max_size,
+            statement_cache=statement_cache,
+            connect_timeout_s=connect_timeout_s,
+            command_timeout_s=command_timeout_s,
+            server_settings=settings,
+        )
         return cls(pool)
 
     async def close(self) -> None:
@@ -149,7 +131,7 @@ class PostgresRateBudget:
         self, key: str, method: str, *, capacity: float, drain_per_s: float, max_wait_s: float
     ) -> Admission | None:
         args = (key, method, float(capacity), float(drain_per_s), float(max_wait_s))
-        with _translating():
+        with pool_errors():
             row = await self._pool.fetchrow(_ADMIT, *args)
             if row is None:
                 return None
@@ -166,9 +148,9 @@ class PostgresRateBudget:
         )
 
     async def saturate(self, key: str, *, capacity: float, drain_per_s: float) -> None:
-        with _translating():
+        with pool_errors():
             await self._pool.execute(_SATURATE, key, float(capacity), float(drain_per_s))
 
     async def pause(self, key: str, method: str, seconds: float) -> None:
-        with _translating():
+        with pool_errors():
             await self._pool.execute(_PAUSE, key, method, max(0.0, float(seconds)))
