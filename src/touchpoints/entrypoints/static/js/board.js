@@ -2,13 +2,15 @@
 // keyboard and menu alternatives, optimistic moves that roll back when the server refuses.
 
 import { api, query } from "./api.js";
+import { bulkBar, openSweepMenu, presetItems } from "./bulk.js";
 import { cardView, deadlineMs, ownerTypeLabel, typeLabel } from "./cards.js";
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, openHandOverDialog } from "./dialogs.js";
 import { avatar, h, icon, replace } from "./dom.js";
 import { formatDay, formatNumber, t, tn } from "./i18n.js";
 import { COLUMNS, OWNER_TYPES, TYPES, app, errorText, loadPresets, myId, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
 import { announce, button, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
-import { localDate, parseInstant } from "./zone.js";
+import { patchWithUndo, undoToast } from "./undo.js";
+import { addDays, localDate, parseInstant } from "./zone.js";
 
 const DRAG_THRESHOLD = 6;
 
@@ -75,6 +77,10 @@ export function mountBoard(root) {
     loading: true,
     pending: new Set(),
     showAllPeople: false,
+    /** Ids of the selected cards (the bulk bar acts on them); ``anchor`` starts shift-click ranges. */
+    selected: new Set(),
+    anchor: null,
+    bulkBusy: false,
   };
   let loadSeq = 0;
   let queue = Promise.resolve();
@@ -126,6 +132,7 @@ export function mountBoard(root) {
       if (mine !== loadSeq || (quiet && state.pending.size)) return;
       state.board = board;
       state.error = null;
+      pruneSelection();
     } catch (error) {
       if (mine !== loadSeq) return;
       state.error = error;
@@ -148,12 +155,14 @@ export function mountBoard(root) {
     const active = view.contains(document.activeElement) ? document.activeElement : null;
     const focusedId = active?.closest(".card")?.dataset.id;
     let control = null;
+    const focusedSelect = active?.classList.contains("card__select");
     if (!focusedId && active?.dataset.testid) {
       control = `[data-testid="${active.dataset.testid}"]`;
       if (active.dataset.userId) control += `[data-user-id="${active.dataset.userId}"]`;
     }
-    replace(view, toolbar(), seesTeam() ? peopleBar() : null, content(), hints());
-    if (focusedId) focusCard(Number(focusedId));
+    replace(view, toolbar(), seesTeam() ? peopleBar() : null, selectionBar(), content(), hints());
+    if (focusedId && focusedSelect) view.querySelector(`.card[data-id="${focusedId}"] .card__select`)?.focus();
+    else if (focusedId) focusCard(Number(focusedId));
     else if (control) view.querySelector(control)?.focus();
   }
 
@@ -260,6 +269,102 @@ export function mountBoard(root) {
     );
   }
 
+  // ---------------------------------------------------------------- selection and bulk
+
+  /** Every card's id in the order the board shows them (columns left to right, top to bottom). */
+  function shownIds() {
+    if (!state.board) return [];
+    return COLUMNS.flatMap((key) => boardColumn(key)?.items.map((item) => item.id) || []);
+  }
+
+  /** Drop selected ids the board no longer shows (completed, moved away by a filter). */
+  function pruneSelection() {
+    const shown = new Set(shownIds());
+    for (const id of state.selected) if (!shown.has(id)) state.selected.delete(id);
+  }
+
+  function toggleSelect(touchPoint, event) {
+    const id = touchPoint.id;
+    if (event?.shiftKey && state.anchor !== null && state.anchor !== id) {
+      const order = shownIds();
+      const [a, b] = [order.indexOf(state.anchor), order.indexOf(id)].sort((x, y) => x - y);
+      if (a !== -1) for (const other of order.slice(a, b + 1)) state.selected.add(other);
+      else state.selected.add(id);
+    } else if (state.selected.has(id)) {
+      state.selected.delete(id);
+    } else {
+      state.selected.add(id);
+    }
+    state.anchor = id;
+    render();
+    announce(tn("bulk.selected", state.selected.size));
+  }
+
+  function clearSelection() {
+    if (!state.selected.size) return;
+    state.selected.clear();
+    state.anchor = null;
+    render();
+    announce(t("bulk.cleared"));
+  }
+
+  function selectionBar() {
+    if (!state.selected.size) return null;
+    return bulkBar(
+      {
+        ids: () => [...state.selected],
+        clear: clearSelection,
+        keepOnly: (ids) => {
+          state.selected = new Set(ids);
+        },
+        setBusy: (value) => {
+          state.bulkBusy = value;
+          busy(value ? 1 : -1);
+          render();
+        },
+        reload: () => load({ quiet: true }),
+      },
+      { busy: state.bulkBusy },
+    );
+  }
+
+  /** Drop zones for each working day of a week column, shown while a card is dragged. */
+  function dayZones(column) {
+    if (!["this_week", "next_week"].includes(column.key)) return null;
+    const range = columnRange(column);
+    if (!range || range[1] === null || range[0] === range[1]) return null;
+    const off = new Set(column.days_off || []);
+    const days = [];
+    for (let day = range[0]; day <= range[1] && days.length < 14; day = addDays(day, 1)) days.push(day);
+    return h(
+      "div",
+      { class: "column__days", "aria-hidden": "true" },
+      days.map((day) =>
+        off.has(day)
+          ? h("div", { class: "day-zone is-off" }, formatDay(day, { year: false }))
+          : h("div", { class: "day-zone", dataset: { drop: "day", day, testid: `day-${day}` } }, formatDay(day, { year: false })),
+      ),
+    );
+  }
+
+  function sweepButton(column) {
+    if (column.key !== "overdue" || !column.items.length) return null;
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "link column__sweep",
+        "aria-haspopup": "menu",
+        "aria-expanded": "false",
+        dataset: { testid: "sweep" },
+        on: {
+          click: (event) => openSweepMenu(event.currentTarget, { responsibleId: state.filters.responsible_id || null, onDone: () => load({ quiet: true }) }),
+        },
+      },
+      tn("sweep.button", column.items.length),
+    );
+  }
+
   function content() {
     if (state.loading && !state.board) return skeleton();
     if (state.error && !state.board) {
@@ -290,10 +395,12 @@ export function mountBoard(root) {
               h("h2", { class: "column__title", id: headingId }, t(`column.${key}`)),
               h("span", { class: "column__count", dataset: column.items.length ? { testid: "count" } : { testid: "count", empty: "" }, "aria-label": tn("column.count", column.items.length) }, formatNumber(column.items.length)),
               h("span", { class: "column__hint" }, columnHint(column)),
+              sweepButton(column),
             ),
             h(
               "div",
               { class: "column__body", role: "list", "aria-labelledby": headingId },
+              dayZones(column),
               column.items.length
                 ? column.items.map((item) => {
                     const card = cardView(item, {
@@ -301,6 +408,8 @@ export function mountBoard(root) {
                       onOpen: openDetails,
                       onMenu: openCardMenu,
                       onComplete: openComplete,
+                      onSelect: toggleSelect,
+                      selected: state.selected.has(item.id),
                       overdue: key === "overdue",
                     });
                     if (state.pending.has(item.id)) card.classList.add("is-pending");
@@ -339,6 +448,9 @@ export function mountBoard(root) {
       ["Shift + →  /  Shift + ←", t("keys.move")],
       ["↑ ↓ ← →", t("keys.navigate")],
       ["M", t("keys.menu")],
+      ["Space  /  X", t("keys.select")],
+      ["Shift + click", t("keys.range")],
+      ["Esc", t("keys.clear")],
       ["C", t("keys.complete")],
       ["N", t("keys.new")],
       ["?", t("keys.help")],
@@ -383,6 +495,8 @@ export function mountBoard(root) {
       { group: t("menu.move_to") },
       ...allowedTargets(touchPoint).map((key) => ({ key: `move-${key}`, label: t(`column.${key}`), iconName: "clock", onSelect: () => move(touchPoint, { column: key }) })),
     ];
+    const quick = presetItems((day) => move(touchPoint, { day })).filter((item) => columnOfDay(state.board?.columns || [], app.presets[item.key.slice("preset-".length)]));
+    if (quick.length) items.push({ group: t("menu.quick_dates") }, ...quick);
     if (seesTeam() || touchPoint.responsible_id === myId()) {
       items.push("separator", { label: t("menu.hand_over"), iconName: "user", onSelect: () => openHandOverDialog(touchPoint, { onChoose: (id) => move(touchPoint, { responsibleId: id }) }), restoreFocus: false });
     }
@@ -397,15 +511,18 @@ export function mountBoard(root) {
   }
 
   /** Reschedule into ``column`` and/or reassign to ``responsibleId``, optimistically. */
-  function move(touchPoint, { column = null, responsibleId = null }) {
+  function move(touchPoint, { column = null, responsibleId = null, day = null }) {
     const fromColumn = columnOf(touchPoint.id);
     if (!fromColumn || !state.board) return Promise.resolve();
+    // A precise day (a quick date, a day zone of a week column) lands in the column it falls in.
+    if (day) column = columnOfDay(state.board.columns, day)?.key || null;
+    if (day && !column) return Promise.resolve();
     const original = { ...touchPoint };
     const originalIndex = fromColumn.items.findIndex((item) => item.id === touchPoint.id);
     // The server picks the deadline (a working day of the column, the same time of day);
     // until it answers the card waits at the end of the column it was moved to.
     const patch = {};
-    const range = column ? columnRange(boardColumn(column)) : null;
+    const range = day ? [day, day] : column ? columnRange(boardColumn(column)) : null;
     if (column) {
       if (!range) return Promise.resolve();
       patch.day = range[0];
@@ -424,13 +541,13 @@ export function mountBoard(root) {
     render();
     if (stillShown) focusCard(touchPoint.id);
     const title = ownerTitle(touchPoint.owner);
-    const what = column ? t("move.to_column", { title, column: t(`column.${column}`) }) : t("move.to_person", { title, name: userById(responsibleId).name });
+    const what = day ? t("move.to_day", { title, day: formatDay(day) }) : column ? t("move.to_column", { title, column: t(`column.${column}`) }) : t("move.to_person", { title, name: userById(responsibleId).name });
     announce(what);
 
     busy(1);
     const run = async () => {
       try {
-        const answer = await api("PATCH", `/touchpoints/${touchPoint.id}`, patch);
+        const { body: answer, undo } = await patchWithUndo(`/touchpoints/${touchPoint.id}`, patch);
         state.pending.delete(touchPoint.id);
         const landed = answer?.deadline ? localDate(parseInstant(answer.deadline), portalZone()) : null;
         if (column && landed && stillShown) {
@@ -444,11 +561,8 @@ export function mountBoard(root) {
             render();
           }
         }
-        if (range && landed && (landed < range[0] || (range[1] !== null && landed > range[1]))) {
-          toast(t("move.working_day", { title, day: formatDay(landed) }), { kind: "info" });
-        } else {
-          toast(what, { kind: "success", timeout: 2500 });
-        }
+        const said = range && landed && (landed < range[0] || (range[1] !== null && landed > range[1])) ? t("move.working_day", { title, day: formatDay(landed) }) : what;
+        undoToast(said, undo, { onUndone: () => load({ quiet: true }) });
         await load({ quiet: true });
       } catch (error) {
         state.pending.delete(touchPoint.id);
@@ -474,7 +588,13 @@ export function mountBoard(root) {
   // ---------------------------------------------------------------- keyboard
 
   view.addEventListener("keydown", (event) => {
-    if (menuIsOpen() || event.target.closest("input, select, textarea")) return;
+    if (menuIsOpen()) return;
+    if (event.key === "Escape" && state.selected.size && !event.target.closest("dialog")) {
+      event.preventDefault();
+      clearSelection();
+      return;
+    }
+    if (event.target.closest("input, select, textarea")) return;
     if (event.key === "?" && !event.ctrlKey && !event.metaKey) {
       event.preventDefault();
       showShortcuts();
@@ -495,6 +615,9 @@ export function mountBoard(root) {
     if (event.key === "Enter") {
       event.preventDefault();
       openDetails(touchPoint);
+    } else if (event.key === " " || event.key === "x" || event.key === "X") {
+      event.preventDefault();
+      toggleSelect(touchPoint, event);
     } else if (event.shiftKey && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
       event.preventDefault();
       const step = event.key === "ArrowRight" ? 1 : -1;
@@ -541,10 +664,11 @@ export function mountBoard(root) {
 
   function dropTargetAt(x, y) {
     const under = document.elementFromPoint(x, y);
-    const target = under?.closest?.('[data-drop="column"], [data-drop="person"]');
+    const target = under?.closest?.('[data-drop="day"], [data-drop="column"], [data-drop="person"]');
     if (!target || !drag) return null;
     const touchPoint = findItem(drag.id);
     if (!touchPoint) return null;
+    if (target.dataset.drop === "day") return target;
     if (target.dataset.drop === "column") {
       return allowedTargets(touchPoint).includes(target.dataset.key) ? target : null;
     }
@@ -617,7 +741,8 @@ export function mountBoard(root) {
     if (!wasActive || !target) return;
     const touchPoint = findItem(done.id);
     if (!touchPoint) return;
-    if (target.dataset.drop === "column") move(touchPoint, { column: target.dataset.key });
+    if (target.dataset.drop === "day") move(touchPoint, { day: target.dataset.day });
+    else if (target.dataset.drop === "column") move(touchPoint, { column: target.dataset.key });
     else move(touchPoint, { responsibleId: Number(target.dataset.userId) });
   }
 

@@ -17,6 +17,7 @@ import {
   seesTeam,
 } from "./state.js";
 import { button, confirmDialog, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
+import { patchWithUndo, undoToast } from "./undo.js";
 import { addDays, isoInZone, localDate, localTime, zonedInstant } from "./zone.js";
 
 // Times offered by the time field's list, every half hour of a working day.
@@ -75,7 +76,7 @@ function typeSelect(value) {
   return select(TYPES.map((type) => ({ value: type, label: typeLabel(type) })), { value, name: "type" });
 }
 
-function userSelect(value, { name = "responsible_id" } = {}) {
+export function userSelect(value, { name = "responsible_id" } = {}) {
   return select(
     pickableUsers().map((user) => ({ value: user.id, label: user.id === myId() ? t("user.me_named", { name: user.name }) : user.name })),
     { value, name },
@@ -545,9 +546,9 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
       }
       save.disabled = true;
       try {
-        await api("PATCH", `/touchpoints/${touchPoint.id}`, patch);
+        const { undo } = await patchWithUndo(`/touchpoints/${touchPoint.id}`, patch);
         handle.close();
-        toast(t("edit.done"), { kind: "success" });
+        undoToast(t("edit.done"), undo, { onUndone: () => onChanged?.() });
         onChanged?.();
       } catch (error) {
         save.disabled = false;
@@ -591,9 +592,9 @@ export function openRescheduleDialog(touchPoint, { onDone } = {}) {
     }
     handle.setBusy(true);
     try {
-      const moved = await api("PATCH", `/touchpoints/${touchPoint.id}`, { deadline });
+      const { body: moved, undo } = await patchWithUndo(`/touchpoints/${touchPoint.id}`, { deadline });
       handle.close();
-      toast(t("reschedule.done", { when: formatDateTime(deadlineMs(moved), portalZone()) }), { kind: "success" });
+      undoToast(t("reschedule.done", { when: formatDateTime(deadlineMs(moved), portalZone()) }), undo, { onUndone: () => onDone?.(moved) });
       onDone?.(moved);
     } catch (error) {
       handle.setBusy(false);
