@@ -163,3 +163,86 @@ def test_a_card_dropped_onto_a_day_of_next_week_lands_on_that_day_at_its_own_tim
     assert now.date().isoformat() == day
     assert (now.hour, now.minute) == (was.hour, was.minute)
     assert moved in board_columns(api)["next_week"]
+
+
+def list_ids(api: DemoApi, query: str) -> list[int]:
+    """Every id the list route answers for ``query``, following its cursors."""
+    ids: list[int] = []
+    cursor = ""
+    while True:
+        page = api.get(f"/touchpoints?{query}&limit=200&cursor={cursor}")
+        ids += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return ids
+
+
+def shown_rows(page: Page) -> list[int]:
+    ids: list[str] = page.get_by_test_id("list-row").evaluate_all(
+        "rows => rows.map(row => row.dataset.id)"
+    )
+    return [int(i) for i in ids]
+
+
+def test_the_list_view_pages_with_load_more_and_slash_searches_titles_and_notes(
+    page: Page, demo_url: str, people: DemoPeople, api: DemoApi
+) -> None:
+    every_open = list_ids(api, "status=open")
+    assert len(every_open) > 50, "the demo seeds more open touch-points than one page"
+    open_board(page, demo_page(demo_url, people.admin))
+    page.get_by_test_id("view-list").click()
+    expect(page.get_by_test_id("list-row")).to_have_count(50)
+    page.get_by_test_id("list-more").click()
+    expect(page.get_by_test_id("list-row")).to_have_count(len(every_open))
+    assert shown_rows(page) == every_open
+    expect(page.get_by_test_id("list-more")).to_have_count(0)
+
+    word = "budget"
+    page.get_by_test_id("view-list").focus()
+    page.keyboard.press("/")
+    expect(page.get_by_test_id("list-search")).to_be_focused()
+    page.keyboard.type(word)
+    found = list_ids(api, f"status=open&q={word}")
+    assert 0 < len(found) < len(every_open)
+    expect(page.get_by_test_id("list-row")).to_have_count(len(found))
+    wait_until_settled(page)
+    assert shown_rows(page) == found
+    for text in page.get_by_test_id("list-row").locator(".list__subject").all_inner_texts():
+        assert word in text.lower()
+    screenshot(page, "list-search")
+
+    rows = page.get_by_test_id("list-row")
+    rows.nth(0).get_by_test_id("row-select").click()
+    rows.nth(1).get_by_test_id("row-select").click()
+    expect(page.get_by_test_id("bulk-count")).to_have_text("2 selected")
+    page.reload()
+    expect(page.get_by_test_id("list-search")).to_be_visible()  # the list view is remembered
+
+
+def test_the_card_menu_and_the_complete_dialog_offer_the_servers_quick_dates(
+    page: Page, demo_url: str, people: DemoPeople, api: DemoApi
+) -> None:
+    presets = api.get("/presets")
+    zone = api.get("/board")["time_zone"]
+    open_board(page, demo_page(demo_url, people.admin))
+    wait_until_settled(page)
+    moved = column_ids(page, "overdue")[0]
+    was = local(api.get(f"/touchpoints/{moved}")["deadline"], zone)
+
+    card(page, moved).focus()
+    page.keyboard.press("m")
+    page.get_by_role("menu").locator("[data-key=preset-next_working_day]").click()
+    expect(page.get_by_test_id("undo-toast").last.get_by_test_id("undo")).to_be_visible()
+    wait_until_settled(page)
+    now = local(api.get(f"/touchpoints/{moved}")["deadline"], zone)
+    assert now.date().isoformat() == presets["next_working_day"]
+    assert (now.hour, now.minute) == (was.hour, was.minute)
+
+    card(page, moved).focus()
+    page.keyboard.press("c")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_test_id("quick-next_monday").click()
+    monday = date.fromisoformat(presets["next_monday"])
+    expect(dialog.get_by_test_id("follow_up.deadline-date")).to_have_value(
+        f"{monday.month}/{monday.day}/{monday.year}"
+    )

@@ -242,7 +242,8 @@ export function openSweepMenu(anchor, { responsibleId = null, onDone }) {
   );
 }
 
-function askDay(title) {
+/** Ask for one local day; resolves to "YYYY-MM-DD" or null. */
+export function askDay(title) {
   return new Promise((resolve) => {
     let answer = null;
     const day = dateField({ testid: "sweep-date", label: t("bulk.date") });

@@ -4,7 +4,7 @@ import { api, query } from "./api.js";
 import { crmPath, inFrame, openPath } from "./bx.js";
 import { deadlineMs, ownerTypeLabel, ownerView, personView, subjectView, typeBadge, typeLabel } from "./cards.js";
 import { debounce, h, icon, nextId } from "./dom.js";
-import { currentLanguage, dateFieldPattern, formatDateTime, formatRelative, formatTime, parseTimeField, t } from "./i18n.js";
+import { currentLanguage, dateFieldPattern, formatDateTime, formatDay, formatRelative, formatTime, parseTimeField, t } from "./i18n.js";
 import {
   TYPES,
   app,
@@ -56,6 +56,11 @@ function deadlineInputs({ ms = null, name = "deadline", label = t("field.deadlin
     date,
     time,
     set,
+    /** Put a local day into the date field, keeping the time typed (10:00 when none). */
+    setDay(local) {
+      day.set(local);
+      if (!time.value.trim()) time.value = formatTime("10:00");
+    },
     /** Whether something was typed that is no date or time. */
     invalid() {
       if (!date.value.trim()) return false;
@@ -70,6 +75,20 @@ function deadlineInputs({ ms = null, name = "deadline", label = t("field.deadlin
       return isoInZone(zonedInstant(local, wall, zone), zone);
     },
   };
+}
+
+/** Buttons for the server's quick dates (``app.presets``); ``pick`` gets the local day. */
+function quickDates(pick) {
+  const presets = app.presets || {};
+  const keys = ["tomorrow", "next_working_day", "next_monday", "in_default_interval"].filter((key) => presets[key]);
+  if (!keys.length) return null;
+  return h(
+    "div",
+    { class: "quick-dates", role: "group", "aria-label": t("menu.quick_dates") },
+    keys.map((key) =>
+      h("button", { type: "button", class: "quick-dates__item", dataset: { testid: `quick-${key}` }, title: formatDay(presets[key]), on: { click: () => pick(presets[key]) } }, t(`preset.${key}`)),
+    ),
+  );
 }
 
 function typeSelect(value) {
@@ -112,6 +131,7 @@ export function openCompleteDialog(touchPoint, { onDone } = {}) {
     { class: "follow-up" },
     h("legend", { class: "visually-hidden" }, t("complete.next")),
     when.node,
+    quickDates((local) => when.setDay(local)),
     h("div", { class: "row" }, field({ label: t("field.type"), control: type, name: "follow_up.type" }), field({ label: t("field.responsible"), control: responsible, name: "follow_up.responsible_id" })),
     preview,
   );
