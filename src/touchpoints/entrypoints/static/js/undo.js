@@ -44,7 +44,7 @@ export function undoToast(message, undo, { failed = [], onUndone, kind = "succes
   const list = failureList(failed);
   if (list) text.append(list);
   if (!undo?.token) return item;
-  const undoButton = h("button", { type: "button", class: "toast__undo link", dataset: { testid: "undo" } }, t("undo.action"));
+  const undoButton = h("button", { type: "button", class: "toast__undo", dataset: { testid: "undo" } }, t("undo.action"));
   undoButton.addEventListener("click", async () => {
     undoButton.disabled = true;
     try {
