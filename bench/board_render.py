@@ -93,7 +93,8 @@ def measure(url: str, cards: int, rounds: int) -> tuple[list[float], list[float]
             page.route("**/api/v1/board*", board)
             page.goto(url)
             page.wait_for_function(
-                f"document.querySelectorAll('[data-testid=board] [data-testid=card]').length >= {cards}",
+                "(n) => document.querySelectorAll('[data-testid=board] [data-testid=card]').length >= n",
+                arg=cards,
                 polling="raf",
                 timeout=30_000,
             )

@@ -497,7 +497,7 @@ export function mountBoard(root) {
             ),
             h(
               "div",
-              { class: "column__body", role: "list", "aria-labelledby": headingId },
+              { class: ["column__body", dayZones(column) && "column__body--days"], role: "list", "aria-labelledby": headingId },
               dayZones(column),
               column.items.length
                 ? column.items.map((item) => {

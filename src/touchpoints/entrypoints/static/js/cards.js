@@ -101,7 +101,7 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, onSelect, sel
         ? h("div", { class: "card__titles card__titles--type" }, typeBadge(touchPoint.type), h("span", { class: "owner" }, typeLabel(touchPoint.type)), touchPoint.previous_id ? h("span", { class: "chain-mark", title: t("card.follows"), dataset: { testid: "chain-mark" } }, icon("chain")) : null)
         : h(
             "div",
-            { class: "card__titles" },
+            { class: ["card__titles", onSelect && "card__titles--select"] },
             onSelect
               ? h("input", {
                   type: "checkbox",
