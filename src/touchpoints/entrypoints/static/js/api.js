@@ -101,6 +101,13 @@ export async function api(method, path, body) {
   return text ? JSON.parse(text) : null;
 }
 
+/** Call the API and return its JSON answer with the response headers (e.g. ``X-Undo-Token``). */
+export async function apiWithHeaders(method, path, body) {
+  const response = await call(method, path, body);
+  const text = response.status === 204 ? "" : await response.text();
+  return { body: text ? JSON.parse(text) : null, headers: response.headers };
+}
+
 /** Call the API for a file download: the body as a Blob and the server's file name. */
 export async function apiDownload(path) {
   const response = await call("GET", path);

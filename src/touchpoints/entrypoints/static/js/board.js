@@ -2,13 +2,15 @@
 // keyboard and menu alternatives, optimistic moves that roll back when the server refuses.
 
 import { api, query } from "./api.js";
-import { cardView, deadlineMs, ownerTypeLabel, typeLabel } from "./cards.js";
+import { askDay, bulkBar, openSweepMenu, presetItems } from "./bulk.js";
+import { cardView, deadlineMs, ownerTypeLabel, personView, subjectView, typeLabel } from "./cards.js";
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, openHandOverDialog } from "./dialogs.js";
-import { avatar, h, icon, replace } from "./dom.js";
-import { formatDay, formatNumber, t, tn } from "./i18n.js";
+import { avatar, debounce, h, icon, replace } from "./dom.js";
+import { formatDateTime, formatDay, formatNumber, t, tn } from "./i18n.js";
 import { COLUMNS, OWNER_TYPES, TYPES, app, errorText, loadPresets, myId, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
-import { announce, button, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
-import { localDate, parseInstant } from "./zone.js";
+import { announce, button, dateField, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
+import { patchWithUndo, undoToast } from "./undo.js";
+import { addDays, localDate, parseInstant } from "./zone.js";
 
 const DRAG_THRESHOLD = 6;
 
@@ -30,6 +32,30 @@ function loadFilters() {
     return empty;
   }
 }
+
+function modeKey() {
+  return `touchpoints.view.v1.${app.me?.portal.domain || "portal"}.${myId()}`;
+}
+
+function loadMode() {
+  try {
+    return localStorage.getItem(modeKey()) === "list" ? "list" : "board";
+  } catch {
+    return "board";
+  }
+}
+
+function saveMode(mode) {
+  try {
+    localStorage.setItem(modeKey(), mode);
+  } catch {
+    // As for filters: the choice then lasts for the visit.
+  }
+}
+
+/** Pages the list view asks for at once; a search may answer short pages with a cursor. */
+const LIST_PAGE = 50;
+const LIST_MAX_REQUESTS = 8;
 
 function saveFilters(filters) {
   try {
@@ -75,6 +101,14 @@ export function mountBoard(root) {
     loading: true,
     pending: new Set(),
     showAllPeople: false,
+    /** Ids of the selected cards (the bulk bar acts on them); ``anchor`` starts shift-click ranges. */
+    selected: new Set(),
+    anchor: null,
+    bulkBusy: false,
+    /** "board" or "list" (the table of GET /touchpoints), remembered like the filters. */
+    mode: loadMode(),
+    list: { items: [], next: null, loading: false, error: null },
+    listFilters: { status: "open", from: "", to: "", q: "" },
   };
   let loadSeq = 0;
   let queue = Promise.resolve();
@@ -105,10 +139,66 @@ export function mountBoard(root) {
   async function load({ quiet = false } = {}) {
     busy(1);
     try {
-      await loadBoard(quiet);
+      if (state.mode === "list") await loadList({ quiet });
+      else await loadBoard(quiet);
     } finally {
       busy(-1);
     }
+  }
+
+  function listQuery(cursor) {
+    const { responsible_id: responsibleId, owner_type: ownerType, type } = state.filters;
+    const { status, from, to, q } = state.listFilters;
+    return query({ responsible_id: responsibleId, owner_type: ownerType, type, status, from, to, q: q.trim(), limit: LIST_PAGE, cursor });
+  }
+
+  /**
+   * Load the list from the start, or (``more``) the next page. With a search the server may
+   * answer short pages that still have a cursor: keep asking until a page's worth arrived.
+   */
+  async function loadList({ more = false, quiet = false } = {}) {
+    const mine = ++loadSeq;
+    const list = state.list;
+    if (!more && !quiet) list.loading = true;
+    list.error = null;
+    render();
+    try {
+      const [first] = await Promise.all([api("GET", `/touchpoints${listQuery(more ? list.next : "")}`), more ? null : loadPresets()]);
+      const items = [...first.items];
+      let next = first.next_cursor;
+      for (let asked = 1; next && items.length < LIST_PAGE && asked < LIST_MAX_REQUESTS; asked += 1) {
+        const page = await api("GET", `/touchpoints${listQuery(next)}`);
+        items.push(...page.items);
+        next = page.next_cursor;
+      }
+      if (mine !== loadSeq) return;
+      list.items = more ? [...list.items, ...items] : items;
+      list.next = next;
+      pruneSelection();
+    } catch (error) {
+      if (mine !== loadSeq) return;
+      list.error = error;
+    }
+    list.loading = false;
+    state.loading = false;
+    render();
+  }
+
+  function setMode(mode) {
+    if (state.mode === mode) return;
+    state.mode = mode;
+    saveMode(mode);
+    state.selected.clear();
+    state.anchor = null;
+    load();
+  }
+
+  const searchLater = debounce(() => load({ quiet: true }), 300);
+
+  function setListFilter(name, value) {
+    state.listFilters = { ...state.listFilters, [name]: value };
+    if (name === "q") searchLater();
+    else load({ quiet: true });
   }
 
   async function loadBoard(quiet) {
@@ -126,6 +216,7 @@ export function mountBoard(root) {
       if (mine !== loadSeq || (quiet && state.pending.size)) return;
       state.board = board;
       state.error = null;
+      pruneSelection();
     } catch (error) {
       if (mine !== loadSeq) return;
       state.error = error;
@@ -148,17 +239,24 @@ export function mountBoard(root) {
     const active = view.contains(document.activeElement) ? document.activeElement : null;
     const focusedId = active?.closest(".card")?.dataset.id;
     let control = null;
+    const focusedSelect = active?.classList.contains("card__select");
     if (!focusedId && active?.dataset.testid) {
       control = `[data-testid="${active.dataset.testid}"]`;
       if (active.dataset.userId) control += `[data-user-id="${active.dataset.userId}"]`;
     }
-    replace(view, toolbar(), seesTeam() ? peopleBar() : null, content(), hints());
-    if (focusedId) focusCard(Number(focusedId));
-    else if (control) view.querySelector(control)?.focus();
+    replace(view, toolbar(), seesTeam() ? peopleBar() : null, selectionBar(), content(), hints());
+    if (focusedId && focusedSelect) view.querySelector(`.card[data-id="${focusedId}"] .card__select`)?.focus();
+    else if (focusedId) focusCard(Number(focusedId));
+    else if (control) {
+      const again = view.querySelector(control);
+      again?.focus();
+      // A search box re-rendered while typing keeps its caret at the end of the text.
+      if (again?.type === "search") again.setSelectionRange(again.value.length, again.value.length);
+    }
   }
 
   function toolbar() {
-    const total = state.board ? state.board.columns.reduce((sum, column) => sum + column.items.length, 0) : null;
+    const total = state.mode === "list" ? null : state.board ? state.board.columns.reduce((sum, column) => sum + column.items.length, 0) : null;
     const selectFilter = (name, label, options) =>
       h(
         "label",
@@ -181,6 +279,13 @@ export function mountBoard(root) {
         selectFilter("type", t("filter.type"), [{ value: "", label: t("filter.all_types") }, ...TYPES.map((type) => ({ value: type, label: typeLabel(type) }))]),
       ),
       filtersOn() ? filterChip() : null,
+      h(
+        "div",
+        { class: "view-toggle", role: "group", "aria-label": t("view.label") },
+        ["board", "list"].map((mode) =>
+          h("button", { type: "button", class: ["view-toggle__item", state.mode === mode && "is-active"], "aria-pressed": String(state.mode === mode), dataset: { testid: `view-${mode}` }, on: { click: () => setMode(mode) } }, icon(mode === "board" ? "board" : "search"), h("span", {}, t(`view.${mode}`))),
+        ),
+      ),
       button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ onDone: created }) }),
     );
   }
@@ -260,7 +365,105 @@ export function mountBoard(root) {
     );
   }
 
+  // ---------------------------------------------------------------- selection and bulk
+
+  /** Every card's id in the order the board shows them (columns left to right, top to bottom). */
+  function shownIds() {
+    if (state.mode === "list") return state.list.items.map((item) => item.id);
+    if (!state.board) return [];
+    return COLUMNS.flatMap((key) => boardColumn(key)?.items.map((item) => item.id) || []);
+  }
+
+  /** Drop selected ids the board no longer shows (completed, moved away by a filter). */
+  function pruneSelection() {
+    const shown = new Set(shownIds());
+    for (const id of state.selected) if (!shown.has(id)) state.selected.delete(id);
+  }
+
+  function toggleSelect(touchPoint, event) {
+    const id = touchPoint.id;
+    if (event?.shiftKey && state.anchor !== null && state.anchor !== id) {
+      const order = shownIds();
+      const [a, b] = [order.indexOf(state.anchor), order.indexOf(id)].sort((x, y) => x - y);
+      if (a !== -1) for (const other of order.slice(a, b + 1)) state.selected.add(other);
+      else state.selected.add(id);
+    } else if (state.selected.has(id)) {
+      state.selected.delete(id);
+    } else {
+      state.selected.add(id);
+    }
+    state.anchor = id;
+    render();
+    announce(tn("bulk.selected", state.selected.size));
+  }
+
+  function clearSelection() {
+    if (!state.selected.size) return;
+    state.selected.clear();
+    state.anchor = null;
+    render();
+    announce(t("bulk.cleared"));
+  }
+
+  function selectionBar() {
+    if (!state.selected.size) return null;
+    return bulkBar(
+      {
+        ids: () => [...state.selected],
+        clear: clearSelection,
+        keepOnly: (ids) => {
+          state.selected = new Set(ids);
+        },
+        setBusy: (value) => {
+          state.bulkBusy = value;
+          busy(value ? 1 : -1);
+          render();
+        },
+        reload: () => load({ quiet: true }),
+      },
+      { busy: state.bulkBusy },
+    );
+  }
+
+  /** Drop zones for each working day of a week column, shown while a card is dragged. */
+  function dayZones(column) {
+    if (!["this_week", "next_week"].includes(column.key)) return null;
+    const range = columnRange(column);
+    if (!range || range[1] === null || range[0] === range[1]) return null;
+    const off = new Set(column.days_off || []);
+    const days = [];
+    for (let day = range[0]; day <= range[1] && days.length < 14; day = addDays(day, 1)) days.push(day);
+    return h(
+      "div",
+      { class: "column__days", "aria-hidden": "true" },
+      days.map((day) =>
+        off.has(day)
+          ? h("div", { class: "day-zone is-off" }, formatDay(day, { year: false }))
+          : h("div", { class: "day-zone", dataset: { drop: "day", day, testid: `day-${day}` } }, formatDay(day, { year: false })),
+      ),
+    );
+  }
+
+  function sweepButton(column) {
+    if (column.key !== "overdue" || !column.items.length) return null;
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "link column__sweep",
+        "aria-haspopup": "menu",
+        "aria-expanded": "false",
+        dataset: { testid: "sweep" },
+        on: {
+          click: (event) => openSweepMenu(event.currentTarget, { responsibleId: state.filters.responsible_id || null, onDone: () => load({ quiet: true }) }),
+        },
+      },
+      tn("sweep.button", column.items.length),
+    );
+  }
+
   function content() {
+    if (state.mode === "list") return listView();
     if (state.loading && !state.board) return skeleton();
     if (state.error && !state.board) {
       return h("div", { class: "empty-state", role: "alert" }, h("p", {}, t("board.failed")), h("p", { class: "muted" }, errorText(state.error)), button(t("action.retry"), { kind: "primary", onClick: () => load() }));
@@ -290,10 +493,12 @@ export function mountBoard(root) {
               h("h2", { class: "column__title", id: headingId }, t(`column.${key}`)),
               h("span", { class: "column__count", dataset: column.items.length ? { testid: "count" } : { testid: "count", empty: "" }, "aria-label": tn("column.count", column.items.length) }, formatNumber(column.items.length)),
               h("span", { class: "column__hint" }, columnHint(column)),
+              sweepButton(column),
             ),
             h(
               "div",
-              { class: "column__body", role: "list", "aria-labelledby": headingId },
+              { class: ["column__body", dayZones(column) && "column__body--days"], role: "list", "aria-labelledby": headingId },
+              dayZones(column),
               column.items.length
                 ? column.items.map((item) => {
                     const card = cardView(item, {
@@ -301,6 +506,8 @@ export function mountBoard(root) {
                       onOpen: openDetails,
                       onMenu: openCardMenu,
                       onComplete: openComplete,
+                      onSelect: toggleSelect,
+                      selected: state.selected.has(item.id),
                       overdue: key === "overdue",
                     });
                     if (state.pending.has(item.id)) card.classList.add("is-pending");
@@ -312,6 +519,104 @@ export function mountBoard(root) {
         }),
       ),
     );
+  }
+
+  function listFilterBar() {
+    const f = state.listFilters;
+    const statusSelect = h(
+      "select",
+      { class: "filter__select", dataset: { testid: "list-status" }, on: { change: (event) => setListFilter("status", event.target.value) } },
+      [{ value: "", label: t("list.all_statuses") }, ...["open", "done", "cancelled", "orphaned"].map((key) => ({ value: key, label: t(`status.${key}`) }))].map((option) => h("option", { value: option.value, selected: option.value === f.status }, option.label)),
+    );
+    const dayInput = (name, label) => {
+      const day = dateField({ value: f[name] || null, testid: `list-${name}`, label, onChange: (value) => setListFilter(name, value || "") });
+      return h("div", { class: "filter filter--day" }, h("span", { class: "filter__label", "aria-hidden": "true" }, label), day.node);
+    };
+    const search = h("input", {
+      type: "search",
+      class: "input list-search",
+      value: f.q,
+      placeholder: t("list.search_placeholder"),
+      "aria-label": t("list.search"),
+      "aria-keyshortcuts": "/",
+      maxLength: 200,
+      dataset: { testid: "list-search" },
+      on: { input: (event) => setListFilter("q", event.target.value) },
+    });
+    return h(
+      "div",
+      { class: "list-filters", role: "search", "aria-label": t("list.search") },
+      h("span", { class: "list-search__wrap" }, icon("search"), search),
+      h("label", { class: "filter" }, h("span", { class: "filter__label" }, t("list.status")), statusSelect),
+      dayInput("from", t("list.from")),
+      dayInput("to", t("list.to")),
+    );
+  }
+
+  function listView() {
+    const list = state.list;
+    const items = list.items;
+    const allSelected = items.length > 0 && items.every((item) => state.selected.has(item.id));
+    const selectAll = h("input", {
+      type: "checkbox",
+      class: "card__select",
+      checked: allSelected,
+      "aria-label": t("list.select_all"),
+      dataset: { testid: "list-select-all" },
+      on: {
+        click: () => {
+          if (allSelected) state.selected.clear();
+          else for (const item of items) state.selected.add(item.id);
+          render();
+        },
+      },
+    });
+    const row = (item) =>
+      h(
+        "tr",
+        { class: ["list__row", state.selected.has(item.id) && "is-selected"], dataset: { id: String(item.id), testid: "list-row" } },
+        h("td", {}, h("input", { type: "checkbox", class: "card__select", checked: state.selected.has(item.id), "aria-label": t("card.select", { title: ownerTitle(item.owner) }), dataset: { testid: "row-select" }, on: { click: (event) => toggleSelect(item, event) } })),
+        h("td", {}, h("button", { type: "button", class: "link list__open", dataset: { testid: "row-open" }, on: { click: () => openDetails(item) } }, ownerTitle(item.owner)), h("div", { class: "muted small" }, ownerTypeLabel(item.owner.type))),
+        h("td", {}, typeLabel(item.type)),
+        h("td", { class: ["list__when", item.status === "open" && deadlineMs(item) < Date.now() && "when--overdue"] }, h("time", { dateTime: item.deadline }, formatDateTime(deadlineMs(item), portalZone()))),
+        h("td", {}, personView(item.responsible_id)),
+        h("td", {}, h("span", { class: ["status", `status--${item.status}`] }, t(`status.${item.status}`))),
+        h("td", { class: "list__subject" }, subjectView(item)),
+      );
+    let body;
+    if (list.loading && !items.length) body = h("p", { class: "muted", role: "status" }, t("board.loading"));
+    else if (list.error && !items.length) body = h("div", { class: "empty-state", role: "alert" }, h("p", {}, t("list.failed")), h("p", { class: "muted" }, errorText(list.error)), button(t("action.retry"), { kind: "primary", onClick: () => load() }));
+    else if (!items.length) body = h("p", { class: "board__empty", dataset: { testid: "list-empty" } }, t("list.empty"));
+    else {
+      body = h(
+        "table",
+        { class: "list", dataset: { testid: "list" } },
+        h("caption", { class: "visually-hidden" }, t("list.caption")),
+        h(
+          "thead",
+          {},
+          h("tr", {}, h("th", { scope: "col" }, selectAll), ["record", "type", "deadline", "responsible", "status", "subject"].map((key) => h("th", { scope: "col" }, t(`list.col.${key}`)))),
+        ),
+        h("tbody", {}, items.map(row)),
+      );
+    }
+    return h(
+      "div",
+      { class: ["list-view", list.loading && "is-loading"], dataset: { testid: "board" } },
+      listFilterBar(),
+      body,
+      list.error && items.length ? h("p", { class: "muted", role: "alert" }, `${t("list.failed")} ${errorText(list.error)}`) : null,
+      list.next ? button(t("list.more"), { dataset: { testid: "list-more" }, onClick: () => loadMoreList() }) : null,
+    );
+  }
+
+  async function loadMoreList() {
+    busy(1);
+    try {
+      await loadList({ more: true });
+    } finally {
+      busy(-1);
+    }
   }
 
   function skeleton() {
@@ -339,6 +644,9 @@ export function mountBoard(root) {
       ["Shift + →  /  Shift + ←", t("keys.move")],
       ["↑ ↓ ← →", t("keys.navigate")],
       ["M", t("keys.menu")],
+      ["Space  /  X", t("keys.select")],
+      ["Shift + click", t("keys.range")],
+      ["Esc", t("keys.clear")],
       ["C", t("keys.complete")],
       ["N", t("keys.new")],
       ["?", t("keys.help")],
@@ -383,6 +691,19 @@ export function mountBoard(root) {
       { group: t("menu.move_to") },
       ...allowedTargets(touchPoint).map((key) => ({ key: `move-${key}`, label: t(`column.${key}`), iconName: "clock", onSelect: () => move(touchPoint, { column: key }) })),
     ];
+    const quick = presetItems((day) => move(touchPoint, { day })).filter((item) => columnOfDay(state.board?.columns || [], app.presets[item.key.slice("preset-".length)]));
+    if (quick.length) items.push({ group: t("menu.quick_dates") }, ...quick);
+    items.push({
+      key: "move-day",
+      label: t("menu.other_day"),
+      iconName: "calendar",
+      restoreFocus: false,
+      onSelect: async () => {
+        const day = await askDay(t("menu.other_day_title", { title: ownerTitle(touchPoint.owner) }));
+        if (day && columnOfDay(state.board?.columns || [], day)) move(touchPoint, { day });
+        else if (day) toast(t("move.past_day"), { kind: "error" });
+      },
+    });
     if (seesTeam() || touchPoint.responsible_id === myId()) {
       items.push("separator", { label: t("menu.hand_over"), iconName: "user", onSelect: () => openHandOverDialog(touchPoint, { onChoose: (id) => move(touchPoint, { responsibleId: id }) }), restoreFocus: false });
     }
@@ -397,15 +718,18 @@ export function mountBoard(root) {
   }
 
   /** Reschedule into ``column`` and/or reassign to ``responsibleId``, optimistically. */
-  function move(touchPoint, { column = null, responsibleId = null }) {
+  function move(touchPoint, { column = null, responsibleId = null, day = null }) {
     const fromColumn = columnOf(touchPoint.id);
     if (!fromColumn || !state.board) return Promise.resolve();
+    // A precise day (a quick date, a day zone of a week column) lands in the column it falls in.
+    if (day) column = columnOfDay(state.board.columns, day)?.key || null;
+    if (day && !column) return Promise.resolve();
     const original = { ...touchPoint };
     const originalIndex = fromColumn.items.findIndex((item) => item.id === touchPoint.id);
     // The server picks the deadline (a working day of the column, the same time of day);
     // until it answers the card waits at the end of the column it was moved to.
     const patch = {};
-    const range = column ? columnRange(boardColumn(column)) : null;
+    const range = day ? [day, day] : column ? columnRange(boardColumn(column)) : null;
     if (column) {
       if (!range) return Promise.resolve();
       patch.day = range[0];
@@ -424,13 +748,13 @@ export function mountBoard(root) {
     render();
     if (stillShown) focusCard(touchPoint.id);
     const title = ownerTitle(touchPoint.owner);
-    const what = column ? t("move.to_column", { title, column: t(`column.${column}`) }) : t("move.to_person", { title, name: userById(responsibleId).name });
+    const what = day ? t("move.to_day", { title, day: formatDay(day) }) : column ? t("move.to_column", { title, column: t(`column.${column}`) }) : t("move.to_person", { title, name: userById(responsibleId).name });
     announce(what);
 
     busy(1);
     const run = async () => {
       try {
-        const answer = await api("PATCH", `/touchpoints/${touchPoint.id}`, patch);
+        const { body: answer, undo } = await patchWithUndo(`/touchpoints/${touchPoint.id}`, patch);
         state.pending.delete(touchPoint.id);
         const landed = answer?.deadline ? localDate(parseInstant(answer.deadline), portalZone()) : null;
         if (column && landed && stillShown) {
@@ -444,11 +768,8 @@ export function mountBoard(root) {
             render();
           }
         }
-        if (range && landed && (landed < range[0] || (range[1] !== null && landed > range[1]))) {
-          toast(t("move.working_day", { title, day: formatDay(landed) }), { kind: "info" });
-        } else {
-          toast(what, { kind: "success", timeout: 2500 });
-        }
+        const said = range && landed && (landed < range[0] || (range[1] !== null && landed > range[1])) ? t("move.working_day", { title, day: formatDay(landed) }) : what;
+        undoToast(said, undo, { onUndone: () => load({ quiet: true }) });
         await load({ quiet: true });
       } catch (error) {
         state.pending.delete(touchPoint.id);
@@ -474,7 +795,18 @@ export function mountBoard(root) {
   // ---------------------------------------------------------------- keyboard
 
   view.addEventListener("keydown", (event) => {
-    if (menuIsOpen() || event.target.closest("input, select, textarea")) return;
+    if (menuIsOpen()) return;
+    if (event.key === "Escape" && state.selected.size && !event.target.closest("dialog")) {
+      event.preventDefault();
+      clearSelection();
+      return;
+    }
+    if (event.target.closest("input, select, textarea")) return;
+    if (event.key === "/" && state.mode === "list" && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      view.querySelector("[data-testid=list-search]")?.focus();
+      return;
+    }
     if (event.key === "?" && !event.ctrlKey && !event.metaKey) {
       event.preventDefault();
       showShortcuts();
@@ -495,6 +827,9 @@ export function mountBoard(root) {
     if (event.key === "Enter") {
       event.preventDefault();
       openDetails(touchPoint);
+    } else if (event.key === " " || event.key === "x" || event.key === "X") {
+      event.preventDefault();
+      toggleSelect(touchPoint, event);
     } else if (event.shiftKey && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
       event.preventDefault();
       const step = event.key === "ArrowRight" ? 1 : -1;
@@ -541,10 +876,11 @@ export function mountBoard(root) {
 
   function dropTargetAt(x, y) {
     const under = document.elementFromPoint(x, y);
-    const target = under?.closest?.('[data-drop="column"], [data-drop="person"]');
+    const target = under?.closest?.('[data-drop="day"], [data-drop="column"], [data-drop="person"]');
     if (!target || !drag) return null;
     const touchPoint = findItem(drag.id);
     if (!touchPoint) return null;
+    if (target.dataset.drop === "day") return target;
     if (target.dataset.drop === "column") {
       return allowedTargets(touchPoint).includes(target.dataset.key) ? target : null;
     }
@@ -617,7 +953,8 @@ export function mountBoard(root) {
     if (!wasActive || !target) return;
     const touchPoint = findItem(done.id);
     if (!touchPoint) return;
-    if (target.dataset.drop === "column") move(touchPoint, { column: target.dataset.key });
+    if (target.dataset.drop === "day") move(touchPoint, { day: target.dataset.day });
+    else if (target.dataset.drop === "column") move(touchPoint, { column: target.dataset.key });
     else move(touchPoint, { responsibleId: Number(target.dataset.userId) });
   }
 

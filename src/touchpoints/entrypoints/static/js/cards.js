@@ -70,12 +70,12 @@ export function subjectView(touchPoint, { lines = 1 } = {}) {
  * A card for one open touch-point. ``actions`` gives the menu and complete handlers; the
  * card itself is focusable and carries data-id for the board's drag and keyboard code.
  */
-export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = false, now, overdue, inRecord = false } = {}) {
+export function cardView(touchPoint, { onOpen, onMenu, onComplete, onSelect, selected = false, draggable = false, now, overdue, inRecord = false } = {}) {
   const title = ownerTitle(touchPoint.owner);
   const card = h(
     "article",
     {
-      class: ["card", `card--${touchPoint.type}`, draggable && "card--draggable"],
+      class: ["card", `card--${touchPoint.type}`, draggable && "card--draggable", selected && "is-selected"],
       tabIndex: 0,
       role: "listitem",
       dataset: { id: String(touchPoint.id), testid: "card" },
@@ -88,7 +88,7 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = f
       }),
       on: {
         click: (event) => {
-          if (event.target.closest("button, a")) return;
+          if (event.target.closest("button, a, input, label")) return;
           onOpen?.(touchPoint);
         },
       },
@@ -99,7 +99,21 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, draggable = f
       // On the record's own tab the record is known: the type is the headline instead.
       inRecord
         ? h("div", { class: "card__titles card__titles--type" }, typeBadge(touchPoint.type), h("span", { class: "owner" }, typeLabel(touchPoint.type)), touchPoint.previous_id ? h("span", { class: "chain-mark", title: t("card.follows"), dataset: { testid: "chain-mark" } }, icon("chain")) : null)
-        : h("div", { class: "card__titles" }, ownerView(touchPoint.owner)),
+        : h(
+            "div",
+            { class: ["card__titles", onSelect && "card__titles--select"] },
+            onSelect
+              ? h("input", {
+                  type: "checkbox",
+                  class: "card__select",
+                  checked: selected,
+                  "aria-label": t("card.select", { title }),
+                  dataset: { testid: "card-select" },
+                  on: { click: (event) => onSelect(touchPoint, event) },
+                })
+              : null,
+            ownerView(touchPoint.owner),
+          ),
       onMenu
         ? h(
             "button",

@@ -4,7 +4,7 @@ import { api, query } from "./api.js";
 import { crmPath, inFrame, openPath } from "./bx.js";
 import { deadlineMs, ownerTypeLabel, ownerView, personView, subjectView, typeBadge, typeLabel } from "./cards.js";
 import { debounce, h, icon, nextId } from "./dom.js";
-import { currentLanguage, dateFieldPattern, formatDateTime, formatRelative, formatTime, parseTimeField, t } from "./i18n.js";
+import { currentLanguage, dateFieldPattern, formatDateTime, formatDay, formatRelative, formatTime, parseTimeField, t } from "./i18n.js";
 import {
   TYPES,
   app,
@@ -17,6 +17,7 @@ import {
   seesTeam,
 } from "./state.js";
 import { button, confirmDialog, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
+import { patchWithUndo, undoToast } from "./undo.js";
 import { addDays, isoInZone, localDate, localTime, zonedInstant } from "./zone.js";
 
 // Times offered by the time field's list, every half hour of a working day.
@@ -55,6 +56,11 @@ function deadlineInputs({ ms = null, name = "deadline", label = t("field.deadlin
     date,
     time,
     set,
+    /** Put a local day into the date field, keeping the time typed (10:00 when none). */
+    setDay(local) {
+      day.set(local);
+      if (!time.value.trim()) time.value = formatTime("10:00");
+    },
     /** Whether something was typed that is no date or time. */
     invalid() {
       if (!date.value.trim()) return false;
@@ -71,11 +77,25 @@ function deadlineInputs({ ms = null, name = "deadline", label = t("field.deadlin
   };
 }
 
+/** Buttons for the server's quick dates (``app.presets``); ``pick`` gets the local day. */
+function quickDates(pick) {
+  const presets = app.presets || {};
+  const keys = ["tomorrow", "next_working_day", "next_monday", "in_default_interval"].filter((key) => presets[key]);
+  if (!keys.length) return null;
+  return h(
+    "div",
+    { class: "quick-dates", role: "group", "aria-label": t("menu.quick_dates") },
+    keys.map((key) =>
+      h("button", { type: "button", class: "quick-dates__item", dataset: { testid: `quick-${key}` }, title: formatDay(presets[key]), on: { click: () => pick(presets[key]) } }, t(`preset.${key}`)),
+    ),
+  );
+}
+
 function typeSelect(value) {
   return select(TYPES.map((type) => ({ value: type, label: typeLabel(type) })), { value, name: "type" });
 }
 
-function userSelect(value, { name = "responsible_id" } = {}) {
+export function userSelect(value, { name = "responsible_id" } = {}) {
   return select(
     pickableUsers().map((user) => ({ value: user.id, label: user.id === myId() ? t("user.me_named", { name: user.name }) : user.name })),
     { value, name },
@@ -111,6 +131,7 @@ export function openCompleteDialog(touchPoint, { onDone } = {}) {
     { class: "follow-up" },
     h("legend", { class: "visually-hidden" }, t("complete.next")),
     when.node,
+    quickDates((local) => when.setDay(local)),
     h("div", { class: "row" }, field({ label: t("field.type"), control: type, name: "follow_up.type" }), field({ label: t("field.responsible"), control: responsible, name: "follow_up.responsible_id" })),
     preview,
   );
@@ -545,9 +566,9 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
       }
       save.disabled = true;
       try {
-        await api("PATCH", `/touchpoints/${touchPoint.id}`, patch);
+        const { undo } = await patchWithUndo(`/touchpoints/${touchPoint.id}`, patch);
         handle.close();
-        toast(t("edit.done"), { kind: "success" });
+        undoToast(t("edit.done"), undo, { onUndone: () => onChanged?.() });
         onChanged?.();
       } catch (error) {
         save.disabled = false;
@@ -591,9 +612,9 @@ export function openRescheduleDialog(touchPoint, { onDone } = {}) {
     }
     handle.setBusy(true);
     try {
-      const moved = await api("PATCH", `/touchpoints/${touchPoint.id}`, { deadline });
+      const { body: moved, undo } = await patchWithUndo(`/touchpoints/${touchPoint.id}`, { deadline });
       handle.close();
-      toast(t("reschedule.done", { when: formatDateTime(deadlineMs(moved), portalZone()) }), { kind: "success" });
+      undoToast(t("reschedule.done", { when: formatDateTime(deadlineMs(moved), portalZone()) }), undo, { onUndone: () => onDone?.(moved) });
       onDone?.(moved);
     } catch (error) {
       handle.setBusy(false);

@@ -373,6 +373,8 @@ function position(menu, anchor) {
   if (left < 8) left = Math.min(rect.left, window.innerWidth - width - 8);
   let top = rect.bottom + 4;
   if (top + height > window.innerHeight - 8 && rect.top - height - 4 > 8) top = rect.top - height - 4;
+  // Neither below nor above has room: keep the whole menu on screen (it scrolls when taller).
+  else if (top + height > window.innerHeight - 8) top = window.innerHeight - height - 8;
   menu.style.setProperty("left", `${Math.max(8, left)}px`);
   menu.style.setProperty("top", `${Math.max(8, top)}px`);
 }
