@@ -36,7 +36,7 @@ from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.crm import Crm, CrmError, CrmPermissionDenied, Hidden
 from touchpoints.ports.messaging import BotChannel, BotMessage
 from touchpoints.ports.storage import DigestState, Storage
-from touchpoints.services.digest_delivery import portal_base
+from touchpoints.services.digest_delivery import portal_base, settle_deliveries
 
 log = logging.getLogger("touchpoints.digest")
 
@@ -284,19 +284,9 @@ async def send_bot_digests(
     if sent:
         async with storage.unit_of_work() as uow:
             await uow.digest_log.set_messages(portal.id, day, sent)
-    for delivery in deliveries:
-        outcome[delivery.user_id] = DigestState.SENT if delivery.ok else DigestState.FAILED
-        if not delivery.ok:
-            log.info(
-                "digest not delivered",
-                extra={
-                    "portal_id": portal.id,
-                    "user_id": delivery.user_id,
-                    "error": delivery.error,
-                },
-            )
-    for message in messages:
-        outcome.setdefault(message.user_id, DigestState.FAILED)
+    settle_deliveries(
+        outcome, deliveries, (message.user_id for message in messages), portal_id=portal.id
+    )
     stale = [
         kept[1]
         for user_id, kept in previous.items()

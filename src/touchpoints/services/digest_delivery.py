@@ -15,7 +15,7 @@ from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.crm import Crm, CrmPermissionDenied, Hidden
-from touchpoints.ports.messaging import Messenger, Notification
+from touchpoints.ports.messaging import BotDelivery, Delivery, Messenger, Notification
 from touchpoints.ports.storage import DigestState
 
 log = logging.getLogger("touchpoints.digest")
@@ -91,23 +91,35 @@ async def send_digests(
                 user_id=user_id, message=rendered.message, tag=rendered.tag, attach=rendered.attach
             )
         )
-    if notifications:
-        for delivery in await messenger.notify(portal, notifications):
-            if delivery.user_id in contents:
-                outcome[delivery.user_id] = DigestState.SENT if delivery.ok else DigestState.FAILED
-            if not delivery.ok:
-                log.info(
-                    "digest not delivered",
-                    extra={
-                        "portal_id": portal.id,
-                        "user_id": delivery.user_id,
-                        "error": delivery.error,
-                    },
-                )
-    for user_id in contents:
-        # A notification the messenger did not report on is not known to be sent.
-        outcome.setdefault(user_id, DigestState.FAILED)
+    deliveries = await messenger.notify(portal, notifications) if notifications else []
+    settle_deliveries(outcome, deliveries, contents, portal_id=portal.id)
     return outcome, skipped
+
+
+def settle_deliveries(
+    outcome: dict[int, DigestState],
+    deliveries: Iterable[Delivery | BotDelivery],
+    expected: Iterable[int],
+    *,
+    portal_id: int,
+) -> None:
+    """Each ``expected`` user's digest state from the channel's ``deliveries`` (the
+    undelivered ones logged); one the channel did not report on is not known to be sent."""
+    wanted = set(expected)
+    for delivery in deliveries:
+        if delivery.user_id in wanted:
+            outcome[delivery.user_id] = DigestState.SENT if delivery.ok else DigestState.FAILED
+        if not delivery.ok:
+            log.info(
+                "digest not delivered",
+                extra={
+                    "portal_id": portal_id,
+                    "user_id": delivery.user_id,
+                    "error": delivery.error,
+                },
+            )
+    for user_id in wanted:
+        outcome.setdefault(user_id, DigestState.FAILED)
 
 
 async def _titles(crm: Crm, owners: Iterable[OwnerRef]) -> dict[OwnerRef, str | None]:
