@@ -8,7 +8,6 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
@@ -20,9 +19,15 @@ from touchpoints.entrypoints.container import (
     Services,
 )
 from touchpoints.entrypoints.context import issue_session
-from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
+from touchpoints.entrypoints.forms import text
 from touchpoints.entrypoints.inputs import parse_id
-from touchpoints.entrypoints.metrics import METRICS
+from touchpoints.entrypoints.webhooks import (
+    count_event,
+    error_reply,
+    rate_limited,
+    read_form,
+    refused,
+)
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import StorageError
 from touchpoints.services import installation
@@ -34,18 +39,6 @@ log = logging.getLogger("touchpoints.b24")
 
 def lang_of(raw: str | None) -> str:
     return "ru" if (raw or "").lower().startswith(("ru", "by", "kz", "ua")) else "en"
-
-
-async def _form(request: web.Request) -> dict[str, Any]:
-    try:
-        posted = await request.post()
-    except (ValueError, HttpProcessingError) as exc:  # e.g. a multipart part's bad headers
-        raise web.HTTPBadRequest(reason="malformed form body") from exc
-    items = [(key, value) for key, value in posted.items() if isinstance(value, str)]
-    try:
-        return parse_bracket_form(items)
-    except FormError as exc:
-        raise web.HTTPBadRequest(reason=str(exc)) from exc
 
 
 def _error_page(status: int, message: str) -> web.Response:
@@ -65,7 +58,7 @@ def _too_many(exc: RateLimited) -> web.Response:
 async def install(request: web.Request) -> web.Response:
     """``POST /b24/install``: establish the portal from the token endpoint's reply only."""
     services = request.app[SERVICES]
-    form = await _form(request)
+    form = await read_form(request)
     try:
         portal = await _install(
             services,
@@ -93,7 +86,7 @@ async def install(request: web.Request) -> web.Response:
 async def frame(request: web.Request) -> web.Response:
     """``POST /b24/app``: every frame launch. Verifies the portal, asks Bitrix24 who the user is."""
     services = request.app[SERVICES]
-    form = await _form(request)
+    form = await read_form(request)
     try:
         portal = await installation.verify_portal(
             services.storage,
@@ -163,16 +156,16 @@ async def events(request: web.Request) -> web.Response:
     anything is deleted, rotated or orphaned (DESIGN.md §4).
     """
     services = request.app[SERVICES]
-    form = await _form(request)
+    form = await read_form(request)
     event = (text(form, "event") or "").upper()
     member_id = text(form, "auth", "member_id")
     application_token = text(form, "auth", "application_token")
     if not event:
-        return web.json_response({"code": "BAD_REQUEST", "message": "no event name"}, status=400)
+        return error_reply(400, "BAD_REQUEST", "no event name")
     try:
         if event == "ONAPPINSTALL":
             await _on_install(services, form)
-            _count(request, event, "handled")
+            count_event(request, event, "handled")
             return _ok()
         if event == "ONAPPUPDATE":
             updated = await installation.update_application_token(
@@ -186,27 +179,17 @@ async def events(request: web.Request) -> web.Response:
                 handlers=services.handlers,
             )
             await bot.register_bot(services, updated.id)
-            _count(request, event, "handled")
+            count_event(request, event, "handled")
             return _ok()
         portal = await installation.verify_portal(
             services.storage, member_id, application_token, clock=services.clock
         )
     except Unauthenticated as exc:
-        log.warning("event refused", extra={"event": event[:40], "reason": str(exc)[:200]})
-        _count(request, event, "rejected")
-        status = 403 if "mismatch" in str(exc) else 401
-        return web.json_response(
-            {"code": "UNAUTHENTICATED", "message": "event refused"}, status=status
-        )
+        return refused(request, event, exc, log)
     except RateLimited as exc:
-        _count(request, event, "limited")
-        return web.json_response(
-            {"code": "RATE_LIMITED", "message": "too many unverified events"},
-            status=429,
-            headers={"Retry-After": str(exc.retry_after_s)},
-        )
+        return rate_limited(request, event, exc)
 
-    _count(request, event, "handled")
+    count_event(request, event, "handled")
     if event == "ONAPPUNINSTALL":
         await _on_uninstall(services, portal)
         return _ok()
@@ -290,12 +273,6 @@ async def _install(
     )
     await bot.register_bot(services, portal.id)
     return portal
-
-
-def _count(request: web.Request, event: str, outcome: str) -> None:
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.count_event(event, outcome)
 
 
 def _ok() -> web.Response:

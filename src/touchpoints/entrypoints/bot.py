@@ -9,15 +9,19 @@ so a refused press is answered at once and nothing of it is kept.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.container import SERVICES, Services
-from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
-from touchpoints.entrypoints.metrics import METRICS
+from touchpoints.entrypoints.forms import text
+from touchpoints.entrypoints.webhooks import (
+    count_event,
+    error_reply,
+    rate_limited,
+    read_form,
+    refused,
+)
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import StorageError
 from touchpoints.services import installation
@@ -30,26 +34,10 @@ log = logging.getLogger("touchpoints.bot")
 COMMAND_EVENT = "ONIMBOTV2COMMANDADD"
 
 
-async def _form(request: web.Request) -> dict[str, Any]:
-    try:
-        posted = await request.post()
-    except (ValueError, HttpProcessingError) as exc:
-        raise web.HTTPBadRequest(reason="malformed form body") from exc
-    items = [(key, value) for key, value in posted.items() if isinstance(value, str)]
-    try:
-        return parse_bracket_form(items)
-    except FormError as exc:
-        raise web.HTTPBadRequest(reason=str(exc)) from exc
-
-
-def _reply(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message}, status=status)
-
-
 async def bot_events(request: web.Request) -> web.Response:
     """Admit the event by its application token, then run a button press as its user."""
     services = request.app[SERVICES]
-    form = await _form(request)
+    form = await read_form(request)
     event = (text(form, "event") or "").upper()
     # The v2 example's top-level auth may lack member_id; the bot's block names the portal
     # too. Either is only a lookup key: the application token decides (§22.1.10).
@@ -62,12 +50,9 @@ async def bot_events(request: web.Request) -> web.Response:
             clock=services.clock,
         )
     except Unauthenticated as exc:
-        log.warning("bot event refused", extra={"event": event[:40], "reason": str(exc)[:200]})
-        _count(request, event, "rejected")
-        status = 403 if "mismatch" in str(exc) else 401
-        return _reply(status, "UNAUTHENTICATED", "event refused")
+        return refused(request, event, exc, log)
     if event != COMMAND_EVENT or services.bots is None:
-        _count(request, event, "ignored")
+        count_event(request, event, "ignored")
         return web.json_response({"ok": True})
     press = Press(
         access_token=Secret(text(form, "auth", "access_token") or ""),
@@ -88,18 +73,15 @@ async def bot_events(request: web.Request) -> web.Response:
             links=app_links(services.app_code)(portal),
         )
     except Unauthenticated:
-        _count(request, event, "rejected")
-        return _reply(401, "UNAUTHENTICATED", "the press's authorisation was not accepted")
+        count_event(request, event, "rejected")
+        return error_reply(401, "UNAUTHENTICATED", "the press's authorisation was not accepted")
     except RateLimited as exc:
-        _count(request, event, "limited")
-        response = _reply(429, "RATE_LIMITED", "too many unverified events")
-        response.headers["Retry-After"] = str(exc.retry_after_s)
-        return response
+        return rate_limited(request, event, exc)
     except CrmError as exc:
         log.warning("bot press failed: %s", type(exc).__name__, extra={"portal_id": portal.id})
-        _count(request, event, "failed")
-        return _reply(502, "CRM_ERROR", "Bitrix24 did not answer as expected")
-    _count(request, event, "handled")
+        count_event(request, event, "failed")
+        return error_reply(502, "CRM_ERROR", "Bitrix24 did not answer as expected")
+    count_event(request, event, "handled")
     return web.json_response({"ok": True, "outcome": outcome.value})
 
 
@@ -121,12 +103,6 @@ async def register_bot(services: Services, portal_id: int) -> None:
         )
     except StorageError as exc:
         log.warning("digest bot not recorded: %s", type(exc).__name__)
-
-
-def _count(request: web.Request, event: str, outcome: str) -> None:
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.count_event(event, outcome)
 
 
 def add_routes(app: web.Application) -> None:
