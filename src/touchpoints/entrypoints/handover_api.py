@@ -10,6 +10,7 @@ import attrs
 from touchpoints.domain.handover import Handover
 from touchpoints.entrypoints.bulk_replies import FailedItem
 from touchpoints.entrypoints.constraints import Id
+from touchpoints.entrypoints.replies import copied
 from touchpoints.entrypoints.routes import Call, Route
 from touchpoints.entrypoints.wire import IN_PATH, Empty
 from touchpoints.services import handover
@@ -50,17 +51,7 @@ class HandoverReply:
     @classmethod
     def of(cls, found: Handover, zone: ZoneInfo) -> HandoverReply:
         assert found.id is not None
-        return cls(
-            id=found.id,
-            from_user_id=found.from_user_id,
-            to_user_id=found.to_user_id,
-            first_day=found.first_day,
-            last_day=found.last_day,
-            created_by=found.created_by,
-            created_at=found.created_at.astimezone(zone),
-            touch_point_ids=list(found.touch_point_ids),
-            returned_at=found.returned_at.astimezone(zone) if found.returned_at else None,
-        )
+        return copied(cls, found, zone, touch_point_ids=list(found.touch_point_ids))
 
 
 @attrs.frozen(kw_only=True)

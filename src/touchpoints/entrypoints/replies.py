@@ -32,15 +32,15 @@ from touchpoints.services.touchpoints import Board
 R = TypeVar("R", bound=AttrsInstance)
 
 
-def _copied(reply: type[R], source: object, zone: ZoneInfo, **given: Any) -> R:
+def copied(reply: type[R], source: object, zone: ZoneInfo, **given: Any) -> R:
     """A ``reply`` holding ``source``'s fields of the same names (times in the portal's
     ``zone``) and the ``given`` values for the others."""
-    copied = {
+    same = {
         field.name: _in_zone(getattr(source, field.name), zone)
         for field in attrs.fields(reply)
         if field.name not in given
     }
-    return reply(**copied, **given)
+    return reply(**same, **given)
 
 
 def _in_zone(value: object, zone: ZoneInfo) -> object:
@@ -88,7 +88,7 @@ class TouchPointReply:
     @classmethod
     def stored(cls, tp: TouchPoint, zone: ZoneInfo, *, card: Card | None = None) -> TouchPointReply:
         """``tp`` as we store it; the CRM's texts from ``card`` when there is one."""
-        return _copied(
+        return copied(
             cls,
             tp,
             zone,
@@ -274,11 +274,11 @@ class Export:
     def of(cls, export: PortalExport) -> Export:
         zone = export.settings.zone
         return cls(
-            portal=_copied(ExportPortal, export.portal, zone),
+            portal=copied(ExportPortal, export.portal, zone),
             settings=SettingsDocument.of(export.settings),
             preferences=[ExportPreferences.of(p) for p in export.preferences],
             touchpoints=[TouchPointReply.stored(tp, zone) for tp in export.touch_points],
-            feedback=[_copied(ExportFeedback, f, zone) for f in export.feedback],
+            feedback=[copied(ExportFeedback, f, zone) for f in export.feedback],
         )
 
 
