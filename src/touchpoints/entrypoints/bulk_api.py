@@ -63,8 +63,6 @@ ROUTES: tuple[Route, ...] = (
             " have a `next_cursor`. A cursor belongs to its user and filters; any other is a"
             " 400."
         ),
-        params=ListParams,
-        reply=TouchPointList,
     ),
     Route(
         method="POST",
@@ -77,8 +75,6 @@ ROUTES: tuple[Route, ...] = (
             " commands. Reschedules and reassignments offer an `undo`; completing and"
             " cancelling do not (Bitrix24 cannot reopen a to-do)."
         ),
-        body=BulkBody,
-        reply=BulkOutcome,
     ),
     Route(
         method="POST",
@@ -90,8 +86,6 @@ ROUTES: tuple[Route, ...] = (
             " first) moves to the day, keeping its local time of day; a time already past"
             " today moves to the next full hour. With `dry_run` nothing changes."
         ),
-        body=SweepBody,
-        reply=SweepResult,
     ),
     Route(
         method="POST",
@@ -104,7 +98,5 @@ ROUTES: tuple[Route, ...] = (
             " once (then 409 `UNDO_USED`), for its own user (403), for 15 minutes (then 409"
             " `UNDO_EXPIRED`)."
         ),
-        body=UndoBody,
-        reply=BulkOutcome,
     ),
 )

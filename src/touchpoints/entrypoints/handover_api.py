@@ -110,8 +110,6 @@ ROUTES: tuple[Route, ...] = (
             "Each touch-point is reassigned as a single call would be. When the period ends"
             " a background pass gives back the ones still open and still the colleague's."
         ),
-        body=HandoverRequestBody,
-        reply=HandoverOutcome,
         status=201,
     ),
     Route(
@@ -119,14 +117,11 @@ ROUTES: tuple[Route, ...] = (
         path="/api/v1/handovers",
         handler=listing,
         summary="The open hand-overs the caller gives or takes (all for team viewers)",
-        reply=Handovers,
     ),
     Route(
         method="DELETE",
         path="/api/v1/handovers/{id}",
         handler=end,
         summary="End a hand-over now: what is still open goes back",
-        params=HandoverPath,
-        reply=HandoverOutcome,
     ),
 )

@@ -71,8 +71,6 @@ ROUTES: tuple[Route, ...] = (
         path=_ACTIVITY,
         handler=activity,
         summary="What a CRM to-do is to the app (timeline menu)",
-        params=ActivityPath,
-        reply=ActivityReply,
     ),
     Route(
         method="POST",
@@ -84,9 +82,6 @@ ROUTES: tuple[Route, ...] = (
             " becomes a touch-point (the caller's own, or anyone's for admins and team"
             " viewers). Tracking one that is already tracked returns it."
         ),
-        params=ActivityPath,
-        body=TrackBody,
-        reply=TouchPointReply,
         status=201,
     ),
 )

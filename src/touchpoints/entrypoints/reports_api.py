@@ -300,16 +300,12 @@ ROUTES: tuple[Route, ...] = (
         handler=summary,
         summary="Follow-up report for a period",
         description=_PERIOD_RULE,
-        params=ReportQuery,
-        reply=ReportSummary,
     ),
     Route(
         method="GET",
         path="/api/v1/reports/coverage",
         handler=coverage,
         summary="Open deals and leads without an open touch-point (read live from the CRM)",
-        params=CoverageQuery,
-        reply=CoverageReply,
     ),
     Route(
         method="GET",
@@ -317,8 +313,6 @@ ROUTES: tuple[Route, ...] = (
         handler=users_csv,
         summary="The per-user table of the report as CSV",
         description=_PERIOD_RULE + _CSV_NOTE,
-        params=ReportQuery,
-        reply=None,
         csv=True,
     ),
     Route(
@@ -329,8 +323,6 @@ ROUTES: tuple[Route, ...] = (
         description=_PERIOD_RULE
         + " Lists those created, due, completed, cancelled or deleted in the period; the"
         " header `X-Truncated: true` says the list was cut short." + _CSV_NOTE,
-        params=ReportQuery,
-        reply=None,
         csv=True,
         reply_headers={
             "X-Truncated": ({"type": "string", "enum": ["true"]}, "the list was cut short")

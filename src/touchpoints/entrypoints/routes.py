@@ -9,6 +9,9 @@ parse the body (``context.read_json``, ``converters.structure``) → the handler
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -46,22 +49,65 @@ class Call(Generic[P, B]):
 Handler = Callable[[Call[Any, Any]], Awaitable[Any]]
 
 
+@attrs.frozen
+class Declared:
+    """What a handler's annotations say it reads and answers: ``Call[params, body] -> reply``.
+
+    A body of ``Empty`` is none; a reply of ``None`` is no content, and so is a response the
+    handler makes itself (a CSV file, or JSON with headers of its own: such a route names
+    its ``reply`` class).
+    """
+
+    params: type
+    body: type | None
+    reply: type | None
+
+    @classmethod
+    @functools.cache
+    def of(cls, handler: Handler) -> Declared:
+        hints = typing.get_type_hints(handler)
+        first = next(iter(inspect.signature(handler).parameters))
+        params, body = typing.get_args(hints[first])
+        reply = hints["return"]
+        answers_itself = reply is type(None) or (
+            isinstance(reply, type) and issubclass(reply, web.StreamResponse)
+        )
+        return cls(
+            params=params,
+            body=None if body is Empty else body,
+            reply=None if answers_itself else reply,
+        )
+
+
+def _params(route: Route) -> type:
+    return Declared.of(route.handler).params
+
+
+def _body(route: Route) -> type | None:
+    return Declared.of(route.handler).body
+
+
+def _reply(route: Route) -> type | None:
+    return Declared.of(route.handler).reply
+
+
 @attrs.frozen(kw_only=True)
 class Route:
     """One operation: where it is, what it reads, what it answers.
 
-    ``reply`` is the attrs class of a JSON reply (None: no content); ``csv``: the handler
-    answers a CSV file itself. ``headers`` go on every reply; ``reply_headers`` documents
-    headers a handler adds (name → (schema, description)).
+    ``params``, ``body`` and ``reply`` (the attrs classes of the path and query, of the JSON
+    body and of the JSON reply) are read off the handler's annotations (``Declared``);
+    ``csv``: the handler answers a CSV file itself. ``headers`` go on every reply;
+    ``reply_headers`` documents headers a handler adds (name → (schema, description)).
     """
 
     method: str
     path: str
     handler: Handler
     summary: str
-    reply: type | None
-    params: type = Empty
-    body: type | None = None
+    params: type = attrs.field(default=attrs.Factory(_params, takes_self=True))
+    body: type | None = attrs.field(default=attrs.Factory(_body, takes_self=True))
+    reply: type | None = attrs.field(default=attrs.Factory(_reply, takes_self=True))
     status: int = 200
     auth: bool = True
     csv: bool = False
