@@ -156,17 +156,7 @@ async def board(call: Call[BoardQuery, Empty]) -> BoardReply:
 
 async def create(call: Call[Empty, CreateBody]) -> TouchPointReply:
     ctx, body = call.ctx, call.body
-    card = await touchpoints.create_touch_point(
-        ctx.use_case,
-        request=touchpoints.CreateRequest(
-            owner=OwnerRef(body.owner.type, body.owner.id),
-            type=body.type,
-            deadline=body.deadline,
-            responsible_id=body.responsible_id,
-            title=body.title,
-            note=body.note,
-        ),
-    )
+    card = await touchpoints.create_touch_point(ctx.use_case, request=body.to_request())
     return TouchPointReply.of(card, ctx.zone)
 
 
@@ -204,18 +194,11 @@ async def cancel(call: Call[TouchPointPath, Empty]) -> TouchPointReply:
 
 async def complete(call: Call[TouchPointPath, CompleteBody]) -> Completion:
     ctx, body = call.ctx, call.body
-    follow_up = None
-    if body.follow_up is not None:
-        follow_up = touchpoints.FollowUpRequest(
-            deadline=body.follow_up.deadline,
-            type=body.follow_up.type,
-            responsible_id=body.follow_up.responsible_id,
-        )
     result = await touchpoints.complete_touch_point(
         ctx.use_case,
         touch_point_id=call.params.id,
         result_note=body.result_note,
-        follow_up=follow_up,
+        follow_up=body.follow_up.to_request() if body.follow_up is not None else None,
     )
     zone = ctx.zone
     return Completion(

@@ -1,7 +1,9 @@
 """The JSON API's requests: bodies and query and path parameters as attrs classes.
 
 The converters (``converters``) parse them strictly; ``openapi`` describes the same
-classes, their limits read from the ``Annotated`` constraints both obey.
+classes, their limits read from the ``Annotated`` constraints both obey. A body that a use
+case takes as a request object turns into it with ``to_request()`` (the use cases cannot
+import these constraints, and the schema's names are the classes' names).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from touchpoints.domain.limits import (
     SEARCH_MAX,
     TIME_ZONE_MAX,
 )
-from touchpoints.domain.model import OwnerType, TouchPointType
+from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.reports import MAX_PERIOD_DAYS
 from touchpoints.domain.settings import IntervalUnit, PortalSettings
 from touchpoints.entrypoints.constraints import (
@@ -43,6 +45,7 @@ from touchpoints.entrypoints.converters import (
     structure_params,
 )
 from touchpoints.services.reports import COVERAGE_TYPES
+from touchpoints.services.touchpoints import CreateRequest, FollowUpRequest
 
 _TOKEN_MAX = 4_096
 
@@ -65,6 +68,16 @@ class CreateBody:
     title: Title | None = None
     note: Note | None = None
 
+    def to_request(self) -> CreateRequest:
+        return CreateRequest(
+            owner=OwnerRef(self.owner.type, self.owner.id),
+            type=self.type,
+            deadline=self.deadline,
+            responsible_id=self.responsible_id,
+            title=self.title,
+            note=self.note,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class MoveBody:
@@ -81,6 +94,11 @@ class FollowUpBody:
     deadline: datetime | None = None
     type: TouchPointType | None = None
     responsible_id: Id | None = None
+
+    def to_request(self) -> FollowUpRequest:
+        return FollowUpRequest(
+            deadline=self.deadline, type=self.type, responsible_id=self.responsible_id
+        )
 
 
 @attrs.frozen(kw_only=True)
