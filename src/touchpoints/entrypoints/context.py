@@ -131,9 +131,9 @@ def issue_session(
     token inside it (``token_lifetime_s``, Bitrix24's ``AUTH_EXPIRES``; at least a minute).
     """
     now = services.clock.now()
-    lifetime = MAX_LIFETIME
+    lifetime = MAX_LIFETIME  # the sealer caps any longer one at MAX_LIFETIME
     if token_lifetime_s is not None:
-        lifetime = min(timedelta(seconds=max(token_lifetime_s, 60)), MAX_LIFETIME)
+        lifetime = timedelta(seconds=max(token_lifetime_s, 60))
     return services.sealer.issue(
         portal_id=portal.id,
         member_id=portal.member_id,
