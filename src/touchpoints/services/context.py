@@ -104,6 +104,11 @@ async def cards_for(crm: Crm, touch_points: Sequence[TouchPoint]) -> list[Card]:
     return cards
 
 
+async def card_for(crm: Crm, touch_point: TouchPoint) -> Card:
+    """``cards_for`` of one touch-point."""
+    return (await cards_for(crm, [touch_point]))[0]
+
+
 async def visible_touch_point(
     uow: UnitOfWork, actor: Actor, touch_point_id: int, settings: PortalSettings
 ) -> TouchPoint:

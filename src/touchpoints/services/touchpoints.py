@@ -41,6 +41,7 @@ from touchpoints.services.context import (
     Actor,
     Card,
     UseCase,
+    card_for,
     cards_for,
     load_settings,
     visible_touch_point,
@@ -114,6 +115,15 @@ def _check_assignee(
     raise Forbidden("only admins and team viewers may plan touch-points for colleagues")
 
 
+async def _editable(ctx: UseCase, touch_point_id: int) -> TouchPoint:
+    """The stored touch-point, when the caller may change it. Raises: NotFound, Forbidden."""
+    async with ctx.storage.unit_of_work() as uow:
+        current = await visible_touch_point(uow, ctx.actor, touch_point_id, ctx.settings)
+    if not may_edit(ctx.actor.viewer, current, ctx.settings):
+        raise Forbidden("this touch-point belongs to a colleague")
+    return current
+
+
 async def get_board(
     ctx: UseCase,
     *,
@@ -164,7 +174,7 @@ async def get_touch_point(
     storage, crm, actor, settings = ctx.storage, ctx.crm, ctx.actor, ctx.settings
     async with storage.unit_of_work() as uow:
         touch_point = await visible_touch_point(uow, actor, touch_point_id, settings)
-    return (await cards_for(crm, [touch_point]))[0]
+    return await card_for(crm, touch_point)
 
 
 def _todo_title(title: str | None, type_: TouchPointType) -> str:
@@ -224,7 +234,7 @@ async def create_touch_point(
         return await uow.touch_points.add(new_from_attempt(attempt, activity_id))
 
     stored = await create_recorded_todo(storage, crm, attempt, spec, record)
-    return (await cards_for(crm, [stored]))[0]
+    return await card_for(crm, stored)
 
 
 async def _update_with_retry(
@@ -294,12 +304,9 @@ async def move_touch_point(
     if deadline is None and day is None and responsible_id is None:
         raise InvalidInput({"body": "give a deadline (or a day), a responsible_id, or both"})
     now = clock.now()
-    async with storage.unit_of_work() as uow:
-        current = await visible_touch_point(uow, actor, touch_point_id, settings)
+    current = await _editable(ctx, touch_point_id)
     if day is not None:
         deadline = move_to_local_day(current.deadline, day, now, settings)
-    if not may_edit(actor.viewer, current, settings):
-        raise Forbidden("this touch-point belongs to a colleague")
     if responsible_id is not None and current.responsible_id != actor.viewer.user_id:
         _check_assignee(actor, settings, responsible_id)
     change = _Move(deadline, responsible_id, now)
@@ -309,7 +316,7 @@ async def move_touch_point(
     if planned.responsible_id != current.responsible_id:
         await crm.update_responsible(current.activity_id, current.owner, planned.responsible_id)
     stored = await _update_with_retry(storage, actor, touch_point_id, change)
-    return (await cards_for(crm, [stored]))[0]
+    return await card_for(crm, stored)
 
 
 @attrs.frozen
@@ -350,10 +357,7 @@ async def complete_touch_point(
     if len(note) > NOTE_MAX:
         raise InvalidInput({"result_note": f"must be at most {NOTE_MAX} characters"})
     now = clock.now()
-    async with storage.unit_of_work() as uow:
-        current = await visible_touch_point(uow, actor, touch_point_id, settings)
-    if not may_edit(actor.viewer, current, settings):
-        raise Forbidden("this touch-point belongs to a colleague")
+    current = await _editable(ctx, touch_point_id)
     change = _Complete(note, now)
     change(current)  # refuses completing a cancelled one before touching the CRM
     if follow_up is not None and follow_up.responsible_id is not None:
@@ -368,7 +372,7 @@ async def complete_touch_point(
             async with storage.unit_of_work() as uow:
                 existing = await uow.touch_points.get(actor.portal.id, stored.next_id)
             if existing is not None:
-                next_card = (await cards_for(crm, [existing]))[0]
+                next_card = await card_for(crm, existing)
         return Completion(completed=completed_cards[0], follow_up=next_card)
 
     deadline = follow_up.deadline or follow_up_deadline(now, stored.deadline, settings)
@@ -422,21 +426,16 @@ async def cancel_touch_point(
     touch_point_id: int,
 ) -> Card:
     """Cancel an open touch-point and delete its CRM to-do (it will not happen)."""
-    storage, crm, clock, actor, settings = ctx.storage, ctx.crm, ctx.clock, ctx.actor, ctx.settings
-    now = clock.now()
-    async with storage.unit_of_work() as uow:
-        current = await visible_touch_point(uow, actor, touch_point_id, settings)
-    if not may_edit(actor.viewer, current, settings):
-        raise Forbidden("this touch-point belongs to a colleague")
-
+    crm, now = ctx.crm, ctx.clock.now()
+    current = await _editable(ctx, touch_point_id)
     change = _Cancel(now)
     change(current)  # refuses cancelling a done touch-point before touching the CRM
     if current.is_open:
         # Already gone in the CRM: cancelling is what the user wants anyway.
         with contextlib.suppress(CrmNotFound):
             await crm.delete_activity(current.activity_id)
-    stored = await _update_with_retry(storage, actor, touch_point_id, change)
-    return (await cards_for(crm, [stored]))[0]
+    stored = await _update_with_retry(ctx.storage, ctx.actor, touch_point_id, change)
+    return await card_for(crm, stored)
 
 
 async def get_chain(
