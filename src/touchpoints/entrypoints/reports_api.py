@@ -27,7 +27,7 @@ from touchpoints.domain.reports import MAX_PERIOD_DAYS, ReportPeriod
 from touchpoints.domain.scheduling import current_local_day, start_of_local_day
 from touchpoints.entrypoints import converters
 from touchpoints.entrypoints.report_replies import CoverageReply, ReportSummary
-from touchpoints.entrypoints.routes import Call, Route
+from touchpoints.entrypoints.routes import Call, Route, query_lists
 from touchpoints.entrypoints.wire import CoverageQuery, Empty, ReportQuery
 from touchpoints.services import reports
 from touchpoints.services.reports import (
@@ -56,8 +56,7 @@ def report_params(request: web.Request) -> ReportQuery:
 
     Raises: InvalidInput listing every offending parameter (unknown ones included).
     """
-    query = {name: request.query.getall(name) for name in set(request.query)}
-    return converters.structure_params(query, {}, ReportQuery)
+    return converters.structure_params(query_lists(request), {}, ReportQuery)
 
 
 def _filters(query: ReportQuery) -> tuple[ReportPeriod, ReportFilters]:

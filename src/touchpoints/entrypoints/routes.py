@@ -117,7 +117,8 @@ class Route:
     reply_headers: Mapping[str, tuple[dict[str, Any], str]] = attrs.field(factory=dict)
 
 
-def _query(request: web.Request) -> dict[str, list[str]]:
+def query_lists(request: web.Request) -> dict[str, list[str]]:
+    """The query string as each name's list of values, as ``structure_params`` reads it."""
     return {name: request.query.getall(name) for name in set(request.query)}
 
 
@@ -127,7 +128,9 @@ def pipeline(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
     async def handle(request: web.Request) -> web.StreamResponse:
         services = request.app[SERVICES]
         context = await authenticate(request) if route.auth else None
-        params: Any = converters.structure_params(_query(request), request.match_info, route.params)
+        params: Any = converters.structure_params(
+            query_lists(request), request.match_info, route.params
+        )
         body: Any = Empty()
         if route.body is not None:
             body = converters.structure(
