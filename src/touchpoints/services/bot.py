@@ -39,8 +39,9 @@ from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, CrmPermissionDenied
 from touchpoints.ports.messaging import BotChannel, BotMessage, BotSpec, BotUnavailable
 from touchpoints.ports.storage import BoardQuery, BotStatus, PortalBot, Storage
-from touchpoints.services.bot_digest import BotLinks, compose, read_stalled, read_titles
+from touchpoints.services.bot_digest import BotLinks, compose, read_stalled
 from touchpoints.services.context import Actor, UseCase, visible_touch_point
+from touchpoints.services.digest_delivery import read_titles
 from touchpoints.services.errors import Conflict, Forbidden, NotFound
 from touchpoints.services.touchpoints import move_touch_point
 from touchpoints.services.verification import TokenVerifier
