@@ -206,12 +206,9 @@ async def handle_press(
             latest, titles.get(latest.owner), zone=zone, texts=texts, record_url=links.record_url
         )
     await _redraw(
-        storage=storage,
+        ctx,
         bots=bots,
         bot_id=bot_id,
-        portal=portal,
-        ctx=ctx,
-        user_id=user.id,
         language=language,
         catalogue=catalogue,
         links=links,
@@ -231,21 +228,19 @@ def _record(
 
 
 async def _redraw(
+    ctx: UseCase,
     *,
-    storage: Storage,
     bots: BotChannel,
     bot_id: int,
-    portal: Portal,
-    ctx: UseCase,
-    user_id: int,
     language: str | None,
     catalogue: Catalogue,
     links: BotLinks,
     note: str,
     manager: bool,
 ) -> None:
-    """Update the user's latest digest message in place: today's state, and what happened
+    """Update the actor's latest digest message in place: today's state, and what happened
     (with the team's roll-up for a manager, read as them: they see the whole team)."""
+    storage, portal, user_id = ctx.storage, ctx.actor.portal, ctx.actor.viewer.user_id
     now = ctx.clock.now()
     settings = ctx.settings
     today = current_local_day(now, settings.zone)
