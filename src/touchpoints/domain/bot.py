@@ -18,6 +18,9 @@ from touchpoints.domain.digest import (
     DigestContent,
     DigestItem,
     RecordUrl,
+    board_line,
+    due_sections,
+    header_line,
     item_line,
     record_link,
     safe_text,
@@ -210,8 +213,7 @@ def render_bot_digest(
     """
     texts = catalogue.for_language(language)
     zone = ZoneInfo(content.time_zone)
-    day = content.local_day.strftime(texts["digest.date_format"])
-    lines = [f"[b]{texts['digest.header'].format(day=day)}[/b]"]
+    lines = [header_line(content, texts)]
     if note:
         lines.append(note)
     keyboard: list[BotButton] = []
@@ -219,8 +221,7 @@ def render_bot_digest(
     number = 0
     shown = hidden = 0
     sections: list[tuple[str, int, Sequence[DigestItem | StalledDeal], bool]] = [
-        (texts["digest.overdue"], content.overdue_count, content.overdue, True),
-        (texts["digest.today"], content.today_count, content.today, False),
+        *due_sections(content, texts),
         (
             texts["bot.no_next_step"],
             len(stalled) if stalled_count is None else stalled_count,
@@ -274,7 +275,7 @@ def render_bot_digest(
     lines.extend(_rollup_lines(rollup, texts, rep_url, budget))
     if content.is_empty and not stalled and not rollup:
         lines.append(texts["digest.nothing"])
-    lines.append(f"[url={safe_url(board_url)}]{texts['digest.open_board']}[/url]")
+    lines.append(board_line(board_url, texts))
     if keyboard and keyboard[-1].newline:
         keyboard.pop()
     return RenderedBotDigest(

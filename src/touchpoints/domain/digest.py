@@ -161,12 +161,8 @@ def render_digest(
     """
     texts = catalogue.for_language(language)
     zone = ZoneInfo(content.time_zone)
-    lines = [f"[b]{texts['digest.header'].format(day=_format_day(content.local_day, texts))}[/b]"]
-    sections = (
-        (texts["digest.overdue"], content.overdue_count, content.overdue, True),
-        (texts["digest.today"], content.today_count, content.today, False),
-    )
-    for label, count, items, with_day in sections:
+    lines = [header_line(content, texts)]
+    for label, count, items, with_day in due_sections(content, texts):
         if count == 0:
             continue
         lines.append(f"[b]{label.format(count=count)}[/b]")
@@ -175,13 +171,34 @@ def render_digest(
             lines.append(texts["digest.more"].format(count=count - len(items)))
     if content.is_empty:
         lines.append(texts["digest.nothing"])
-    lines.append(f"[url={_safe_url(board_url)}]{texts['digest.open_board']}[/url]")
+    lines.append(board_line(board_url, texts))
     return RenderedDigest(
         user_id=content.user_id,
         message="[br]".join(lines),
         tag=digest_tag(content.user_id, content.local_day),
         attach=((texts["digest.open_board"], board_url),),
     )
+
+
+def header_line(content: DigestContent, texts: Mapping[str, str]) -> str:
+    """A digest's first line: its day, in bold."""
+    return f"[b]{texts['digest.header'].format(day=_format_day(content.local_day, texts))}[/b]"
+
+
+def due_sections(
+    content: DigestContent, texts: Mapping[str, str]
+) -> list[tuple[str, int, tuple[DigestItem, ...], bool]]:
+    """The overdue and due-today sections: label, how many in all, the listed items, and
+    whether an item's line shows its day."""
+    return [
+        (texts["digest.overdue"], content.overdue_count, content.overdue, True),
+        (texts["digest.today"], content.today_count, content.today, False),
+    ]
+
+
+def board_line(board_url: str, texts: Mapping[str, str]) -> str:
+    """A digest's last line: the link to the board."""
+    return f"[url={_safe_url(board_url)}]{texts['digest.open_board']}[/url]"
 
 
 def build_digest(

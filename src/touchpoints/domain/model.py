@@ -119,8 +119,9 @@ class OwnerRef:
 
 
 @attrs.frozen(kw_only=True)
-class NewTouchPoint:
-    """A touch-point whose CRM to-do exists but which storage has not numbered yet."""
+class _Planned:
+    """What a touch-point holds from its creation on: its portal, its CRM to-do and record,
+    the kind of contact, when and whose, who planned it when, and what it follows up."""
 
     portal_id: int = attrs.field(validator=_positive)
     activity_id: int = attrs.field(validator=_positive)
@@ -134,7 +135,12 @@ class NewTouchPoint:
 
 
 @attrs.frozen(kw_only=True)
-class TouchPoint:
+class NewTouchPoint(_Planned):
+    """A touch-point whose CRM to-do exists but which storage has not numbered yet."""
+
+
+@attrs.frozen(kw_only=True)
+class TouchPoint(_Planned):
     """A planned contact with a client, backed by one CRM to-do activity.
 
     Transitions return a new value (``attrs.evolve``) and raise ``InvalidTransition``
@@ -143,18 +149,9 @@ class TouchPoint:
     """
 
     id: int = attrs.field(validator=_positive)
-    portal_id: int = attrs.field(validator=_positive)
-    activity_id: int = attrs.field(validator=_positive)
-    owner: OwnerRef
-    type: TouchPointType
     status: Status
-    deadline: datetime = attrs.field(validator=_aware, converter=to_utc)
-    responsible_id: int = attrs.field(validator=_positive)
-    created_by: int = attrs.field(validator=_positive)
-    created_at: datetime = attrs.field(validator=_aware, converter=to_utc)
     updated_at: datetime = attrs.field(validator=_aware, converter=to_utc)
     result_note: str | None = attrs.field(default=None, validator=_note)
-    previous_id: int | None = attrs.field(default=None, validator=_optional_positive)
     next_id: int | None = attrs.field(default=None, validator=_optional_positive)
     completed_at: datetime | None = attrs.field(
         default=None,

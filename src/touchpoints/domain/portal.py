@@ -33,8 +33,9 @@ class OAuthTokens:
 
 
 @attrs.frozen(kw_only=True)
-class PortalInstall:
-    """What a verified install (token endpoint reply) establishes."""
+class _Installed:
+    """What an install tells of a portal: Bitrix24's stable ``member_id``, where and how
+    to call it, who installed the app with which scope, and the app's ``app.info`` ID."""
 
     member_id: str
     client_endpoint: str
@@ -43,28 +44,25 @@ class PortalInstall:
     tokens: OAuthTokens
     installed_by: int | None = None
     scope: str = ""
+    # Read with our own tokens: user tokens must show the same (DESIGN §4).
     app_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
-class Portal:
+class PortalInstall(_Installed):
+    """What a verified install (token endpoint reply) establishes."""
+
+
+@attrs.frozen(kw_only=True)
+class Portal(_Installed):
     """A stored installation. ``id`` is ours; ``member_id`` is Bitrix24's stable portal id."""
 
     id: int
-    member_id: str
-    client_endpoint: str
-    domain: str
-    application_token: Secret
-    tokens: OAuthTokens
     status: PortalStatus = PortalStatus.ACTIVE
-    installed_by: int | None = None
-    scope: str = ""
     created_at: datetime
     updated_at: datetime
     # Kept after a verified rotation until Bitrix24 itself sends the new token (DESIGN §4).
     previous_application_token: Secret | None = None
-    # ``app.info`` ID, read with our own tokens: user tokens must show the same (DESIGN §4).
-    app_id: str | None = None
     # An uninstall event waiting for Bitrix24 to confirm that our tokens are dead.
     uninstall_requested_at: datetime | None = None
 

@@ -92,16 +92,18 @@ def build_world(clock: Clock) -> MemoryCrm:
         time_zone=demo_data.DEMO_TIME_ZONE,
         scope=f"{DEFAULT_SCOPE},imbot",  # the demo's digest comes from the bot
     )
-    world.add_department(demo_data.DEMO_MEMBER_ID, 1, "Management")
-    world.add_department(demo_data.DEMO_MEMBER_ID, 2, "Sales", parent_id=1)
+    for department in demo_data.DEPARTMENTS:
+        world.add_department(
+            demo_data.DEMO_MEMBER_ID, department.id, department.name, parent_id=department.parent_id
+        )
     for user in demo_data.USERS:
         world.add_user(
             demo_data.DEMO_MEMBER_ID,
             user.id,
-            name=user.name,
+            name=user.info.name,
             admin=user.admin,
-            time_zone=demo_data.DEMO_TIME_ZONE,
-            departments=(1 if user.department == "Management" else 2,),
+            time_zone=user.info.time_zone,
+            departments=user.info.department_ids,
         )
     for record in demo_data.records():
         world.add_record(

@@ -14,26 +14,29 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from touchpoints.domain.crm import RecordCard, TodoSpec
+from touchpoints.domain.crm import Department, RecordCard, TodoSpec, UserInfo
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
 
 DEMO_TIME_ZONE = "Europe/Berlin"
 DEMO_MEMBER_ID = "demo0000000000000000000000000001"
 DEMO_DOMAIN = "demo.touchpoints.local"
 
+MANAGEMENT = Department(id=1, name="Management")
+SALES = Department(id=2, name="Sales", parent_id=MANAGEMENT.id)
+DEPARTMENTS = (MANAGEMENT, SALES)
+
 
 @attrs.frozen(kw_only=True)
 class DemoUser:
-    id: int
-    first: str
-    last: str
+    """A demo employee: what ``user.get`` tells of them, and the roles the demo gives them."""
+
+    info: UserInfo
     admin: bool = False
     team_viewer: bool = False
-    department: str = "Sales"
 
     @property
-    def name(self) -> str:
-        return f"{self.first} {self.last}"
+    def id(self) -> int:
+        return self.info.id
 
 
 @attrs.frozen(kw_only=True)
@@ -46,11 +49,17 @@ class DemoPlan:
     follows: int | None = None
 
 
+def _employee(user_id: int, name: str, department: Department) -> UserInfo:
+    return UserInfo(
+        id=user_id, name=name, department_ids=(department.id,), time_zone=DEMO_TIME_ZONE
+    )
+
+
 USERS = (
-    DemoUser(id=1, first="Anna", last="Berg", admin=True, department="Management"),
-    DemoUser(id=2, first="Maxim", last="Orlov", team_viewer=True, department="Sales"),
-    DemoUser(id=3, first="Lena", last="Kim"),
-    DemoUser(id=4, first="Tom", last="Fischer"),
+    DemoUser(info=_employee(1, "Anna Berg", MANAGEMENT), admin=True),
+    DemoUser(info=_employee(2, "Maxim Orlov", SALES), team_viewer=True),
+    DemoUser(info=_employee(3, "Lena Kim", SALES)),
+    DemoUser(info=_employee(4, "Tom Fischer", SALES)),
 )
 
 _COMPANIES = (

@@ -39,8 +39,9 @@ from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, CrmPermissionDenied
 from touchpoints.ports.messaging import BotChannel, BotMessage, BotSpec, BotUnavailable
 from touchpoints.ports.storage import BoardQuery, BotStatus, PortalBot, Storage
-from touchpoints.services.bot_digest import BotLinks, compose, read_stalled, read_titles
+from touchpoints.services.bot_digest import BotLinks, compose, read_stalled
 from touchpoints.services.context import Actor, UseCase, visible_touch_point
+from touchpoints.services.digest_delivery import read_titles
 from touchpoints.services.errors import Conflict, Forbidden, NotFound
 from touchpoints.services.touchpoints import move_touch_point
 from touchpoints.services.verification import TokenVerifier
@@ -205,12 +206,9 @@ async def handle_press(
             latest, titles.get(latest.owner), zone=zone, texts=texts, record_url=links.record_url
         )
     await _redraw(
-        storage=storage,
+        ctx,
         bots=bots,
         bot_id=bot_id,
-        portal=portal,
-        ctx=ctx,
-        user_id=user.id,
         language=language,
         catalogue=catalogue,
         links=links,
@@ -230,21 +228,19 @@ def _record(
 
 
 async def _redraw(
+    ctx: UseCase,
     *,
-    storage: Storage,
     bots: BotChannel,
     bot_id: int,
-    portal: Portal,
-    ctx: UseCase,
-    user_id: int,
     language: str | None,
     catalogue: Catalogue,
     links: BotLinks,
     note: str,
     manager: bool,
 ) -> None:
-    """Update the user's latest digest message in place: today's state, and what happened
+    """Update the actor's latest digest message in place: today's state, and what happened
     (with the team's roll-up for a manager, read as them: they see the whole team)."""
+    storage, portal, user_id = ctx.storage, ctx.actor.portal, ctx.actor.viewer.user_id
     now = ctx.clock.now()
     settings = ctx.settings
     today = current_local_day(now, settings.zone)

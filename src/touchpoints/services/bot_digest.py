@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 
 import attrs
 
@@ -33,10 +33,15 @@ from touchpoints.domain.messages import Catalogue
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
-from touchpoints.ports.crm import Crm, CrmError, CrmPermissionDenied, Hidden
+from touchpoints.ports.crm import Crm, CrmError, CrmPermissionDenied
 from touchpoints.ports.messaging import BotChannel, BotMessage
 from touchpoints.ports.storage import DigestState, Storage
-from touchpoints.services.digest_delivery import portal_base, settle_deliveries
+from touchpoints.services.digest_delivery import (
+    ClaimedDigests,
+    portal_base,
+    read_titles,
+    settle_deliveries,
+)
 
 log = logging.getLogger("touchpoints.digest")
 
@@ -74,18 +79,6 @@ def app_links(app_code: str) -> Callable[[Portal], BotLinks]:
         )
 
     return links
-
-
-async def read_titles(crm: Crm, owners: Iterable[OwnerRef]) -> dict[OwnerRef, str | None]:
-    """Owner titles read live in one batched call; none when the token lost its CRM rights."""
-    unique = list(dict.fromkeys(owners))
-    if not unique:
-        return {}
-    try:
-        lookup = await crm.read_records(unique)
-    except CrmPermissionDenied:
-        return {}
-    return {ref: None if isinstance(card, Hidden) else card.title for ref, card in lookup.items()}
 
 
 async def read_stalled(
@@ -177,22 +170,13 @@ def _owners(content: DigestContent | None) -> list[OwnerRef]:
 
 
 async def send_bot_digests(
+    claimed: ClaimedDigests,
     *,
-    crm: Crm,
+    employees: Mapping[int, UserInfo] | None,
     storage: Storage,
     bots: BotChannel,
     bot_id: int,
-    portal: Portal,
-    user_ids: list[int],
-    employees: Mapping[int, UserInfo] | None,
-    by_user: Mapping[int, list[TouchPoint]],
-    now: datetime,
-    day: date,
-    settings: PortalSettings,
     links: BotLinks,
-    item_limit: int,
-    languages: Mapping[int, str],
-    catalogue: Catalogue,
     managers: frozenset[int] = frozenset(),
 ) -> tuple[dict[int, DigestState], int]:
     """Render and send the claimed users' bot digests; returns each one's state and how
@@ -201,36 +185,25 @@ async def send_bot_digests(
     ``managers`` (admins and team viewers who want it) also get the team's roll-up: per
     rep overdue, due today and deals with no next step, each linking to the rep's board.
     """
-    rolling = managers & set(user_ids)
+    crm, portal, day, by_user = claimed.crm, claimed.portal, claimed.day, claimed.by_user
+    rolling = managers & set(claimed.user_ids)
     if employees is None:
         # The reps' names too, when a roll-up names them (one user.get either way).
-        wanted = {*user_ids, *(by_user if rolling else ())}
+        wanted = {*claimed.user_ids, *(by_user if rolling else ())}
         employees = {user.id: user for user in await crm.users(sorted(wanted))}
-    outcome = {
-        uid: DigestState.SENT
-        for uid in user_ids
-        if uid not in employees or not employees[uid].active
-    }
-    active = [uid for uid in user_ids if uid not in outcome]
+    outcome = claimed.settle_unreachable(employees)
+    active = [uid for uid in claimed.user_ids if uid not in outcome]
     try:
-        stalled = await read_stalled(crm, storage, portal.id, None if rolling else active, settings)
+        stalled = await read_stalled(
+            crm, storage, portal.id, None if rolling else active, claimed.settings
+        )
     except CrmError as exc:
         # "No next step" is extra: the overdue and today sections still go out.
         log.info(
             "digest: open deals not read (%s)", type(exc).__name__, extra={"portal_id": portal.id}
         )
         stalled = {}
-    probes = {
-        uid: compute_digest(
-            user_id=uid,
-            touch_points=by_user.get(uid, ()),
-            now=now,
-            settings=settings,
-            titles={},
-            limit=item_limit,
-        )
-        for uid in active
-    }
+    probes = {uid: claimed.content(uid) for uid in active}
     # The stalled deals came with their titles; only the listed touch-points' records are read.
     titles = await read_titles(
         crm, (owner for content in probes.values() for owner in _owners(content))
@@ -239,8 +212,8 @@ async def send_bot_digests(
         rollup_rows(
             (tp for tps in by_user.values() for tp in tps),
             {uid: len(deals) for uid, deals in stalled.items()},
-            now=now,
-            settings=settings,
+            now=claimed.now,
+            settings=claimed.settings,
             names={uid: user.name for uid, user in employees.items()},
         )
         if rolling
@@ -255,12 +228,12 @@ async def send_bot_digests(
             touch_points=by_user.get(user_id, ()),
             stalled=stalled.get(user_id, ()),
             titles=titles,
-            now=now,
-            settings=settings,
-            language=languages.get(user_id) or employees[user_id].language,
+            now=claimed.now,
+            settings=claimed.settings,
+            language=claimed.language(user_id, employees),
             links=links,
-            catalogue=catalogue,
-            item_limit=item_limit,
+            catalogue=claimed.catalogue,
+            item_limit=claimed.item_limit,
             rollup=rollup if user_id in rolling else (),
         )
         if rendered is None:

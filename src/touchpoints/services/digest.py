@@ -37,7 +37,7 @@ from touchpoints.ports.messaging import BotChannel, Messenger
 from touchpoints.ports.storage import BoardQuery, DigestState, Storage, StorageError
 from touchpoints.services.bot_digest import BotLinks, send_bot_digests
 from touchpoints.services.context import load_settings
-from touchpoints.services.digest_delivery import send_digests
+from touchpoints.services.digest_delivery import ClaimedDigests, send_digests
 
 log = logging.getLogger("touchpoints.digest")
 
@@ -175,41 +175,36 @@ async def digest_portal(
     summary += DigestSummary(already=claim.already)
     if not claim.won:
         return summary
+    claimed = ClaimedDigests(
+        crm=crm,
+        portal=portal,
+        user_ids=claim.won,
+        day=slot.local_day,
+        by_user=by_user,
+        now=now,
+        settings=settings,
+        item_limit=item_limit,
+        languages={uid: p.language for uid, p in preferences.items() if p.language},
+        catalogue=catalogue,
+    )
     try:
         if bot_id is not None and bots is not None and links is not None:
             outcome, skipped = await send_bot_digests(
-                crm=crm,
+                claimed,
+                employees=employees,
                 storage=storage,
                 bots=bots,
                 bot_id=bot_id,
-                portal=portal,
-                user_ids=claim.won,
-                employees=employees,
-                by_user=by_user,
-                now=now,
-                day=slot.local_day,
-                settings=settings,
                 links=links(portal),
-                item_limit=item_limit,
-                languages={uid: p.language for uid, p in preferences.items() if p.language},
-                catalogue=catalogue,
                 managers=managers,
             )
         else:
             outcome, skipped = await send_digests(
-                crm=crm,
-                messenger=messenger,
-                portal=portal,
-                user_ids=claim.won,
+                claimed,
                 employees=employees,
-                by_user=by_user,
-                now=now,
-                settings=settings,
+                messenger=messenger,
                 board_url=board_url(portal),
                 nothing_due_note=nothing_due_note,
-                item_limit=item_limit,
-                languages={uid: p.language for uid, p in preferences.items() if p.language},
-                catalogue=catalogue,
             )
     except Exception:
         # Failed now, retried by the next pass; if even this write fails, the claims go

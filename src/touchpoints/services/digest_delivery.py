@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 
 import attrs
 
@@ -27,52 +27,79 @@ def portal_base(portal: Portal) -> str:
     return endpoint[: -len("/rest/")] if endpoint.endswith("/rest/") else endpoint.rstrip("/")
 
 
+@attrs.frozen(kw_only=True)
+class ClaimedDigests:
+    """One portal's share of a pass once its claims are won: whose digests of which day,
+    and what they are made of. Either channel (notification or bot) sends them."""
+
+    crm: Crm
+    portal: Portal
+    user_ids: list[int]
+    day: date
+    by_user: Mapping[int, list[TouchPoint]]
+    now: datetime
+    settings: PortalSettings
+    item_limit: int
+    languages: Mapping[int, str]
+    catalogue: Catalogue
+
+    def content(
+        self,
+        user_id: int,
+        *,
+        titles: Mapping[OwnerRef, str | None] | None = None,
+        include_empty: bool = False,
+    ) -> DigestContent | None:
+        """What ``user_id``'s digest lists (``domain.digest.compute_digest``)."""
+        return compute_digest(
+            user_id=user_id,
+            touch_points=self.by_user.get(user_id, ()),
+            now=self.now,
+            settings=self.settings,
+            titles={} if titles is None else titles,
+            limit=self.item_limit,
+            include_empty=include_empty,
+        )
+
+    def language(self, user_id: int, employees: Mapping[int, UserInfo]) -> str | None:
+        """The language the user last opened the app in; ``user.get`` does not tell it."""
+        return self.languages.get(user_id) or employees[user_id].language
+
+    def settle_unreachable(self, employees: Mapping[int, UserInfo]) -> dict[int, DigestState]:
+        """An inactive or unknown user cannot be notified today: settled, not retried."""
+        return {
+            uid: DigestState.SENT
+            for uid in self.user_ids
+            if uid not in employees or not employees[uid].active
+        }
+
+
 async def send_digests(
+    claimed: ClaimedDigests,
     *,
-    crm: Crm,
-    messenger: Messenger,
-    portal: Portal,
-    user_ids: list[int],
     employees: Mapping[int, UserInfo] | None,
-    by_user: Mapping[int, list[TouchPoint]],
-    now: datetime,
-    settings: PortalSettings,
+    messenger: Messenger,
     board_url: str,
     nothing_due_note: bool,
-    item_limit: int,
-    languages: Mapping[int, str],
-    catalogue: Catalogue,
 ) -> tuple[dict[int, DigestState], int]:
     """Render and send the claimed users' digests; returns each one's state and how many
     were settled without a notification (inactive, or nothing to say)."""
+    crm, portal = claimed.crm, claimed.portal
     if employees is None:
-        employees = {user.id: user for user in await crm.users(user_ids)}
-    # An inactive or unknown user cannot be notified today: settled, not retried.
-    outcome = {
-        uid: DigestState.SENT
-        for uid in user_ids
-        if uid not in employees or not employees[uid].active
-    }
+        employees = {user.id: user for user in await crm.users(claimed.user_ids)}
+    outcome = claimed.settle_unreachable(employees)
     contents: dict[int, DigestContent] = {}
-    for user_id in user_ids:
+    for user_id in claimed.user_ids:
         if user_id in outcome:
             continue
-        content = compute_digest(
-            user_id=user_id,
-            touch_points=by_user.get(user_id, ()),
-            now=now,
-            settings=settings,
-            titles={},
-            limit=item_limit,
-            include_empty=nothing_due_note,
-        )
+        content = claimed.content(user_id, include_empty=nothing_due_note)
         if content is None:
             outcome[user_id] = DigestState.SENT
         else:
             contents[user_id] = content
     skipped = len(outcome)
     # Only the records a digest lists are read: at most 2 × item_limit per user.
-    titles = await _titles(
+    titles = await read_titles(
         crm, (item.owner for c in contents.values() for item in (*c.overdue, *c.today))
     )
     record_url = crm_record_links(portal_base(portal))
@@ -80,11 +107,10 @@ async def send_digests(
     for user_id, content in contents.items():
         rendered = render_digest(
             _with_titles(content, titles),
-            # The language the user last opened the app in; user.get does not tell it.
-            language=languages.get(user_id) or employees[user_id].language,
+            language=claimed.language(user_id, employees),
             board_url=board_url,
             record_url=record_url,
-            catalogue=catalogue,
+            catalogue=claimed.catalogue,
         )
         notifications.append(
             Notification(
@@ -122,8 +148,8 @@ def settle_deliveries(
         outcome.setdefault(user_id, DigestState.FAILED)
 
 
-async def _titles(crm: Crm, owners: Iterable[OwnerRef]) -> dict[OwnerRef, str | None]:
-    """Owner titles read live in one batched call with the portal's stored token."""
+async def read_titles(crm: Crm, owners: Iterable[OwnerRef]) -> dict[OwnerRef, str | None]:
+    """Owner titles read live in one batched call; none when the token lost its CRM rights."""
     unique = list(dict.fromkeys(owners))
     if not unique:
         return {}

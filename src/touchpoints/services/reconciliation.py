@@ -4,13 +4,14 @@ uninstalls (DESIGN.md §4)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from datetime import datetime, timedelta
 
 import attrs
 
 from touchpoints.domain.crm import Activity
-from touchpoints.domain.portal import Portal, PortalStatus
+from touchpoints.domain.portal import Portal
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import Crm, CrmConnector, CrmError, CrmNotFound, PortalGone
 from touchpoints.ports.storage import PendingTodo, Storage
@@ -132,6 +133,9 @@ async def reconcile_portal(
     changed = settled["adopted"] + settled["removed"]
     after_id = 0
     crm = connector.as_app(portal)
+    apply = functools.partial(
+        converge, storage=storage, connector=connector, clock=clock, portal=portal
+    )
     open_count = 0
     absent: dict[int, int] = {}  # activity id -> touch-point id
     while True:
@@ -149,14 +153,7 @@ async def reconcile_portal(
             if activity is None:
                 absent[touch_point.activity_id] = touch_point.id
                 continue
-            outcome = await converge(
-                storage=storage,
-                connector=connector,
-                clock=clock,
-                portal=portal,
-                touch_point_id=touch_point.id,
-                activity=activity,
-            )
+            outcome = await apply(touch_point_id=touch_point.id, activity=activity)
             changed += outcome == "synced"
         if len(page) < RECONCILE_PAGE:
             break
@@ -170,14 +167,7 @@ async def reconcile_portal(
         )
         return changed
     for activity_id in sorted(gone):
-        outcome = await converge(
-            storage=storage,
-            connector=connector,
-            clock=clock,
-            portal=portal,
-            touch_point_id=absent[activity_id],
-            activity=None,
-        )
+        outcome = await apply(touch_point_id=absent[activity_id], activity=None)
         changed += outcome == "orphaned"
     return changed
 
@@ -234,7 +224,7 @@ async def _reconcile_portals(
     for portal_id in portal_ids:
         async with storage.unit_of_work() as uow:
             portal = await uow.portals.get(portal_id)
-        if portal is None or portal.status is not PortalStatus.ACTIVE:
+        if portal is None or not portal.is_active:
             summary["skipped"] += 1
             continue
         try:

@@ -154,23 +154,18 @@ class TokenVerifier:
             ((_key("verify", str(portal.id)), USER_CHECK_CALLS, self._per_portal),)
         )
         crm = self._connector.as_user(portal, access_token, verifying=True)
+        me: CurrentUser | None = None
         try:
             me = await crm.current_user()
-        except (CrmAuthExpired, CrmPermissionDenied, PortalGone) as exc:
-            self._refused.put(digest, True)
-            # One call was made of the two reserved: give the other back.
-            await self.refund(spending.first(1))
-            raise Unauthenticated("Bitrix24 did not accept this authorisation") from exc
-        except CrmError:
-            # Not the requester's doing: Bitrix24 is down or slow.
-            await self.refund(spending)
-            raise
-        try:
             info = await crm.app_info()
         except (CrmAuthExpired, CrmPermissionDenied, PortalGone) as exc:
             self._refused.put(digest, True)
+            if me is None:
+                # One call was made of the two reserved: give the other back.
+                await self.refund(spending.first(1))
             raise Unauthenticated("Bitrix24 did not accept this authorisation") from exc
         except CrmError:
+            # Not the requester's doing: Bitrix24 is down or slow.
             await self.refund(spending)
             raise
         if info.id != expected_app:
