@@ -225,7 +225,7 @@ def _record(
 ) -> str:
     title = titles.get(owner)
     return title or texts["digest.hidden"].format(
-        owner=texts[f"owner.{owner.type.value}"], id=owner.id
+        owner=texts[owner.type.label_key], id=owner.id
     )
 
 
