@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import attrs
 
+from touchpoints.domain.crm import SmartProcessInfo
 from touchpoints.domain.model import SmartProcess, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings, UserPreferences
@@ -37,6 +38,11 @@ async def update_settings(
             previous=before,
         )
     return settings
+
+
+async def smart_processes(ctx: UseCase) -> list[SmartProcessInfo]:
+    """The portal's smart-process types as the caller's CRM names them."""
+    return await ctx.crm.smart_processes()
 
 
 async def _check_smart_processes(ctx: UseCase, settings: PortalSettings) -> None:
