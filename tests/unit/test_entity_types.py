@@ -57,7 +57,7 @@ def test_the_four_entities_keep_their_names(kind: OwnerType) -> None:
     ],
 )
 def test_anything_else_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="owner type|OwnerType|smart-process"):
+    with pytest.raises(ValueError, match=r"owner type|OwnerType|smart-process"):
         entity_type(text)
 
 
