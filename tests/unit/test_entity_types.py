@@ -15,7 +15,7 @@ from touchpoints.domain.model import (
     entity_type_of_id,
     is_dynamic_type_id,
 )
-from touchpoints.domain.placements import has_timeline_menu, list_menu, menu_bindings
+from touchpoints.domain.placements import detail_tab, has_timeline_menu, list_menu, menu_bindings
 
 dynamic_ids = st.one_of(st.integers(128, 191), st.integers(1030, 2**31 - 1))
 
@@ -27,7 +27,7 @@ def test_a_smart_process_reads_back_from_its_spelling_and_its_type_id(type_id: i
     assert entity_type(kind.value) == kind
     assert entity_type_of_id(type_id) == kind
     assert kind.value == f"dynamic_{type_id}"
-    assert kind.placement == f"CRM_DYNAMIC_{type_id}_DETAIL_TAB"
+    assert detail_tab(kind) == f"CRM_DYNAMIC_{type_id}_DETAIL_TAB"
     assert kind.card_path(5) == f"/crm/type/{type_id}/details/5/"
 
 

@@ -34,11 +34,6 @@ class OwnerType(enum.Enum):
         raise ValueError(f"unsupported owner type id {type_id}")
 
     @property
-    def placement(self) -> str:
-        """The CRM card tab placement code of this owner type (BITRIX24.md §10.2)."""
-        return f"CRM_{self.name}_DETAIL_TAB"
-
-    @property
     def label_key(self) -> str:
         """The message catalogue's key of this kind's name ("Deal")."""
         return f"owner.{self.value}"
@@ -92,10 +87,6 @@ class SmartProcess:
     @property
     def type_id(self) -> int:
         return self.entity_type_id
-
-    @property
-    def placement(self) -> str:
-        return f"CRM_{self.name}_DETAIL_TAB"
 
     @property
     def label_key(self) -> str:

@@ -20,6 +20,11 @@ def has_timeline_menu(owner_type: EntityType) -> bool:
     return owner_type in TIMELINE_MENU_OWNERS or isinstance(owner_type, SmartProcess)
 
 
+def detail_tab(owner_type: EntityType) -> str:
+    """``CRM_<TYPE>_DETAIL_TAB``: a tab in the record's card (BITRIX24.md §10.2, §22.2.4)."""
+    return f"CRM_{owner_type.name}_DETAIL_TAB"
+
+
 def timeline_menu(owner_type: EntityType) -> str:
     """``CRM_<TYPE>_ACTIVITY_TIMELINE_MENU``: an activity's "•••" menu in the card's timeline."""
     return f"CRM_{owner_type.name}_ACTIVITY_TIMELINE_MENU"

@@ -17,6 +17,7 @@ from touchpoints.domain.model import OwnerType, is_dynamic_type_id
 from touchpoints.domain.placements import (
     ANALYTICS_MENU,
     TIMELINE_MENU_OWNERS,
+    detail_tab,
     list_menu,
     timeline_menu,
 )
@@ -26,7 +27,7 @@ from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded, parse_id
 # timeline menu (BITRIX24.md §22.2.3).
 ACTIVITY_ENTITY_TYPE_ID = 6
 _BOARD = frozenset({"DEFAULT", "LEFT_MENU"})
-_TABS = {owner_type.placement: owner_type for owner_type in OwnerType}
+_TABS = {detail_tab(owner_type): owner_type for owner_type in OwnerType}
 _LISTS = {list_menu(owner_type): owner_type for owner_type in OwnerType}
 _TIMELINES = {timeline_menu(owner_type): owner_type for owner_type in TIMELINE_MENU_OWNERS}
 # A smart process's number is read from the code, CRM_DYNAMIC_<entityTypeId>_... (BITRIX24.md

@@ -12,7 +12,7 @@ import attrs
 
 from touchpoints.domain.crm import CurrentUser
 from touchpoints.domain.model import EntityType, OwnerType
-from touchpoints.domain.placements import menu_bindings
+from touchpoints.domain.placements import detail_tab, menu_bindings
 from touchpoints.domain.portal import Portal, PortalInstall, TokenMatch
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
@@ -198,9 +198,9 @@ async def bind_handlers(
     tabs.update(dict.fromkeys(enabled_set, True))
     for owner_type, bind in tabs.items():
         if bind:
-            await crm.bind_placement(owner_type.placement, handlers.app, lang_all["en"], lang_all)
+            await crm.bind_placement(detail_tab(owner_type), handlers.app, lang_all["en"], lang_all)
         else:
-            await crm.unbind_placement(owner_type.placement, handlers.app)
+            await crm.unbind_placement(detail_tab(owner_type), handlers.app)
     await crm.bind_placement("LEFT_MENU", handlers.app, lang_all["en"], lang_all)
     await crm.bind_placements(handlers.app, menu_bindings(enabled_set, previous))
 
