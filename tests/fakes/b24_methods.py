@@ -1193,9 +1193,6 @@ def _check_placement(call: Call, code: str) -> None:
         raise RestError("ERROR_PLACEMENT_NOT_FOUND", "Placement not found", 400)
     if code.startswith("CRM_") and "crm" not in call.scopes:
         raise RestError("ERROR_PLACEMENT_NOT_FOUND", "Placement not found", 400)
-    dynamic = re.match(r"CRM_DYNAMIC_(\d+)_", code)
-    if dynamic is not None and int(dynamic.group(1)) not in call.portal.smart_processes:
-        raise RestError("ERROR_PLACEMENT_NOT_FOUND", "Placement not found", 400)
 
 
 @method("placement.bind", "placement")
