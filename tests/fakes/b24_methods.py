@@ -809,8 +809,15 @@ def item_typed(call: Call, record: CrmRecord) -> dict[str, Any]:
         "opened": "Y",
     }
     etype = record.entity_type_id
-    if etype in (1, 2, 4):
+    if etype in (1, 2, 4) or etype >= 128:
         row["title"] = record.title
+    if etype >= 128:  # a smart process's item (BITRIX24.md §22.3)
+        row |= {
+            "stageId": record.stage_id,
+            "opportunity": record.opportunity,
+            "currencyId": record.currency_id,
+            "categoryId": record.category_id,
+        }
     if etype in (1, 3):
         row |= {"name": record.name, "lastName": record.last_name, "secondName": record.second_name}
     if etype in (1, 2):
@@ -872,8 +879,9 @@ def _entity_type(call: Call) -> int:
     if raw in (None, ""):
         raise RestError("100", "Could not find value for parameter {entityTypeId}", 400)
     etype = to_int(raw)
-    if etype not in ENTITY_NAMES:
+    if etype not in ENTITY_NAMES and etype not in call.portal.smart_processes:
         raise RestError("NOT_FOUND", "Smart process not found", 400)
+    assert etype is not None
     return etype
 
 
@@ -1044,13 +1052,51 @@ for _etype, _name in ENTITY_NAMES.items():
 
 @method("crm.enum.ownertype", "crm")
 def enum_ownertype(call: Call) -> Reply:
+    """Any user: the CRM's types and its smart processes as ``DYNAMIC_<entityTypeId>`` with a
+    short code ``T<hex>`` (BITRIX24.md §22.3)."""
     names = {1: ("Lead", "L"), 2: ("Deal", "D"), 3: ("Contact", "C"), 4: ("Company", "CO")}
-    return Reply(
-        [
-            {"ID": i, "NAME": n, "SYMBOL_CODE": ENTITY_NAMES[i], "SYMBOL_CODE_SHORT": s}
-            for i, (n, s) in names.items()
-        ]
-    )
+    rows: list[dict[str, Any]] = [
+        {"ID": i, "NAME": n, "SYMBOL_CODE": ENTITY_NAMES[i], "SYMBOL_CODE_SHORT": s}
+        for i, (n, s) in names.items()
+    ]
+    rows += [
+        {"ID": 31, "NAME": "Invoice", "SYMBOL_CODE": "SMART_INVOICE", "SYMBOL_CODE_SHORT": "SI"},
+        {"ID": 7, "NAME": "Estimate", "SYMBOL_CODE": "QUOTE", "SYMBOL_CODE_SHORT": "Q"},
+    ]
+    rows += [
+        {"ID": i, "NAME": title, "SYMBOL_CODE": f"DYNAMIC_{i}", "SYMBOL_CODE_SHORT": f"T{i:x}"}
+        for i, title in sorted(call.portal.smart_processes.items())
+    ]
+    return Reply(rows)
+
+
+@method("crm.type.list", "crm")
+def type_list(call: Call) -> Reply:
+    """CRM administrators only (``ACCESS_DENIED`` otherwise); pages of 50 with ``total`` and
+    ``next``; ``result.types`` (BITRIX24.md §22.3)."""
+    if not call.user.admin:
+        raise RestError("ACCESS_DENIED", "Access denied", 400)
+    now = call.dt(call.core.now())
+    rows = [
+        {
+            "id": index + 1,
+            "title": title,
+            "code": "",
+            "createdBy": 1,
+            "entityTypeId": etype,
+            "customSectionId": None,
+            "isCategoriesEnabled": "N",
+            "isStagesEnabled": "Y",
+            "isClientEnabled": "Y",
+            "isAutomationEnabled": "N",
+            "createdTime": now,
+            "updatedTime": now,
+            "updatedBy": 1,
+        }
+        for index, (etype, title) in enumerate(sorted(call.portal.smart_processes.items()))
+    ]
+    page, total, following = page_rows(rows, call.params.get("start"))
+    return Reply({"types": page}, total, following)
 
 
 # ------------------------------------------------------------------ events (§9.1)

@@ -290,6 +290,8 @@ class PortalState:
     users: dict[int, User] = attrs.Factory(dict)
     departments: dict[int, Department] = attrs.Factory(dict)
     records: dict[tuple[int, int], CrmRecord] = attrs.Factory(dict)
+    # Smart-process types by entityTypeId: their titles (crm.type.list, BITRIX24.md §22.3).
+    smart_processes: dict[int, str] = attrs.Factory(dict)
     activities: dict[int, ActivityRecord] = attrs.Factory(dict)
     grants: dict[tuple[int, int, int], str] = attrs.Factory(dict)
     event_bindings: list[EventBinding] = attrs.Factory(list)

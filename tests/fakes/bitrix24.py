@@ -53,7 +53,7 @@ from tests.fakes.b24_world import (
     TokenPair,
     User,
 )
-from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.model import OwnerRef, OwnerType, SmartProcess, entity_type_of_id
 
 __all__ = [
     "Bitrix24Emulator",
@@ -440,7 +440,7 @@ class Bitrix24Emulator:
     def add_record(
         self,
         member_id: str,
-        owner_type: OwnerType | int,
+        owner_type: OwnerType | SmartProcess | int,
         *,
         record_id: int | None = None,
         title: str = "",
@@ -454,9 +454,9 @@ class Bitrix24Emulator:
         category_id: int = 0,
         company_type: str = "CUSTOMER",
     ) -> OwnerRef:
-        """Add a lead/deal/contact/company; returns its reference."""
+        """Add a lead/deal/contact/company or a smart process's item; returns its reference."""
         portal = self.portal(member_id)
-        etype = owner_type.type_id if isinstance(owner_type, OwnerType) else owner_type
+        etype = owner_type if isinstance(owner_type, int) else owner_type.type_id
         key = f"record:{etype}"
         if record_id is None:
             record_id = portal.seq(key)
@@ -479,7 +479,12 @@ class Bitrix24Emulator:
             created=now,
             updated=now,
         )
-        return OwnerRef(OwnerType.from_type_id(etype), record_id)
+        return OwnerRef(entity_type_of_id(etype), record_id)
+
+    def add_smart_process(self, member_id: str, entity_type_id: int, title: str) -> SmartProcess:
+        """Add a smart-process type (``crm.type.add``); its items come from ``add_record``."""
+        self.portal(member_id).smart_processes[entity_type_id] = title
+        return SmartProcess(entity_type_id)
 
     def delete_record(self, member_id: str, ref: OwnerRef) -> None:
         """Delete a record; its activities go too unless ``delete_activities_with_owner`` is off

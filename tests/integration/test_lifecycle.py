@@ -10,6 +10,7 @@ import pytest
 from tests.integration.conftest import Harness
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.domain.model import OwnerType, Status
+from touchpoints.domain.placements import detail_tab
 from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.services.digest import run_digest_pass
 
@@ -53,7 +54,7 @@ async def test_install_binds_events_and_placements_and_stores_default_settings(
     events = {binding.event for binding in harness.b24.event_bindings(member_id)}
     assert {"ONAPPUNINSTALL", "ONAPPUPDATE", "ONCRMACTIVITYUPDATE", "ONCRMACTIVITYDELETE"} <= events
     placements = {binding.placement for binding in harness.b24.placement_bindings(member_id)}
-    assert placements >= {t.placement for t in OwnerType} | {"LEFT_MENU"}
+    assert placements >= {detail_tab(t) for t in OwnerType} | {"LEFT_MENU"}
     async with harness.storage.unit_of_work() as uow:
         portal = await uow.portals.get_by_member_id(member_id)
         assert portal is not None

@@ -61,6 +61,7 @@ OTHER_ROUTES = [
     ("GET", "/api/v1/activities/1"),
     ("GET", "/api/v1/handovers"),
     ("DELETE", "/api/v1/handovers/1"),
+    ("GET", "/api/v1/smart-processes"),
 ]
 
 BODIES: list[bytes] = [

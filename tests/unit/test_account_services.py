@@ -12,6 +12,7 @@ from touchpoints.adapters.memory.crm import MemoryCrmConnector
 from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, Status, TouchPointType
+from touchpoints.domain.placements import detail_tab
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.domain.visibility import Viewer
@@ -111,7 +112,7 @@ async def test_enabling_fewer_entities_binds_their_tabs_and_unbinds_the_others(
     assert world.tabs() == {"CRM_LEAD_DETAIL_TAB", "CRM_DEAL_DETAIL_TAB", "LEFT_MENU"}
 
     await world.update_settings(ADMIN, PortalSettings())
-    assert world.tabs() == {t.placement for t in OwnerType} | {"LEFT_MENU"}
+    assert world.tabs() == {detail_tab(t) for t in OwnerType} | {"LEFT_MENU"}
 
 
 async def test_settings_that_keep_the_entities_do_not_touch_the_crm(world: World) -> None:

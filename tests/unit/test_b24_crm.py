@@ -11,7 +11,7 @@ import pytest
 from tests.unit.test_b24_support import FAST_RETRY, Scripted, local_env
 from touchpoints.adapters.bitrix24.batch import Command, batch
 from touchpoints.domain.crm import Activity, RecordCard, TodoSpec
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
+from touchpoints.domain.model import OwnerRef, OwnerType, SmartProcess, TouchPointType
 from touchpoints.ports.crm import (
     CrmInvalidInput,
     CrmNotFound,
@@ -129,8 +129,12 @@ async def test_activities_by_id_cost_ceil_m_over_2500_requests(count: int, reque
 async def test_activities_are_parsed_from_string_scalars() -> None:
     async with local_env(timeout_s=BIG_READ_TIMEOUT_S, retry=BIG_READ_RETRY) as env:
         (activity_id,) = env.server.add_activities(1, COMPLETED="Y", SETTINGS=[])
-        (unowned,) = env.server.add_activities(1, OWNER_TYPE_ID="128", DEADLINE=None)
-        found = await env.connector.as_app(env.portal).get_activities([activity_id, unowned, 5])
+        # A quote (type 7) is not a kind we serve; a smart process (1046) is.
+        (unowned,) = env.server.add_activities(1, OWNER_TYPE_ID="7", DEADLINE=None)
+        (on_item,) = env.server.add_activities(1, OWNER_TYPE_ID="1046")
+        found = await env.connector.as_app(env.portal).get_activities(
+            [activity_id, unowned, on_item, 5]
+        )
         assert found[activity_id] == Activity(
             id=activity_id,
             owner=DEAL_7,
@@ -142,6 +146,7 @@ async def test_activities_are_parsed_from_string_scalars() -> None:
         )
         assert found[unowned].owner is None
         assert found[unowned].deadline is None
+        assert found[on_item].owner == OwnerRef(SmartProcess(1046), 7)
         assert 5 not in found
 
 

@@ -21,6 +21,7 @@ from touchpoints.domain.model import (
     to_utc,
     validate_text,
 )
+from touchpoints.domain.placements import detail_tab
 
 LATER = T0 + timedelta(hours=1)
 PLUS_3 = timezone(timedelta(hours=3))
@@ -53,7 +54,7 @@ def test_owner_types_map_to_bitrix24_type_ids_and_placements(
 ) -> None:
     assert owner_type.type_id == type_id
     assert OwnerType.from_type_id(type_id) is owner_type
-    assert owner_type.placement == placement
+    assert detail_tab(owner_type) == placement
 
 
 @pytest.mark.parametrize("type_id", [0, 5, 7, 31, -1])

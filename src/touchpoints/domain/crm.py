@@ -6,7 +6,7 @@ from datetime import datetime
 
 import attrs
 
-from touchpoints.domain.model import OwnerRef, TouchPointType
+from touchpoints.domain.model import OwnerRef, SmartProcess, TouchPointType
 
 
 @attrs.frozen(kw_only=True)
@@ -43,6 +43,14 @@ class TodoText:
     activity_id: int
     subject: str
     description: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class SmartProcessInfo:
+    """A portal's smart-process type as the CRM names it (``crm.type.list``)."""
+
+    type: SmartProcess
+    title: str
 
 
 @attrs.frozen(kw_only=True)

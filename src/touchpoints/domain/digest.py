@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from touchpoints.domain.messages import Catalogue
-from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.model import (
+    SMART_PROCESS_LABEL,
+    OwnerRef,
+    OwnerType,
+    Status,
+    TouchPoint,
+    TouchPointType,
+)
 from touchpoints.domain.scheduling import current_local_day, start_of_local_day
 from touchpoints.domain.settings import PortalSettings
 
@@ -31,7 +38,8 @@ def catalogue_keys() -> frozenset[str]:
     return frozenset(
         {f"digest.{name}" for name in (*_PHRASES, *_FORMATS)}
         | {f"type.{kind.value}" for kind in TouchPointType}
-        | {f"owner.{owner.value}" for owner in OwnerType}
+        | {owner.label_key for owner in OwnerType}
+        | {SMART_PROCESS_LABEL}
     )
 
 
@@ -135,12 +143,13 @@ def _item(touch_point: TouchPoint, titles: Mapping[OwnerRef, str | None]) -> Dig
 def crm_record_links(portal_url: str) -> RecordUrl:
     """Links to CRM record cards of the portal at ``portal_url`` (``https://acme.bitrix24.com``).
 
-    Path form ``/crm/{lead|deal|contact|company}/details/<id>/`` (BITRIX24.md §16.1).
+    Path form ``/crm/{lead|deal|contact|company}/details/<id>/`` (BITRIX24.md §16.1), or
+    ``/crm/type/<entityTypeId>/details/<id>/`` for a smart process's item (§22.3).
     """
     base = portal_url.rstrip("/")
 
     def link(owner: OwnerRef) -> str:
-        return f"{base}/crm/{owner.type.value}/details/{owner.id}/"
+        return f"{base}{owner.type.card_path(owner.id)}"
 
     return link
 
@@ -259,7 +268,7 @@ def record_link(
     safe = _safe_text(title) if title is not None else ""
     if not safe:
         # Hidden or deleted record: no title, and no link that would only answer "access denied".
-        return texts["digest.hidden"].format(owner=texts[f"owner.{owner.type.value}"], id=owner.id)
+        return texts["digest.hidden"].format(owner=texts[owner.type.label_key], id=owner.id)
     return f"[url={_safe_url(record_url(owner))}]{safe}[/url]"
 
 

@@ -32,6 +32,8 @@ REMINDER_MAX = 10_080
 """A reminder's offset before the deadline, in minutes (a week)."""
 MAX_REMINDERS = 10
 MAX_TEAM_VIEWERS = 1_000
+# Smart-process types a portal may enable besides the four entities (each binds a card tab).
+MAX_SMART_PROCESSES = 50
 
 FIRST_YEAR, LAST_YEAR = 2000, 2200
 """The years a date or datetime in a request may fall in."""

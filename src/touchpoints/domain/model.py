@@ -34,9 +34,13 @@ class OwnerType(enum.Enum):
         raise ValueError(f"unsupported owner type id {type_id}")
 
     @property
-    def placement(self) -> str:
-        """The CRM card tab placement code of this owner type (BITRIX24.md §10.2)."""
-        return f"CRM_{self.name}_DETAIL_TAB"
+    def label_key(self) -> str:
+        """The message catalogue's key of this kind's name ("Deal")."""
+        return f"owner.{self.value}"
+
+    def card_path(self, record_id: int) -> str:
+        """The record's card in the portal, ``/crm/deal/details/12/`` (BITRIX24.md §16.1)."""
+        return f"/crm/{self.value}/details/{record_id}/"
 
 
 _OWNER_TYPE_IDS = {
@@ -45,6 +49,82 @@ _OWNER_TYPE_IDS = {
     OwnerType.CONTACT: 3,
     OwnerType.COMPANY: 4,
 }
+
+_DYNAMIC_PREFIX = "dynamic_"
+SMART_PROCESS_LABEL = "owner.smart_process"
+_DYNAMIC_ID_MAX = 2**31 - 1
+
+
+def is_dynamic_type_id(type_id: int) -> bool:
+    """Whether Bitrix24 numbers smart-process types so: 128-191 on older portals, 1030 and
+    up on newer ones (192-255 are suspended types, 1024 a system quasi-type; BITRIX24.md
+    §11.1, §22.3)."""
+    return 128 <= type_id < 192 or 1030 <= type_id <= _DYNAMIC_ID_MAX
+
+
+def _dynamic_id(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not is_dynamic_type_id(value):
+        raise InvalidValue({attribute.name: "is not a smart-process entityTypeId"})
+
+
+@attrs.frozen
+class SmartProcess:
+    """A smart-process type (a dynamic CRM entity), known by its ``entityTypeId``
+    (DESIGN.md §3.7, BITRIX24.md §22.3). Quacks like ``OwnerType`` where both serve."""
+
+    entity_type_id: int = attrs.field(validator=_dynamic_id)
+
+    @property
+    def value(self) -> str:
+        """The JSON and database spelling, ``dynamic_<entityTypeId>``."""
+        return f"{_DYNAMIC_PREFIX}{self.entity_type_id}"
+
+    @property
+    def name(self) -> str:
+        """Bitrix24's symbol code, as in placement codes (``DYNAMIC_1046``)."""
+        return f"DYNAMIC_{self.entity_type_id}"
+
+    @property
+    def type_id(self) -> int:
+        return self.entity_type_id
+
+    @property
+    def label_key(self) -> str:
+        return SMART_PROCESS_LABEL
+
+    def card_path(self, record_id: int) -> str:
+        """``/crm/type/<entityTypeId>/details/<id>/`` (BITRIX24.md §22.3)."""
+        return f"/crm/type/{self.entity_type_id}/details/{record_id}/"
+
+
+EntityType = OwnerType | SmartProcess
+"""What a touch-point can be bound to: one of the four entities or a smart process."""
+
+
+def entity_type(value: str) -> EntityType:
+    """Parses ``lead``/``deal``/``contact``/``company`` or ``dynamic_<entityTypeId>``.
+
+    Linear in the value; raises ValueError for anything else (``dynamic_0128`` included:
+    one spelling per type).
+    """
+    if value.startswith(_DYNAMIC_PREFIX):
+        digits = value[len(_DYNAMIC_PREFIX) :]
+        if not (0 < len(digits) <= 10 and digits.isascii() and digits.isdigit()):
+            raise ValueError(f"not an owner type: {value[:40]!r}")
+        if digits[0] == "0" or not is_dynamic_type_id(int(digits)):
+            raise ValueError(f"not a smart-process entityTypeId: {digits}")
+        return SmartProcess(int(digits))
+    return OwnerType(value)
+
+
+def entity_type_of_id(type_id: int) -> EntityType:
+    """The entity a Bitrix24 ``OWNER_TYPE_ID`` / ``entityTypeId`` names.
+
+    Raises: ValueError for a type we do not serve (quotes, invoices, ...).
+    """
+    if is_dynamic_type_id(type_id):
+        return SmartProcess(type_id)
+    return OwnerType.from_type_id(type_id)
 
 
 class TouchPointType(enum.Enum):
@@ -114,7 +194,7 @@ def to_utc(value: datetime) -> datetime:
 class OwnerRef:
     """The CRM record a touch-point belongs to."""
 
-    type: OwnerType
+    type: EntityType
     id: int = attrs.field(validator=_positive)
 
 

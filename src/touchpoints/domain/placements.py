@@ -7,21 +7,30 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from touchpoints.domain.model import OwnerType
+from touchpoints.domain.model import EntityType, OwnerType, SmartProcess
 
 ANALYTICS_MENU = "CRM_ANALYTICS_MENU"
 
-# The timeline's activity menu is documented for leads and deals only, not for contacts
-# or companies (BITRIX24.md §22.2.3, §22.7 item 5).
+# The timeline's activity menu is documented for leads, deals and smart processes, not for
+# contacts or companies (BITRIX24.md §22.2.3, §22.7 item 5).
 TIMELINE_MENU_OWNERS = (OwnerType.LEAD, OwnerType.DEAL)
 
 
-def timeline_menu(owner_type: OwnerType) -> str:
+def has_timeline_menu(owner_type: EntityType) -> bool:
+    return owner_type in TIMELINE_MENU_OWNERS or isinstance(owner_type, SmartProcess)
+
+
+def detail_tab(owner_type: EntityType) -> str:
+    """``CRM_<TYPE>_DETAIL_TAB``: a tab in the record's card (BITRIX24.md §10.2, §22.2.4)."""
+    return f"CRM_{owner_type.name}_DETAIL_TAB"
+
+
+def timeline_menu(owner_type: EntityType) -> str:
     """``CRM_<TYPE>_ACTIVITY_TIMELINE_MENU``: an activity's "•••" menu in the card's timeline."""
     return f"CRM_{owner_type.name}_ACTIVITY_TIMELINE_MENU"
 
 
-def list_menu(owner_type: OwnerType) -> str:
+def list_menu(owner_type: EntityType) -> str:
     """``CRM_<TYPE>_LIST_MENU``: a row's menu in the CRM list."""
     return f"CRM_{owner_type.name}_LIST_MENU"
 
@@ -46,13 +55,19 @@ class MenuBinding:
         return self.titles["en"]
 
 
-def menu_bindings(enabled: Iterable[OwnerType]) -> list[MenuBinding]:
-    """The menus of every entity (bound when it is enabled) and the analytics menu."""
+def menu_bindings(
+    enabled: Iterable[EntityType], previous: Iterable[EntityType] = ()
+) -> list[MenuBinding]:
+    """The menus of the four entities (bound when enabled), of the enabled smart processes
+    and of those no longer enabled (unbound), and the analytics menu."""
     enabled_set = frozenset(enabled)
+    kinds: dict[EntityType, None] = dict.fromkeys(OwnerType)
+    kinds.update(dict.fromkeys(previous))
+    kinds.update(dict.fromkeys(enabled_set))
     found: list[MenuBinding] = []
-    for owner_type in OwnerType:
+    for owner_type in kinds:
         bind = owner_type in enabled_set
-        if owner_type in TIMELINE_MENU_OWNERS:
+        if has_timeline_menu(owner_type):
             found.append(
                 MenuBinding(code=timeline_menu(owner_type), titles=_TITLES["timeline"], bind=bind)
             )

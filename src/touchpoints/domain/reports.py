@@ -11,7 +11,14 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from touchpoints.domain.errors import InvalidValue
-from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.model import (
+    EntityType,
+    OwnerRef,
+    OwnerType,
+    Status,
+    TouchPoint,
+    TouchPointType,
+)
 from touchpoints.domain.scheduling import local_date, start_of_local_day
 
 MAX_PERIOD_DAYS = 366
@@ -53,13 +60,13 @@ class ReportPeriod:
 class ReportFilter:
     """Which touch-points a report looks at; None means any."""
 
-    owner_type: OwnerType | None = None
+    owner_type: EntityType | None = None
     type: TouchPointType | None = None
     responsible_ids: frozenset[int] | None = None
 
     def matches(self, touch_point: TouchPoint) -> bool:
         return (
-            (self.owner_type is None or touch_point.owner.type is self.owner_type)
+            (self.owner_type is None or touch_point.owner.type == self.owner_type)
             and (self.type is None or touch_point.type is self.type)
             and (self.responsible_ids is None or touch_point.responsible_id in self.responsible_ids)
         )
@@ -102,7 +109,7 @@ class Metrics:
     overdue: int
     days_late: tuple[int, ...]
     by_type: dict[TouchPointType, int]
-    by_owner_type: dict[OwnerType, int]
+    by_owner_type: dict[EntityType, int]
 
     @property
     def on_time_rate(self) -> float | None:
@@ -234,10 +241,16 @@ def _metrics(
         overdue=sum(1 for tp in touch_points if tp.is_open and tp.deadline < overdue_before),
         days_late=tuple(sorted(days_late)),
         by_type={kind: sum(1 for tp in created if tp.type is kind) for kind in TouchPointType},
-        by_owner_type={
-            owner: sum(1 for tp in created if tp.owner.type is owner) for owner in OwnerType
-        },
+        by_owner_type=_by_owner_type(created),
     )
+
+
+def _by_owner_type(created: Sequence[TouchPoint]) -> dict[EntityType, int]:
+    """Created ones by owner type: the four entities always, a smart process once it has one."""
+    counts: dict[EntityType, int] = dict.fromkeys(OwnerType, 0)
+    for tp in created:
+        counts[tp.owner.type] = counts.get(tp.owner.type, 0) + 1
+    return counts
 
 
 def _daily(

@@ -15,10 +15,11 @@ from touchpoints.domain.limits import (
     INTERVAL_MIN,
     MAX_HOLIDAYS,
     MAX_REMINDERS,
+    MAX_SMART_PROCESSES,
     MAX_TEAM_VIEWERS,
     REMINDER_MAX,
 )
-from touchpoints.domain.model import OwnerType
+from touchpoints.domain.model import EntityType, OwnerType
 
 
 class IntervalUnit(enum.Enum):
@@ -54,7 +55,7 @@ class PortalSettings:
     """
 
     time_zone: str = "UTC"
-    enabled_entities: frozenset[OwnerType] = frozenset(OwnerType)
+    enabled_entities: frozenset[EntityType] = frozenset(OwnerType)
     default_interval: int = 3
     default_interval_unit: IntervalUnit = IntervalUnit.WORKING_DAYS
     working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5})
@@ -85,7 +86,7 @@ class PortalSettings:
         cls,
         *,
         time_zone: str,
-        enabled_entities: Iterable[OwnerType],
+        enabled_entities: Iterable[EntityType],
         default_interval: int,
         default_interval_unit: IntervalUnit,
         working_days: Iterable[int],
@@ -120,6 +121,8 @@ def _validate(settings: PortalSettings) -> dict[str, str]:
         errors["time_zone"] = "must be an IANA time zone name such as Europe/Berlin"
     if not settings.enabled_entities:
         errors["enabled_entities"] = "must name at least one of lead, deal, contact, company"
+    elif len(settings.enabled_entities) > len(OwnerType) + MAX_SMART_PROCESSES:
+        errors["enabled_entities"] = f"may name at most {MAX_SMART_PROCESSES} smart processes"
     if not INTERVAL_MIN <= settings.default_interval <= INTERVAL_MAX:
         errors["default_interval"] = f"must be between {INTERVAL_MIN} and {INTERVAL_MAX}"
     if not settings.working_days:

@@ -17,6 +17,7 @@ from touchpoints.entrypoints import (
     replies,
     reports_api,
     routes,
+    smart_processes_api,
 )
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.context import Context, issue_session
@@ -436,6 +437,7 @@ ROUTES: tuple[Route, ...] = (
     *placements_api.ROUTES,
     *bulk_api.ROUTES,
     *handover_api.ROUTES,
+    *smart_processes_api.ROUTES,
 )
 
 

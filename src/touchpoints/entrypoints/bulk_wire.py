@@ -18,7 +18,7 @@ from touchpoints.domain.limits import (
     SEARCH_MAX,
     SHIFT_MAX,
 )
-from touchpoints.domain.model import OwnerType, Status, TouchPointType
+from touchpoints.domain.model import EntityType, Status, TouchPointType
 from touchpoints.domain.scheduling import Shift, SweepTarget
 from touchpoints.domain.settings import IntervalUnit
 from touchpoints.entrypoints.constraints import (
@@ -60,7 +60,7 @@ class ListParams:
 
     status: Status | None = None
     responsible_id: Id | None = None
-    owner_type: OwnerType | None = None
+    owner_type: EntityType | None = None
     type: TouchPointType | None = None
     from_: date | None = attrs.field(default=None, metadata=json_name("from"))
     to: date | None = None

@@ -130,7 +130,8 @@ class Describe:
 
 @attrs.frozen
 class EveryKey:
-    """A mapping keyed by an enum that always holds every member (schema only)."""
+    """A mapping keyed by an enum that always holds every member (schema only); keyed by
+    ``EntityType``, it holds the four entities and may hold smart processes."""
 
 
 def json_name(name: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ Unknown fields, wrong types, naive datetimes, ids ≤ 0, bad enum values and the
 from __future__ import annotations
 
 import enum
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -20,6 +21,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from cattrs.v import transform_error
 
 from touchpoints.domain.limits import FIRST_YEAR, LAST_YEAR
+from touchpoints.domain.model import EntityType, OwnerType, SmartProcess, entity_type
 from touchpoints.entrypoints.constraints import Constraint
 from touchpoints.entrypoints.inputs import parse_id
 from touchpoints.services.errors import InvalidInput
@@ -32,6 +34,11 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _DATETIME_MAX = 64
 _EXTRA = "\x00extra:"
 _LIMIT = "\x00limit:"
+
+
+ENTITY_TYPES_TEXT = "lead, deal, contact, company or dynamic_<entityTypeId>"
+ENTITY_TYPE_PATTERN = "^(lead|deal|contact|company|dynamic_[1-9][0-9]{2,9})$"
+DYNAMIC_KEY_PATTERN = "^dynamic_[1-9][0-9]{2,9}$"
 
 
 class _Invalid(ValueError):
@@ -101,6 +108,27 @@ def _enum(value: Any, type_: type[enum.Enum]) -> enum.Enum:
     if not isinstance(value, str) or value not in allowed:
         raise _Invalid(f"must be one of {', '.join(allowed)}")
     return type_(value)
+
+
+def _entity(value: Any, _type: Any) -> EntityType | None:
+    if value is None and type(None) in typing.get_args(_type):
+        return None
+    if isinstance(value, str):
+        try:
+            return entity_type(value)
+        except ValueError:
+            pass
+    raise _Invalid(f"must be one of {ENTITY_TYPES_TEXT}")
+
+
+def is_entity_type(type_: Any) -> bool:
+    """``EntityType`` or ``EntityType | None``: one of the four entities or a smart process."""
+    if typing.get_origin(type_) not in (typing.Union, types.UnionType):
+        return False
+    return {arg for arg in typing.get_args(type_) if arg is not type(None)} == {
+        OwnerType,
+        SmartProcess,
+    }
 
 
 def _query_int(value: Any, _type: type) -> int:
@@ -179,6 +207,7 @@ def _make_converter(hooks: Mapping[type, Callable[[Any, Any], Any]]) -> cattrs.C
     for type_, hook in hooks.items():
         converter.register_structure_hook(type_, hook)
     converter.register_structure_hook_func(_is_enum, _enum)
+    converter.register_structure_hook_func(is_entity_type, _entity)
     converter.register_structure_hook_factory(_is_list, _list_hook(converter))
     converter.register_structure_hook_factory(_is_annotated, _annotated_hook(converter))
     converter.register_structure_hook_factory(attrs.has, _attrs_hook(converter))

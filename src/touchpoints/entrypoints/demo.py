@@ -105,7 +105,10 @@ def build_world(clock: Clock) -> MemoryCrm:
             time_zone=user.info.time_zone,
             departments=user.info.department_ids,
         )
-    for record in demo_data.records():
+    world.add_smart_process(
+        demo_data.DEMO_MEMBER_ID, demo_data.PROJECTS.entity_type_id, demo_data.PROJECTS_TITLE
+    )
+    for record in [*demo_data.records(), *demo_data.smart_process_items()]:
         world.add_record(
             demo_data.DEMO_MEMBER_ID,
             record.ref.type,
@@ -155,7 +158,7 @@ async def seed_portal(
             portal.id,
             PortalSettings.create(
                 time_zone=demo_data.DEMO_TIME_ZONE,
-                enabled_entities=list(OwnerType),
+                enabled_entities=[*OwnerType, demo_data.PROJECTS],
                 default_interval=3,
                 default_interval_unit=PortalSettings().default_interval_unit,
                 working_days=[1, 2, 3, 4, 5],

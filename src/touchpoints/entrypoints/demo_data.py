@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from touchpoints.domain.crm import Department, RecordCard, TodoSpec, UserInfo
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
+from touchpoints.domain.model import OwnerRef, OwnerType, SmartProcess, TouchPointType
 
 DEMO_TIME_ZONE = "Europe/Berlin"
 DEMO_MEMBER_ID = "demo0000000000000000000000000001"
@@ -180,6 +180,26 @@ def records() -> list[RecordCard]:
     return out
 
 
+# One smart process, so that the demo shows its card tab, settings and cards (DESIGN.md §3.7).
+PROJECTS = SmartProcess(1038)
+PROJECTS_TITLE = "Projects"
+_PROJECTS = ("Warehouse roll-out", "Fleet telematics pilot", "Training programme 2027")
+
+
+def smart_process_items() -> list[RecordCard]:
+    """The demo's three projects, one for each seller."""
+    sellers = [user.id for user in USERS[1:]]
+    return [
+        RecordCard(
+            ref=OwnerRef(PROJECTS, index),
+            title=f"{title} — {_COMPANIES[index]}",
+            stage_id="DT1038_1:NEW",
+            assigned_by_id=sellers[index % len(sellers)],
+        )
+        for index, title in enumerate(_PROJECTS, start=1)
+    ]
+
+
 def _later_today(now: datetime) -> Iterator[datetime]:
     """Half-hourly times after ``now`` (local) that stay on its day, so that the demo's Today
     column has cards at whatever hour the demo starts (until the last minutes of the day)."""
@@ -240,4 +260,14 @@ def plans(now: datetime) -> list[DemoPlan]:
             title="Follow-up",
         )
         out.append(DemoPlan(todo=follow_up, follows=len(out) - 1))
+    for index, item in enumerate(smart_process_items()[:2]):
+        local = datetime.combine(today + timedelta(days=2 + index), time(15), tzinfo=zone)
+        todo = TodoSpec(
+            owner=item.ref,
+            type=TouchPointType.MEETING,
+            deadline=local.astimezone(UTC),
+            responsible_id=USERS[1 + index].id,
+            title="Project check-in",
+        )
+        out.append(DemoPlan(todo=todo))
     return out

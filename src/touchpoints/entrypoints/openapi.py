@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import attrs
 
+from touchpoints.domain.model import OwnerType
 from touchpoints.entrypoints.constraints import Constraint, Describe, EveryKey
-from touchpoints.entrypoints.converters import field_name
+from touchpoints.entrypoints.converters import (
+    DYNAMIC_KEY_PATTERN,
+    ENTITY_TYPE_PATTERN,
+    field_name,
+    is_entity_type,
+)
 from touchpoints.entrypoints.wire import Empty
 
 if TYPE_CHECKING:
@@ -57,8 +63,8 @@ def _is_optional(type_: Any) -> bool:
 
 
 def _without_none(type_: Any) -> Any:
-    (inner,) = [arg for arg in typing.get_args(type_) if arg is not type(None)]
-    return inner
+    inner = tuple(arg for arg in typing.get_args(type_) if arg is not type(None))
+    return inner[0] if len(inner) == 1 else typing.Union[inner]  # noqa: UP007
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +121,8 @@ class Schemas:
             return self._marked(base, marks)
         if _is_optional(type_):
             return _nullable(self.of(_without_none(type_)))
+        if is_entity_type(type_):
+            return {"type": "string", "pattern": ENTITY_TYPE_PATTERN}
         if type_ is bool:
             return {"type": "boolean"}
         if type_ is int:
@@ -152,10 +160,12 @@ class Schemas:
             elif isinstance(mark, Describe):
                 schema["description"] = mark.text
             elif isinstance(mark, EveryKey):
-                key, _ = typing.get_args(base)
-                members = [member.value for member in key]
+                key, value = typing.get_args(base)
+                members = [member.value for member in (OwnerType if is_entity_type(key) else key)]
                 schema["properties"] = dict.fromkeys(members, schema["additionalProperties"])
                 schema["required"] = members
+                if is_entity_type(key):
+                    schema["patternProperties"] = {DYNAMIC_KEY_PATTERN: self.of(value)}
                 schema["additionalProperties"] = False
                 del schema["propertyNames"]
         return _nullable(schema) if nullable else schema

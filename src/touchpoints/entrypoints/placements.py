@@ -8,14 +8,16 @@ placement opens the board, as before.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
 
-from touchpoints.domain.model import OwnerType
+from touchpoints.domain.model import OwnerType, is_dynamic_type_id
 from touchpoints.domain.placements import (
     ANALYTICS_MENU,
     TIMELINE_MENU_OWNERS,
+    detail_tab,
     list_menu,
     timeline_menu,
 )
@@ -25,9 +27,14 @@ from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded, parse_id
 # timeline menu (BITRIX24.md §22.2.3).
 ACTIVITY_ENTITY_TYPE_ID = 6
 _BOARD = frozenset({"DEFAULT", "LEFT_MENU"})
-_TABS = {owner_type.placement: owner_type for owner_type in OwnerType}
+_TABS = {detail_tab(owner_type): owner_type for owner_type in OwnerType}
 _LISTS = {list_menu(owner_type): owner_type for owner_type in OwnerType}
 _TIMELINES = {timeline_menu(owner_type): owner_type for owner_type in TIMELINE_MENU_OWNERS}
+# A smart process's number is read from the code, CRM_DYNAMIC_<entityTypeId>_... (BITRIX24.md
+# §22.2.4); one spelling per type, as in ``entity_type``.
+_DYNAMIC = re.compile(
+    r"CRM_DYNAMIC_([1-9][0-9]{2,9})_(DETAIL_TAB|LIST_MENU|ACTIVITY_TIMELINE_MENU)"
+)
 
 
 class PlacementRefused(ValueError):
@@ -53,11 +60,12 @@ def read_launch(placement: str | None, raw_options: str | None) -> Launch:
         return Launch(placement=code)
     if code == ANALYTICS_MENU:
         return Launch(placement=code)  # only URI comes with it
-    if code in _TABS or code in _LISTS:
+    dynamic = _dynamic_kind(code)
+    if code in _TABS or code in _LISTS or dynamic in ("DETAIL_TAB", "LIST_MENU"):
         options = _options(raw_options)
         record_id = _id(options, "ID", "CRM record")
         return Launch(placement=code, options={"ID": str(record_id)})
-    if code in _TIMELINES:
+    if code in _TIMELINES or dynamic == "ACTIVITY_TIMELINE_MENU":
         options = _options(raw_options)
         record_id = _id(options, "ENTITY_ID", "CRM record")
         activity_id = _id(options, "ASSOCIATED_ENTITY_ID", "to-do")
@@ -68,6 +76,14 @@ def read_launch(placement: str | None, raw_options: str | None) -> Launch:
             placement=code, options={"ID": str(record_id), "ACTIVITY_ID": str(activity_id)}
         )
     return Launch(placement="DEFAULT")
+
+
+def _dynamic_kind(code: str) -> str | None:
+    """``DETAIL_TAB``, ``LIST_MENU`` or ``ACTIVITY_TIMELINE_MENU`` of a smart process's code."""
+    match = _DYNAMIC.fullmatch(code)
+    if match is None or not is_dynamic_type_id(int(match.group(1))):
+        return None
+    return match.group(2)
 
 
 def _options(raw: str | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from attrs import AttrsInstance
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from touchpoints.domain.crm import UserInfo
-from touchpoints.domain.model import OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.model import EntityType, SmartProcess, Status, TouchPoint, TouchPointType
 from touchpoints.domain.portal import PortalStatus
 from touchpoints.domain.scheduling import Bucket, bucket_days
 from touchpoints.domain.settings import UserPreferences
@@ -55,7 +55,7 @@ _LIVE = (
 
 @attrs.frozen(kw_only=True)
 class OwnerReply:
-    type: OwnerType
+    type: EntityType
     id: Id
     title: Annotated[str | None, Describe(f"The record's title, {_LIVE}.")]
 
@@ -156,7 +156,7 @@ class RecordTouchPoints:
 
 @attrs.frozen(kw_only=True)
 class FoundRecord:
-    type: OwnerType
+    type: EntityType
     id: Id
     title: str
 
@@ -302,6 +302,7 @@ def make_reply_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_unstructure_hook(datetime, datetime.isoformat)
     converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_unstructure_hook(SmartProcess, lambda value: value.value)
     converter.register_unstructure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda value: value.value
     )

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from touchpoints.domain.model import OwnerType, TouchPointType
+from touchpoints.domain.model import EntityType, OwnerType, TouchPointType
 from touchpoints.domain.reports import MAX_PERIOD_DAYS, Metrics
 from touchpoints.entrypoints.constraints import Count, EveryKey, Id, OneOf, Range, Rate, json_name
 from touchpoints.services.reports import COVERAGE_TYPES, Coverage, TeamReport
@@ -60,7 +60,7 @@ class ReportPeriodReply:
 @attrs.frozen(kw_only=True)
 class ReportMix:
     by_type: Annotated[dict[TouchPointType, Count], EveryKey()]
-    by_owner_type: Annotated[dict[OwnerType, Count], EveryKey()]
+    by_owner_type: Annotated[dict[EntityType, Count], EveryKey()]
 
 
 @attrs.frozen(kw_only=True)
@@ -132,12 +132,16 @@ class CoverageReply:
     @classmethod
     def of(cls, coverage: Coverage) -> CoverageReply:
         uncovered = dict.fromkeys(coverage.open_records, 0)
-        for card in coverage.items:
-            uncovered[card.ref.type] += 1
+        # Coverage reads leads and deals only (COVERAGE_TYPES), never a smart process.
+        items = [
+            (kind, card) for card in coverage.items if isinstance(kind := card.ref.type, OwnerType)
+        ]
+        for kind, _card in items:
+            uncovered[kind] += 1
         return cls(
             items=[
                 CoverageItem(
-                    type=card.ref.type,
+                    type=kind,
                     id=card.ref.id,
                     title=card.title,
                     assigned_by_id=card.assigned_by_id,
@@ -145,7 +149,7 @@ class CoverageReply:
                     amount=card.amount,
                     currency=card.currency,
                 )
-                for card in coverage.items
+                for kind, card in items
             ],
             open_records=dict(coverage.open_records),
             without_touch_point=uncovered,

@@ -22,7 +22,14 @@ from zoneinfo import ZoneInfo
 import attrs
 from aiohttp import web
 
-from touchpoints.domain.model import OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.model import (
+    EntityType,
+    OwnerType,
+    SmartProcess,
+    Status,
+    TouchPoint,
+    TouchPointType,
+)
 from touchpoints.domain.reports import MAX_PERIOD_DAYS, ReportPeriod
 from touchpoints.domain.scheduling import current_local_day, start_of_local_day
 from touchpoints.entrypoints import converters
@@ -154,18 +161,21 @@ _TOUCH_POINT_HEADERS = tuple(
 )  # fmt: skip
 
 
-def _label_key(value: OwnerType | TouchPointType | Status | bool) -> str:
+def _label_key(value: EntityType | TouchPointType | Status | bool) -> str:
     """The catalogue key of a value's label: the board's own words for types and statuses."""
     if isinstance(value, bool):
         return "csv.yes" if value else "csv.no"
-    family = {OwnerType: "owner", TouchPointType: "type", Status: "status"}[type(value)]
+    if isinstance(value, OwnerType | SmartProcess):
+        return value.label_key
+    family = {TouchPointType: "type", Status: "status"}[type(value)]
     return f"{family}.{value.value}"
 
 
 def label_keys() -> set[str]:
     """Every catalogue key the CSV exports read."""
-    values: list[OwnerType | TouchPointType | Status | bool] = [
+    values: list[EntityType | TouchPointType | Status | bool] = [
         *OwnerType,
+        SmartProcess(128),
         *TouchPointType,
         *Status,
         True,
@@ -205,7 +215,7 @@ def touch_points_csv_rows(
 ) -> list[list[object]]:
     zone = ZoneInfo(listing.time_zone)
 
-    def labels(value: OwnerType | TouchPointType | Status | bool) -> str:
+    def labels(value: EntityType | TouchPointType | Status | bool) -> str:
         return texts[_label_key(value)]
 
     rows: list[list[object]] = []

@@ -22,7 +22,7 @@ from touchpoints.domain.limits import (
     SEARCH_MAX,
     TIME_ZONE_MAX,
 )
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
+from touchpoints.domain.model import EntityType, OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.reports import MAX_PERIOD_DAYS
 from touchpoints.domain.settings import IntervalUnit, PortalSettings
 from touchpoints.entrypoints.constraints import (
@@ -55,7 +55,7 @@ _TOKEN_MAX = 4_096
 
 @attrs.frozen(kw_only=True)
 class OwnerRefBody:
-    type: OwnerType
+    type: EntityType
     id: Id
 
 
@@ -119,7 +119,7 @@ class SettingsDocument:
     """The portal's settings (DESIGN.md §3.4): the PUT body and the reply alike."""
 
     time_zone: Annotated[str, Length(TIME_ZONE_MAX)]
-    enabled_entities: list[OwnerType]
+    enabled_entities: list[EntityType]
     default_interval: Annotated[int, _INTERVAL]
     default_interval_unit: IntervalUnit
     working_days: list[Annotated[int, _WEEKDAY]]
@@ -224,20 +224,20 @@ class TouchPointPath:
 
 @attrs.frozen(kw_only=True)
 class RecordPath:
-    owner_type: OwnerType = attrs.field(metadata=IN_PATH)
+    owner_type: EntityType = attrs.field(metadata=IN_PATH)
     owner_id: Id = attrs.field(metadata=IN_PATH)
 
 
 @attrs.frozen(kw_only=True)
 class BoardQuery:
     responsible_id: Id | None = None
-    owner_type: OwnerType | None = None
+    owner_type: EntityType | None = None
     type: TouchPointType | None = None
 
 
 @attrs.frozen(kw_only=True)
 class SearchQuery:
-    owner_type: OwnerType
+    owner_type: EntityType
     q: Annotated[str, Length(SEARCH_MAX)] = ""
 
 
@@ -252,7 +252,7 @@ class ReportQuery:
 
     from_: date = attrs.field(metadata=json_name("from"))
     to: date
-    owner_type: OwnerType | None = None
+    owner_type: EntityType | None = None
     type: TouchPointType | None = None
     responsible_id: Id | None = None
 

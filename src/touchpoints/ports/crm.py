@@ -14,11 +14,12 @@ from touchpoints.domain.crm import (
     CurrentUser,
     Department,
     RecordCard,
+    SmartProcessInfo,
     TodoSpec,
     TodoText,
     UserInfo,
 )
-from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.model import EntityType, OwnerRef
 from touchpoints.domain.placements import MenuBinding
 from touchpoints.domain.portal import OAuthTokens, Portal
 from touchpoints.domain.secrets import Secret
@@ -172,11 +173,16 @@ class Crm(Protocol):
         ...
 
     async def search_records(
-        self, owner_type: OwnerType, text: str, *, limit: int = 20
+        self, owner_type: EntityType, text: str, *, limit: int = 20
     ) -> list[RecordCard]: ...
 
-    async def open_records(self, owner_type: OwnerType, *, limit: int = 500) -> list[RecordCard]:
+    async def open_records(self, owner_type: EntityType, *, limit: int = 500) -> list[RecordCard]:
         """Open deals or leads the user can see (coverage report)."""
+        ...
+
+    async def smart_processes(self) -> list[SmartProcessInfo]:
+        """The portal's smart-process types, by ``entityTypeId``: ``crm.type.list`` for CRM
+        admins, ``crm.enum.ownertype`` (names only, open to any user) for everyone else."""
         ...
 
     async def current_user(self) -> CurrentUser: ...

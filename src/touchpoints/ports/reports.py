@@ -9,7 +9,7 @@ from typing import Protocol
 import attrs
 
 from touchpoints.domain.errors import InvalidValue
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint
+from touchpoints.domain.model import EntityType, OwnerRef, TouchPoint
 from touchpoints.domain.reports import Report, ReportFilter, ReportPeriod
 
 
@@ -72,7 +72,7 @@ class ReportRepository(Protocol):
         ...
 
     async def owners_with_open(
-        self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
+        self, portal_id: int, owner_type: EntityType, owner_ids: Sequence[int]
     ) -> set[int]:
         """Which of ``owner_ids`` have at least one open touch-point (coverage report)."""
         ...

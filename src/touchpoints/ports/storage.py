@@ -13,9 +13,9 @@ import attrs
 from touchpoints.domain.handover import Handover
 from touchpoints.domain.listing import ListPosition
 from touchpoints.domain.model import (
+    EntityType,
     NewTouchPoint,
     OwnerRef,
-    OwnerType,
     Status,
     TouchPoint,
     TouchPointType,
@@ -64,7 +64,7 @@ class BoardQuery:
     statuses: frozenset[Status] = frozenset({Status.OPEN})
     deadline_from: datetime | None = None
     deadline_before: datetime | None = None
-    owner_type: OwnerType | None = None
+    owner_type: EntityType | None = None
     type: TouchPointType | None = None
     limit: int = 5_000
 
@@ -76,7 +76,7 @@ class ListQuery:
 
     responsible_ids: frozenset[int] | None = None
     statuses: frozenset[Status] | None = None
-    owner_type: OwnerType | None = None
+    owner_type: EntityType | None = None
     type: TouchPointType | None = None
     deadline_from: datetime | None = None
     deadline_before: datetime | None = None

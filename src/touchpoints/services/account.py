@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import attrs
 
-from touchpoints.domain.model import TouchPoint
+from touchpoints.domain.crm import SmartProcessInfo
+from touchpoints.domain.model import SmartProcess, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.ports.storage import Feedback
@@ -25,11 +26,41 @@ async def update_settings(
     actor = ctx.actor
     if not actor.viewer.is_admin:
         raise Forbidden("only portal administrators may change the settings")
+    await _check_smart_processes(ctx, settings)
     async with ctx.storage.unit_of_work() as uow:
         await uow.settings.put(actor.portal.id, settings, now=ctx.clock.now())
-    if handlers is not None and ctx.settings.enabled_entities != settings.enabled_entities:
-        await bind_handlers(ctx.connector.as_app(actor.portal), handlers, settings.enabled_entities)
+    before = ctx.settings.enabled_entities
+    if handlers is not None and before != settings.enabled_entities:
+        await bind_handlers(
+            ctx.connector.as_app(actor.portal),
+            handlers,
+            settings.enabled_entities,
+            previous=before,
+        )
     return settings
+
+
+async def smart_processes(ctx: UseCase) -> list[SmartProcessInfo]:
+    """The portal's smart-process types as the caller's CRM names them."""
+    return await ctx.crm.smart_processes()
+
+
+async def _check_smart_processes(ctx: UseCase, settings: PortalSettings) -> None:
+    """A smart process newly enabled must exist on the portal (read live, as the admin);
+    one enabled before stays allowed even if its type has gone since."""
+    added = {
+        kind
+        for kind in settings.enabled_entities - ctx.settings.enabled_entities
+        if isinstance(kind, SmartProcess)
+    }
+    if not added:
+        return
+    known = {info.type for info in await ctx.crm.smart_processes()}
+    unknown = sorted(kind.value for kind in added - known)
+    if unknown:
+        raise InvalidInput(
+            {"enabled_entities": f"no such smart process on this portal: {', '.join(unknown)}"}
+        )
 
 
 async def get_preferences(ctx: UseCase) -> tuple[UserPreferences, PortalSettings]:

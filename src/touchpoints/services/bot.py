@@ -222,9 +222,7 @@ def _record(
     texts: Mapping[str, str], owner: OwnerRef, titles: Mapping[OwnerRef, str | None]
 ) -> str:
     title = titles.get(owner)
-    return title or texts["digest.hidden"].format(
-        owner=texts[f"owner.{owner.type.value}"], id=owner.id
-    )
+    return title or texts["digest.hidden"].format(owner=texts[owner.type.label_key], id=owner.id)
 
 
 async def _redraw(

@@ -22,7 +22,7 @@ import attrs
 
 from touchpoints.domain.limits import BULK_MAX, FIRST_YEAR, LAST_YEAR, NOTE_MAX
 from touchpoints.domain.listing import ListPosition, decode_cursor, encode_cursor, text_matches
-from touchpoints.domain.model import OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.model import EntityType, Status, TouchPoint, TouchPointType
 from touchpoints.domain.scheduling import (
     Shift,
     SweepTarget,
@@ -62,7 +62,7 @@ class ListRequest:
 
     status: Status | None = None
     responsible_id: int | None = None
-    owner_type: OwnerType | None = None
+    owner_type: EntityType | None = None
     type: TouchPointType | None = None
     first: date | None = None
     last: date | None = None

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import attrs
 
 from touchpoints.domain.crm import CurrentUser
-from touchpoints.domain.model import OwnerType
-from touchpoints.domain.placements import menu_bindings
+from touchpoints.domain.model import EntityType, OwnerType
+from touchpoints.domain.placements import detail_tab, menu_bindings
 from touchpoints.domain.portal import Portal, PortalInstall, TokenMatch
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
@@ -170,28 +170,39 @@ async def _store_install(
     raise Unauthenticated("could not store the portal")  # pragma: no cover
 
 
-async def _enabled(storage: Storage, portal_id: int) -> frozenset[OwnerType]:
+async def _enabled(storage: Storage, portal_id: int) -> frozenset[EntityType]:
     async with storage.unit_of_work() as uow:
         settings = await uow.settings.get(portal_id)
     return (settings or PortalSettings.defaults()).enabled_entities
 
 
-async def bind_handlers(crm: Crm, handlers: Handlers, enabled: Iterable[OwnerType]) -> None:
+async def bind_handlers(
+    crm: Crm,
+    handlers: Handlers,
+    enabled: Iterable[EntityType],
+    *,
+    previous: Iterable[EntityType] = (),
+) -> None:
     """Bind our events and placements (idempotent); unbind disabled entities' tabs and menus.
 
+    The four entities' tabs are bound or unbound each time; a smart process's tab is bound
+    while it is enabled and unbound when it leaves ``previous`` (DESIGN.md §3.7).
     ``crm`` must act as a portal admin: placement binding is admin-only (BITRIX24.md §19.13).
     """
     for event in EVENTS:
         await crm.bind_event(event, handlers.events)
     enabled_set = frozenset(enabled)
     lang_all = PLACEMENT_TITLES
-    for owner_type in OwnerType:
-        if owner_type in enabled_set:
-            await crm.bind_placement(owner_type.placement, handlers.app, lang_all["en"], lang_all)
+    tabs: dict[EntityType, bool] = dict.fromkeys(OwnerType, False)
+    tabs.update(dict.fromkeys(previous, False))
+    tabs.update(dict.fromkeys(enabled_set, True))
+    for owner_type, bind in tabs.items():
+        if bind:
+            await crm.bind_placement(detail_tab(owner_type), handlers.app, lang_all["en"], lang_all)
         else:
-            await crm.unbind_placement(owner_type.placement, handlers.app)
+            await crm.unbind_placement(detail_tab(owner_type), handlers.app)
     await crm.bind_placement("LEFT_MENU", handlers.app, lang_all["en"], lang_all)
-    await crm.bind_placements(handlers.app, menu_bindings(enabled_set))
+    await crm.bind_placements(handlers.app, menu_bindings(enabled_set, previous))
 
 
 async def verify_portal(

@@ -14,7 +14,7 @@ from typing import TypeVar
 import attrs
 
 from touchpoints.domain.crm import RecordCard
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
+from touchpoints.domain.model import EntityType, OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.reports import Report, ReportFilter, ReportPeriod
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import may_view_user, sees_team, visible_responsibles
@@ -39,7 +39,7 @@ EXPORT_LIMIT = 50_000
 class ReportFilters:
     """What a caller narrows a report to, beyond what team visibility allows them."""
 
-    owner_type: OwnerType | None = None
+    owner_type: EntityType | None = None
     type: TouchPointType | None = None
 
 

@@ -11,8 +11,8 @@ from touchpoints.domain.crm import TodoSpec
 from touchpoints.domain.errors import InvalidTransition
 from touchpoints.domain.limits import NOTE_MAX, TITLE_MAX
 from touchpoints.domain.model import (
+    EntityType,
     OwnerRef,
-    OwnerType,
     Status,
     TouchPoint,
     TouchPointType,
@@ -128,7 +128,7 @@ async def get_board(
     ctx: UseCase,
     *,
     responsible_id: int | None = None,
-    owner_type: OwnerType | None = None,
+    owner_type: EntityType | None = None,
     type_: TouchPointType | None = None,
 ) -> Board:
     """Open touch-points in due-date columns in the portal's time zone, with live titles."""

@@ -30,6 +30,7 @@ from touchpoints.adapters.bitrix24.rows import (
     parse_user,
     text_or_none,
 )
+from touchpoints.adapters.bitrix24.smart_processes import smart_processes
 from touchpoints.adapters.bitrix24.wire import (
     WireError,
     as_dict,
@@ -44,11 +45,12 @@ from touchpoints.domain.crm import (
     CurrentUser,
     Department,
     RecordCard,
+    SmartProcessInfo,
     TodoSpec,
     TodoText,
     UserInfo,
 )
-from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.model import EntityType, OwnerRef, OwnerType
 from touchpoints.domain.placements import MenuBinding
 from touchpoints.ports.crm import (
     CardLookup,
@@ -241,11 +243,11 @@ class BitrixCrm:
         wanted = list(dict.fromkeys(refs))
         activities = unique(activity_ids)
         commands: dict[str, Command] = {}
-        command_type: dict[str, OwnerType] = {}
-        for owner_type in OwnerType:
-            ids = [ref.id for ref in wanted if ref.type is owner_type]
-            for index, chunk in enumerate(chunks(ids, IDS_PER_CALL)):
-                key = f"{owner_type.value}{index}"
+        command_type: dict[str, EntityType] = {}
+        for owner_type in dict.fromkeys(ref.type for ref in wanted):
+            ids = [ref.id for ref in wanted if ref.type == owner_type]
+            for chunk in chunks(ids, IDS_PER_CALL):
+                key = f"r{len(command_type)}"
                 commands[key] = Command("crm.item.list", item_params(owner_type, {"@id": chunk}))
                 command_type[key] = owner_type
         for index, chunk in enumerate(chunks(activities, IDS_PER_CALL)):
@@ -279,7 +281,7 @@ class BitrixCrm:
         )
 
     async def search_records(
-        self, owner_type: OwnerType, text: str, *, limit: int = 20
+        self, owner_type: EntityType, text: str, *, limit: int = 20
     ) -> list[RecordCard]:
         needle = text.strip()
         if not needle or limit <= 0:
@@ -306,7 +308,7 @@ class BitrixCrm:
         ordered = sorted(cards.values(), key=lambda card: card.ref.id, reverse=True)
         return ordered[:limit]
 
-    async def open_records(self, owner_type: OwnerType, *, limit: int = 500) -> list[RecordCard]:
+    async def open_records(self, owner_type: EntityType, *, limit: int = 500) -> list[RecordCard]:
         """Open deals (``closed=N``) or leads in progress (``stageSemanticId=P``); contacts and
         companies have no open state, so every visible one counts."""
         item_filter: dict[str, Any] = {}
@@ -334,6 +336,9 @@ class BitrixCrm:
             if len(rows) < PAGE:
                 break
         return cards[:limit]
+
+    async def smart_processes(self) -> list[SmartProcessInfo]:
+        return await smart_processes(self._client)
 
     # ------------------------------------------------------------ users
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from touchpoints.adapters.bitrix24.batch import BatchReply, Caller, Command, run_commands
 from touchpoints.adapters.bitrix24.rows import ITEM_SELECT, list_rows
-from touchpoints.domain.model import OwnerType
+from touchpoints.domain.model import EntityType
 from touchpoints.ports.crm import CrmError
 
 PAGE = 50  # fixed page size of every list method (§5)
@@ -29,7 +29,7 @@ def raise_first(reply: BatchReply, *, tolerate: tuple[type[CrmError], ...] = ())
             raise error
 
 
-def item_params(owner_type: OwnerType, item_filter: Mapping[str, Any]) -> dict[str, Any]:
+def item_params(owner_type: EntityType, item_filter: Mapping[str, Any]) -> dict[str, Any]:
     """``crm.item.list`` params for one entity type, a filter and the card's fields."""
     params: dict[str, Any] = {
         "entityTypeId": owner_type.type_id,

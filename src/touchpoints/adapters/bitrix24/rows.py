@@ -17,7 +17,7 @@ from touchpoints.adapters.bitrix24.wire import (
     to_str,
 )
 from touchpoints.domain.crm import Activity, Department, RecordCard, TodoText, UserInfo
-from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.model import EntityType, OwnerRef, OwnerType, entity_type_of_id
 
 ACTIVITY_SELECT = [
     "ID",
@@ -79,9 +79,9 @@ def parse_activity(row: Mapping[str, Any]) -> Activity:
     owner_type_id = to_opt_int(row.get("OWNER_TYPE_ID"))
     if owner_id is not None and owner_type_id is not None:
         try:
-            owner = OwnerRef(OwnerType.from_type_id(owner_type_id), owner_id)
+            owner = OwnerRef(entity_type_of_id(owner_type_id), owner_id)
         except ValueError:
-            owner = None  # a smart process or another kind we do not serve
+            owner = None  # a quote, an invoice or another kind we do not serve
     return Activity(
         id=to_int(row.get("ID")),
         owner=owner,
@@ -93,7 +93,7 @@ def parse_activity(row: Mapping[str, Any]) -> Activity:
     )
 
 
-def parse_item(owner_type: OwnerType, row: Mapping[str, Any]) -> RecordCard:
+def parse_item(owner_type: EntityType, row: Mapping[str, Any]) -> RecordCard:
     """A board card from a typed camelCase ``crm.item`` row (§12.1).
 
     A contact has no title: its card shows the person's name.
@@ -197,7 +197,7 @@ def activity_or_none(row: Mapping[str, Any]) -> Activity | None:
         return None
 
 
-def card_or_none(owner_type: OwnerType, row: Mapping[str, Any]) -> RecordCard | None:
+def card_or_none(owner_type: EntityType, row: Mapping[str, Any]) -> RecordCard | None:
     try:
         return parse_item(owner_type, row)
     except WireError:

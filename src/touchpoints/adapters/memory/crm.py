@@ -20,11 +20,12 @@ from touchpoints.domain.crm import (
     CurrentUser,
     Department,
     RecordCard,
+    SmartProcessInfo,
     TodoSpec,
     TodoText,
     UserInfo,
 )
-from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.model import EntityType, OwnerRef
 from touchpoints.domain.placements import MenuBinding
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.secrets import Secret
@@ -240,27 +241,34 @@ class MemoryCrmSession:
         return lookup
 
     async def search_records(
-        self, owner_type: OwnerType, text: str, *, limit: int = 20
+        self, owner_type: EntityType, text: str, *, limit: int = 20
     ) -> list[RecordCard]:
         portal, user = self._begin("search_records")
         needle = text.strip().casefold()
         hits = [
             card
             for ref, card in sorted(portal.records.items(), key=lambda item: item[0].id)
-            if ref.type is owner_type
+            if ref.type == owner_type
             and needle in card.title.casefold()
             and portal.can_read(user, ref)
         ]
         return hits[: max(limit, 0)]
 
-    async def open_records(self, owner_type: OwnerType, *, limit: int = 500) -> list[RecordCard]:
+    async def open_records(self, owner_type: EntityType, *, limit: int = 500) -> list[RecordCard]:
         portal, user = self._begin("open_records")
         hits = [
             card
             for ref, card in sorted(portal.records.items(), key=lambda item: item[0].id)
-            if ref.type is owner_type and not card.closed and portal.can_read(user, ref)
+            if ref.type == owner_type and not card.closed and portal.can_read(user, ref)
         ]
         return hits[: max(limit, 0)]
+
+    async def smart_processes(self) -> list[SmartProcessInfo]:
+        portal, user = self._begin("smart_processes")
+        # Every user reads the names; only CRM admins would see crm.type.list's details,
+        # which the app does not use (BITRIX24.md §22.3).
+        del user
+        return sorted(portal.smart_processes.values(), key=lambda info: info.type.entity_type_id)
 
     # -------------------------------------------------------------- people
 

@@ -9,7 +9,7 @@ import attrs
 
 from touchpoints.adapters.memory.checks import checked_now
 from touchpoints.adapters.memory.transaction import TOUCH_POINTS, MemoryRepository
-from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint
+from touchpoints.domain.model import EntityType, OwnerRef, Status, TouchPoint
 from touchpoints.domain.reports import Metrics, Report, compute_report
 from touchpoints.ports.reports import PeriodListing, ReportQuery
 
@@ -64,13 +64,13 @@ class MemoryReports(MemoryRepository):
         return ordered[: listing.limit]
 
     async def owners_with_open(
-        self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
+        self, portal_id: int, owner_type: EntityType, owner_ids: Sequence[int]
     ) -> set[int]:
         wanted = set(owner_ids)
         return {
             tp.owner.id
             for tp in self._of(portal_id)
-            if tp.is_open and tp.owner.type is owner_type and tp.owner.id in wanted
+            if tp.is_open and tp.owner.type == owner_type and tp.owner.id in wanted
         }
 
     async def in_period_matching(self, portal_id: int, listing: PeriodListing) -> list[TouchPoint]:

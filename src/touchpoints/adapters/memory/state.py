@@ -11,7 +11,7 @@ from typing import Literal
 import attrs
 
 from touchpoints.adapters.memory.permissions import CrmAccess, crm_allows
-from touchpoints.domain.crm import Activity, Department, RecordCard, UserInfo
+from touchpoints.domain.crm import Activity, Department, RecordCard, SmartProcessInfo, UserInfo
 from touchpoints.domain.model import OwnerRef, TouchPointType
 from touchpoints.domain.secrets import Secret
 
@@ -94,6 +94,7 @@ class MemoryPortal:
     # Leads, deals, contacts and companies as their cards show them (a contact's title is its
     # full name).
     records: dict[OwnerRef, RecordCard] = attrs.Factory(dict)
+    smart_processes: dict[int, SmartProcessInfo] = attrs.Factory(dict)
     activities: dict[int, MemoryActivity] = attrs.Factory(dict)
     grants: dict[tuple[int, OwnerRef], Literal["read", "edit"]] = attrs.Factory(dict)
     event_bindings: set[tuple[str, str]] = attrs.Factory(set)

@@ -22,8 +22,8 @@ from touchpoints.adapters.memory.state import (
     MemoryUser,
     PlacementBinding,
 )
-from touchpoints.domain.crm import Department, RecordCard, UserInfo
-from touchpoints.domain.model import OwnerRef, OwnerType
+from touchpoints.domain.crm import Department, RecordCard, SmartProcessInfo, UserInfo
+from touchpoints.domain.model import EntityType, OwnerRef, SmartProcess
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.clock import Clock
@@ -127,10 +127,18 @@ class MemoryCrm:
         )
         return department_id
 
+    def add_smart_process(self, member_id: str, entity_type_id: int, title: str) -> SmartProcess:
+        """Add a smart-process type to a portal; records of it are added with ``add_record``."""
+        kind = SmartProcess(entity_type_id)
+        self.portal(member_id).smart_processes[entity_type_id] = SmartProcessInfo(
+            type=kind, title=title
+        )
+        return kind
+
     def add_record(
         self,
         member_id: str,
-        owner_type: OwnerType,
+        owner_type: EntityType,
         title: str = "",
         *,
         record_id: int | None = None,
@@ -140,7 +148,7 @@ class MemoryCrm:
         assigned_by_id: int | None = None,
         closed: bool = False,
     ) -> OwnerRef:
-        """Add a lead/deal/contact/company; returns its reference."""
+        """Add a lead/deal/contact/company or a smart-process item; returns its reference."""
         portal = self.portal(member_id)
         key = f"record:{owner_type.value}"
         if record_id is None:

@@ -20,7 +20,14 @@ import asyncpg
 
 from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import owner_from_row, touch_point_from_row
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint, TouchPointType
+from touchpoints.domain.model import (
+    EntityType,
+    OwnerRef,
+    OwnerType,
+    TouchPoint,
+    TouchPointType,
+    entity_type,
+)
 from touchpoints.domain.reports import DailyPoint, Metrics, Report, ReportFilter
 from touchpoints.domain.scheduling import local_date, start_of_local_day
 from touchpoints.ports.reports import PeriodListing, ReportQuery
@@ -108,7 +115,8 @@ def _add(figures: dict[str, Any], row: asyncpg.Record) -> None:
         figures[name] += row[name]
     figures["days_late"].extend(row["days_late"] or ())
     figures["by_type"][TouchPointType(row["type"])] += row["created"]
-    figures["by_owner_type"][OwnerType(row["owner_type"])] += row["created"]
+    kind = entity_type(row["owner_type"])
+    figures["by_owner_type"][kind] = figures["by_owner_type"].get(kind, 0) + row["created"]
 
 
 class PostgresReports(PostgresRepository):
@@ -343,7 +351,7 @@ class PostgresReports(PostgresRepository):
         return [owner_from_row(row) for row in rows]
 
     async def owners_with_open(
-        self, portal_id: int, owner_type: OwnerType, owner_ids: Sequence[int]
+        self, portal_id: int, owner_type: EntityType, owner_ids: Sequence[int]
     ) -> set[int]:
         if not owner_ids:
             return set()

@@ -8,7 +8,7 @@ import asyncpg
 import attrs
 
 from touchpoints.adapters.postgres.crypto import TokenCipher
-from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
+from touchpoints.domain.model import OwnerRef, Status, TouchPoint, TouchPointType, entity_type
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalStatus
 from touchpoints.domain.settings import IntervalUnit, PortalSettings, UserPreferences
 from touchpoints.ports.storage import DigestEntry, DigestState, Feedback, PendingTodo
@@ -26,7 +26,7 @@ def _columns(
 
 def owner_from_row(row: asyncpg.Record) -> OwnerRef:
     """The CRM record a row's ``owner_type`` and ``owner_id`` name."""
-    return OwnerRef(OwnerType(row["owner_type"]), row["owner_id"])
+    return OwnerRef(entity_type(row["owner_type"]), row["owner_id"])
 
 
 def portal_from_row(row: asyncpg.Record, cipher: TokenCipher) -> Portal:
@@ -55,7 +55,7 @@ def settings_from_row(row: asyncpg.Record) -> PortalSettings:
         **_columns(
             PortalSettings,
             row,
-            enabled_entities=(OwnerType(value) for value in row["enabled_entities"]),
+            enabled_entities=(entity_type(value) for value in row["enabled_entities"]),
             default_interval_unit=IntervalUnit(row["default_interval_unit"]),
         )
     )

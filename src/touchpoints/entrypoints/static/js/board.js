@@ -7,7 +7,7 @@ import { cardView, deadlineMs, ownerTypeLabel, personView, subjectView, typeLabe
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, openHandOverDialog } from "./dialogs.js";
 import { avatar, debounce, h, icon, replace } from "./dom.js";
 import { formatDateTime, formatDay, formatNumber, t, tn } from "./i18n.js";
-import { COLUMNS, OWNER_TYPES, TYPES, app, errorText, loadPresets, myId, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
+import { COLUMNS, TYPES, app, errorText, loadPresets, myId, ownerKinds, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
 import { announce, button, dateField, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
 import { patchWithUndo, undoToast } from "./undo.js";
 import { addDays, localDate, parseInstant } from "./zone.js";
@@ -25,7 +25,7 @@ function loadFilters() {
     const saved = JSON.parse(localStorage.getItem(filterKey()) || "{}");
     const filters = { ...empty, ...saved };
     if (!seesTeam()) filters.responsible_id = "";
-    if (filters.owner_type && !OWNER_TYPES.includes(filters.owner_type)) filters.owner_type = "";
+    if (filters.owner_type && !ownerKinds().includes(filters.owner_type)) filters.owner_type = "";
     if (filters.type && !TYPES.includes(filters.type)) filters.type = "";
     return filters;
   } catch {
@@ -275,7 +275,7 @@ export function mountBoard(root) {
       h(
         "div",
         { class: "filters", role: "group", "aria-label": t("filter.label") },
-        selectFilter("owner_type", t("filter.record"), [{ value: "", label: t("filter.all_records") }, ...OWNER_TYPES.map((type) => ({ value: type, label: ownerTypeLabel(type) }))]),
+        selectFilter("owner_type", t("filter.record"), [{ value: "", label: t("filter.all_records") }, ...ownerKinds().map((type) => ({ value: type, label: ownerTypeLabel(type) }))]),
         selectFilter("type", t("filter.type"), [{ value: "", label: t("filter.all_types") }, ...TYPES.map((type) => ({ value: type, label: typeLabel(type) }))]),
       ),
       filtersOn() ? filterChip() : null,

@@ -83,8 +83,11 @@ function watchHeight() {
   new MutationObserver(fitWindow).observe(document.body, { childList: true });
 }
 
-/** The CRM card's path in the portal, e.g. /crm/deal/details/314/ (BITRIX24.md §16.1). */
+/** The CRM card's path in the portal, e.g. /crm/deal/details/314/ (BITRIX24.md §16.1), or
+ * /crm/type/1046/details/7/ for a smart process's item (§22.3). */
 export function crmPath(owner) {
+  const dynamic = /^dynamic_(\d+)$/.exec(owner.type);
+  if (dynamic) return `/crm/type/${dynamic[1]}/details/${owner.id}/`;
   return `/crm/${owner.type}/details/${owner.id}/`;
 }
 

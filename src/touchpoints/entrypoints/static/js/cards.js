@@ -2,7 +2,7 @@
 
 import { avatar, h, icon } from "./dom.js";
 import { formatDateTime, formatRelative, t } from "./i18n.js";
-import { ownerTitle, portalZone, userById } from "./state.js";
+import { ownerTitle, portalZone, smartProcessTitle, userById } from "./state.js";
 import { parseInstant } from "./zone.js";
 
 export function typeLabel(type) {
@@ -10,6 +10,7 @@ export function typeLabel(type) {
 }
 
 export function ownerTypeLabel(type) {
+  if (String(type).startsWith("dynamic_")) return smartProcessTitle(type) || t("owner.smart_process");
   return t(`owner.${type}`);
 }
 

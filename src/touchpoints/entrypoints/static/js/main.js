@@ -128,12 +128,14 @@ async function boot() {
   installRenewer();
   if (!hasSession) throw Object.assign(new Error("no session"), { status: 401, code: "SESSION_MISSING" });
   app.me = await api("GET", "/me");
-  const [users, settings] = await Promise.all([
+  const [users, settings, smartProcesses] = await Promise.all([
     api("GET", "/users").then((answer) => answer.users || []).catch(() => []),
     api("GET", "/settings").catch(() => null),
+    api("GET", "/smart-processes").then((answer) => answer.items || []).catch(() => []),
   ]);
   setUsers(users);
   app.settings = settings;
+  app.smartProcesses = smartProcesses;
 
   const owner = ownerFromPlacement(app.placement, app.placementOptions);
   if (owner) {

@@ -11,8 +11,8 @@ import { t, tn } from "./i18n.js";
 import { TYPES, app, errorText, ownerTitle } from "./state.js";
 import { button, field, select } from "./ui.js";
 
-const TIMELINE = /^CRM_(LEAD|DEAL)_ACTIVITY_TIMELINE_MENU$/;
-const LIST = /^CRM_(LEAD|DEAL|CONTACT|COMPANY)_LIST_MENU$/;
+const TIMELINE = /^CRM_(LEAD|DEAL|DYNAMIC_[1-9]\d{2,9})_ACTIVITY_TIMELINE_MENU$/;
+const LIST = /^CRM_(LEAD|DEAL|CONTACT|COMPANY|DYNAMIC_[1-9]\d{2,9})_LIST_MENU$/;
 
 function positive(raw) {
   const value = Number.parseInt(raw ?? "", 10);

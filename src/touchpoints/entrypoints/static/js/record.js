@@ -10,7 +10,7 @@ import { formatNumber, t } from "./i18n.js";
 import { app, errorText, ownerTitle } from "./state.js";
 import { button, panel } from "./ui.js";
 
-const PLACEMENT_OWNER = /^CRM_(LEAD|DEAL|CONTACT|COMPANY)_DETAIL_TAB$/;
+const PLACEMENT_OWNER = /^CRM_(LEAD|DEAL|CONTACT|COMPANY|DYNAMIC_[1-9]\d{2,9})_DETAIL_TAB$/;
 
 /** The record a CRM tab placement is about, or null (PLACEMENT_OPTIONS.ID is a string). */
 export function ownerFromPlacement(placement, options) {

@@ -9,7 +9,7 @@ import { barLineChart, donutChart, fitChart, legend, shareBars } from "./charts.
 import { openCreateDialog } from "./dialogs.js";
 import { avatar, h, icon, replace } from "./dom.js";
 import { currentLanguage, formatDay, formatNumber, t, tn } from "./i18n.js";
-import { OWNER_TYPES, TYPES, app, errorText, myId, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
+import { TYPES, app, errorText, myId, ownerKinds, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
 import { announce, button, dateField, toast } from "./ui.js";
 import { addDays, dayToUtcNoon, localDate, weekStart } from "./zone.js";
 
@@ -109,7 +109,7 @@ function loadPrefs() {
     if (PERIODS.includes(saved.period)) prefs.period = saved.period;
     if (saved.custom && typeof saved.custom === "object") prefs.custom = { from: String(saved.custom.from || ""), to: String(saved.custom.to || "") };
     const filters = saved.filters || {};
-    if (OWNER_TYPES.includes(filters.owner_type)) prefs.filters.owner_type = filters.owner_type;
+    if (ownerKinds().includes(filters.owner_type)) prefs.filters.owner_type = filters.owner_type;
     if (TYPES.includes(filters.type)) prefs.filters.type = filters.type;
     if (seesTeam() && pickableUsers().some((user) => String(user.id) === String(filters.responsible_id))) prefs.filters.responsible_id = String(filters.responsible_id);
     if (saved.sort && typeof saved.sort.key === "string" && ["ascending", "descending"].includes(saved.sort.dir)) prefs.sort = saved.sort;
@@ -374,7 +374,7 @@ export function mountReports(root) {
         h(
           "div",
           { class: "filters", role: "group", "aria-label": t("filter.label") },
-          selectFilter("owner_type", t("filter.record"), [{ value: "", label: t("filter.all_records") }, ...OWNER_TYPES.map((type) => ({ value: type, label: ownerTypeLabel(type) }))]),
+          selectFilter("owner_type", t("filter.record"), [{ value: "", label: t("filter.all_records") }, ...ownerKinds().map((type) => ({ value: type, label: ownerTypeLabel(type) }))]),
           selectFilter("type", t("filter.type"), [{ value: "", label: t("filter.all_types") }, ...TYPES.map((type) => ({ value: type, label: typeLabel(type) }))]),
           seesTeam()
             ? selectFilter("responsible_id", t("reports.person"), [

@@ -5,7 +5,7 @@ import { api, apiDownload } from "./api.js";
 import { inFrame, selectUsers } from "./bx.js";
 import { avatar, h, icon, nextId, replace } from "./dom.js";
 import { formatDay, formatHour, t, weekdayNames } from "./i18n.js";
-import { OWNER_TYPES, app, errorText, isAdmin, pickableUsers, userById } from "./state.js";
+import { app, errorText, isAdmin, ownerKinds, pickableUsers, smartProcessTitle, userById } from "./state.js";
 import { button, dateField, field, openDialog, panel, select, showFieldErrors, toast } from "./ui.js";
 import { knownZones } from "./zone.js";
 
@@ -23,7 +23,9 @@ function portalForm(settings, { editable }) {
   const entities = h(
     "div",
     { class: "checks", role: "group", "aria-label": t("settings.entities") },
-    OWNER_TYPES.map((type) => h("label", { class: "check" }, checkbox(value.enabled_entities.includes(type), { value: type, name: "enabled_entities" }), h("span", {}, t(`owner.${type}_plural`)))),
+    ownerKinds().map((type) =>
+      h("label", { class: "check" }, checkbox(value.enabled_entities.includes(type), { value: type, name: "enabled_entities" }), h("span", {}, smartProcessTitle(type) || t(String(type).startsWith("dynamic_") ? "owner.smart_process" : `owner.${type}_plural`))),
+    ),
   );
 
   const interval = h("input", { type: "number", class: "input input--short", min: 1, max: 90, step: 1, required: true, value: String(value.default_interval), dataset: { testid: "setting-default_interval" } });

@@ -16,6 +16,7 @@ export const app = {
   users: [],
   usersById: new Map(),
   settings: null,
+  smartProcesses: [],
   /** Quick dates from ``GET /presets`` (local days); refreshed with every board load. */
   presets: null,
   /** Set by a view with unsaved edits (settings): a function telling whether there are any. */
@@ -75,10 +76,24 @@ export function pickableUsers() {
   return [...active.filter((user) => user.id === me), ...active.filter((user) => user.id !== me)];
 }
 
+/** Every owner type the portal knows: the four entities, then its smart processes. */
+export function ownerKinds() {
+  const known = [...OWNER_TYPES, ...(app.smartProcesses || []).map((process) => process.type)];
+  // A smart process enabled earlier whose type Bitrix24 no longer lists still names cards.
+  const enabled = (app.settings?.enabled_entities || []).filter((type) => !known.includes(type));
+  return [...known, ...enabled];
+}
+
 /** Owner types a new touch-point may use (the portal's enabled entities). */
 export function enabledOwnerTypes() {
   const enabled = app.settings?.enabled_entities;
-  return OWNER_TYPES.filter((type) => !enabled || enabled.includes(type));
+  return ownerKinds().filter((type) => !enabled || enabled.includes(type));
+}
+
+/** A smart process's name as the CRM gives it, or null for the four entities. */
+export function smartProcessTitle(type) {
+  if (!String(type).startsWith("dynamic_")) return null;
+  return (app.smartProcesses || []).find((process) => process.type === type)?.title || null;
 }
 
 /** A sentence for the user about a failed API call, in their language. */
