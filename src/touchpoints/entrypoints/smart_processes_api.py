@@ -44,6 +44,5 @@ ROUTES: tuple[Route, ...] = (
         path="/api/v1/smart-processes",
         handler=listing,
         summary="The portal's smart-process types (read live from the CRM)",
-        reply=SmartProcessesReply,
     ),
 )
