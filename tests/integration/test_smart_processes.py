@@ -230,3 +230,65 @@ async def test_reports_count_touch_points_on_smart_processes_by_owner_type(
     assert by_owner[f"dynamic_{PROJECTS}"] == 1
     assert by_owner["deal"] == 1
     assert by_owner["lead"] == 0
+
+
+async def test_the_smart_process_list_menu_opens_the_page_for_that_row(harness: Harness) -> None:
+    member_id, _ = await a_portal_with_projects(harness)
+    item = harness.b24.add_record(member_id, PROJECTS, title="Row")
+    code = f"CRM_DYNAMIC_{PROJECTS}_LIST_MENU"
+
+    response = await harness.post_frame(
+        "/b24/app", harness.b24.placement_launch(member_id, ADMIN, code, record_id=item.id)
+    )
+
+    body = await response.text()
+    assert response.status == 200, body
+    assert page_options(body) == (code, {"ID": str(item.id)})
+
+
+async def test_a_todo_made_in_bitrix24_on_an_item_is_tracked_from_its_timeline_menu(
+    harness: Harness,
+) -> None:
+    member_id, session = await a_portal_with_projects(harness)
+    item = harness.b24.add_record(member_id, PROJECTS, title="Timeline")
+    activity = harness.b24.add_activity(
+        member_id,
+        item,
+        deadline=harness.b24.clock.now().replace(microsecond=0) + timedelta(days=2),
+        responsible_id=ADMIN,
+        subject="Kick-off",
+    )
+    code = f"CRM_DYNAMIC_{PROJECTS}_ACTIVITY_TIMELINE_MENU"
+
+    response = await harness.post_frame(
+        "/b24/app",
+        harness.b24.placement_launch(
+            member_id, ADMIN, code, record_id=item.id, activity_id=activity
+        ),
+    )
+    body = await response.text()
+    assert response.status == 200, body
+    assert page_options(body) == (code, {"ID": str(item.id), "ACTIVITY_ID": str(activity)})
+
+    status, standing = await harness.api("GET", f"/api/v1/activities/{activity}", session)
+    assert status == 200, standing
+    assert standing["trackable"] is True
+    status, tracked = await harness.api(
+        "POST", f"/api/v1/activities/{activity}/track", session, json={"type": "meeting"}
+    )
+    assert status == 201, tracked
+    assert tracked["owner"]["type"] == f"dynamic_{PROJECTS}"
+    assert tracked["activity_id"] == activity
+
+
+async def test_a_forged_smart_process_tab_launch_is_refused(harness: Harness) -> None:
+    member_id, _ = await a_portal_with_projects(harness)
+    item = harness.b24.add_record(member_id, PROJECTS, title="Forged")
+    launch = harness.b24.placement_launch(
+        member_id, ADMIN, f"CRM_DYNAMIC_{PROJECTS}_DETAIL_TAB", record_id=item.id, forged=True
+    )
+
+    response = await harness.post_frame("/b24/app", launch)
+
+    assert response.status == 401
+    assert "tp-session" not in await response.text()
