@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 from touchpoints.adapters.postgres.db import PostgresRepository, require_aware, require_limit
 from touchpoints.adapters.postgres.rows import touch_point_from_row
@@ -24,6 +25,19 @@ class PostgresTouchPoints(PostgresRepository):
 
     async def _many(self, query: str, *args: object) -> list[TouchPoint]:
         return [touch_point_from_row(row) for row in await self._db.fetch(query, *args)]
+
+    async def _any_of(
+        self, column: Literal["id", "activity_id"], portal_id: int, values: Sequence[int]
+    ) -> list[TouchPoint]:
+        """The portal's touch-points whose ``column`` is one of ``values``, in id order."""
+        if not values:
+            return []
+        return await self._many(
+            f"SELECT * FROM touchpoints WHERE portal_id = $1 AND {column} = ANY($2::bigint[])"  # noqa: S608
+            " ORDER BY id",
+            portal_id,
+            sorted(set(values)),
+        )
 
     async def add(self, new: NewTouchPoint) -> TouchPoint:
         row = await self._db.fetchrow(
@@ -78,17 +92,7 @@ class PostgresTouchPoints(PostgresRepository):
         )
 
     async def by_activities(self, portal_id: int, activity_ids: Sequence[int]) -> list[TouchPoint]:
-        if not activity_ids:
-            return []
-        return await self._many(
-            """
-            SELECT * FROM touchpoints
-            WHERE portal_id = $1 AND activity_id = ANY($2::bigint[])
-            ORDER BY id
-            """,
-            portal_id,
-            list(activity_ids),
-        )
+        return await self._any_of("activity_id", portal_id, activity_ids)
 
     async def update(self, touch_point: TouchPoint) -> TouchPoint:
         tp = touch_point
@@ -247,14 +251,4 @@ class PostgresTouchPoints(PostgresRepository):
         return await self._many(sql, *args)
 
     async def by_ids(self, portal_id: int, touch_point_ids: Sequence[int]) -> list[TouchPoint]:
-        if not touch_point_ids:
-            return []
-        return await self._many(
-            """
-            SELECT * FROM touchpoints
-            WHERE portal_id = $1 AND id = ANY($2::bigint[])
-            ORDER BY id
-            """,
-            portal_id,
-            sorted(set(touch_point_ids)),
-        )
+        return await self._any_of("id", portal_id, touch_point_ids)
