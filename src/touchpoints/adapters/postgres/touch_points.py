@@ -232,16 +232,19 @@ class PostgresTouchPoints(PostgresRepository):
 
         if query.statuses is not None:
             where.append(f"status IN ({_status_list(query.statuses)})")
-        if query.responsible_ids is not None:
-            where.append(f"responsible_id = ANY({param(sorted(query.responsible_ids))}::bigint[])")
-        if query.deadline_from is not None:
-            where.append(f"deadline >= {param(query.deadline_from)}")
-        if query.deadline_before is not None:
-            where.append(f"deadline < {param(query.deadline_before)}")
-        if query.owner_type is not None:
-            where.append(f"owner_type = {param(query.owner_type.value)}")
-        if query.type is not None:
-            where.append(f"type = {param(query.type.value)}")
+        filters: tuple[tuple[str, object], ...] = (
+            (
+                "responsible_id = ANY({}::bigint[])",
+                None if query.responsible_ids is None else sorted(query.responsible_ids),
+            ),
+            ("deadline >= {}", query.deadline_from),
+            ("deadline < {}", query.deadline_before),
+            ("owner_type = {}", None if query.owner_type is None else query.owner_type.value),
+            ("type = {}", None if query.type is None else query.type.value),
+        )
+        for condition, value in filters:
+            if value is not None:
+                where.append(condition.format(param(value)))
         if isinstance(query, ListQuery) and query.after is not None:
             deadline, after_id = param(query.after.deadline), param(query.after.id)
             where.append(f"(deadline, id) > ({deadline}::timestamptz, {after_id}::bigint)")
