@@ -57,29 +57,30 @@ class InvalidReference(StorageError):
 
 
 @attrs.frozen(kw_only=True)
-class BoardQuery:
-    """What a board (or digest) asks for. ``responsible_ids`` None means every user."""
+class TouchPointFilter:
+    """The filters a board and a list page share; None matches everything
+    (``responsible_ids`` None: every user). Deadlines: from included, before excluded."""
 
     responsible_ids: frozenset[int] | None = None
-    statuses: frozenset[Status] = frozenset({Status.OPEN})
-    deadline_from: datetime | None = None
-    deadline_before: datetime | None = None
     owner_type: EntityType | None = None
     type: TouchPointType | None = None
+    deadline_from: datetime | None = None
+    deadline_before: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BoardQuery(TouchPointFilter):
+    """What a board (or digest) asks for: open touch-points unless ``statuses`` says otherwise."""
+
+    statuses: frozenset[Status] = frozenset({Status.OPEN})
     limit: int = 5_000
 
 
 @attrs.frozen(kw_only=True)
-class ListQuery:
-    """A list view page: ``TouchPointRepository.page``. None filters match everything
-    (``responsible_ids`` None: every user; ``statuses`` None: every status)."""
+class ListQuery(TouchPointFilter):
+    """A list view page: ``TouchPointRepository.page``; ``statuses`` None: every status."""
 
-    responsible_ids: frozenset[int] | None = None
     statuses: frozenset[Status] | None = None
-    owner_type: EntityType | None = None
-    type: TouchPointType | None = None
-    deadline_from: datetime | None = None
-    deadline_before: datetime | None = None
     after: ListPosition | None = None
     limit: int = 50
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -14,6 +14,9 @@ from touchpoints.adapters.bitrix24.wire import WireError, as_dict, php_query, to
 from touchpoints.ports.crm import CrmAuthExpired, CrmError, CrmUnavailable, PortalGone
 
 MAX_COMMANDS = 50
+
+_Item = TypeVar("_Item")
+_Outcome = TypeVar("_Outcome")
 
 
 class Caller(Protocol):
@@ -145,3 +148,40 @@ async def run_commands(
         chunk = dict(items[offset : offset + MAX_COMMANDS])
         merged = merged.merge(await batch(caller, chunk, safe=safe))
     return merged
+
+
+async def send_each(
+    caller: Caller,
+    items: Sequence[_Item],
+    *,
+    key: str,
+    command: Callable[[_Item], Command],
+    safe: bool,
+    outcome: Callable[[_Item, str, BatchReply], _Outcome],
+    failed: Callable[[_Item, str], _Outcome],
+) -> list[_Outcome]:
+    """One command per item (ids ``<key><index>``), ``MAX_COMMANDS`` to a request, one
+    request after another; the outcomes in the items' order.
+
+    A request that fails as a whole after an earlier one went out marks its own items
+    ``failed`` with the error's code instead of raising (the earlier ones were delivered).
+
+    Raises: the CRM port's failures, when the first request fails as a whole.
+    """
+    outcomes: list[_Outcome] = []
+    for offset in range(0, len(items), MAX_COMMANDS):
+        chunk = items[offset : offset + MAX_COMMANDS]
+        commands = {f"{key}{offset + index}": command(item) for index, item in enumerate(chunk)}
+        try:
+            reply = await run_commands(caller, commands, safe=safe)
+        except CrmError as exc:
+            if offset == 0:
+                raise
+            code = exc.code or type(exc).__name__
+            outcomes.extend(failed(item, code) for item in chunk)
+            continue
+        outcomes.extend(
+            outcome(item, command_id, reply)
+            for command_id, item in zip(commands, chunk, strict=True)
+        )
+    return outcomes

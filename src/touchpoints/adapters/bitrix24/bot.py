@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from touchpoints.adapters.bitrix24.batch import MAX_COMMANDS, Command, run_commands
+from touchpoints.adapters.bitrix24.batch import BatchReply, Command, run_commands, send_each
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.wire import WireError, as_dict, to_int
 from touchpoints.domain.bot import BotButton
@@ -128,28 +128,16 @@ class BitrixBotChannel:
     async def send(
         self, portal: Portal, bot_id: int, messages: Sequence[BotMessage]
     ) -> list[BotDelivery]:
-        client = self._connector.app_client(portal)
-        deliveries: list[BotDelivery] = []
-        for offset in range(0, len(messages), MAX_COMMANDS):
-            chunk = messages[offset : offset + MAX_COMMANDS]
-            commands = {
-                f"m{offset + index}": _message_command(bot_id, message)
-                for index, message in enumerate(chunk)
-            }
-            try:
-                # Not safe to repeat: a lost answer must not send every message twice.
-                reply = await run_commands(client, commands, safe=False)
-            except CrmError as exc:
-                if offset == 0:
-                    raise
-                code = exc.code or type(exc).__name__
-                deliveries.extend(
-                    BotDelivery(user_id=m.user_id, ok=False, error=code) for m in chunk
-                )
-                continue
-            for key, message in zip(commands, chunk, strict=True):
-                deliveries.append(_delivery(message, key, reply.results, reply.errors))
-        return deliveries
+        return await send_each(
+            self._connector.app_client(portal),
+            messages,
+            key="m",
+            command=lambda message: _message_command(bot_id, message),
+            # Not safe to repeat: a lost answer must not send every message twice.
+            safe=False,
+            outcome=_delivery,
+            failed=lambda m, code: BotDelivery(user_id=m.user_id, ok=False, error=code),
+        )
 
     async def clear_keyboards(
         self, portal: Portal, bot_id: int, message_ids: Sequence[int]
@@ -167,9 +155,8 @@ class BitrixBotChannel:
         await run_commands(self._connector.app_client(portal), commands, safe=True)
 
 
-def _delivery(
-    message: BotMessage, key: str, results: Mapping[str, Any], errors: Mapping[str, CrmError]
-) -> BotDelivery:
+def _delivery(message: BotMessage, key: str, reply: BatchReply) -> BotDelivery:
+    results, errors = reply.results, reply.errors
     if key in errors:
         return BotDelivery(user_id=message.user_id, ok=False, error=errors[key].code or "ERROR")
     if key not in results:

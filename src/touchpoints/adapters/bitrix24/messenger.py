@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from touchpoints.adapters.bitrix24.batch import MAX_COMMANDS, Command, run_commands
+from touchpoints.adapters.bitrix24.batch import BatchReply, Command, send_each
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.domain.portal import Portal
-from touchpoints.ports.crm import CrmError
 from touchpoints.ports.messaging import Delivery, Notification
 
 if TYPE_CHECKING:
@@ -50,33 +49,19 @@ class BitrixMessenger:
 
         Raises: PortalGone, CrmUnavailable, CrmError: the first batch failed as a whole.
         """
-        client = self._connector.app_client(portal)
-        deliveries: list[Delivery] = []
-        for offset in range(0, len(notifications), MAX_COMMANDS):
-            chunk = notifications[offset : offset + MAX_COMMANDS]
-            commands = {
-                f"n{offset + index}": Command("im.notify.system.add", _params(notification))
-                for index, notification in enumerate(chunk)
-            }
-            try:
-                reply = await run_commands(client, commands, safe=True)
-            except CrmError as exc:
-                if offset == 0:
-                    raise
-                code = exc.code or type(exc).__name__
-                deliveries.extend(Delivery(user_id=n.user_id, ok=False, error=code) for n in chunk)
-                continue
-            for key, notification in zip(commands, chunk, strict=True):
-                deliveries.append(_delivery(notification, key, reply.results, reply.errors))
-        return deliveries
+        return await send_each(
+            self._connector.app_client(portal),
+            notifications,
+            key="n",
+            command=lambda n: Command("im.notify.system.add", _params(n)),
+            safe=True,
+            outcome=_delivery,
+            failed=lambda n, code: Delivery(user_id=n.user_id, ok=False, error=code),
+        )
 
 
-def _delivery(
-    notification: Notification,
-    key: str,
-    results: Mapping[str, Any],
-    errors: Mapping[str, CrmError],
-) -> Delivery:
+def _delivery(notification: Notification, key: str, reply: BatchReply) -> Delivery:
+    results, errors = reply.results, reply.errors
     if key in errors:
         error = errors[key]
         return Delivery(user_id=notification.user_id, ok=False, error=error.code or "ERROR")

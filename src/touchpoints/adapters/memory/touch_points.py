@@ -106,20 +106,7 @@ class MemoryTouchPoints(MemoryRepository):
         return stored
 
     async def board(self, portal_id: int, query: BoardQuery) -> list[TouchPoint]:
-        start = utc_or_none("deadline_from", query.deadline_from)
-        end = utc_or_none("deadline_before", query.deadline_before)
-        check_limit(query.limit)
-        rows = [
-            tp
-            for tp in self._of(portal_id)
-            if tp.status in query.statuses
-            and (query.responsible_ids is None or tp.responsible_id in query.responsible_ids)
-            and (start is None or tp.deadline >= start)
-            and (end is None or tp.deadline < end)
-            and (query.owner_type is None or tp.owner.type is query.owner_type)
-            and (query.type is None or tp.type is query.type)
-        ]
-        return _sorted(rows, lambda tp: (tp.deadline, tp.id))[: query.limit]
+        return self._filtered(portal_id, query)
 
     async def for_owner(self, portal_id: int, owner: OwnerRef) -> list[TouchPoint]:
         rows = [tp for tp in self._of(portal_id) if tp.owner == owner]
@@ -166,10 +153,14 @@ class MemoryTouchPoints(MemoryRepository):
         return _sorted(self._of(portal_id), lambda tp: tp.id)
 
     async def page(self, portal_id: int, query: ListQuery) -> list[TouchPoint]:
+        return self._filtered(portal_id, query)
+
+    def _filtered(self, portal_id: int, query: BoardQuery | ListQuery) -> list[TouchPoint]:
+        """A board's or a list page's rows, by deadline then id."""
         start = utc_or_none("deadline_from", query.deadline_from)
         end = utc_or_none("deadline_before", query.deadline_before)
         after = None
-        if query.after is not None:
+        if isinstance(query, ListQuery) and query.after is not None:
             after = (utc("after", query.after.deadline), query.after.id)
         check_limit(query.limit)
         rows = [

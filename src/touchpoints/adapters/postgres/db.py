@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import asyncpg
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     Connection = (
         asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
     )
+    Pool = asyncpg.Pool[asyncpg.Record]
 
 
 def require_aware(field: str, value: datetime | None) -> None:
@@ -90,30 +91,52 @@ def pool_errors() -> Iterator[None]:
         raise error from exc
 
 
-async def open_side_pool(
-    dsn: str,
-    *,
-    name: str,
-    max_size: int,
-    statement_cache: bool,
-    connect_timeout_s: float,
-    command_timeout_s: float,
-    server_settings: dict[str, str] | None = None,
-) -> asyncpg.Pool[asyncpg.Record]:
-    """A small pool of its own for an adapter of one statement per operation (the rate
-    budget, the event inbox), opened lazily; ``statement_cache`` False for a
-    transaction-mode pooler in front (README: deploy)."""
-    with pool_errors():
-        return await asyncpg.create_pool(
-            libpq_url(dsn),
-            min_size=0,
-            max_size=max_size,
-            timeout=connect_timeout_s,
-            command_timeout=command_timeout_s,
-            max_inactive_connection_lifetime=60.0,
-            server_settings={"application_name": name, **(server_settings or {})},
-            statement_cache_size=100 if statement_cache else 0,
-        )
+class SidePoolAdapter:
+    """Base of the adapters of one statement per operation (the rate budget, the event
+    inbox): each has a small pool of its own, so its statements never queue behind the
+    units of work, nor they behind it. Build with ``await <Adapter>.open(...)``."""
+
+    POOL_NAME: ClassVar[str]
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    def server_settings(cls, *, statement_cache: bool) -> dict[str, str]:
+        """Startup parameters of the pool's connections beyond ``application_name``."""
+        return {}
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        max_size: int = 4,
+        statement_cache: bool = True,
+        connect_timeout_s: float = 5.0,
+        command_timeout_s: float = 5.0,
+    ) -> Self:
+        """A pool of up to ``max_size`` connections, opened lazily; ``statement_cache``
+        False for a transaction-mode pooler in front (README: deploy)."""
+        settings = cls.server_settings(statement_cache=statement_cache)
+        with pool_errors():
+            pool = await asyncpg.create_pool(
+                libpq_url(dsn),
+                min_size=0,
+                max_size=max_size,
+                timeout=connect_timeout_s,
+                command_timeout=command_timeout_s,
+                max_inactive_connection_lifetime=60.0,
+                server_settings={"application_name": cls.POOL_NAME, **settings},
+                statement_cache_size=100 if statement_cache else 0,
+            )
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} size={self._pool.get_size()}>"
 
 
 class PostgresRepository:
@@ -121,3 +144,21 @@ class PostgresRepository:
 
     def __init__(self, db: Db) -> None:
         self._db = db
+
+    async def _stamp_once(
+        self, table: str, column: str, portal_id: int, row_id: int, *, now: datetime
+    ) -> bool:
+        """Set a row's ``column`` to ``now`` if it is still NULL (a hand-over returned, an
+        undo token used): whether this call was the one that set it.
+
+        ``table`` and ``column`` are the repository's own identifiers, never caller text.
+        """
+        require_aware("now", now)
+        stamped = await self._db.fetchval(
+            f"UPDATE {table} SET {column} = $3"  # noqa: S608
+            f" WHERE portal_id = $1 AND id = $2 AND {column} IS NULL RETURNING id",
+            portal_id,
+            row_id,
+            now,
+        )
+        return stamped is not None

@@ -8,15 +8,11 @@ the process being killed right after it answered.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import asyncpg
 
-from touchpoints.adapters.postgres.db import open_side_pool, pool_errors
+from touchpoints.adapters.postgres.db import SidePoolAdapter, pool_errors
 from touchpoints.ports.event_inbox import InboxEntry
-
-if TYPE_CHECKING:
-    Pool = asyncpg.Pool[asyncpg.Record]
 
 _RECORD = """
 INSERT INTO event_inbox AS i (portal_id, activity_id, received_at, claimed_until)
@@ -54,38 +50,10 @@ def _entry(row: asyncpg.Record) -> InboxEntry:
     )
 
 
-class PostgresEventInbox:
+class PostgresEventInbox(SidePoolAdapter):
     """Implements ``EventInbox``. Build with ``await PostgresEventInbox.open(...)``."""
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
-
-    @classmethod
-    async def open(
-        cls,
-        dsn: str,
-        *,
-        max_size: int = 4,
-        statement_cache: bool = True,
-        connect_timeout_s: float = 5.0,
-        command_timeout_s: float = 5.0,
-    ) -> PostgresEventInbox:
-        """A pool of up to ``max_size`` connections, opened lazily."""
-        pool = await open_side_pool(
-            dsn,
-            name="touchpoints-event-inbox",
-            max_size=max_size,
-            statement_cache=statement_cache,
-            connect_timeout_s=connect_timeout_s,
-            command_timeout_s=command_timeout_s,
-        )
-        return cls(pool)
-
-    async def close(self) -> None:
-        await self._pool.close()
-
-    def __repr__(self) -> str:
-        return f"<PostgresEventInbox size={self._pool.get_size()}>"
+    POOL_NAME = "touchpoints-event-inbox"
 
     async def record(self, portal_id: int, activity_id: int, *, lease_s: float) -> InboxEntry:
         with pool_errors():

@@ -7,7 +7,7 @@ from datetime import datetime
 import asyncpg
 import attrs
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.domain.handover import Handover
 
 
@@ -27,10 +27,7 @@ def handover_from_row(row: asyncpg.Record) -> Handover:
     )
 
 
-class PostgresHandovers:
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
+class PostgresHandovers(PostgresRepository):
     async def add(self, handover: Handover) -> Handover:
         require_aware("created_at", handover.created_at)
         new_id = await self._db.fetchval(
@@ -72,15 +69,4 @@ class PostgresHandovers:
         return [handover_from_row(row) for row in rows]
 
     async def mark_returned(self, portal_id: int, handover_id: int, *, now: datetime) -> bool:
-        require_aware("now", now)
-        closed = await self._db.fetchval(
-            """
-            UPDATE handovers SET returned_at = $3
-            WHERE portal_id = $1 AND id = $2 AND returned_at IS NULL
-            RETURNING id
-            """,
-            portal_id,
-            handover_id,
-            now,
-        )
-        return closed is not None
+        return await self._stamp_once("handovers", "returned_at", portal_id, handover_id, now=now)

@@ -8,15 +8,8 @@ units of work, so a request that waits for a slot never starves them, nor they i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import asyncpg
-
-from touchpoints.adapters.postgres.db import open_side_pool, pool_errors
+from touchpoints.adapters.postgres.db import SidePoolAdapter, pool_errors
 from touchpoints.ports.rate_budget import Admission
-
-if TYPE_CHECKING:
-    Pool = asyncpg.Pool[asyncpg.Record]
 
 # The level drains continuously from ``updated_at``; a reservation lifts it by one. The
 # decision is made on the row locked FOR UPDATE, so concurrent statements of every process
@@ -85,47 +78,20 @@ WHERE p.member_id = $1 AND b.portal_id = p.id
 """
 
 
-class PostgresRateBudget:
+class PostgresRateBudget(SidePoolAdapter):
     """Implements ``RateBudget`` on Postgres. Build with ``await PostgresRateBudget.open(...)``."""
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    POOL_NAME = "touchpoints-rate-budget"
 
     @classmethod
-    async def open(
-        cls,
-        dsn: str,
-        *,
-        max_size: int = 4,
-        statement_cache: bool = True,
-        connect_timeout_s: float = 5.0,
-        command_timeout_s: float = 5.0,
-    ) -> PostgresRateBudget:
-        """A pool of up to ``max_size`` connections, opened lazily.
-
-        A reservation is worth nothing after a crash (the bucket drains within seconds),
+    def server_settings(cls, *, statement_cache: bool) -> dict[str, str]:
+        """A reservation is worth nothing after a crash (the bucket drains within seconds),
         so its commit does not wait for the WAL flush: ``synchronous_commit`` is off for
         these connections. That is a startup parameter, which a transaction-mode pooler
         refuses, so ``statement_cache=False`` (the pooler's setting) leaves it at the
         server's default.
         """
-        settings = {"synchronous_commit": "off"} if statement_cache else {}
-        pool = await open_side_pool(
-            dsn,
-            name="touchpoints-rate-budget",
-            max_size=max_size,
-            statement_cache=statement_cache,
-            connect_timeout_s=connect_timeout_s,
-            command_timeout_s=command_timeout_s,
-            server_settings=settings,
-        )
-        return cls(pool)
-
-    async def close(self) -> None:
-        await self._pool.close()
-
-    def __repr__(self) -> str:
-        return f"<PostgresRateBudget size={self._pool.get_size()}>"
+        return {"synchronous_commit": "off"} if statement_cache else {}
 
     async def admit(
         self, key: str, method: str, *, capacity: float, drain_per_s: float, max_wait_s: float

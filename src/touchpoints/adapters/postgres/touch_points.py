@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 from touchpoints.adapters.postgres.db import PostgresRepository, require_aware, require_limit
 from touchpoints.adapters.postgres.rows import touch_point_from_row
@@ -24,6 +25,19 @@ class PostgresTouchPoints(PostgresRepository):
 
     async def _many(self, query: str, *args: object) -> list[TouchPoint]:
         return [touch_point_from_row(row) for row in await self._db.fetch(query, *args)]
+
+    async def _any_of(
+        self, column: Literal["id", "activity_id"], portal_id: int, values: Sequence[int]
+    ) -> list[TouchPoint]:
+        """The portal's touch-points whose ``column`` is one of ``values``, in id order."""
+        if not values:
+            return []
+        return await self._many(
+            f"SELECT * FROM touchpoints WHERE portal_id = $1 AND {column} = ANY($2::bigint[])"  # noqa: S608
+            " ORDER BY id",
+            portal_id,
+            sorted(set(values)),
+        )
 
     async def add(self, new: NewTouchPoint) -> TouchPoint:
         row = await self._db.fetchrow(
@@ -78,17 +92,7 @@ class PostgresTouchPoints(PostgresRepository):
         )
 
     async def by_activities(self, portal_id: int, activity_ids: Sequence[int]) -> list[TouchPoint]:
-        if not activity_ids:
-            return []
-        return await self._many(
-            """
-            SELECT * FROM touchpoints
-            WHERE portal_id = $1 AND activity_id = ANY($2::bigint[])
-            ORDER BY id
-            """,
-            portal_id,
-            list(activity_ids),
-        )
+        return await self._any_of("activity_id", portal_id, activity_ids)
 
     async def update(self, touch_point: TouchPoint) -> TouchPoint:
         tp = touch_point
@@ -228,16 +232,19 @@ class PostgresTouchPoints(PostgresRepository):
 
         if query.statuses is not None:
             where.append(f"status IN ({_status_list(query.statuses)})")
-        if query.responsible_ids is not None:
-            where.append(f"responsible_id = ANY({param(sorted(query.responsible_ids))}::bigint[])")
-        if query.deadline_from is not None:
-            where.append(f"deadline >= {param(query.deadline_from)}")
-        if query.deadline_before is not None:
-            where.append(f"deadline < {param(query.deadline_before)}")
-        if query.owner_type is not None:
-            where.append(f"owner_type = {param(query.owner_type.value)}")
-        if query.type is not None:
-            where.append(f"type = {param(query.type.value)}")
+        filters: tuple[tuple[str, object], ...] = (
+            (
+                "responsible_id = ANY({}::bigint[])",
+                None if query.responsible_ids is None else sorted(query.responsible_ids),
+            ),
+            ("deadline >= {}", query.deadline_from),
+            ("deadline < {}", query.deadline_before),
+            ("owner_type = {}", None if query.owner_type is None else query.owner_type.value),
+            ("type = {}", None if query.type is None else query.type.value),
+        )
+        for condition, value in filters:
+            if value is not None:
+                where.append(condition.format(param(value)))
         if isinstance(query, ListQuery) and query.after is not None:
             deadline, after_id = param(query.after.deadline), param(query.after.id)
             where.append(f"(deadline, id) > ({deadline}::timestamptz, {after_id}::bigint)")
@@ -247,14 +254,4 @@ class PostgresTouchPoints(PostgresRepository):
         return await self._many(sql, *args)
 
     async def by_ids(self, portal_id: int, touch_point_ids: Sequence[int]) -> list[TouchPoint]:
-        if not touch_point_ids:
-            return []
-        return await self._many(
-            """
-            SELECT * FROM touchpoints
-            WHERE portal_id = $1 AND id = ANY($2::bigint[])
-            ORDER BY id
-            """,
-            portal_id,
-            sorted(set(touch_point_ids)),
-        )
+        return await self._any_of("id", portal_id, touch_point_ids)

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import attrs
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.domain.undo import UndoItem, UndoRecord
 
 # Expired records are kept a day (a late redeem then says "expired", not "unknown").
@@ -50,10 +50,7 @@ def undo_from_row(row: asyncpg.Record) -> UndoRecord:
     )
 
 
-class PostgresUndo:
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
+class PostgresUndo(PostgresRepository):
     async def add(self, record: UndoRecord) -> UndoRecord:
         require_aware("created_at", record.created_at)
         require_aware("expires_at", record.expires_at)
@@ -88,15 +85,4 @@ class PostgresUndo:
         return None if row is None else undo_from_row(row)
 
     async def use(self, portal_id: int, record_id: int, *, now: datetime) -> bool:
-        require_aware("now", now)
-        used = await self._db.fetchval(
-            """
-            UPDATE undo_tokens SET used_at = $3
-            WHERE portal_id = $1 AND id = $2 AND used_at IS NULL
-            RETURNING id
-            """,
-            portal_id,
-            record_id,
-            now,
-        )
-        return used is not None
+        return await self._stamp_once("undo_tokens", "used_at", portal_id, record_id, now=now)
