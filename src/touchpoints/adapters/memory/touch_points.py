@@ -170,7 +170,7 @@ class MemoryTouchPoints(MemoryRepository):
             and (query.responsible_ids is None or tp.responsible_id in query.responsible_ids)
             and (start is None or tp.deadline >= start)
             and (end is None or tp.deadline < end)
-            and (query.owner_type is None or tp.owner.type is query.owner_type)
+            and (query.owner_type is None or tp.owner.type == query.owner_type)
             and (query.type is None or tp.type is query.type)
             and (after is None or (tp.deadline, tp.id) > after)
         ]
