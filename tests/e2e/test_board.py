@@ -42,7 +42,12 @@ def test_board_shows_every_touch_point_in_the_column_the_server_puts_it_in(
         count = page.locator(f"[data-testid=column-{key}] [data-testid=count]")
         expect(count).to_have_text(str(len(expected[key])))
     assert sum(len(ids) for ids in expected.values()) > 0
-    expect(page.locator("svg.sprite symbol")).not_to_have_count(0)  # icons have their sprite
+    # Every card's type icon is drawn inline from the sprite (shapes, not an empty <svg>).
+    badges = page.locator("[data-testid=card] .type-badge svg.icon")
+    expect(badges).to_have_count(sum(len(ids) for ids in expected.values()))
+    expect(
+        page.locator("[data-testid=card] .type-badge svg.icon:not(:has(path, circle, rect))")
+    ).to_have_count(0)
     screenshot(page, "board")
 
 

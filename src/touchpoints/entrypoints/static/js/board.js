@@ -3,9 +3,9 @@
 
 import { api, query } from "./api.js";
 import { askDay, bulkBar, openSweepMenu, presetItems } from "./bulk.js";
-import { cardView, deadlineMs, ownerTypeLabel, personView, subjectView, typeLabel } from "./cards.js";
+import { cardView, deadlineMs, onCardClicks, ownerTypeLabel, personView, subjectView, typeLabel } from "./cards.js";
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, openHandOverDialog } from "./dialogs.js";
-import { avatar, debounce, h, icon, replace } from "./dom.js";
+import { avatar, debounce, h, icon, reconcile, replace } from "./dom.js";
 import { formatDateTime, formatDay, formatNumber, t, tn } from "./i18n.js";
 import { COLUMNS, OWNER_TYPES, TYPES, app, errorText, loadPresets, myId, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
 import { announce, button, dateField, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
@@ -244,7 +244,8 @@ export function mountBoard(root) {
       control = `[data-testid="${active.dataset.testid}"]`;
       if (active.dataset.userId) control += `[data-user-id="${active.dataset.userId}"]`;
     }
-    replace(view, toolbar(), seesTeam() ? peopleBar() : null, selectionBar(), content(), hints());
+    // Only what changed is replaced: the board's columns and unchanged cards stay in place.
+    reconcile(view, toolbar(), seesTeam() ? peopleBar() : null, selectionBar(), content(), hints());
     if (focusedId && focusedSelect) view.querySelector(`.card[data-id="${focusedId}"] .card__select`)?.focus();
     else if (focusedId) focusCard(Number(focusedId));
     else if (control) {
@@ -468,57 +469,76 @@ export function mountBoard(root) {
     if (state.error && !state.board) {
       return h("div", { class: "empty-state", role: "alert" }, h("p", {}, t("board.failed")), h("p", { class: "muted" }, errorText(state.error)), button(t("action.retry"), { kind: "primary", onClick: () => load() }));
     }
-    const total = state.board.columns.reduce((sum, column) => sum + column.items.length, 0);
-    return h(
-      "div",
-      { class: ["board", state.loading && "is-loading"], dataset: { testid: "board" } },
-      total === 0 ? h("p", { class: "board__empty" }, t("board.empty")) : null,
-      h(
-        "div",
-        { class: "columns" },
-        COLUMNS.map((key) => {
-          const column = state.board.columns.find((candidate) => candidate.key === key) || { key, items: [] };
-          const droppable = columnRange(column) !== null;
-          const headingId = `col-${key}-title`;
-          return h(
-            "section",
-            {
-              class: ["column", `column--${key}`],
-              "aria-labelledby": headingId,
-              dataset: { key, testid: `column-${key}`, drop: droppable ? "column" : "none" },
-            },
-            h(
-              "header",
-              { class: "column__head" },
-              h("h2", { class: "column__title", id: headingId }, t(`column.${key}`)),
-              h("span", { class: "column__count", dataset: column.items.length ? { testid: "count" } : { testid: "count", empty: "" }, "aria-label": tn("column.count", column.items.length) }, formatNumber(column.items.length)),
-              h("span", { class: "column__hint" }, columnHint(column)),
-              sweepButton(column),
-            ),
-            h(
-              "div",
-              { class: ["column__body", dayZones(column) && "column__body--days"], role: "list", "aria-labelledby": headingId },
-              dayZones(column),
-              column.items.length
-                ? column.items.map((item) => {
-                    const card = cardView(item, {
-                      draggable: true,
-                      onOpen: openDetails,
-                      onMenu: openCardMenu,
-                      onComplete: openComplete,
-                      onSelect: toggleSelect,
-                      selected: state.selected.has(item.id),
-                      overdue: key === "overdue",
-                    });
-                    if (state.pending.has(item.id)) card.classList.add("is-pending");
-                    return card;
-                  })
-                : h("p", { class: "column__empty" }, filtersOn() ? t("column.nothing_filtered") : t("column.nothing")),
-            ),
-          );
-        }),
-      ),
+    return boardView();
+  }
+
+  /**
+   * The board's columns are built once and then updated in place; a card is rebuilt only when
+   * its touch-point or its marks (selected, pending, the minute its relative time is for)
+   * changed. A re-render after ticking one card thus builds one card, not two hundred, and the
+   * browser lays out only what moved.
+   */
+  let boardDom = null;
+  const cardNodes = new Map();
+
+  function buildBoardDom() {
+    const root = h("div", { class: "board", dataset: { testid: "board" } });
+    const columnsEl = h("div", { class: "columns" });
+    const columns = new Map(
+      COLUMNS.map((key) => {
+        const headingId = `col-${key}-title`;
+        const head = h("header", { class: "column__head" });
+        const body = h("div", { class: "column__body", role: "list", "aria-labelledby": headingId });
+        const section = h("section", { class: ["column", `column--${key}`], "aria-labelledby": headingId, dataset: { key, testid: `column-${key}` } }, head, body);
+        columnsEl.append(section);
+        return [key, { section, head, body }];
+      }),
     );
+    return { root, columnsEl, columns, empty: h("p", { class: "board__empty" }, t("board.empty")) };
+  }
+
+  function boardCard(item, key) {
+    const selected = state.selected.has(item.id);
+    const pending = state.pending.has(item.id);
+    const minute = Math.floor(Date.now() / 60000);
+    const signature = `${JSON.stringify(item)}|${key === "overdue"}|${selected}|${pending}|${minute}`;
+    const known = cardNodes.get(item.id);
+    if (known?.signature === signature) return known.node;
+    const node = cardView(item, { draggable: true, menu: true, complete: true, select: true, selected, overdue: key === "overdue" });
+    if (pending) node.classList.add("is-pending");
+    cardNodes.set(item.id, { signature, node });
+    return node;
+  }
+
+  function boardView() {
+    boardDom ??= buildBoardDom();
+    const { root, columnsEl, columns, empty } = boardDom;
+    const total = state.board.columns.reduce((sum, column) => sum + column.items.length, 0);
+    root.classList.toggle("is-loading", state.loading);
+    reconcile(root, total === 0 ? empty : null, columnsEl);
+    const shown = new Set();
+    for (const key of COLUMNS) {
+      const column = boardColumn(key) || { key, items: [] };
+      const { section, head, body } = columns.get(key);
+      const headingId = `col-${key}-title`;
+      section.dataset.drop = columnRange(column) !== null ? "column" : "none";
+      reconcile(
+        head,
+        h("h2", { class: "column__title", id: headingId }, t(`column.${key}`)),
+        h("span", { class: "column__count", dataset: column.items.length ? { testid: "count" } : { testid: "count", empty: "" }, "aria-label": tn("column.count", column.items.length) }, formatNumber(column.items.length)),
+        h("span", { class: "column__hint" }, columnHint(column)),
+        sweepButton(column),
+      );
+      const days = dayZones(column);
+      body.classList.toggle("column__body--days", Boolean(days));
+      const cards = column.items.map((item) => {
+        shown.add(item.id);
+        return boardCard(item, key);
+      });
+      reconcile(body, days, cards.length ? cards : h("p", { class: "column__empty" }, filtersOn() ? t("column.nothing_filtered") : t("column.nothing")));
+    }
+    for (const id of cardNodes.keys()) if (!shown.has(id)) cardNodes.delete(id);
+    return root;
   }
 
   function listFilterBar() {
@@ -957,6 +977,9 @@ export function mountBoard(root) {
     else if (target.dataset.drop === "column") move(touchPoint, { column: target.dataset.key });
     else move(touchPoint, { responsibleId: Number(target.dataset.userId) });
   }
+
+  // One listener for every card's clicks (the list view's rows carry their own).
+  onCardClicks(view, findItem, { onOpen: openDetails, onMenu: openCardMenu, onComplete: openComplete, onSelect: toggleSelect });
 
   view.addEventListener(
     "click",
