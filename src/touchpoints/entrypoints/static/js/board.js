@@ -53,6 +53,26 @@ function saveMode(mode) {
   }
 }
 
+function compactKey() {
+  return `touchpoints.compact.v1.${app.me?.portal.domain || "portal"}.${myId()}`;
+}
+
+function loadCompact() {
+  try {
+    return localStorage.getItem(compactKey()) === "1";
+  } catch {
+    return false;
+  }
+}
+
+function saveCompact(compact) {
+  try {
+    localStorage.setItem(compactKey(), compact ? "1" : "0");
+  } catch {
+    // As for filters: the choice then lasts for the visit.
+  }
+}
+
 /** Pages the list view asks for at once; a search may answer short pages with a cursor. */
 const LIST_PAGE = 50;
 const LIST_MAX_REQUESTS = 8;
@@ -107,6 +127,10 @@ export function mountBoard(root) {
     bulkBusy: false,
     /** "board" or "list" (the table of GET /touchpoints), remembered like the filters. */
     mode: loadMode(),
+    /** One line per card (record, type, time), remembered like the view. */
+    compact: loadCompact(),
+    /** The column shown on a phone, where the columns are tabs; null: the first with cards. */
+    tab: null,
     list: { items: [], next: null, loading: false, error: null },
     listFilters: { status: "open", from: "", to: "", q: "" },
   };
@@ -287,8 +311,21 @@ export function mountBoard(root) {
           h("button", { type: "button", class: ["view-toggle__item", state.mode === mode && "is-active"], "aria-pressed": String(state.mode === mode), dataset: { testid: `view-${mode}` }, on: { click: () => setMode(mode) } }, icon(mode === "board" ? "board" : "search"), h("span", {}, t(`view.${mode}`))),
         ),
       ),
+      state.mode === "board"
+        ? h(
+            "button",
+            { type: "button", class: ["view-toggle__item", "view-compact", state.compact && "is-active"], "aria-pressed": String(state.compact), title: t("view.compact_hint"), dataset: { testid: "view-compact" }, on: { click: toggleCompact } },
+            h("span", {}, t("view.compact")),
+          )
+        : null,
       button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ onDone: created }) }),
     );
+  }
+
+  function toggleCompact() {
+    state.compact = !state.compact;
+    saveCompact(state.compact);
+    render();
   }
 
   function filtersOn() {
@@ -334,10 +371,49 @@ export function mountBoard(root) {
     }, 6000);
   }
 
+  /**
+   * Open and overdue cards per responsible user, counted from the board already loaded. When
+   * the board shows one person only, the others' counts are unknown: they get none.
+   */
+  function peopleCounts() {
+    if (state.mode !== "board" || !state.board) return null;
+    const counts = new Map();
+    const everyone = { open: 0, overdue: 0 };
+    for (const column of state.board.columns) {
+      for (const item of column.items) {
+        const entry = counts.get(item.responsible_id) || { open: 0, overdue: 0 };
+        for (const tally of [entry, everyone]) {
+          tally.open += 1;
+          if (column.key === "overdue") tally.overdue += 1;
+        }
+        counts.set(item.responsible_id, entry);
+      }
+    }
+    const only = state.filters.responsible_id;
+    return (user) => {
+      if (!user) return only ? null : everyone;
+      if (only && String(user.id) !== String(only)) return null;
+      return counts.get(user.id) || { open: 0, overdue: 0 };
+    };
+  }
+
+  function chipCounts(tally) {
+    if (!tally) return null;
+    const said = t("people.counts", { open: formatNumber(tally.open), overdue: formatNumber(tally.overdue) });
+    return h(
+      "span",
+      { class: "person-chip__counts", title: said },
+      h("span", { class: "person-chip__open", "aria-hidden": "true", dataset: { testid: "person-open" } }, formatNumber(tally.open)),
+      tally.overdue ? h("span", { class: "person-chip__overdue", "aria-hidden": "true", dataset: { testid: "person-overdue" } }, formatNumber(tally.overdue)) : null,
+      h("span", { class: "visually-hidden" }, said),
+    );
+  }
+
   function peopleBar() {
     const people = pickableUsers();
     const limit = 12;
     const shown = state.showAllPeople ? people : people.slice(0, limit);
+    const countsOf = peopleCounts();
     const chip = (user) => {
       const active = String(user?.id ?? "") === String(state.filters.responsible_id);
       const props = {
@@ -349,10 +425,10 @@ export function mountBoard(root) {
       };
       if (user) {
         props.dataset = { drop: "person", userId: String(user.id), testid: "person" };
-        return h("button", props, avatar(user, "sm"), h("span", {}, user.id === myId() ? t("people.me") : user.name));
+        return h("button", props, avatar(user, "sm"), h("span", {}, user.id === myId() ? t("people.me") : user.name), chipCounts(countsOf?.(user)));
       }
       props.dataset = { testid: "person-all" };
-      return h("button", props, h("span", { class: "avatar avatar--sm avatar--all", "aria-hidden": "true" }, icon("user")), h("span", {}, t("people.everyone")));
+      return h("button", props, h("span", { class: "avatar avatar--sm avatar--all", "aria-hidden": "true" }, icon("user")), h("span", {}, t("people.everyone")), chipCounts(countsOf?.(null)));
     };
     return h(
       "div",
@@ -489,7 +565,7 @@ export function mountBoard(root) {
         const headingId = `col-${key}-title`;
         const head = h("header", { class: "column__head" });
         const body = h("div", { class: "column__body", role: "list", "aria-labelledby": headingId });
-        const section = h("section", { class: ["column", `column--${key}`], "aria-labelledby": headingId, dataset: { key, testid: `column-${key}` } }, head, body);
+        const section = h("section", { class: ["column", `column--${key}`], id: `col-${key}`, "aria-labelledby": headingId, dataset: { key, testid: `column-${key}` } }, head, body);
         columnsEl.append(section);
         return [key, { section, head, body }];
       }),
@@ -501,13 +577,44 @@ export function mountBoard(root) {
     const selected = state.selected.has(item.id);
     const pending = state.pending.has(item.id);
     const minute = Math.floor(Date.now() / 60000);
-    const signature = `${JSON.stringify(item)}|${key === "overdue"}|${selected}|${pending}|${minute}`;
+    const signature = `${JSON.stringify(item)}|${key === "overdue"}|${selected}|${pending}|${minute}|${state.compact}`;
     const known = cardNodes.get(item.id);
     if (known?.signature === signature) return known.node;
-    const node = cardView(item, { draggable: true, menu: true, complete: true, select: true, selected, overdue: key === "overdue" });
+    const node = cardView(item, { draggable: true, menu: true, complete: true, select: true, selected, overdue: key === "overdue", compact: state.compact });
     if (pending) node.classList.add("is-pending");
     cardNodes.set(item.id, { signature, node });
     return node;
+  }
+
+  /** The column a phone shows: the chosen tab, else the first column with cards, else today. */
+  function shownTab() {
+    if (state.tab) return state.tab;
+    return COLUMNS.find((key) => boardColumn(key)?.items.length) || "today";
+  }
+
+  /** On a phone the columns are tabs (CSS shows the bar and one column below 700 px only). */
+  function columnTabs(active) {
+    return h(
+      "div",
+      { class: "column-tabs", role: "tablist", "aria-label": t("column.tabs"), dataset: { testid: "column-tabs" } },
+      COLUMNS.map((key) => {
+        const count = boardColumn(key)?.items.length || 0;
+        return h(
+          "button",
+          {
+            type: "button",
+            role: "tab",
+            class: ["column-tabs__tab", `column-tabs__tab--${key}`, key === active && "is-active"],
+            "aria-selected": String(key === active),
+            "aria-controls": `col-${key}`,
+            dataset: { testid: `tab-${key}` },
+            on: { click: () => { state.tab = key; render(); } },
+          },
+          h("span", {}, t(`column.${key}`)),
+          h("span", { class: "column-tabs__count", "aria-label": tn("column.count", count) }, formatNumber(count)),
+        );
+      }),
+    );
   }
 
   function boardView() {
@@ -515,13 +622,16 @@ export function mountBoard(root) {
     const { root, columnsEl, columns, empty } = boardDom;
     const total = state.board.columns.reduce((sum, column) => sum + column.items.length, 0);
     root.classList.toggle("is-loading", state.loading);
-    reconcile(root, total === 0 ? empty : null, columnsEl);
+    root.classList.toggle("board--compact", state.compact);
+    const tab = shownTab();
+    reconcile(root, total === 0 ? empty : null, columnTabs(tab), columnsEl);
     const shown = new Set();
     for (const key of COLUMNS) {
       const column = boardColumn(key) || { key, items: [] };
       const { section, head, body } = columns.get(key);
       const headingId = `col-${key}-title`;
       section.dataset.drop = columnRange(column) !== null ? "column" : "none";
+      section.classList.toggle("is-tab-active", key === tab);
       reconcile(
         head,
         h("h2", { class: "column__title", id: headingId }, t(`column.${key}`)),

@@ -1,7 +1,7 @@
 // A touch-point card, as the board and the CRM card tab show it.
 
 import { avatar, h, icon } from "./dom.js";
-import { formatDateTime, formatRelative, t } from "./i18n.js";
+import { formatDateTime, formatRelative, formatShortWhen, t } from "./i18n.js";
 import { ownerTitle, portalZone, userById } from "./state.js";
 import { parseInstant } from "./zone.js";
 
@@ -71,13 +71,17 @@ export function subjectView(touchPoint, { lines = 1 } = {}) {
  * what they (and a click on the card) do is wired once per list with ``onCardClicks``. The
  * card itself is focusable and carries data-id for the board's drag and keyboard code.
  */
-export function cardView(touchPoint, { menu = false, complete = false, select = false, selected = false, draggable = false, now, overdue, inRecord = false } = {}) {
+export function cardView(touchPoint, { menu = false, complete = false, select = false, selected = false, draggable = false, now, overdue, inRecord = false, compact = false } = {}) {
   const title = ownerTitle(touchPoint.owner);
   const exact = formatDateTime(deadlineMs(touchPoint), portalZone());
+  const controls = {
+    select: select ? h("input", { type: "checkbox", class: "card__select", checked: selected, "aria-label": t("card.select", { title }), dataset: { testid: "card-select" } }) : null,
+    menu: menu ? h("button", { type: "button", class: "card__menu", "aria-label": t("card.actions", { title }), "aria-haspopup": "menu", "aria-expanded": "false" }, icon("more")) : null,
+  };
   const card = h(
     "article",
     {
-      class: ["card", `card--${touchPoint.type}`, draggable && "card--draggable", selected && "is-selected"],
+      class: ["card", `card--${touchPoint.type}`, draggable && "card--draggable", selected && "is-selected", compact && "card--compact"],
       tabIndex: 0,
       role: "listitem",
       dataset: { id: String(touchPoint.id), testid: "card" },
@@ -89,6 +93,14 @@ export function cardView(touchPoint, { menu = false, complete = false, select = 
         who: userById(touchPoint.responsible_id).name,
       }),
     },
+    compact ? compactLine(touchPoint, { controls, exact, now, overdue }) : fullCard(touchPoint, { controls, exact, now, overdue, inRecord, select, complete, title }),
+  );
+  return card;
+}
+
+/** A full card's parts: head (record or type, menu), kinds, subject, deadline, person, complete. */
+function fullCard(touchPoint, { controls, exact, now, overdue, inRecord, select, complete, title }) {
+  return [
     h(
       "div",
       { class: "card__head" },
@@ -98,30 +110,10 @@ export function cardView(touchPoint, { menu = false, complete = false, select = 
         : h(
             "div",
             { class: ["card__titles", select && "card__titles--select"] },
-            select
-              ? h("input", {
-                  type: "checkbox",
-                  class: "card__select",
-                  checked: selected,
-                  "aria-label": t("card.select", { title }),
-                  dataset: { testid: "card-select" },
-                })
-              : null,
+            controls.select,
             ownerView(touchPoint.owner),
           ),
-      menu
-        ? h(
-            "button",
-            {
-              type: "button",
-              class: "card__menu",
-              "aria-label": t("card.actions", { title }),
-              "aria-haspopup": "menu",
-              "aria-expanded": "false",
-            },
-            icon("more"),
-          )
-        : null,
+      controls.menu,
     ),
     inRecord
       ? null
@@ -157,8 +149,23 @@ export function cardView(touchPoint, { menu = false, complete = false, select = 
           )
         : null,
     ),
+  ];
+}
+
+/** A compact card's only line: checkbox, type, record, deadline, menu. */
+function compactLine(touchPoint, { controls, exact, now = Date.now(), overdue }) {
+  const ms = deadlineMs(touchPoint);
+  const late = overdue ?? (touchPoint.status === "open" && ms < now);
+  return h(
+    "div",
+    { class: "card__line" },
+    controls.select,
+    typeBadge(touchPoint.type, "sm"),
+    h("span", { class: "visually-hidden", dataset: { testid: "card-type" } }, typeLabel(touchPoint.type)),
+    ownerView(touchPoint.owner),
+    h("time", { class: ["card__time", late && "when--overdue"], dateTime: touchPoint.deadline, title: exact, dataset: { testid: "card-time" } }, formatShortWhen(ms, portalZone(), now)),
+    controls.menu,
   );
-  return card;
 }
 
 /**
