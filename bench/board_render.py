@@ -7,8 +7,17 @@ Starts ``touchpoints demo`` on a free port and drives Debian's headless Chromium
 Playwright (as the browser tests do). The demo seeds about 60 cards, so the board's JSON is
 widened to ``--cards`` by cloning its items under fresh ids (spread over the same columns);
 everything else (page, modules, users, presets) comes from the demo server. Measured:
-"load" from navigation start to every card in the DOM (performance.now() in the page), and
-"re-render" the synchronous rebuild after selecting a card (checkbox click to the next frame).
+"load" from navigation start to every card in the DOM (performance.now() in the page),
+"render" from the board's JSON arriving (its resource timing) to the first frame after every
+card is in the DOM (the page's own work, without the server's), "render CPU" the renderer main
+thread's CPU time over that span (from a DevTools trace: on a shared machine, wall times
+include waiting for a core, CPU time does not), and "re-render" the rebuild after selecting a
+card (checkbox click to the next frame).
+
+    .venv/bin/python bench/board_render.py --app-src /work/main/src   # another checkout's page
+
+``--app-src`` serves the page of another checkout (its static files and templates), for
+before/after figures taken in the same session.
 """
 
 from __future__ import annotations
@@ -37,10 +46,12 @@ CHROMIUM = "/usr/bin/chromium"
 URL_LINE = re.compile(r"(https?://\S+/demo)\b")
 
 
-def start_demo(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_demo(data_dir: Path, app_src: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     log_path = data_dir / "demo.log"
     env = {**os.environ, "TOUCHPOINTS_DATA_DIR": str(data_dir)}
     env.pop("TOUCHPOINTS_DATABASE_URL", None)
+    if app_src is not None:
+        env["PYTHONPATH"] = str(app_src)
     command = [sys.executable, "-m", "touchpoints", "demo", "--port", str(free_port())]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
@@ -72,9 +83,54 @@ def widen(board: dict[str, Any], cards: int) -> dict[str, Any]:
     return wide
 
 
-def measure(url: str, cards: int, rounds: int) -> tuple[list[float], list[float]]:
-    loads: list[float] = []
-    renders: list[float] = []
+RENDERED = """async () => {
+    await new Promise((done) => requestAnimationFrame(() => setTimeout(done)));
+    const board = performance.getEntriesByType("resource").find((e) => e.name.includes("/api/v1/board"));
+    return performance.now() - board.responseEnd;
+}"""
+
+ARRIVED = """() => performance.getEntriesByType("resource")
+    .find((e) => e.name.includes("/api/v1/board")).responseEnd"""
+
+RERENDER = """async () => {
+    const box = document.querySelector('[data-testid=card-select]');
+    const t0 = performance.now();
+    box.click();
+    await new Promise((done) => requestAnimationFrame(() => setTimeout(done)));
+    return performance.now() - t0;
+}"""
+
+
+def main_thread_cpu_ms(events: list[dict[str, Any]], since_ms: float) -> float:
+    """CPU time of the renderer's main thread in its top-level tasks from ``since_ms``.
+
+    ``since_ms`` is a page time (performance.now()); the trace's clock is placed by the
+    page's navigationStart mark, which is the page's time origin.
+    """
+    threads = {
+        (e["pid"], e["tid"])
+        for e in events
+        if e.get("name") == "thread_name" and e.get("args", {}).get("name") == "CrRendererMain"
+    }
+    origins = [
+        e["ts"]
+        for e in events
+        if e.get("name") == "navigationStart" and "/demo" in json.dumps(e.get("args", {}))
+    ]
+    start = max(origins) + since_ms * 1000
+    tasks = [
+        e
+        for e in events
+        if (e.get("pid"), e.get("tid")) in threads
+        and e.get("ph") == "X"
+        and e.get("name") in {"RunTask", "ThreadControllerImpl::RunTask"}
+        and e["ts"] >= start
+    ]
+    return sum(e.get("tdur", e.get("dur", 0)) for e in tasks) / 1000
+
+
+def measure(url: str, cards: int, rounds: int) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {"load": [], "render": [], "render CPU": [], "re-render": []}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
@@ -91,6 +147,13 @@ def measure(url: str, cards: int, rounds: int) -> tuple[list[float], list[float]
             context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
             page = context.new_page()
             page.route("**/api/v1/board*", board)
+            cdp = context.new_cdp_session(page)
+            events: list[dict[str, Any]] = []
+            finished: list[bool] = []
+            cdp.on("Tracing.dataCollected", lambda data, into=events: into.extend(data["value"]))
+            cdp.on("Tracing.tracingComplete", lambda _, into=finished: into.append(True))
+            categories = ["toplevel", "blink.user_timing", "disabled-by-default-devtools.timeline"]
+            cdp.send("Tracing.start", {"traceConfig": {"includedCategories": categories}})
             page.goto(url)
             page.wait_for_function(
                 "(n) => document.querySelectorAll('[data-testid=board] [data-testid=card]').length >= n",
@@ -98,42 +161,43 @@ def measure(url: str, cards: int, rounds: int) -> tuple[list[float], list[float]
                 polling="raf",
                 timeout=30_000,
             )
-            loads.append(page.evaluate("performance.now()"))
-            renders.append(
-                page.evaluate(
-                    """async () => {
-                        const box = document.querySelector('[data-testid=card-select]');
-                        const t0 = performance.now();
-                        box.click();
-                        await new Promise((done) => requestAnimationFrame(() => setTimeout(done)));
-                        return performance.now() - t0;
-                    }"""
-                )
-            )
+            figures["load"].append(page.evaluate("performance.now()"))
+            figures["render"].append(page.evaluate(RENDERED))
+            cdp.send("Tracing.end")
+            while not finished:
+                page.wait_for_timeout(50)
+            arrived = page.evaluate(ARRIVED)
+            figures["render CPU"].append(main_thread_cpu_ms(events, arrived))
+            figures["re-render"].append(page.evaluate(RERENDER))
             context.close()
         browser.close()
-    return loads[1:], renders[1:]
+    return {name: values[1:] for name, values in figures.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--cards", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--app-src", type=Path, default=None)
     args = parser.parse_args()
-    rounds = 2 if args.quick else 7
+    rounds = args.rounds or (2 if args.quick else 7)
     with tempfile.TemporaryDirectory(prefix="board-render-") as data:
-        process, url = start_demo(Path(data))
+        process, url = start_demo(Path(data), args.app_src)
         try:
-            loads, renders = measure(f"{url}?user=1", args.cards, rounds)
+            figures = measure(f"{url}?user=1", args.cards, rounds)
         finally:
             process.terminate()
             process.wait(timeout=20)
-    print("| cards | rounds | load median | load max | re-render median | re-render max |")
-    print("|---|---|---|---|---|---|")
+    names = list(figures)
     print(
-        f"| {args.cards} | {rounds} | {statistics.median(loads):.0f} ms | {max(loads):.0f} ms"
-        f" | {statistics.median(renders):.0f} ms | {max(renders):.0f} ms |"
+        "| cards | rounds | " + " | ".join(f"{name} median | {name} max" for name in names) + " |"
     )
+    print("|---|---|" + "---|---|" * len(names))
+    cells = " | ".join(
+        f"{statistics.median(values):.0f} ms | {max(values):.0f} ms" for values in figures.values()
+    )
+    print(f"| {args.cards} | {rounds} | {cells} |")
 
 
 if __name__ == "__main__":

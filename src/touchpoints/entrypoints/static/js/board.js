@@ -3,9 +3,9 @@
 
 import { api, query } from "./api.js";
 import { askDay, bulkBar, openSweepMenu, presetItems } from "./bulk.js";
-import { cardView, deadlineMs, ownerTypeLabel, personView, subjectView, typeLabel } from "./cards.js";
+import { cardView, deadlineMs, onCardClicks, ownerTypeLabel, personView, subjectView, typeLabel } from "./cards.js";
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, openHandOverDialog } from "./dialogs.js";
-import { avatar, debounce, h, icon, replace } from "./dom.js";
+import { avatar, debounce, h, icon, reconcile, replace } from "./dom.js";
 import { formatDateTime, formatDay, formatNumber, t, tn } from "./i18n.js";
 import { COLUMNS, TYPES, app, errorText, loadPresets, myId, ownerKinds, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
 import { announce, button, dateField, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
@@ -48,6 +48,26 @@ function loadMode() {
 function saveMode(mode) {
   try {
     localStorage.setItem(modeKey(), mode);
+  } catch {
+    // As for filters: the choice then lasts for the visit.
+  }
+}
+
+function compactKey() {
+  return `touchpoints.compact.v1.${app.me?.portal.domain || "portal"}.${myId()}`;
+}
+
+function loadCompact() {
+  try {
+    return localStorage.getItem(compactKey()) === "1";
+  } catch {
+    return false;
+  }
+}
+
+function saveCompact(compact) {
+  try {
+    localStorage.setItem(compactKey(), compact ? "1" : "0");
   } catch {
     // As for filters: the choice then lasts for the visit.
   }
@@ -107,6 +127,10 @@ export function mountBoard(root) {
     bulkBusy: false,
     /** "board" or "list" (the table of GET /touchpoints), remembered like the filters. */
     mode: loadMode(),
+    /** One line per card (record, type, time), remembered like the view. */
+    compact: loadCompact(),
+    /** The column shown on a phone, where the columns are tabs; null: the first with cards. */
+    tab: null,
     list: { items: [], next: null, loading: false, error: null },
     listFilters: { status: "open", from: "", to: "", q: "" },
   };
@@ -244,7 +268,8 @@ export function mountBoard(root) {
       control = `[data-testid="${active.dataset.testid}"]`;
       if (active.dataset.userId) control += `[data-user-id="${active.dataset.userId}"]`;
     }
-    replace(view, toolbar(), seesTeam() ? peopleBar() : null, selectionBar(), content(), hints());
+    // Only what changed is replaced: the board's columns and unchanged cards stay in place.
+    reconcile(view, toolbar(), seesTeam() ? peopleBar() : null, selectionBar(), content(), hints());
     if (focusedId && focusedSelect) view.querySelector(`.card[data-id="${focusedId}"] .card__select`)?.focus();
     else if (focusedId) focusCard(Number(focusedId));
     else if (control) {
@@ -286,8 +311,21 @@ export function mountBoard(root) {
           h("button", { type: "button", class: ["view-toggle__item", state.mode === mode && "is-active"], "aria-pressed": String(state.mode === mode), dataset: { testid: `view-${mode}` }, on: { click: () => setMode(mode) } }, icon(mode === "board" ? "board" : "search"), h("span", {}, t(`view.${mode}`))),
         ),
       ),
+      state.mode === "board"
+        ? h(
+            "button",
+            { type: "button", class: ["view-toggle__item", "view-compact", state.compact && "is-active"], "aria-pressed": String(state.compact), title: t("view.compact_hint"), dataset: { testid: "view-compact" }, on: { click: toggleCompact } },
+            h("span", {}, t("view.compact")),
+          )
+        : null,
       button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ onDone: created }) }),
     );
+  }
+
+  function toggleCompact() {
+    state.compact = !state.compact;
+    saveCompact(state.compact);
+    render();
   }
 
   function filtersOn() {
@@ -333,10 +371,49 @@ export function mountBoard(root) {
     }, 6000);
   }
 
+  /**
+   * Open and overdue cards per responsible user, counted from the board already loaded. When
+   * the board shows one person only, the others' counts are unknown: they get none.
+   */
+  function peopleCounts() {
+    if (state.mode !== "board" || !state.board) return null;
+    const counts = new Map();
+    const everyone = { open: 0, overdue: 0 };
+    for (const column of state.board.columns) {
+      for (const item of column.items) {
+        const entry = counts.get(item.responsible_id) || { open: 0, overdue: 0 };
+        for (const tally of [entry, everyone]) {
+          tally.open += 1;
+          if (column.key === "overdue") tally.overdue += 1;
+        }
+        counts.set(item.responsible_id, entry);
+      }
+    }
+    const only = state.filters.responsible_id;
+    return (user) => {
+      if (!user) return only ? null : everyone;
+      if (only && String(user.id) !== String(only)) return null;
+      return counts.get(user.id) || { open: 0, overdue: 0 };
+    };
+  }
+
+  function chipCounts(tally) {
+    if (!tally) return null;
+    const said = t("people.counts", { open: formatNumber(tally.open), overdue: formatNumber(tally.overdue) });
+    return h(
+      "span",
+      { class: "person-chip__counts", title: said },
+      h("span", { class: "person-chip__open", "aria-hidden": "true", dataset: { testid: "person-open" } }, formatNumber(tally.open)),
+      tally.overdue ? h("span", { class: "person-chip__overdue", "aria-hidden": "true", dataset: { testid: "person-overdue" } }, formatNumber(tally.overdue)) : null,
+      h("span", { class: "visually-hidden" }, said),
+    );
+  }
+
   function peopleBar() {
     const people = pickableUsers();
     const limit = 12;
     const shown = state.showAllPeople ? people : people.slice(0, limit);
+    const countsOf = peopleCounts();
     const chip = (user) => {
       const active = String(user?.id ?? "") === String(state.filters.responsible_id);
       const props = {
@@ -348,10 +425,10 @@ export function mountBoard(root) {
       };
       if (user) {
         props.dataset = { drop: "person", userId: String(user.id), testid: "person" };
-        return h("button", props, avatar(user, "sm"), h("span", {}, user.id === myId() ? t("people.me") : user.name));
+        return h("button", props, avatar(user, "sm"), h("span", {}, user.id === myId() ? t("people.me") : user.name), chipCounts(countsOf?.(user)));
       }
       props.dataset = { testid: "person-all" };
-      return h("button", props, h("span", { class: "avatar avatar--sm avatar--all", "aria-hidden": "true" }, icon("user")), h("span", {}, t("people.everyone")));
+      return h("button", props, h("span", { class: "avatar avatar--sm avatar--all", "aria-hidden": "true" }, icon("user")), h("span", {}, t("people.everyone")), chipCounts(countsOf?.(null)));
     };
     return h(
       "div",
@@ -468,57 +545,110 @@ export function mountBoard(root) {
     if (state.error && !state.board) {
       return h("div", { class: "empty-state", role: "alert" }, h("p", {}, t("board.failed")), h("p", { class: "muted" }, errorText(state.error)), button(t("action.retry"), { kind: "primary", onClick: () => load() }));
     }
-    const total = state.board.columns.reduce((sum, column) => sum + column.items.length, 0);
+    return boardView();
+  }
+
+  /**
+   * The board's columns are built once and then updated in place; a card is rebuilt only when
+   * its touch-point or its marks (selected, pending, the minute its relative time is for)
+   * changed. A re-render after ticking one card thus builds one card, not two hundred, and the
+   * browser lays out only what moved.
+   */
+  let boardDom = null;
+  const cardNodes = new Map();
+
+  function buildBoardDom() {
+    const root = h("div", { class: "board", dataset: { testid: "board" } });
+    const columnsEl = h("div", { class: "columns" });
+    const columns = new Map(
+      COLUMNS.map((key) => {
+        const headingId = `col-${key}-title`;
+        const head = h("header", { class: "column__head" });
+        const body = h("div", { class: "column__body", role: "list", "aria-labelledby": headingId });
+        const section = h("section", { class: ["column", `column--${key}`], id: `col-${key}`, "aria-labelledby": headingId, dataset: { key, testid: `column-${key}` } }, head, body);
+        columnsEl.append(section);
+        return [key, { section, head, body }];
+      }),
+    );
+    return { root, columnsEl, columns, empty: h("p", { class: "board__empty" }, t("board.empty")) };
+  }
+
+  function boardCard(item, key) {
+    const selected = state.selected.has(item.id);
+    const pending = state.pending.has(item.id);
+    const minute = Math.floor(Date.now() / 60000);
+    const signature = `${JSON.stringify(item)}|${key === "overdue"}|${selected}|${pending}|${minute}|${state.compact}`;
+    const known = cardNodes.get(item.id);
+    if (known?.signature === signature) return known.node;
+    const node = cardView(item, { draggable: true, menu: true, complete: true, select: true, selected, overdue: key === "overdue", compact: state.compact });
+    if (pending) node.classList.add("is-pending");
+    cardNodes.set(item.id, { signature, node });
+    return node;
+  }
+
+  /** The column a phone shows: the chosen tab, else the first column with cards, else today. */
+  function shownTab() {
+    if (state.tab) return state.tab;
+    return COLUMNS.find((key) => boardColumn(key)?.items.length) || "today";
+  }
+
+  /** On a phone the columns are tabs (CSS shows the bar and one column below 700 px only). */
+  function columnTabs(active) {
     return h(
       "div",
-      { class: ["board", state.loading && "is-loading"], dataset: { testid: "board" } },
-      total === 0 ? h("p", { class: "board__empty" }, t("board.empty")) : null,
-      h(
-        "div",
-        { class: "columns" },
-        COLUMNS.map((key) => {
-          const column = state.board.columns.find((candidate) => candidate.key === key) || { key, items: [] };
-          const droppable = columnRange(column) !== null;
-          const headingId = `col-${key}-title`;
-          return h(
-            "section",
-            {
-              class: ["column", `column--${key}`],
-              "aria-labelledby": headingId,
-              dataset: { key, testid: `column-${key}`, drop: droppable ? "column" : "none" },
-            },
-            h(
-              "header",
-              { class: "column__head" },
-              h("h2", { class: "column__title", id: headingId }, t(`column.${key}`)),
-              h("span", { class: "column__count", dataset: column.items.length ? { testid: "count" } : { testid: "count", empty: "" }, "aria-label": tn("column.count", column.items.length) }, formatNumber(column.items.length)),
-              h("span", { class: "column__hint" }, columnHint(column)),
-              sweepButton(column),
-            ),
-            h(
-              "div",
-              { class: ["column__body", dayZones(column) && "column__body--days"], role: "list", "aria-labelledby": headingId },
-              dayZones(column),
-              column.items.length
-                ? column.items.map((item) => {
-                    const card = cardView(item, {
-                      draggable: true,
-                      onOpen: openDetails,
-                      onMenu: openCardMenu,
-                      onComplete: openComplete,
-                      onSelect: toggleSelect,
-                      selected: state.selected.has(item.id),
-                      overdue: key === "overdue",
-                    });
-                    if (state.pending.has(item.id)) card.classList.add("is-pending");
-                    return card;
-                  })
-                : h("p", { class: "column__empty" }, filtersOn() ? t("column.nothing_filtered") : t("column.nothing")),
-            ),
-          );
-        }),
-      ),
+      { class: "column-tabs", role: "tablist", "aria-label": t("column.tabs"), dataset: { testid: "column-tabs" } },
+      COLUMNS.map((key) => {
+        const count = boardColumn(key)?.items.length || 0;
+        return h(
+          "button",
+          {
+            type: "button",
+            role: "tab",
+            class: ["column-tabs__tab", `column-tabs__tab--${key}`, key === active && "is-active"],
+            "aria-selected": String(key === active),
+            "aria-controls": `col-${key}`,
+            dataset: { testid: `tab-${key}` },
+            on: { click: () => { state.tab = key; render(); } },
+          },
+          h("span", {}, t(`column.${key}`)),
+          h("span", { class: "column-tabs__count", "aria-label": tn("column.count", count) }, formatNumber(count)),
+        );
+      }),
     );
+  }
+
+  function boardView() {
+    boardDom ??= buildBoardDom();
+    const { root, columnsEl, columns, empty } = boardDom;
+    const total = state.board.columns.reduce((sum, column) => sum + column.items.length, 0);
+    root.classList.toggle("is-loading", state.loading);
+    root.classList.toggle("board--compact", state.compact);
+    const tab = shownTab();
+    reconcile(root, total === 0 ? empty : null, columnTabs(tab), columnsEl);
+    const shown = new Set();
+    for (const key of COLUMNS) {
+      const column = boardColumn(key) || { key, items: [] };
+      const { section, head, body } = columns.get(key);
+      const headingId = `col-${key}-title`;
+      section.dataset.drop = columnRange(column) !== null ? "column" : "none";
+      section.classList.toggle("is-tab-active", key === tab);
+      reconcile(
+        head,
+        h("h2", { class: "column__title", id: headingId }, t(`column.${key}`)),
+        h("span", { class: "column__count", dataset: column.items.length ? { testid: "count" } : { testid: "count", empty: "" }, "aria-label": tn("column.count", column.items.length) }, formatNumber(column.items.length)),
+        h("span", { class: "column__hint" }, columnHint(column)),
+        sweepButton(column),
+      );
+      const days = dayZones(column);
+      body.classList.toggle("column__body--days", Boolean(days));
+      const cards = column.items.map((item) => {
+        shown.add(item.id);
+        return boardCard(item, key);
+      });
+      reconcile(body, days, cards.length ? cards : h("p", { class: "column__empty" }, filtersOn() ? t("column.nothing_filtered") : t("column.nothing")));
+    }
+    for (const id of cardNodes.keys()) if (!shown.has(id)) cardNodes.delete(id);
+    return root;
   }
 
   function listFilterBar() {
@@ -957,6 +1087,9 @@ export function mountBoard(root) {
     else if (target.dataset.drop === "column") move(touchPoint, { column: target.dataset.key });
     else move(touchPoint, { responsibleId: Number(target.dataset.userId) });
   }
+
+  // One listener for every card's clicks (the list view's rows carry their own).
+  onCardClicks(view, findItem, { onOpen: openDetails, onMenu: openCardMenu, onComplete: openComplete, onSelect: toggleSelect });
 
   view.addEventListener(
     "click",

@@ -1,7 +1,7 @@
 // A touch-point card, as the board and the CRM card tab show it.
 
 import { avatar, h, icon } from "./dom.js";
-import { formatDateTime, formatRelative, t } from "./i18n.js";
+import { formatDateTime, formatRelative, formatShortWhen, t } from "./i18n.js";
 import { ownerTitle, portalZone, smartProcessTitle, userById } from "./state.js";
 import { parseInstant } from "./zone.js";
 
@@ -24,7 +24,7 @@ export function deadlineMs(touchPoint) {
 }
 
 /** "in 3 hours" and "Tue, 14 Oct, 10:00" (portal zone), as a <time> element. */
-function deadlineView(touchPoint, { now = Date.now(), overdue } = {}) {
+function deadlineView(touchPoint, { now = Date.now(), overdue, exact = null } = {}) {
   const ms = deadlineMs(touchPoint);
   const zone = portalZone();
   const late = overdue ?? (touchPoint.status === "open" && ms < now);
@@ -33,7 +33,7 @@ function deadlineView(touchPoint, { now = Date.now(), overdue } = {}) {
     { class: ["when", late && "when--overdue"] },
     icon("clock"),
     h("span", { class: "when__relative" }, formatRelative(ms, now)),
-    h("time", { class: "when__exact", dateTime: touchPoint.deadline, title: t("card.zone", { zone }) }, formatDateTime(ms, zone)),
+    h("time", { class: "when__exact", dateTime: touchPoint.deadline, title: t("card.zone", { zone }) }, exact ?? formatDateTime(ms, zone)),
   );
 }
 
@@ -68,15 +68,21 @@ export function subjectView(touchPoint, { lines = 1 } = {}) {
 }
 
 /**
- * A card for one open touch-point. ``actions`` gives the menu and complete handlers; the
+ * A card for one open touch-point. ``menu``, ``complete`` and ``select`` add those controls;
+ * what they (and a click on the card) do is wired once per list with ``onCardClicks``. The
  * card itself is focusable and carries data-id for the board's drag and keyboard code.
  */
-export function cardView(touchPoint, { onOpen, onMenu, onComplete, onSelect, selected = false, draggable = false, now, overdue, inRecord = false } = {}) {
+export function cardView(touchPoint, { menu = false, complete = false, select = false, selected = false, draggable = false, now, overdue, inRecord = false, compact = false } = {}) {
   const title = ownerTitle(touchPoint.owner);
+  const exact = formatDateTime(deadlineMs(touchPoint), portalZone());
+  const controls = {
+    select: select ? h("input", { type: "checkbox", class: "card__select", checked: selected, "aria-label": t("card.select", { title }), dataset: { testid: "card-select" } }) : null,
+    menu: menu ? h("button", { type: "button", class: "card__menu", "aria-label": t("card.actions", { title }), "aria-haspopup": "menu", "aria-expanded": "false" }, icon("more")) : null,
+  };
   const card = h(
     "article",
     {
-      class: ["card", `card--${touchPoint.type}`, draggable && "card--draggable", selected && "is-selected"],
+      class: ["card", `card--${touchPoint.type}`, draggable && "card--draggable", selected && "is-selected", compact && "card--compact"],
       tabIndex: 0,
       role: "listitem",
       dataset: { id: String(touchPoint.id), testid: "card" },
@@ -84,16 +90,18 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, onSelect, sel
       "aria-label": t("card.label", {
         type: typeLabel(touchPoint.type),
         title: touchPoint.title ? `${title}, ${touchPoint.title}` : title,
-        when: formatDateTime(deadlineMs(touchPoint), portalZone()),
+        when: exact,
         who: userById(touchPoint.responsible_id).name,
       }),
-      on: {
-        click: (event) => {
-          if (event.target.closest("button, a, input, label")) return;
-          onOpen?.(touchPoint);
-        },
-      },
     },
+    compact ? compactLine(touchPoint, { controls, exact, now, overdue }) : fullCard(touchPoint, { controls, exact, now, overdue, inRecord, select, complete, title }),
+  );
+  return card;
+}
+
+/** A full card's parts: head (record or type, menu), kinds, subject, deadline, person, complete. */
+function fullCard(touchPoint, { controls, exact, now, overdue, inRecord, select, complete, title }) {
+  return [
     h(
       "div",
       { class: "card__head" },
@@ -102,33 +110,11 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, onSelect, sel
         ? h("div", { class: "card__titles card__titles--type" }, typeBadge(touchPoint.type), h("span", { class: "owner" }, typeLabel(touchPoint.type)), touchPoint.previous_id ? h("span", { class: "chain-mark", title: t("card.follows"), dataset: { testid: "chain-mark" } }, icon("chain")) : null)
         : h(
             "div",
-            { class: ["card__titles", onSelect && "card__titles--select"] },
-            onSelect
-              ? h("input", {
-                  type: "checkbox",
-                  class: "card__select",
-                  checked: selected,
-                  "aria-label": t("card.select", { title }),
-                  dataset: { testid: "card-select" },
-                  on: { click: (event) => onSelect(touchPoint, event) },
-                })
-              : null,
+            { class: ["card__titles", select && "card__titles--select"] },
+            controls.select,
             ownerView(touchPoint.owner),
           ),
-      onMenu
-        ? h(
-            "button",
-            {
-              type: "button",
-              class: "card__menu",
-              "aria-label": t("card.actions", { title }),
-              "aria-haspopup": "menu",
-              "aria-expanded": "false",
-              on: { click: (event) => onMenu(touchPoint, event.currentTarget) },
-            },
-            icon("more"),
-          )
-        : null,
+      controls.menu,
     ),
     inRecord
       ? null
@@ -144,12 +130,12 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, onSelect, sel
         : null,
     ),
     subjectView(touchPoint),
-    h("div", { class: "card__when" }, deadlineView(touchPoint, { now, overdue })),
+    h("div", { class: "card__when" }, deadlineView(touchPoint, { now, overdue, exact })),
     h(
       "div",
       { class: "card__foot" },
       personView(touchPoint.responsible_id),
-      onComplete
+      complete
         ? h(
             "button",
             {
@@ -158,13 +144,46 @@ export function cardView(touchPoint, { onOpen, onMenu, onComplete, onSelect, sel
               title: t("card.complete", { title }),
               "aria-label": t("card.complete", { title }),
               dataset: { testid: "card-complete" },
-              on: { click: () => onComplete(touchPoint) },
             },
             icon("check"),
             h("span", { class: "card__complete-label" }, t("action.complete")),
           )
         : null,
     ),
+  ];
+}
+
+/** A compact card's only line: checkbox, type, record, deadline, menu. */
+function compactLine(touchPoint, { controls, exact, now = Date.now(), overdue }) {
+  const ms = deadlineMs(touchPoint);
+  const late = overdue ?? (touchPoint.status === "open" && ms < now);
+  return h(
+    "div",
+    { class: "card__line" },
+    controls.select,
+    typeBadge(touchPoint.type, "sm"),
+    h("span", { class: "visually-hidden", dataset: { testid: "card-type" } }, typeLabel(touchPoint.type)),
+    ownerView(touchPoint.owner),
+    h("time", { class: ["card__time", late && "when--overdue"], dateTime: touchPoint.deadline, title: exact, dataset: { testid: "card-time" } }, formatShortWhen(ms, portalZone(), now)),
+    controls.menu,
   );
-  return card;
+}
+
+/**
+ * One click listener for every card inside ``container``: a click on a card's checkbox, menu
+ * or complete button calls that handler, a click elsewhere on the card opens it. ``find``
+ * gives the touch-point of a card's id (the list's current data, never a stale copy).
+ */
+export function onCardClicks(container, find, { onOpen, onMenu, onComplete, onSelect } = {}) {
+  container.addEventListener("click", (event) => {
+    const card = event.target.closest(".card");
+    if (!card || !container.contains(card)) return;
+    const touchPoint = find(Number(card.dataset.id));
+    if (!touchPoint) return;
+    const control = event.target.closest("button, a, input, label");
+    if (!control) onOpen?.(touchPoint);
+    else if (control.classList.contains("card__select")) onSelect?.(touchPoint, event);
+    else if (control.classList.contains("card__menu")) onMenu?.(touchPoint, control);
+    else if (control.classList.contains("card__complete")) onComplete?.(touchPoint);
+  });
 }

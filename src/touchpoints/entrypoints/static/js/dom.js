@@ -44,26 +44,52 @@ export function append(el, children) {
   return el;
 }
 
+/**
+ * Make ``children`` (flattened, null/false skipped) the children of ``el``, moving as little as
+ * possible: the nodes that stay, in the same order, are never taken out of the document, so
+ * they keep their layout, focus and scroll position.
+ */
+export function reconcile(el, ...children) {
+  const wanted = children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false).map((child) => (child instanceof Node ? child : document.createTextNode(String(child))));
+  const kept = new Set(wanted);
+  for (const child of [...el.childNodes]) if (!kept.has(child)) child.remove();
+  let at = el.firstChild;
+  for (const node of wanted) {
+    if (node === at) at = at.nextSibling;
+    else el.insertBefore(node, at);
+  }
+  return el;
+}
+
 /** Replace all children of ``el``. */
 export function replace(el, ...children) {
   el.replaceChildren();
   return append(el, children);
 }
 
+/** One drawn <svg> per icon name, cloned for every icon (see loadIcons). */
+const ICONS = new Map();
+
 /**
- * Put the icon sprite into the page once, so every icon is a same-document <use href="#id">
- * (an external sprite URL is fetched again for each fragment). Parsed as XML, never as HTML.
+ * Read the icon sprite once and keep each symbol as a ready <svg> to clone. A clone is plain
+ * inline SVG: unlike a <use href="#id"> reference it needs no shadow instance tree per icon,
+ * which is most of the style and layout work of a board with hundreds of cards. Parsed as
+ * XML, never as HTML.
  */
 export async function loadIcons() {
   try {
     const response = await fetch(SPRITE, { credentials: "same-origin" });
     if (!response.ok) return;
     const parsed = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
-    const sprite = document.importNode(parsed.documentElement, true);
-    if (sprite.nodeName !== "svg") return;
-    sprite.setAttribute("aria-hidden", "true");
-    sprite.setAttribute("class", "sprite");
-    document.body.prepend(sprite);
+    if (parsed.documentElement.nodeName !== "svg") return;
+    for (const symbol of parsed.documentElement.querySelectorAll("symbol[id^='tp-icon-']")) {
+      const svg = document.createElementNS(SVG_NS, "svg");
+      svg.setAttribute("viewBox", symbol.getAttribute("viewBox") || "0 0 24 24");
+      svg.setAttribute("aria-hidden", "true");
+      svg.setAttribute("focusable", "false");
+      for (const child of symbol.childNodes) svg.append(document.importNode(child, true));
+      ICONS.set(symbol.id.slice("tp-icon-".length), svg);
+    }
   } catch {
     // Without the sprite the icons stay blank; every control also has a text label.
   }
@@ -71,13 +97,13 @@ export async function loadIcons() {
 
 /** An icon from the sprite (decorative: controls carry their own text or aria-label). */
 export function icon(name, className = "") {
-  const svg = document.createElementNS(SVG_NS, "svg");
+  const drawn = ICONS.get(name);
+  const svg = drawn ? drawn.cloneNode(true) : document.createElementNS(SVG_NS, "svg");
   svg.setAttribute("class", `icon icon--${name} ${className}`.trim());
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("focusable", "false");
-  const use = document.createElementNS(SVG_NS, "use");
-  use.setAttribute("href", `#tp-icon-${name}`);
-  svg.append(use);
+  if (!drawn) {
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+  }
   return svg;
 }
 

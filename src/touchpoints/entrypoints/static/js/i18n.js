@@ -1,6 +1,6 @@
 // Translations (static/i18n/<lang>.json) and locale-aware formatting with Intl.
 
-import { dayToUtcNoon } from "./zone.js";
+import { dayToUtcNoon, localDate } from "./zone.js";
 
 export const LANGUAGES = ["en", "ru"];
 
@@ -85,6 +85,12 @@ export function formatDateTime(ms, zone, { withYear = false } = {}) {
   const options = { timeZone: zone, weekday: "short", day: "numeric", month: "short", ...timeOptions() };
   if (withYear || new Date(ms).getUTCFullYear() !== new Date().getUTCFullYear()) options.year = "numeric";
   return formatter("date", options).format(ms);
+}
+
+/** A deadline in a few characters (compact cards): the time today, else the day ("3 Dec"). */
+export function formatShortWhen(ms, zone, now = Date.now()) {
+  if (localDate(ms, zone) === localDate(now, zone)) return formatter("date", { timeZone: zone, ...timeOptions() }).format(ms);
+  return formatter("date", { timeZone: zone, day: "numeric", month: "short" }).format(ms);
 }
 
 /** A calendar day "YYYY-MM-DD" as "Mon, 2 Mar 2026". */

@@ -123,16 +123,25 @@ function fatal(error) {
 async function boot() {
   readLaunch();
   const hasSession = takeSession();
-  const [lang] = await Promise.all([loadLanguage(app.lang), initFrame({ demo: app.demo }), loadIcons()]);
-  app.lang = lang;
+  const assets = Promise.all([loadLanguage(app.lang), loadIcons()]);
+  // The frame's renewer must be in place before the first API call can meet a 401.
+  await initFrame({ demo: app.demo });
   installRenewer();
-  if (!hasSession) throw Object.assign(new Error("no session"), { status: 401, code: "SESSION_MISSING" });
-  app.me = await api("GET", "/me");
-  const [users, settings, smartProcesses] = await Promise.all([
-    api("GET", "/users").then((answer) => answer.users || []).catch(() => []),
-    api("GET", "/settings").catch(() => null),
-    api("GET", "/smart-processes").then((answer) => answer.items || []).catch(() => []),
-  ]);
+  // Who is looking, the users, the settings and the smart processes are asked for at once,
+  // while the translations and icons still load; none of them needs another's answer.
+  const answers = hasSession
+    ? Promise.all([
+        api("GET", "/me"),
+        api("GET", "/users").then((answer) => answer.users || []).catch(() => []),
+        api("GET", "/settings").catch(() => null),
+        api("GET", "/smart-processes").then((answer) => answer.items || []).catch(() => []),
+      ])
+    : null;
+  answers?.catch(() => {}); // awaited below, after the translations an error page needs
+  [app.lang] = await assets;
+  if (!answers) throw Object.assign(new Error("no session"), { status: 401, code: "SESSION_MISSING" });
+  const [me, users, settings, smartProcesses] = await answers;
+  app.me = me;
   setUsers(users);
   app.settings = settings;
   app.smartProcesses = smartProcesses;

@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { closeSlider, inFrame, reloadCard } from "./bx.js";
-import { cardView, ownerTypeLabel, typeLabel } from "./cards.js";
+import { cardView, onCardClicks, ownerTypeLabel, typeLabel } from "./cards.js";
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, openRescheduleDialog } from "./dialogs.js";
 import { h, replace } from "./dom.js";
 import { t, tn } from "./i18n.js";
@@ -88,10 +88,12 @@ function mountTimelineMenu(root, { activityId }) {
     const complete = () => openCompleteDialog(touchPoint, { onDone: changed });
     const reschedule = () => openRescheduleDialog(touchPoint, { onDone: changed });
     const details = () => openDetailsDialog(touchPoint, { onComplete: complete, onChanged: changed });
+    const thisTodo = h("section", { class: "panel", "aria-label": t("placement.this_todo") }, h("div", { class: "record-list", role: "list" }, cardView(touchPoint, { inRecord: true })));
+    onCardClicks(thisTodo, () => touchPoint, { onOpen: details });
     replace(
       view,
       heading(ownerTitle(touchPoint.owner), touchPoint.owner),
-      h("section", { class: "panel", "aria-label": t("placement.this_todo") }, h("div", { class: "record-list", role: "list" }, cardView(touchPoint, { onOpen: details, inRecord: true }))),
+      thisTodo,
       open
         ? h(
             "div",

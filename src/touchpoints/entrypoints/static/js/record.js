@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { reloadCard } from "./bx.js";
-import { cardView, deadlineMs, ownerTypeLabel } from "./cards.js";
+import { cardView, deadlineMs, onCardClicks, ownerTypeLabel } from "./cards.js";
 import { openCompleteDialog, openCreateDialog, openDetailsDialog, timelineView } from "./dialogs.js";
 import { h, replace } from "./dom.js";
 import { formatNumber, t } from "./i18n.js";
@@ -24,6 +24,11 @@ export function mountRecord(root, owner) {
   const view = h("div", { class: "record-view", dataset: { testid: "record-view" } });
   replace(root, view);
   let data = null;
+  let handlers = {};
+  onCardClicks(view, (id) => data?.items.find((item) => item.id === id), {
+    onOpen: (touchPoint) => handlers.details(touchPoint),
+    onComplete: (touchPoint) => handlers.complete(touchPoint),
+  });
 
   async function load() {
     try {
@@ -46,6 +51,7 @@ export function mountRecord(root, owner) {
     };
     const complete = (touchPoint) => openCompleteDialog(touchPoint, { onDone: changed });
     const details = (touchPoint) => openDetailsDialog(touchPoint, { onComplete: complete, onChanged: changed });
+    handlers = { complete, details };
     replace(
       view,
       h(
@@ -58,7 +64,7 @@ export function mountRecord(root, owner) {
       panel(
         { id: "record-open", title: [t("record.open"), h("span", { class: "counter" }, formatNumber(open.length))] },
         open.length
-          ? h("div", { class: "record-list", role: "list" }, open.map((item) => cardView(item, { onOpen: details, onComplete: complete, inRecord: true })))
+          ? h("div", { class: "record-list", role: "list" }, open.map((item) => cardView(item, { complete: true, inRecord: true })))
           : h("p", { class: "muted" }, t("record.none_open")),
       ),
       panel(
