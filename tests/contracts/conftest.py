@@ -6,8 +6,10 @@ import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
 
+from tests.fakes.bitrix24 import Bitrix24Emulator
 from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, OwnerType, TouchPointType
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall
@@ -95,3 +97,16 @@ class Make:
 @pytest.fixture
 def make() -> Make:
     return Make()
+
+
+@pytest.fixture
+async def b24() -> AsyncIterator[Bitrix24Emulator]:
+    """An HTTP Bitrix24 emulator on a real clock (the emulator contract suites)."""
+    async with Bitrix24Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -34,22 +34,10 @@ class Installed:
 
 
 @pytest.fixture
-async def b24() -> AsyncIterator[Bitrix24Emulator]:
-    async with Bitrix24Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 async def frozen() -> AsyncIterator[Bitrix24Emulator]:
     clock = EmulatorClock(datetime(2026, 5, 4, 9, 0, tzinfo=UTC), frozen=True)
     async with Bitrix24Emulator(clock=clock) as emulator:
         yield emulator
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def install(b24: Bitrix24Emulator, *, time_zone: str = "Europe/Berlin") -> Installed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -11,18 +10,6 @@ import pytest
 from tests.fakes.bitrix24 import Bitrix24Emulator
 
 SCOPE = "crm,im,imbot,user_brief"
-
-
-@pytest.fixture
-async def b24() -> AsyncIterator[Bitrix24Emulator]:
-    async with Bitrix24Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 class Portal:

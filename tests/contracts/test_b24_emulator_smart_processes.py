@@ -5,8 +5,6 @@ item with ``ownerTypeId`` = ``entityTypeId``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 
@@ -14,18 +12,6 @@ from tests.contracts.test_b24_emulator import DEADLINE, Installed, call, install
 from tests.fakes.bitrix24 import Bitrix24Emulator
 
 PROJECTS = 1046
-
-
-@pytest.fixture
-async def b24() -> AsyncIterator[Bitrix24Emulator]:
-    async with Bitrix24Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
