@@ -24,9 +24,10 @@ from touchpoints.adapters.bitrix24.rows import (
     by_id,
     card_or_none,
     item_rows,
-    join,
     list_rows,
+    parse_app_info,
     parse_department,
+    parse_profile,
     parse_user,
     text_or_none,
 )
@@ -37,7 +38,6 @@ from touchpoints.adapters.bitrix24.wire import (
     format_datetime,
     to_bool,
     to_int,
-    to_str,
 )
 from touchpoints.domain.crm import (
     Activity,
@@ -348,30 +348,11 @@ class BitrixCrm:
         if not row:
             # ``profile`` answers an empty object for an inactive user (§13).
             raise CrmPermissionDenied("profile: the user is not active", code="INACTIVE_USER")
-        try:
-            user_id = to_int(row.get("ID"))
-        except WireError as exc:
-            raise CrmError("profile: no user id in the reply") from exc
-        return CurrentUser(
-            id=user_id,
-            is_admin=to_bool(row.get("ADMIN")),
-            name=join(row.get("NAME"), row.get("LAST_NAME")),
-            time_zone=to_str(row.get("TIME_ZONE")),
-            photo_url=to_str(row.get("PERSONAL_PHOTO")) or None,
-        )
+        return parse_profile(row)
 
     async def app_info(self) -> AppInfo:
         reply = await self._client.call("app.info", {}, safe=True)
-        row = as_dict(reply.result)
-        app_id = to_str(row.get("ID"))
-        if not app_id:
-            raise CrmError("app.info: no application id in the reply", code="BAD_REPLY")
-        installed = row.get("INSTALLED")
-        return AppInfo(
-            id=app_id,
-            code=to_str(row.get("CODE")),
-            installed=True if installed is None else to_bool(installed),
-        )
+        return parse_app_info(as_dict(reply.result))
 
     async def users(self, user_ids: Iterable[int] | None = None) -> list[UserInfo]:
         if user_ids is not None:

@@ -16,8 +16,17 @@ from touchpoints.adapters.bitrix24.wire import (
     to_opt_int,
     to_str,
 )
-from touchpoints.domain.crm import Activity, Department, RecordCard, TodoText, UserInfo
+from touchpoints.domain.crm import (
+    Activity,
+    AppInfo,
+    CurrentUser,
+    Department,
+    RecordCard,
+    TodoText,
+    UserInfo,
+)
 from touchpoints.domain.model import EntityType, OwnerRef, OwnerType, entity_type_of_id
+from touchpoints.ports.crm import CrmError
 
 ACTIVITY_SELECT = [
     "ID",
@@ -118,6 +127,40 @@ def parse_item(owner_type: EntityType, row: Mapping[str, Any]) -> RecordCard:
         # or F (junk) means the lead is finished (BITRIX24.md §12.1).
         closed=to_bool(row.get("closed"))
         or to_str(row.get("stageSemanticId")).upper() in ("S", "F"),
+    )
+
+
+def parse_profile(row: Mapping[str, Any]) -> CurrentUser:
+    """A non-empty ``profile`` reply (§13).
+
+    Raises: CrmError when it names no user.
+    """
+    try:
+        user_id = to_int(row.get("ID"))
+    except WireError as exc:
+        raise CrmError("profile: no user id in the reply") from exc
+    return CurrentUser(
+        id=user_id,
+        is_admin=to_bool(row.get("ADMIN")),
+        name=join(row.get("NAME"), row.get("LAST_NAME")),
+        time_zone=to_str(row.get("TIME_ZONE")),
+        photo_url=to_str(row.get("PERSONAL_PHOTO")) or None,
+    )
+
+
+def parse_app_info(row: Mapping[str, Any]) -> AppInfo:
+    """``app.info``: our app's id and code on the portal, and whether it is installed (§8.2).
+
+    Raises: CrmError when the reply names no application.
+    """
+    app_id = to_str(row.get("ID"))
+    if not app_id:
+        raise CrmError("app.info: no application id in the reply", code="BAD_REPLY")
+    installed = row.get("INSTALLED")
+    return AppInfo(
+        id=app_id,
+        code=to_str(row.get("CODE")),
+        installed=True if installed is None else to_bool(installed),
     )
 
 
