@@ -21,6 +21,7 @@ from touchpoints.domain.model import EntityType, SmartProcess, Status, TouchPoin
 from touchpoints.domain.portal import PortalStatus
 from touchpoints.domain.scheduling import Bucket, bucket_days
 from touchpoints.domain.settings import UserPreferences
+from touchpoints.domain.trusted import trusted
 from touchpoints.entrypoints.constraints import Describe, Id, json_name
 from touchpoints.entrypoints.converters import field_name
 from touchpoints.entrypoints.wire import SettingsDocument
@@ -87,16 +88,38 @@ class TouchPointReply:
 
     @classmethod
     def stored(cls, tp: TouchPoint, zone: ZoneInfo, *, card: Card | None = None) -> TouchPointReply:
-        """``tp`` as we store it; the CRM's texts from ``card`` when there is one."""
-        return copied(
+        """``tp`` as we store it; the CRM's texts from ``card`` when there is one.
+
+        Built with ``trusted``: ``tp`` is our own validated value and the texts come from the
+        CRM's parsed reply, so the reply's fields need no second check."""
+        completed = tp.completed_at
+        return trusted(
             cls,
-            tp,
-            zone,
-            owner=OwnerReply(
-                type=tp.owner.type, id=tp.owner.id, title=card.owner_title if card else None
-            ),
-            title=card.title if card else None,
-            note=card.note if card else None,
+            {
+                "id": tp.id,
+                "activity_id": tp.activity_id,
+                "owner": trusted(
+                    OwnerReply,
+                    {
+                        "type": tp.owner.type,
+                        "id": tp.owner.id,
+                        "title": card.owner_title if card else None,
+                    },
+                ),
+                "type": tp.type,
+                "status": tp.status,
+                "deadline": tp.deadline.astimezone(zone),
+                "responsible_id": tp.responsible_id,
+                "created_by": tp.created_by,
+                "result_note": tp.result_note,
+                "previous_id": tp.previous_id,
+                "next_id": tp.next_id,
+                "created_at": tp.created_at.astimezone(zone),
+                "updated_at": tp.updated_at.astimezone(zone),
+                "completed_at": None if completed is None else completed.astimezone(zone),
+                "title": card.title if card else None,
+                "note": card.note if card else None,
+            },
         )
 
 

@@ -11,6 +11,7 @@ from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.domain.model import OwnerRef, Status, TouchPoint, TouchPointType, entity_type
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalStatus
 from touchpoints.domain.settings import IntervalUnit, PortalSettings, UserPreferences
+from touchpoints.domain.trusted import trusted
 from touchpoints.ports.storage import DigestEntry, DigestState, Feedback, PendingTodo
 
 
@@ -67,16 +68,15 @@ def preferences_from_row(row: asyncpg.Record) -> UserPreferences:
 
 
 def touch_point_from_row(row: asyncpg.Record) -> TouchPoint:
-    """A ``touchpoints`` row."""
-    return TouchPoint(
-        **_columns(
-            TouchPoint,
-            row,
-            owner=owner_from_row(row),
-            type=TouchPointType(row["type"]),
-            status=Status(row["status"]),
-        )
+    """A ``touchpoints`` row, trusted: it was validated before it was stored and the table's
+    constraints hold it (times are ``timestamptz``, hence aware and read back in UTC)."""
+    values = dict(row.items())
+    values["owner"] = trusted(
+        OwnerRef, {"type": entity_type(values["owner_type"]), "id": values["owner_id"]}
     )
+    values["type"] = TouchPointType(values["type"])
+    values["status"] = Status(values["status"])
+    return trusted(TouchPoint, values)
 
 
 def digest_entry_from_row(row: asyncpg.Record) -> DigestEntry:
