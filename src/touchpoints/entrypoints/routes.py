@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 import attrs
+import orjson
 from aiohttp import web
 
 from touchpoints.entrypoints import converters, replies
@@ -142,12 +143,23 @@ def pipeline(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
             return result
         if route.reply is None:
             return web.Response(status=route.status, headers=route.headers or None)
-        return web.json_response(
-            replies.unstructure(result), status=route.status, headers=route.headers or None
-        )
+        return json_reply(replies.unstructure(result), route.status, route.headers)
 
     handle.__name__ = route.handler.__name__
     return handle
+
+
+def json_reply(data: object, status: int, headers: Mapping[str, str] | None) -> web.Response:
+    """``data`` (plain JSON values) encoded with orjson: about 5× faster than ``json.dumps``
+    on a 200-card board (bench/README.md, "Board rendering"); compact and UTF-8, as
+    ``application/json`` is."""
+    return web.Response(
+        body=orjson.dumps(data),
+        status=status,
+        headers=headers or None,
+        content_type="application/json",
+        charset="utf-8",
+    )
 
 
 def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
