@@ -69,6 +69,8 @@ _PLACEMENTS = re.compile(
     r"|CRM_ACTIVITY_LIST_MENU|LEFT_MENU|REST_APP_URI|PAGE_BACKGROUND_WORKER)$"
 )
 
+_SINGLE_HANDLER = frozenset({"REST_APP_URI", "PAGE_BACKGROUND_WORKER"})
+
 
 class Core(Protocol):
     """What the methods need from the emulator around them."""
@@ -1212,6 +1214,9 @@ def placement_bind(call: Call) -> Reply:
         raise RestError(
             "ERROR_PLACEMENT_USER_MODE", "User mode is not available for this placement", 400
         )
+    if code in _SINGLE_HANDLER and any(b.placement == code for b in call.portal.placement_bindings):
+        # One handler per app for these (BITRIX24.md §22.1.11, §22.2).
+        raise RestError("ERROR_PLACEMENT_MAX_COUNT", "Placement max count reached", 400)
     lang_all = get_ci(call.params, "LANG_ALL") or {}
     options = get_ci(call.params, "OPTIONS")
     # Detail tabs and LEFT_MENU ignore OPTIONS; placement.get shows [] for them (§10.2).

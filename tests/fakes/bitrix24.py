@@ -958,6 +958,31 @@ class Bitrix24Emulator:
             raise ValueError(f"{code} is not a CRM placement this emulator launches")
         return self.frame_launch(member_id, user_id, code, options, **kwargs)
 
+    def app_link_launch(
+        self, member_id: str, user_id: int, link: str, **kwargs: Any
+    ) -> FrameLaunch:
+        """A user opening a link into our app found in a message, as Bitrix24 resolves it
+        (BITRIX24.md §22.1.11): ``/marketplace/view/<client_id>/?params[key]=val`` opens the
+        ``REST_APP_URI`` handler with the ``params`` keys plus ``URI`` in ``PLACEMENT_OPTIONS``.
+
+        A link to another app, one without that placement bound, or not of that form is a
+        test's mistake (``ValueError``). Other keyword arguments go to ``frame_launch``.
+        """
+        path, _, query = link.partition("?")
+        if path.rstrip("/") != f"/marketplace/view/{self.client_id}":
+            raise ValueError(f"{link} is not a link into this app")
+        portal = self.portal(member_id)
+        if not any(b.placement == "REST_APP_URI" for b in portal.placement_bindings):
+            raise ValueError("REST_APP_URI is not bound on this portal")
+        options: dict[str, str] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            match = re.fullmatch(r"params\[([^\]]+)\]", key)
+            if match is None:
+                raise ValueError(f"{key} is not a params key")
+            options[match.group(1)] = value
+        options["URI"] = link
+        return self.frame_launch(member_id, user_id, "REST_APP_URI", options, **kwargs)
+
     # -------------------------------------------------------------- events (§9)
 
     async def send_event(

@@ -10,6 +10,9 @@ import attrs
 from touchpoints.domain.model import EntityType, OwnerType, SmartProcess
 
 ANALYTICS_MENU = "CRM_ANALYTICS_MENU"
+# Links into the app, ``/marketplace/view/<app code>/?params[...]`` (BITRIX24.md §22.1.11):
+# one handler per app.
+APP_LINK = "REST_APP_URI"
 
 # The timeline's activity menu is documented for leads, deals and smart processes, not for
 # contacts or companies (BITRIX24.md §22.2.3, §22.7 item 5).

@@ -271,7 +271,7 @@ async def _demo_portal(request: web.Request) -> Portal | None:
 
 
 async def demo_page(request: web.Request) -> web.Response:
-    """``GET /demo?user=&lang=&placement=&id=&activity=``: open the app as a demo user, no Bitrix24."""
+    """``GET /demo?user=&lang=&placement=&id=&activity=&complete=&responsible_id=``: open the app as a demo user, no Bitrix24."""
     services = request.app[SERVICES]
     demo = request.app[DEMO]
     user_id = parse_id(request.query.get("user")) or demo.default_user_id
@@ -302,8 +302,12 @@ async def demo_page(request: web.Request) -> web.Response:
 
 
 def _demo_options(request: web.Request) -> str:
-    """``&id=`` (the record) and ``&activity=`` (a timeline item's to-do) as the
-    ``PLACEMENT_OPTIONS`` Bitrix24 would send for the placement (BITRIX24.md §22.2)."""
+    """``&id=`` (the record) and ``&activity=`` (a timeline item's to-do), or a link's
+    ``&complete=`` / ``&responsible_id=``, as the ``PLACEMENT_OPTIONS`` Bitrix24 would send
+    for the placement (BITRIX24.md §22.1.11, §22.2)."""
+    if (request.query.get("placement") or "").upper() == placements.APP_LINK:
+        keys = [key for key in placements.APP_LINK_KEYS if key in request.query]
+        return json.dumps({key: request.query[key] for key in keys})
     record_id = request.query.get("id", "")
     options = {"ID": record_id, "ENTITY_ID": record_id}
     if "activity" in request.query:

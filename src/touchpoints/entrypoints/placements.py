@@ -16,6 +16,7 @@ import attrs
 from touchpoints.domain.model import OwnerType, is_dynamic_type_id
 from touchpoints.domain.placements import (
     ANALYTICS_MENU,
+    APP_LINK,
     TIMELINE_MENU_OWNERS,
     detail_tab,
     list_menu,
@@ -23,9 +24,13 @@ from touchpoints.domain.placements import (
 )
 from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded, parse_id
 
+__all__ = ["APP_LINK", "APP_LINK_KEYS", "Launch", "PlacementRefused", "read_launch"]
+
 # Bitrix24's own entity type id of an activity, sent as ASSOCIATED_ENTITY_TYPE_ID by the
 # timeline menu (BITRIX24.md §22.2.3).
 ACTIVITY_ENTITY_TYPE_ID = 6
+# The ``params`` keys of the links the digest puts into messages (DESIGN.md §3.7).
+APP_LINK_KEYS = ("complete", "responsible_id")
 _BOARD = frozenset({"DEFAULT", "LEFT_MENU"})
 _TABS = {detail_tab(owner_type): owner_type for owner_type in OwnerType}
 _LISTS = {list_menu(owner_type): owner_type for owner_type in OwnerType}
@@ -60,6 +65,8 @@ def read_launch(placement: str | None, raw_options: str | None) -> Launch:
         return Launch(placement=code)
     if code == ANALYTICS_MENU:
         return Launch(placement=code)  # only URI comes with it
+    if code == APP_LINK:
+        return _app_link(raw_options)
     dynamic = _dynamic_kind(code)
     if code in _TABS or code in _LISTS or dynamic in ("DETAIL_TAB", "LIST_MENU"):
         options = _options(raw_options)
@@ -76,6 +83,20 @@ def read_launch(placement: str | None, raw_options: str | None) -> Launch:
             placement=code, options={"ID": str(record_id), "ACTIVITY_ID": str(activity_id)}
         )
     return Launch(placement="DEFAULT")
+
+
+def _app_link(raw: str | None) -> Launch:
+    """A link into the app (BITRIX24.md §22.1.11): exactly one of ``complete`` (a touch-point
+    whose complete dialog opens) or ``responsible_id`` (the rep whose board opens); the
+    ``URI`` Bitrix24 adds is ignored, and any other key is refused."""
+    options = _options(raw)
+    extra = set(options) - {*APP_LINK_KEYS, "URI"}
+    given = [key for key in APP_LINK_KEYS if key in options]
+    if extra or len(given) != 1:
+        raise PlacementRefused("This link into Touch-points is not one we made.")
+    key = given[0]
+    what = "touch-point" if key == "complete" else "person"
+    return Launch(placement=APP_LINK, options={key: str(_id(options, key, what))})
 
 
 def _dynamic_kind(code: str) -> str | None:

@@ -209,7 +209,9 @@ class Crm(Protocol):
         """Idempotent: an existing binding of this handler is replaced, not duplicated."""
         ...
 
-    async def unbind_placement(self, placement: str, handler: str) -> None: ...
+    async def unbind_placement(self, placement: str, handler: str) -> None:
+        """``handler`` ``""``: every handler of ours bound to ``placement``."""
+        ...
 
     async def bind_placements(self, handler: str, placements: Sequence[MenuBinding]) -> None:
         """Bind (``MenuBinding.bind``) or unbind each placement for ``handler``, idempotently

@@ -12,7 +12,7 @@ import attrs
 
 from touchpoints.domain.crm import CurrentUser
 from touchpoints.domain.model import EntityType, OwnerType
-from touchpoints.domain.placements import detail_tab, menu_bindings
+from touchpoints.domain.placements import APP_LINK, detail_tab, menu_bindings
 from touchpoints.domain.portal import Portal, PortalInstall, TokenMatch
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
@@ -202,6 +202,10 @@ async def bind_handlers(
         else:
             await crm.unbind_placement(detail_tab(owner_type), handlers.app)
     await crm.bind_placement("LEFT_MENU", handlers.app, lang_all["en"], lang_all)
+    # One handler per app (a second bind is refused): drop whichever is bound, ours under
+    # an older address included, then bind (BITRIX24.md §22.1.11).
+    await crm.unbind_placement(APP_LINK, "")
+    await crm.bind_placement(APP_LINK, handlers.app, lang_all["en"], lang_all)
     await crm.bind_placements(handlers.app, menu_bindings(enabled_set, previous))
 
 

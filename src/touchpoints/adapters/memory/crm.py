@@ -325,7 +325,9 @@ class MemoryCrmSession:
     async def unbind_placement(self, placement: str, handler: str) -> None:
         portal, user = self._begin("unbind_placement")
         _require_admin(user)
-        portal.placement_bindings.pop((placement, handler), None)
+        for key in [k for k in portal.placement_bindings if k[0] == placement]:
+            if handler in ("", key[1]):  # no handler: every one of the placement's
+                portal.placement_bindings.pop(key)
 
     async def bind_placements(self, handler: str, placements: Sequence[MenuBinding]) -> None:
         for menu in placements:

@@ -23,7 +23,7 @@ function loadFilters() {
   const empty = { responsible_id: "", owner_type: "", type: "" };
   try {
     const saved = JSON.parse(localStorage.getItem(filterKey()) || "{}");
-    const filters = { ...empty, ...saved };
+    const filters = { ...empty, ...saved, ...app.launchFilters };
     if (!seesTeam()) filters.responsible_id = "";
     if (filters.owner_type && !ownerKinds().includes(filters.owner_type)) filters.owner_type = "";
     if (filters.type && !TYPES.includes(filters.type)) filters.type = "";

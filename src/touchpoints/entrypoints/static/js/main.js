@@ -6,7 +6,7 @@ import { frameAuth, initFrame, inFrame } from "./bx.js";
 import { mountBoard } from "./board.js";
 import { avatar, h, icon, loadIcons, replace } from "./dom.js";
 import { feedbackButton } from "./feedback.js";
-import { menuFromPlacement, mountMenu } from "./placements.js";
+import { linkFilters, linkFromPlacement, menuFromPlacement, mountMenu, openLinkedComplete } from "./placements.js";
 import { LANGUAGES, loadLanguage, t } from "./i18n.js";
 import { mountRecord, ownerFromPlacement } from "./record.js";
 import { mountReports } from "./reports.js";
@@ -158,8 +158,11 @@ async function boot() {
     mountMenu(shell({ withNav: false }), menu);
     return;
   }
+  const link = linkFromPlacement(app.placement, app.placementOptions);
+  app.launchFilters = linkFilters(link);
   const main = shell({ withNav: true });
   route(main);
+  if (link?.complete) openLinkedComplete(link, { onDone: () => route(main) });
   window.addEventListener("hashchange", () => leaveTo(main));
   window.addEventListener("beforeunload", (event) => {
     if (!app.unsaved?.()) return;

@@ -9,7 +9,7 @@ import { openCompleteDialog, openCreateDialog, openDetailsDialog, openReschedule
 import { h, replace } from "./dom.js";
 import { t, tn } from "./i18n.js";
 import { TYPES, app, errorText, ownerTitle } from "./state.js";
-import { button, field, select } from "./ui.js";
+import { button, field, select, toast } from "./ui.js";
 
 const TIMELINE = /^CRM_(LEAD|DEAL|DYNAMIC_[1-9]\d{2,9})_ACTIVITY_TIMELINE_MENU$/;
 const LIST = /^CRM_(LEAD|DEAL|CONTACT|COMPANY|DYNAMIC_[1-9]\d{2,9})_LIST_MENU$/;
@@ -29,6 +29,39 @@ export function menuFromPlacement(placement, options) {
   }
   const list = LIST.exec(placement || "");
   return list && id ? { kind: "list", owner: { type: list[1].toLowerCase(), id } } : null;
+}
+
+/** A link into the app from the digest (REST_APP_URI): {complete: id} | {responsibleId: id} | null. */
+export function linkFromPlacement(placement, options) {
+  if (placement !== "REST_APP_URI") return null;
+  const complete = positive(options?.complete);
+  if (complete) return { complete };
+  const responsibleId = positive(options?.responsible_id);
+  return responsibleId ? { responsibleId } : null;
+}
+
+/** The board a rep link opens: filtered to that rep for those who see the team (the board
+ * itself drops the filter for everyone else, who see their own). */
+export function linkFilters(link) {
+  return link?.responsibleId ? { responsible_id: String(link.responsibleId) } : null;
+}
+
+/** A "Done…" link: the complete dialog of that touch-point over the board, when the user may
+ * see it and it is still open; otherwise a clear message. */
+export async function openLinkedComplete(link, { onDone }) {
+  let touchPoint;
+  try {
+    touchPoint = await api("GET", `/touchpoints/${link.complete}`);
+  } catch (error) {
+    const hidden = error?.status === 404 || error?.status === 403;
+    toast(hidden ? t("link.not_visible") : errorText(error), { kind: "error" });
+    return;
+  }
+  if (touchPoint.status !== "open") {
+    toast(t("link.finished"), { kind: "info" });
+    return;
+  }
+  openCompleteDialog(touchPoint, { onDone });
 }
 
 export function mountMenu(root, menu) {

@@ -11,6 +11,8 @@ export const app = {
   lang: "en",
   placement: "DEFAULT",
   placementOptions: {},
+  /** Filters a link into the app sets on the board for this visit (placements.js linkFilters). */
+  launchFilters: null,
   demo: false,
   me: null,
   users: [],
