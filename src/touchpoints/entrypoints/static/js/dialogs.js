@@ -1,7 +1,7 @@
 // The dialogs: complete (with the next follow-up), create, details (chain, edit, cancel), hand over.
 
 import { api, query } from "./api.js";
-import { crmPath, inFrame, openPath } from "./bx.js";
+import { crmPath, inFrame, openPath, openSlider, selectUser, slidersAvailable } from "./bx.js";
 import { deadlineMs, ownerTypeLabel, ownerView, personView, subjectView, typeBadge, typeLabel } from "./cards.js";
 import { debounce, h, icon, nextId } from "./dom.js";
 import { currentLanguage, dateFieldPattern, formatDateTime, formatDay, formatRelative, formatTime, parseTimeField, t } from "./i18n.js";
@@ -15,6 +15,8 @@ import {
   pickableUsers,
   portalZone,
   seesTeam,
+  setUsers,
+  userById,
 } from "./state.js";
 import { button, confirmDialog, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
 import { patchWithUndo, undoToast } from "./undo.js";
@@ -95,11 +97,35 @@ function typeSelect(value) {
   return select(TYPES.map((type) => ({ value: type, label: typeLabel(type) })), { value, name: "type" });
 }
 
-export function userSelect(value, { name = "responsible_id" } = {}) {
-  return select(
-    pickableUsers().map((user) => ({ value: user.id, label: user.id === myId() ? t("user.me_named", { name: user.name }) : user.name })),
-    { value, name },
-  );
+/**
+ * A responsible user: Bitrix24's own picker inside the portal (BX24.selectUser, BITRIX24.md
+ * §22.4), the app's list of users in the demo. Either way a control with ``value`` (the user
+ * id as a string), ``focus()``, ``disabled`` and a ``change`` event.
+ */
+export function userSelect(value, { name = "responsible_id", placeholder = false } = {}) {
+  if (inFrame()) return portalUserPicker(placeholder ? value : (value ?? myId()), name);
+  const options = pickableUsers().map((user) => ({ value: user.id, label: user.id === myId() ? t("user.me_named", { name: user.name }) : user.name }));
+  // With ``placeholder`` nobody is chosen until the user chooses.
+  return select(placeholder ? [{ value: "", label: t("user.pick") }, ...options] : options, { value: value ?? "", name });
+}
+
+function portalUserPicker(value, name) {
+  const label = h("span", { class: "user-pick__name" });
+  const picker = h("button", { type: "button", class: "input user-pick", name, "aria-haspopup": "dialog", dataset: { testid: "user-pick" } }, icon("user"), label);
+  const show = (id, shown) => {
+    picker.value = id ? String(id) : "";
+    label.textContent = id ? (id === myId() ? t("user.me_named", { name: shown }) : shown) : t("user.pick");
+  };
+  show(value, value ? userById(value).name : "");
+  picker.addEventListener("click", async () => {
+    const user = await selectUser();
+    if (!user) return;
+    // Someone the app's list lacks (it holds whom the app has seen) is named as Bitrix24 names them.
+    if (!app.usersById.has(user.id)) setUsers([...app.users, { id: user.id, name: user.name, photo: null, active: true, department_ids: [] }]);
+    show(user.id, userById(user.id).name);
+    picker.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  return picker;
 }
 
 function applyServerError(scope, error, fallbackMessage) {
@@ -533,7 +559,7 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
   } else {
     footer.push(h("span", { class: "spacer" }), button(t("action.close"), { onClick: () => handle.close() }));
   }
-  const handle = openDialog({ title: t("details.title"), body, footer, size: "lg", className: "dialog--details" });
+  const handle = openDialog({ title: t("details.title"), body, footer, size: "lg", className: "dialog--details dialog--side" });
 
   function showEditor() {
     const when = deadlineInputs({ ms });
@@ -581,6 +607,17 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
     .then((answer) => chain.replaceChildren(timelineView(answer.items || [], touchPoint.id)))
     .catch((error) => chain.replaceChildren(h("p", { class: "muted" }, `${t("details.chain_failed")} ${errorText(error)}`)));
   return handle;
+}
+
+/**
+ * The details (and their editor) of ``touchPoint``: inside the portal in a Bitrix24 slider
+ * (BX24.openApplication, BITRIX24.md §22.4), which runs the app again for that view; in the
+ * demo, and where no slider can open, a side panel. ``onChanged`` also runs when the slider
+ * closes, since what was done there is not known here.
+ */
+export function openDetails(touchPoint, { onComplete, onChanged } = {}) {
+  if (slidersAvailable(app.placement) && openSlider({ view: "details", id: touchPoint.id }, { title: ownerTitle(touchPoint.owner), onClose: () => onChanged?.() })) return null;
+  return openDetailsDialog(touchPoint, { onComplete, onChanged });
 }
 
 /** Move ``touchPoint`` to another date and time (the timeline menu's "Reschedule"). */
