@@ -10,15 +10,11 @@ import { errorText } from "./state.js";
 
 export async function mountSlider(root, view) {
   replace(root, h("div", { class: "slider-view", dataset: { testid: "slider-view" } }));
-  // "close" does not bubble, but a capturing listener sees every dialog's.
-  document.addEventListener(
-    "close",
-    () =>
-      setTimeout(() => {
-        if (!document.querySelector("dialog[open]")) closeSlider();
-      }, 0),
-    true,
-  );
+  // Dialogs are appended to <body> and removed when closed: once none is left, neither the
+  // details nor an editor opened from them (complete) is, and the slider has done its work.
+  new MutationObserver(() => {
+    if (!document.querySelector("dialog")) closeSlider();
+  }).observe(document.body, { childList: true });
   try {
     const touchPoint = await api("GET", `/touchpoints/${view.id}`);
     openDetailsDialog(touchPoint, { onComplete: (item) => openCompleteDialog(item) });
