@@ -18,7 +18,7 @@ import {
   setUsers,
   userById,
 } from "./state.js";
-import { button, confirmDialog, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
+import { button, confirmDialog, dateField, field, formDialog, openDialog, select, showFieldErrors, toast } from "./ui.js";
 import { patchWithUndo, undoToast } from "./undo.js";
 import { addDays, isoInZone, localDate, localTime, zonedInstant } from "./zone.js";
 
@@ -182,13 +182,8 @@ export function openCompleteDialog(touchPoint, { onDone } = {}) {
   };
   schedule.addEventListener("change", sync);
 
-  const handle = openDialog({
-    title: t("complete.title"),
-    body: form,
-    footer: [button(t("action.cancel"), { kind: "light", onClick: () => handle.close() }), submit],
-    className: "dialog--complete",
-  });
-  submit.setAttribute("form", (form.id = nextId("complete-form")));
+  form.id = nextId("complete-form");
+  const handle = formDialog(form, submit, { title: t("complete.title"), className: "dialog--complete" });
 
   api("GET", `/followup-preview${query({ from: touchPoint.deadline })}`)
     .then((answer) => {
@@ -393,13 +388,7 @@ export function openCreateDialog({ owner = null, onDone } = {}) {
     field({ label: t("field.title"), control: title, name: "title", hint: t("create.title_hint") }),
     field({ label: t("field.note"), control: note, name: "note" }),
   );
-  submit.setAttribute("form", form.id);
-  const handle = openDialog({
-    title: t("create.title"),
-    body: form,
-    footer: [button(t("action.cancel"), { kind: "light", onClick: () => handle.close() }), submit],
-    className: "dialog--create",
-  });
+  const handle = formDialog(form, submit, { title: t("create.title"), className: "dialog--create" });
   if (picker) picker.focus();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -444,8 +433,7 @@ export function openHandOverDialog(touchPoint, { onChoose } = {}) {
   const people = userSelect(touchPoint.responsible_id);
   const submit = button(t("handover.submit"), { kind: "primary", type: "submit" });
   const form = h("form", { class: "form", id: nextId("handover") }, h("div", { class: "summary" }, typeBadge(touchPoint.type), ownerView(touchPoint.owner)), field({ label: t("field.responsible"), control: people }));
-  submit.setAttribute("form", form.id);
-  const handle = openDialog({ title: t("handover.title"), size: "sm", body: form, footer: [button(t("action.cancel"), { onClick: () => handle.close() }), submit] });
+  const handle = formDialog(form, submit, { title: t("handover.title"), size: "sm" });
   people.focus();
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -559,7 +547,9 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
   } else {
     footer.push(h("span", { class: "spacer" }), button(t("action.close"), { onClick: () => handle.close() }));
   }
-  const handle = openDialog({ title: t("details.title"), body, footer, size: "lg", className: "dialog--details dialog--side" });
+  // A side panel in the demo; in a frame (where no slider could open) next to the click, since
+  // "fixed to the viewport" there means the top of a tall frame.
+  const handle = openDialog({ title: t("details.title"), body, footer, size: "lg", className: inFrame() ? "dialog--details" : "dialog--details dialog--side" });
 
   function showEditor() {
     const when = deadlineInputs({ ms });
@@ -630,13 +620,7 @@ export function openRescheduleDialog(touchPoint, { onDone } = {}) {
     h("div", { class: "summary" }, typeBadge(touchPoint.type), h("div", { class: "summary__text" }, ownerView(touchPoint.owner), subjectView(touchPoint))),
     when.node,
   );
-  submit.setAttribute("form", form.id);
-  const handle = openDialog({
-    title: t("reschedule.title"),
-    body: form,
-    footer: [button(t("action.cancel"), { kind: "light", onClick: () => handle.close() }), submit],
-    className: "dialog--reschedule",
-  });
+  const handle = formDialog(form, submit, { title: t("reschedule.title"), className: "dialog--reschedule" });
   when.date.focus();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
