@@ -4,7 +4,8 @@
 import { api, query } from "./api.js";
 import { askDay, bulkBar, openSweepMenu, presetItems } from "./bulk.js";
 import { cardView, deadlineMs, onCardClicks, ownerTypeLabel, personView, subjectView, typeLabel } from "./cards.js";
-import { openCompleteDialog, openCreateDialog, openDetailsDialog, openHandOverDialog } from "./dialogs.js";
+import { openCompleteDialog, openCreateDialog, openDetails as openDetailsView, openHandOverDialog } from "./dialogs.js";
+import { handoverBanners, loadHandovers, openHandoversDialog } from "./handovers.js";
 import { avatar, debounce, h, icon, reconcile, replace } from "./dom.js";
 import { formatDateTime, formatDay, formatNumber, t, tn } from "./i18n.js";
 import { COLUMNS, TYPES, app, errorText, loadPresets, myId, ownerKinds, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
@@ -132,6 +133,8 @@ export function mountBoard(root) {
     /** The column shown on a phone, where the columns are tabs; null: the first with cards. */
     tab: null,
     list: { items: [], next: null, loading: false, error: null },
+    /** The open hand-overs the viewer may see (GET /handovers), for the banner. */
+    handovers: [],
     listFilters: { status: "open", from: "", to: "", q: "" },
   };
   let loadSeq = 0;
@@ -233,12 +236,14 @@ export function mountBoard(root) {
     }
     try {
       const { responsible_id: responsibleId, owner_type: ownerType, type } = state.filters;
-      const [board] = await Promise.all([
+      const [board, handovers] = await Promise.all([
         api("GET", `/board${query({ responsible_id: responsibleId, owner_type: ownerType, type })}`),
+        loadHandovers(),
         loadPresets(),
       ]);
       if (mine !== loadSeq || (quiet && state.pending.size)) return;
       state.board = board;
+      state.handovers = handovers;
       state.error = null;
       pruneSelection();
     } catch (error) {
@@ -269,7 +274,7 @@ export function mountBoard(root) {
       if (active.dataset.userId) control += `[data-user-id="${active.dataset.userId}"]`;
     }
     // Only what changed is replaced: the board's columns and unchanged cards stay in place.
-    reconcile(view, toolbar(), seesTeam() ? peopleBar() : null, selectionBar(), content(), hints());
+    reconcile(view, toolbar(), handoverBanner(), seesTeam() ? peopleBar() : null, selectionBar(), content(), hints());
     if (focusedId && focusedSelect) view.querySelector(`.card[data-id="${focusedId}"] .card__select`)?.focus();
     else if (focusedId) focusCard(Number(focusedId));
     else if (control) {
@@ -318,8 +323,16 @@ export function mountBoard(root) {
             h("span", {}, t("view.compact")),
           )
         : null,
+      button(t("handover.open_dialog"), { iconName: "user", dataset: { testid: "handovers" }, onClick: () => openHandoversDialog({ today: state.board?.today, onChanged: () => load({ quiet: true }) }) }),
       button(t("board.new"), { kind: "success", iconName: "plus", dataset: { testid: "new-tp" }, onClick: () => openCreateDialog({ onDone: created }) }),
     );
+  }
+
+  /** "Lena covers Maxim's follow-ups until Fri 18 Dec" on the giver's and the taker's board. */
+  function handoverBanner() {
+    if (state.mode !== "board" || !state.board) return null;
+    const person = Number(state.filters.responsible_id) || myId();
+    return handoverBanners(state.handovers, state.board.today, person);
   }
 
   function toggleCompact() {
@@ -797,7 +810,7 @@ export function mountBoard(root) {
   // ---------------------------------------------------------------- actions
 
   function openDetails(touchPoint) {
-    openDetailsDialog(touchPoint, { onComplete: openComplete, onChanged: () => load({ quiet: true }) });
+    openDetailsView(touchPoint, { onComplete: openComplete, onChanged: () => load({ quiet: true }) });
   }
 
   function openComplete(touchPoint) {

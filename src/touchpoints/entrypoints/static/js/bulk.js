@@ -7,7 +7,7 @@ import { userSelect } from "./dialogs.js";
 import { h } from "./dom.js";
 import { formatDay, formatNumber, t, tn } from "./i18n.js";
 import { app, errorText } from "./state.js";
-import { announce, button, confirmDialog, dateField, field, openDialog, openMenu, toast } from "./ui.js";
+import { announce, button, confirmDialog, dateField, field, formDialog, openMenu, toast } from "./ui.js";
 import { undoToast } from "./undo.js";
 
 /** The server's quick dates, in the order the menus offer them. */
@@ -37,8 +37,7 @@ function askDateOrShift(title) {
       h("div", { class: "field" }, h("span", { class: "field__label" }, t("bulk.date")), day.node),
       field({ label: t("bulk.shift"), control: shift, hint: t("bulk.shift_hint") }),
     );
-    submit.setAttribute("form", form.id);
-    const handle = openDialog({ title, size: "sm", body: form, footer: [button(t("action.cancel"), { onClick: () => handle.close() }), submit], onClose: () => resolve(answer) });
+    const handle = formDialog(form, submit, { title, size: "sm", onClose: () => resolve(answer) });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const picked = day.read();
@@ -62,8 +61,7 @@ function askResponsible(count) {
     people.dataset.testid = "bulk-responsible";
     const submit = button(t("bulk.reassign_submit"), { kind: "primary", type: "submit", dataset: { testid: "bulk-reassign-submit" } });
     const form = h("form", { class: "form", id: `bulk-reassign-${Date.now()}` }, field({ label: t("field.responsible"), control: people }));
-    submit.setAttribute("form", form.id);
-    const handle = openDialog({ title: tn("bulk.reassign_title", count), size: "sm", body: form, footer: [button(t("action.cancel"), { onClick: () => handle.close() }), submit], onClose: () => resolve(answer) });
+    const handle = formDialog(form, submit, { title: tn("bulk.reassign_title", count), size: "sm", onClose: () => resolve(answer) });
     people.focus();
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -79,8 +77,7 @@ function askNote(count) {
     const note = h("textarea", { class: "input", rows: 4, maxLength: 10000, required: true, dataset: { testid: "bulk-note" } });
     const submit = button(t("bulk.complete_submit"), { kind: "success", iconName: "check", type: "submit", dataset: { testid: "bulk-complete-submit" } });
     const form = h("form", { class: "form", noValidate: true, id: `bulk-note-${Date.now()}` }, field({ label: t("complete.note"), control: note, required: true, hint: t("bulk.complete_hint") }));
-    submit.setAttribute("form", form.id);
-    const handle = openDialog({ title: tn("bulk.complete_title", count), size: "sm", body: form, footer: [button(t("action.cancel"), { onClick: () => handle.close() }), submit], onClose: () => resolve(answer) });
+    const handle = formDialog(form, submit, { title: tn("bulk.complete_title", count), size: "sm", onClose: () => resolve(answer) });
     note.focus();
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -150,6 +147,17 @@ export function bulkBar(host, { busy = false } = {}) {
   }
 
   const disabled = busy || count === 0;
+  /** A bar button that asks for what ``action`` needs (``ask(count)``), then runs it. */
+  const askThenRun = (action, iconName, ask) =>
+    button(t(`bulk.${action}`), {
+      iconName,
+      disabled,
+      dataset: { testid: `bulk-${action}` },
+      onClick: async () => {
+        const part = await ask(count);
+        if (part) run(action, part);
+      },
+    });
   return h(
     "div",
     { class: ["bulk-bar", busy && "is-busy"], role: "region", "aria-label": t("bulk.label"), "aria-busy": busy ? "true" : "false", dataset: { testid: "bulk-bar" } },
@@ -162,24 +170,8 @@ export function bulkBar(host, { busy = false } = {}) {
       "aria-expanded": "false",
       onClick: (event) => rescheduleMenu(event.currentTarget),
     }),
-    button(t("bulk.reassign"), {
-      iconName: "user",
-      disabled,
-      dataset: { testid: "bulk-reassign" },
-      onClick: async () => {
-        const part = await askResponsible(count);
-        if (part) run("reassign", part);
-      },
-    }),
-    button(t("bulk.complete"), {
-      iconName: "check",
-      disabled,
-      dataset: { testid: "bulk-complete" },
-      onClick: async () => {
-        const part = await askNote(count);
-        if (part) run("complete", part);
-      },
-    }),
+    askThenRun("reassign", "user", askResponsible),
+    askThenRun("complete", "check", askNote),
     button(t("bulk.cancel"), {
       kind: "danger",
       disabled,
@@ -249,8 +241,7 @@ export function askDay(title) {
     const day = dateField({ testid: "sweep-date", label: t("bulk.date") });
     const submit = button(t("bulk.apply"), { kind: "primary", type: "submit", dataset: { testid: "sweep-date-submit" } });
     const form = h("form", { class: "form", noValidate: true, id: `sweep-date-${Date.now()}` }, h("div", { class: "field" }, h("span", { class: "field__label" }, t("bulk.date")), day.node));
-    submit.setAttribute("form", form.id);
-    const handle = openDialog({ title, size: "sm", body: form, footer: [button(t("action.cancel"), { onClick: () => handle.close() }), submit], onClose: () => resolve(answer) });
+    const handle = formDialog(form, submit, { title, size: "sm", onClose: () => resolve(answer) });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       answer = day.read();

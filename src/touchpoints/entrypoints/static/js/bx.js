@@ -150,3 +150,47 @@ export function closeSlider() {
   window.BX24.closeApplication();
   return true;
 }
+
+/**
+ * Bitrix24's own employee picker (BX24.selectUser, BITRIX24.md §22.4); resolves to
+ * {id, name} with a numeric id, or null when cancelled (the callback then never fires, so a
+ * later pick resolves a later promise) or outside a frame.
+ */
+export function selectUser() {
+  if (!ready || typeof window.BX24?.selectUser !== "function") return Promise.resolve(null);
+  return new Promise((resolve) => {
+    window.BX24.selectUser((user) => {
+      const id = Number(user?.id);
+      resolve(Number.isInteger(id) && id > 0 ? { id, name: String(user.name || "") } : null);
+    });
+  });
+}
+
+// What the app passes to itself through BX24.openApplication; the opened window finds it in
+// its PLACEMENT_OPTIONS (BITRIX24.md §22.4). The launch keeps only the options of the
+// placements it knows, so the page reads them back from BX24.placement.info().
+const SLIDER_KEY = "tp_view";
+
+/** Whether details and editors can open in a Bitrix24 slider (blocked in list menus, §22.4). */
+export function slidersAvailable(placementCode) {
+  return ready && typeof window.BX24?.openApplication === "function" && !/_LIST_MENU$/.test(placementCode || "");
+}
+
+/**
+ * Open the app itself in a Bitrix24 slider showing ``view`` (e.g. {view: "details", id: 7});
+ * ``onClose`` runs when the slider closes. Returns false when no slider can open.
+ */
+export function openSlider(view, { title, width = 900, onClose } = {}) {
+  if (!ready || typeof window.BX24?.openApplication !== "function") return false;
+  const params = { [SLIDER_KEY]: view.view, id: String(view.id) };
+  window.BX24.openApplication(params, () => onClose?.(), { width, title });
+  return true;
+}
+
+/** The view this page was opened for by openSlider, or null: {view, id}. */
+export function sliderView(launchOptions) {
+  const info = ready && typeof window.BX24?.placement?.info === "function" ? window.BX24.placement.info() : null;
+  const options = info?.options && typeof info.options === "object" ? info.options : launchOptions || {};
+  const id = Number.parseInt(options[SLIDER_KEY] ? options.id : "", 10);
+  return options[SLIDER_KEY] === "details" && id > 0 ? { view: "details", id } : null;
+}

@@ -1,7 +1,7 @@
 // The dialogs: complete (with the next follow-up), create, details (chain, edit, cancel), hand over.
 
 import { api, query } from "./api.js";
-import { crmPath, inFrame, openPath } from "./bx.js";
+import { crmPath, inFrame, openPath, openSlider, selectUser, slidersAvailable } from "./bx.js";
 import { deadlineMs, ownerTypeLabel, ownerView, personView, subjectView, typeBadge, typeLabel } from "./cards.js";
 import { debounce, h, icon, nextId } from "./dom.js";
 import { currentLanguage, dateFieldPattern, formatDateTime, formatDay, formatRelative, formatTime, parseTimeField, t } from "./i18n.js";
@@ -15,8 +15,10 @@ import {
   pickableUsers,
   portalZone,
   seesTeam,
+  setUsers,
+  userById,
 } from "./state.js";
-import { button, confirmDialog, dateField, field, openDialog, select, showFieldErrors, toast } from "./ui.js";
+import { button, confirmDialog, dateField, field, formDialog, openDialog, select, showFieldErrors, toast } from "./ui.js";
 import { patchWithUndo, undoToast } from "./undo.js";
 import { addDays, isoInZone, localDate, localTime, zonedInstant } from "./zone.js";
 
@@ -95,11 +97,35 @@ function typeSelect(value) {
   return select(TYPES.map((type) => ({ value: type, label: typeLabel(type) })), { value, name: "type" });
 }
 
-export function userSelect(value, { name = "responsible_id" } = {}) {
-  return select(
-    pickableUsers().map((user) => ({ value: user.id, label: user.id === myId() ? t("user.me_named", { name: user.name }) : user.name })),
-    { value, name },
-  );
+/**
+ * A responsible user: Bitrix24's own picker inside the portal (BX24.selectUser, BITRIX24.md
+ * §22.4), the app's list of users in the demo. Either way a control with ``value`` (the user
+ * id as a string), ``focus()``, ``disabled`` and a ``change`` event.
+ */
+export function userSelect(value, { name = "responsible_id", placeholder = false } = {}) {
+  if (inFrame()) return portalUserPicker(placeholder ? value : (value ?? myId()), name);
+  const options = pickableUsers().map((user) => ({ value: user.id, label: user.id === myId() ? t("user.me_named", { name: user.name }) : user.name }));
+  // With ``placeholder`` nobody is chosen until the user chooses.
+  return select(placeholder ? [{ value: "", label: t("user.pick") }, ...options] : options, { value: value ?? "", name });
+}
+
+function portalUserPicker(value, name) {
+  const label = h("span", { class: "user-pick__name" });
+  const picker = h("button", { type: "button", class: "input user-pick", name, "aria-haspopup": "dialog", dataset: { testid: "user-pick" } }, icon("user"), label);
+  const show = (id, shown) => {
+    picker.value = id ? String(id) : "";
+    label.textContent = id ? (id === myId() ? t("user.me_named", { name: shown }) : shown) : t("user.pick");
+  };
+  show(value, value ? userById(value).name : "");
+  picker.addEventListener("click", async () => {
+    const user = await selectUser();
+    if (!user) return;
+    // Someone the app's list lacks (it holds whom the app has seen) is named as Bitrix24 names them.
+    if (!app.usersById.has(user.id)) setUsers([...app.users, { id: user.id, name: user.name, photo: null, active: true, department_ids: [] }]);
+    show(user.id, userById(user.id).name);
+    picker.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  return picker;
 }
 
 function applyServerError(scope, error, fallbackMessage) {
@@ -156,13 +182,8 @@ export function openCompleteDialog(touchPoint, { onDone } = {}) {
   };
   schedule.addEventListener("change", sync);
 
-  const handle = openDialog({
-    title: t("complete.title"),
-    body: form,
-    footer: [button(t("action.cancel"), { kind: "light", onClick: () => handle.close() }), submit],
-    className: "dialog--complete",
-  });
-  submit.setAttribute("form", (form.id = nextId("complete-form")));
+  form.id = nextId("complete-form");
+  const handle = formDialog(form, submit, { title: t("complete.title"), className: "dialog--complete" });
 
   api("GET", `/followup-preview${query({ from: touchPoint.deadline })}`)
     .then((answer) => {
@@ -367,13 +388,7 @@ export function openCreateDialog({ owner = null, onDone } = {}) {
     field({ label: t("field.title"), control: title, name: "title", hint: t("create.title_hint") }),
     field({ label: t("field.note"), control: note, name: "note" }),
   );
-  submit.setAttribute("form", form.id);
-  const handle = openDialog({
-    title: t("create.title"),
-    body: form,
-    footer: [button(t("action.cancel"), { kind: "light", onClick: () => handle.close() }), submit],
-    className: "dialog--create",
-  });
+  const handle = formDialog(form, submit, { title: t("create.title"), className: "dialog--create" });
   if (picker) picker.focus();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -418,8 +433,7 @@ export function openHandOverDialog(touchPoint, { onChoose } = {}) {
   const people = userSelect(touchPoint.responsible_id);
   const submit = button(t("handover.submit"), { kind: "primary", type: "submit" });
   const form = h("form", { class: "form", id: nextId("handover") }, h("div", { class: "summary" }, typeBadge(touchPoint.type), ownerView(touchPoint.owner)), field({ label: t("field.responsible"), control: people }));
-  submit.setAttribute("form", form.id);
-  const handle = openDialog({ title: t("handover.title"), size: "sm", body: form, footer: [button(t("action.cancel"), { onClick: () => handle.close() }), submit] });
+  const handle = formDialog(form, submit, { title: t("handover.title"), size: "sm" });
   people.focus();
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -533,7 +547,9 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
   } else {
     footer.push(h("span", { class: "spacer" }), button(t("action.close"), { onClick: () => handle.close() }));
   }
-  const handle = openDialog({ title: t("details.title"), body, footer, size: "lg", className: "dialog--details" });
+  // A side panel in the demo; in a frame (where no slider could open) next to the click, since
+  // "fixed to the viewport" there means the top of a tall frame.
+  const handle = openDialog({ title: t("details.title"), body, footer, size: "lg", className: inFrame() ? "dialog--details" : "dialog--details dialog--side" });
 
   function showEditor() {
     const when = deadlineInputs({ ms });
@@ -583,6 +599,17 @@ export function openDetailsDialog(touchPoint, { onComplete, onChanged } = {}) {
   return handle;
 }
 
+/**
+ * The details (and their editor) of ``touchPoint``: inside the portal in a Bitrix24 slider
+ * (BX24.openApplication, BITRIX24.md §22.4), which runs the app again for that view; in the
+ * demo, and where no slider can open, a side panel. ``onChanged`` also runs when the slider
+ * closes, since what was done there is not known here.
+ */
+export function openDetails(touchPoint, { onComplete, onChanged } = {}) {
+  if (slidersAvailable(app.placement) && openSlider({ view: "details", id: touchPoint.id }, { title: ownerTitle(touchPoint.owner), onClose: () => onChanged?.() })) return null;
+  return openDetailsDialog(touchPoint, { onComplete, onChanged });
+}
+
 /** Move ``touchPoint`` to another date and time (the timeline menu's "Reschedule"). */
 export function openRescheduleDialog(touchPoint, { onDone } = {}) {
   const when = deadlineInputs({ ms: deadlineMs(touchPoint) });
@@ -593,13 +620,7 @@ export function openRescheduleDialog(touchPoint, { onDone } = {}) {
     h("div", { class: "summary" }, typeBadge(touchPoint.type), h("div", { class: "summary__text" }, ownerView(touchPoint.owner), subjectView(touchPoint))),
     when.node,
   );
-  submit.setAttribute("form", form.id);
-  const handle = openDialog({
-    title: t("reschedule.title"),
-    body: form,
-    footer: [button(t("action.cancel"), { kind: "light", onClick: () => handle.close() }), submit],
-    className: "dialog--reschedule",
-  });
+  const handle = formDialog(form, submit, { title: t("reschedule.title"), className: "dialog--reschedule" });
   when.date.focus();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -2,7 +2,7 @@
 // then the view for the placement (board, CRM card tab) or the hash route (#settings).
 
 import { api, setRenewer, takeSession } from "./api.js";
-import { frameAuth, initFrame, inFrame } from "./bx.js";
+import { frameAuth, initFrame, inFrame, sliderView } from "./bx.js";
 import { mountBoard } from "./board.js";
 import { avatar, h, icon, loadIcons, replace } from "./dom.js";
 import { feedbackButton } from "./feedback.js";
@@ -11,6 +11,7 @@ import { LANGUAGES, loadLanguage, t } from "./i18n.js";
 import { mountRecord, ownerFromPlacement } from "./record.js";
 import { mountReports } from "./reports.js";
 import { mountSettings } from "./settings.js";
+import { mountSlider } from "./slider.js";
 import { app, errorText, readLaunch, setUsers } from "./state.js";
 import { button, confirmDialog } from "./ui.js";
 
@@ -156,6 +157,12 @@ async function boot() {
   if (menu) {
     document.body.classList.add("is-tab");
     mountMenu(shell({ withNav: false }), menu);
+    return;
+  }
+  const slider = sliderView(app.placementOptions);
+  if (slider) {
+    document.body.classList.add("is-tab");
+    mountSlider(shell({ withNav: false }), slider);
     return;
   }
   const link = linkFromPlacement(app.placement, app.placementOptions);

@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { reloadCard } from "./bx.js";
 import { cardView, deadlineMs, onCardClicks, ownerTypeLabel } from "./cards.js";
-import { openCompleteDialog, openCreateDialog, openDetailsDialog, timelineView } from "./dialogs.js";
+import { openCompleteDialog, openCreateDialog, openDetails, timelineView } from "./dialogs.js";
 import { h, replace } from "./dom.js";
 import { formatNumber, t } from "./i18n.js";
 import { app, errorText, ownerTitle } from "./state.js";
@@ -50,7 +50,7 @@ export function mountRecord(root, owner) {
       return load();
     };
     const complete = (touchPoint) => openCompleteDialog(touchPoint, { onDone: changed });
-    const details = (touchPoint) => openDetailsDialog(touchPoint, { onComplete: complete, onChanged: changed });
+    const details = (touchPoint) => openDetails(touchPoint, { onComplete: complete, onChanged: changed });
     handlers = { complete, details };
     replace(
       view,

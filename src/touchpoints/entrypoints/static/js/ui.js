@@ -262,6 +262,17 @@ export function openDialog({ title, body, footer, size = "md", onClose, classNam
   };
 }
 
+/**
+ * A dialog around ``form`` with Cancel and ``submit`` (which submits the form from the footer);
+ * the other options are openDialog's. Returns openDialog's handle.
+ */
+export function formDialog(form, submit, { cancelKind = "light", ...options }) {
+  if (!form.id) form.id = nextId("form");
+  submit.setAttribute("form", form.id);
+  const handle = openDialog({ ...options, body: form, footer: [button(t("action.cancel"), { kind: cancelKind, onClick: () => handle.close() }), submit] });
+  return handle;
+}
+
 /** Ask before something that cannot be undone; resolves to true when confirmed. */
 export function confirmDialog({ title, message, confirmLabel, cancelLabel = t("action.back"), danger = true, details }) {
   return new Promise((resolve) => {
