@@ -313,6 +313,38 @@ class DigestLogRepository(Protocol):
         self, portal_id: int, user_id: int, local_day: date, state: DigestState
     ) -> None: ...
 
+    async def claim_many(
+        self,
+        portal_id: int,
+        user_ids: Sequence[int],
+        local_day: date,
+        *,
+        now: datetime,
+        stale_after_s: float,
+    ) -> list[int]:
+        """``claim`` for each of ``user_ids`` in one statement; returns those won, sorted.
+
+        The same guarantees as ``claim`` for each user: exactly one concurrent claimer
+        wins; a failed or stale pending entry is claimed again (one more attempt).
+        """
+        ...
+
+    async def mark_many(
+        self,
+        portal_id: int,
+        local_day: date,
+        states: Mapping[int, DigestState],
+        *,
+        max_attempts: int,
+    ) -> int:
+        """``mark`` each user's entry with its state in one statement.
+
+        A ``failed`` outcome of an entry already claimed ``max_attempts`` times is not
+        written: the claim stays pending, so only a pass that finds it stale retries it.
+        Returns how many were left pending so.
+        """
+        ...
+
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None: ...
 
     async def set_messages(

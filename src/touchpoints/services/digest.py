@@ -6,9 +6,9 @@ crash replaces the earlier one instead of duplicating it (BITRIX24.md §15).
 
 A pass, per portal: the portal, its settings, the open touch-points due by the end of the
 local day and the users' preferences (one unit of work); claims for every user who wants a
-digest (one unit of work); then, only for the users it won, the CRM users (active? language?)
+digest (one statement); then, only for the users it won, the CRM users (active? language?)
 and the listed owner records' titles (one batched read each), the notifications (50 to a
-request), and the outcomes (one unit of work). A pass that finds everything claimed makes no
+request), and the outcomes (one statement). A pass that finds everything claimed makes no
 Bitrix24 request.
 """
 
@@ -239,44 +239,35 @@ class _Claim:
 async def _claim(
     storage: Storage, portal_id: int, user_ids: Sequence[int], day: date, now: datetime
 ) -> _Claim:
-    """Claim today's digest of each user in one unit of work.
+    """Claim today's digest of each user: one statement in one unit of work.
 
-    ``user_ids`` is sorted, so concurrent passes take the rows' locks in one order and
-    never deadlock; the loser of a race waits for the winner's commit, then sees its claim.
+    The rows are claimed in user order, so concurrent passes take their locks in one order
+    and never deadlock; the loser of a race waits for the winner's commit, then sees its
+    claim.
     """
-    won: list[int] = []
     if not user_ids:
-        return _Claim(won=won, already=0)
+        return _Claim(won=[], already=0)
     async with storage.unit_of_work() as uow:
-        for user_id in user_ids:
-            if await uow.digest_log.claim(
-                portal_id, user_id, day, now=now, stale_after_s=STALE_CLAIM_S
-            ):
-                won.append(user_id)
+        won = await uow.digest_log.claim_many(
+            portal_id, user_ids, day, now=now, stale_after_s=STALE_CLAIM_S
+        )
     return _Claim(won=won, already=len(user_ids) - len(won))
 
 
 async def _settle(
     storage: Storage, portal_id: int, day: date, outcome: Mapping[int, DigestState]
 ) -> int:
-    """Record each claimed user's outcome in one unit of work; returns how many back off.
+    """Record each claimed user's outcome: one statement in one unit of work; returns how
+    many back off.
 
     A failure is marked ``failed`` (the next pass retries it) until the user's claim has
     been made ``MAX_ATTEMPTS`` times today; then the claim is left pending, so only a pass
-    that finds it stale retries it. Attempts are read for failures only: the common path
-    costs one statement per user.
+    that finds it stale retries it.
     """
-    backed_off = 0
+    if not outcome:
+        return 0
     async with storage.unit_of_work() as uow:
-        for user_id in sorted(outcome):
-            state = outcome[user_id]
-            if state is DigestState.FAILED:
-                entry = await uow.digest_log.get(portal_id, user_id, day)
-                if entry is not None and entry.attempts >= MAX_ATTEMPTS:
-                    backed_off += 1
-                    continue
-            await uow.digest_log.mark(portal_id, user_id, day, state)
-    return backed_off
+        return await uow.digest_log.mark_many(portal_id, day, outcome, max_attempts=MAX_ATTEMPTS)
 
 
 async def run_digest_pass(

@@ -52,6 +52,42 @@ class MemoryDigestLog(MemoryRepository):
         if entry is not None:
             self._tx.put(DIGEST, key, attrs.evolve(entry, state=state))
 
+    async def claim_many(
+        self,
+        portal_id: int,
+        user_ids: Sequence[int],
+        local_day: date,
+        *,
+        now: datetime,
+        stale_after_s: float,
+    ) -> list[int]:
+        won = []
+        for user_id in sorted(set(user_ids)):
+            if await self.claim(
+                portal_id, user_id, local_day, now=now, stale_after_s=stale_after_s
+            ):
+                won.append(user_id)
+        return won
+
+    async def mark_many(
+        self,
+        portal_id: int,
+        local_day: date,
+        states: Mapping[int, DigestState],
+        *,
+        max_attempts: int,
+    ) -> int:
+        backed_off = 0
+        for user_id in sorted(states):
+            state = states[user_id]
+            if state is DigestState.FAILED:
+                entry = await self.get(portal_id, user_id, local_day)
+                if entry is not None and entry.attempts >= max_attempts:
+                    backed_off += 1
+                    continue
+            await self.mark(portal_id, user_id, local_day, state)
+        return backed_off
+
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None:
         entry: DigestEntry | None = self._tx.get(DIGEST, (portal_id, user_id, local_day))
         return entry
