@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from tests.contracts.conftest import NOW, Make
+from touchpoints.domain.portal import PortalStatus
 from touchpoints.ports.storage import DigestState, InvalidReference, Storage
 
 TODAY = date(2026, 3, 2)
@@ -122,3 +123,83 @@ async def test_concurrent_bulk_claims_of_overlapping_users_win_each_user_exactly
     results = await asyncio.gather(*(claim(order) for order in orders))
     won = sorted(user for result in results for user in result)
     assert won == users
+
+
+# ------------------------------------------------------------------ the portals' schedule
+
+
+async def test_a_portal_is_due_until_scheduled_and_again_once_its_next_digest_has_come(
+    storage: Storage, make: Make
+) -> None:
+    first = await make.portal(storage)
+    second = await make.portal(storage)
+    async with storage.unit_of_work() as uow:
+        before = await uow.digest_log.due_portals(now=NOW)
+        await uow.digest_log.schedule(first.id, next_at=NOW + timedelta(hours=1))
+        scheduled = await uow.digest_log.due_portals(now=NOW)
+        come = await uow.digest_log.due_portals(now=NOW + timedelta(hours=1))
+        await uow.digest_log.schedule(first.id, next_at=None)
+        cleared = await uow.digest_log.due_portals(now=NOW)
+    assert before == cleared == come == [first.id, second.id]
+    assert scheduled == [second.id]
+
+
+async def test_a_leased_portal_is_left_to_its_runner_until_the_lease_expires_or_ends(
+    storage: Storage, make: Make
+) -> None:
+    portal = await make.portal(storage)
+    until = NOW + timedelta(minutes=5)
+    async with storage.unit_of_work() as uow:
+        log = uow.digest_log
+        won = await log.lease(portal.id, now=NOW, until=until)
+        lost = await log.lease(portal.id, now=NOW + timedelta(minutes=1), until=until)
+        hidden = await log.due_portals(now=NOW + timedelta(minutes=1))
+        expired = await log.lease(portal.id, now=until, until=until + timedelta(minutes=5))
+        await log.schedule(portal.id, next_at=None)
+        ended = await log.lease(portal.id, now=NOW, until=until)
+    assert (won, lost, hidden, expired, ended) == (True, False, [], True, True)
+
+
+async def test_a_portal_settles_only_once_every_claim_of_the_day_is_sent(
+    storage: Storage, make: Make
+) -> None:
+    portal = await make.portal(storage)
+    tomorrow = NOW + timedelta(days=1)
+    async with storage.unit_of_work() as uow:
+        log = uow.digest_log
+        await log.lease(portal.id, now=NOW, until=NOW + timedelta(minutes=5))
+        await log.claim_many(portal.id, [1, 2], TODAY, now=NOW, stale_after_s=600)
+        await log.mark_many(portal.id, TODAY, {1: DigestState.SENT}, max_attempts=30)
+        open_claim = await log.settle(portal.id, TODAY, next_at=tomorrow)
+        # Not settled, but the lease ended: the next pass (any runner) retries.
+        retried = await log.due_portals(now=NOW)
+        await log.mark_many(portal.id, TODAY, {2: DigestState.SENT}, max_attempts=30)
+        settled = await log.settle(portal.id, TODAY, next_at=tomorrow)
+        skipped = await log.due_portals(now=NOW)
+        nobody = await log.settle(portal.id, TODAY + timedelta(days=5), next_at=tomorrow)
+        due_tomorrow = await log.due_portals(now=tomorrow)
+    assert (open_claim, retried, settled, skipped) == (False, [portal.id], True, [])
+    assert (nobody, due_tomorrow) == (True, [portal.id])
+
+
+async def test_portals_needing_reauthorisation_are_never_due(storage: Storage, make: Make) -> None:
+    portal = await make.portal(storage)
+    async with storage.unit_of_work() as uow:
+        await uow.portals.set_status(portal.id, PortalStatus.NEEDS_REAUTH, now=NOW)
+        due = await uow.digest_log.due_portals(now=NOW)
+    assert due == []
+
+
+async def test_concurrent_leases_of_one_portal_have_exactly_one_winner(
+    storage: Storage, make: Make
+) -> None:
+    portal = await make.portal(storage)
+
+    async def lease() -> bool:
+        async with storage.unit_of_work() as uow:
+            won = await uow.digest_log.lease(portal.id, now=NOW, until=NOW + timedelta(minutes=5))
+            await asyncio.sleep(0.01)  # keep the transaction open while the others arrive
+            return won
+
+    results = await asyncio.gather(*(lease() for _ in range(6)))
+    assert results.count(True) == 1

@@ -347,6 +347,26 @@ class DigestLogRepository(Protocol):
 
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None: ...
 
+    async def due_portals(self, *, now: datetime) -> list[int]:
+        """The active portals a pass at ``now`` looks at, in id order: those whose next
+        digest is due (never scheduled, or its ``next_at`` has come) and that no runner
+        holds a lease on."""
+        ...
+
+    async def lease(self, portal_id: int, *, now: datetime, until: datetime) -> bool:
+        """Take the portal for one runner until ``until``; False when another runner's
+        lease has not expired at ``now``."""
+        ...
+
+    async def schedule(self, portal_id: int, *, next_at: datetime | None) -> None:
+        """Leave the portal alone until ``next_at`` (None: the next pass) and end the lease."""
+        ...
+
+    async def settle(self, portal_id: int, local_day: date, *, next_at: datetime) -> bool:
+        """``schedule`` the portal for ``next_at`` if every digest claimed for
+        ``local_day`` was sent; otherwise only end the lease. Returns whether it settled."""
+        ...
+
     async def set_messages(
         self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
     ) -> None:

@@ -138,6 +138,74 @@ class PostgresDigestLog(PostgresRepository):
         )
         return None if row is None else digest_entry_from_row(row)
 
+    async def due_portals(self, *, now: datetime) -> list[int]:
+        require_aware("now", now)
+        rows = await self._db.fetch(
+            """
+            SELECT p.id FROM portals AS p LEFT JOIN digest_days AS d ON d.portal_id = p.id
+            WHERE p.status = 'active'
+              AND (d.next_at IS NULL OR d.next_at <= $1)
+              AND (d.leased_until IS NULL OR d.leased_until <= $1)
+            ORDER BY p.id
+            """,
+            now,
+        )
+        return [row["id"] for row in rows]
+
+    async def lease(self, portal_id: int, *, now: datetime, until: datetime) -> bool:
+        require_aware("now", now)
+        require_aware("until", until)
+        # One atomic statement: of two runners leasing at once, the second waits for the
+        # first's row and then finds its lease unexpired.
+        won = await self._db.fetchval(
+            """
+            INSERT INTO digest_days AS d (portal_id, leased_until) VALUES ($1, $3)
+            ON CONFLICT (portal_id) DO UPDATE SET leased_until = EXCLUDED.leased_until
+            WHERE d.leased_until IS NULL OR d.leased_until <= $2
+            RETURNING true
+            """,
+            portal_id,
+            now,
+            until,
+        )
+        return won is True
+
+    async def schedule(self, portal_id: int, *, next_at: datetime | None) -> None:
+        if next_at is not None:
+            require_aware("next_at", next_at)
+        await self._db.execute(
+            """
+            INSERT INTO digest_days (portal_id, next_at) VALUES ($1, $2)
+            ON CONFLICT (portal_id) DO UPDATE SET next_at = EXCLUDED.next_at, leased_until = NULL
+            """,
+            portal_id,
+            next_at,
+        )
+
+    async def settle(self, portal_id: int, local_day: date, *, next_at: datetime) -> bool:
+        require_aware("next_at", next_at)
+        # One statement: the check and the write see the same snapshot.
+        settled = await self._db.fetchval(
+            """
+            WITH open AS (
+                SELECT EXISTS (
+                    SELECT 1 FROM digest_log
+                    WHERE portal_id = $1 AND local_day = $2 AND state <> 'sent'
+                ) AS claims
+            ), written AS (
+                INSERT INTO digest_days AS d (portal_id, next_at)
+                SELECT $1, CASE WHEN open.claims THEN NULL ELSE $3::timestamptz END FROM open
+                ON CONFLICT (portal_id) DO UPDATE
+                SET next_at = COALESCE(EXCLUDED.next_at, d.next_at), leased_until = NULL
+            )
+            SELECT NOT claims FROM open
+            """,
+            portal_id,
+            local_day,
+            next_at,
+        )
+        return settled is True
+
     async def set_messages(
         self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
     ) -> None:
