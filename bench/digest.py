@@ -267,7 +267,7 @@ async def bench(args: argparse.Namespace) -> list[str]:
 async def _empty_digest_log(dsn: str) -> None:
     connection = await asyncpg.connect(libpq_url(dsn))
     try:
-        await connection.execute("TRUNCATE digest_log")
+        await connection.execute("TRUNCATE digest_log, digest_days")
     finally:
         await connection.close()
 
