@@ -267,7 +267,7 @@ async def bench(args: argparse.Namespace) -> list[str]:
 async def _empty_digest_log(dsn: str) -> None:
     connection = await asyncpg.connect(libpq_url(dsn))
     try:
-        await connection.execute("TRUNCATE digest_log")
+        await connection.execute("TRUNCATE digest_log, digest_days")
     finally:
         await connection.close()
 
@@ -290,7 +290,8 @@ def _row(
         f"{summary['failed_portals']} failed portals "
         f"| {sum(per_portal):,} ({min(per_portal)}/{statistics.mean(per_portal):.2f}/"
         f"{max(per_portal)}) | {floor:,} | {refused} | {token_requests} "
-        f"| {result['rss_before_mib']:.0f} → {result['rss_peak_mib']:.0f} MiB | {peak_text} |"
+        f"| {result['rss_before_mib']:.0f} → {result['rss_peak_mib']:.0f} MiB | {peak_text} "
+        f"| {result['round_trips']:,} ({result['round_trips'] / len(per_portal):.1f}) |"
     )
 
 
@@ -308,7 +309,32 @@ def _memory_mib(field: str) -> float:
     return float("nan")
 
 
+_ROUND_TRIPS = [0]
+
+
+def _count_round_trips() -> None:
+    """Count this process's statements sent to Postgres (BEGIN and COMMIT included).
+
+    Every asyncpg query goes through ``Connection._execute`` (or ``_executemany``), except
+    ``execute`` without arguments (a simple query, as BEGIN and COMMIT are).
+    """
+    connection = asyncpg.connection.Connection
+    counted = {name: getattr(connection, name) for name in ("_execute", "_executemany", "execute")}
+
+    def wrap(name: str, method: Any) -> Any:
+        async def counting(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            if name != "execute" or not args:
+                _ROUND_TRIPS[0] += 1
+            return await method(self, query, *args, **kwargs)
+
+        return counting
+
+    for name, method in counted.items():
+        setattr(connection, name, wrap(name, method))
+
+
 async def run_child(args: argparse.Namespace) -> dict[str, Any]:
+    _count_round_trips()
     storage = await PostgresStorage.open(args.dsn, TokenCipher(TEST_SECRET), max_size=POOL_SIZE)
     clock = SystemClock()
     try:
@@ -327,6 +353,7 @@ async def run_child(args: argparse.Namespace) -> dict[str, Any]:
                 tracemalloc.start()
             started = time.perf_counter()
             cpu_started = time.process_time()
+            trips_before = _ROUND_TRIPS[0]
             summary = await run_digest_pass(
                 storage=storage,
                 connector=connector,
@@ -340,6 +367,7 @@ async def run_child(args: argparse.Namespace) -> dict[str, Any]:
             )
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
+            round_trips = _ROUND_TRIPS[0] - trips_before
             peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
     finally:
         await storage.close()
@@ -354,6 +382,7 @@ async def run_child(args: argparse.Namespace) -> dict[str, Any]:
         "rss_before_mib": rss_before,
         "rss_peak_mib": _memory_mib("VmHWM"),
         "tracemalloc_peak": peak,
+        "round_trips": round_trips,
     }
 
 
@@ -389,9 +418,9 @@ def main() -> None:
     print(
         "| pass | wall time | CPU (the pass's process) | outcome "
         "| requests (total, min/mean/max per portal) | floor | 503s | token requests "
-        "| RSS before → peak | tracemalloc peak |"
+        "| RSS before → peak | tracemalloc peak | DB round trips (per portal) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(row)
 

@@ -313,7 +313,59 @@ class DigestLogRepository(Protocol):
         self, portal_id: int, user_id: int, local_day: date, state: DigestState
     ) -> None: ...
 
+    async def claim_many(
+        self,
+        portal_id: int,
+        user_ids: Sequence[int],
+        local_day: date,
+        *,
+        now: datetime,
+        stale_after_s: float,
+    ) -> list[int]:
+        """``claim`` for each of ``user_ids`` in one statement; returns those won, sorted.
+
+        The same guarantees as ``claim`` for each user: exactly one concurrent claimer
+        wins; a failed or stale pending entry is claimed again (one more attempt).
+        """
+        ...
+
+    async def mark_many(
+        self,
+        portal_id: int,
+        local_day: date,
+        states: Mapping[int, DigestState],
+        *,
+        max_attempts: int,
+    ) -> int:
+        """``mark`` each user's entry with its state in one statement.
+
+        A ``failed`` outcome of an entry already claimed ``max_attempts`` times is not
+        written: the claim stays pending, so only a pass that finds it stale retries it.
+        Returns how many were left pending so.
+        """
+        ...
+
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None: ...
+
+    async def due_portals(self, *, now: datetime) -> list[int]:
+        """The active portals a pass at ``now`` looks at, in id order: those whose next
+        digest is due (never scheduled, or its ``next_at`` has come) and that no runner
+        holds a lease on."""
+        ...
+
+    async def lease(self, portal_id: int, *, now: datetime, until: datetime) -> bool:
+        """Take the portal for one runner until ``until``; False when another runner's
+        lease has not expired at ``now``."""
+        ...
+
+    async def schedule(self, portal_id: int, *, next_at: datetime | None) -> None:
+        """Leave the portal alone until ``next_at`` (None: the next pass) and end the lease."""
+        ...
+
+    async def settle(self, portal_id: int, local_day: date, *, next_at: datetime) -> bool:
+        """``schedule`` the portal for ``next_at`` if every digest claimed for
+        ``local_day`` was sent; otherwise only end the lease. Returns whether it settled."""
+        ...
 
     async def set_messages(
         self, portal_id: int, local_day: date, message_ids: Mapping[int, int]

@@ -6,9 +6,9 @@ crash replaces the earlier one instead of duplicating it (BITRIX24.md §15).
 
 A pass, per portal: the portal, its settings, the open touch-points due by the end of the
 local day and the users' preferences (one unit of work); claims for every user who wants a
-digest (one unit of work); then, only for the users it won, the CRM users (active? language?)
+digest (one statement); then, only for the users it won, the CRM users (active? language?)
 and the listed owner records' titles (one batched read each), the notifications (50 to a
-request), and the outcomes (one unit of work). A pass that finds everything claimed makes no
+request), and the outcomes (one statement). A pass that finds everything claimed makes no
 Bitrix24 request.
 """
 
@@ -29,7 +29,13 @@ from touchpoints.domain.digest import DEFAULT_ITEM_LIMIT
 from touchpoints.domain.messages import Catalogue
 from touchpoints.domain.model import TouchPoint
 from touchpoints.domain.portal import Portal, PortalStatus
-from touchpoints.domain.scheduling import digest_slot, start_of_local_day
+from touchpoints.domain.scheduling import (
+    current_local_day,
+    digest_due_at,
+    digest_slot,
+    next_working_day,
+    start_of_local_day,
+)
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, PortalGone
@@ -71,7 +77,7 @@ class DigestSummary:
     their digest hour,
     ``failed_portals`` failed as a whole (retried), ``dead_portals`` were found uninstalled
     or unpaid and marked ``needs_reauth``, ``deferred`` were not started because the job
-    was stopping.
+    was stopping, ``busy`` were being sent by another runner (its lease).
     """
 
     portals: int = 0
@@ -84,6 +90,7 @@ class DigestSummary:
     failed_portals: int = 0
     dead_portals: int = 0
     deferred: int = 0
+    busy: int = 0
 
     def __add__(self, other: DigestSummary) -> DigestSummary:
         return DigestSummary(
@@ -100,6 +107,7 @@ class DigestSummary:
             f"{self.skipped} skipped, {self.already} already sent, {self.failed} failed, "
             f"{self.backed_off} backing off, {self.failed_portals} failed portal(s), "
             f"{self.dead_portals} dead portal(s), {self.deferred} deferred"
+            + (f", {self.busy} busy elsewhere" if self.busy else "")
         )
 
 
@@ -116,6 +124,7 @@ async def digest_portal(
     item_limit: int = DEFAULT_ITEM_LIMIT,
     bots: BotChannel | None = None,
     links: AppLinks | None = None,
+    lease_s: float = PORTAL_BUDGET_S,
 ) -> DigestSummary:
     """Send one portal's digests for the local day of ``now``, if its digest hour has come.
 
@@ -123,6 +132,10 @@ async def digest_portal(
     buttons (``services.bot_digest``); otherwise a system notification, as before.
 
     A portal that is no longer stored or active (uninstalled, marked dead) is left alone.
+    The portal is leased for ``lease_s`` while its digests are sent, so another runner
+    leaves it alone (``busy``); once every claimed digest of the day is sent, the portal is
+    settled: passes skip it, without reading its users, until the next day's slot opens.
+    A pass before the digest hour schedules the portal for it the same way.
 
     ``nothing_due_note`` also sends every active employee who has nothing overdue or due
     today a short "nothing due" note (it costs a ``user.get`` listing on every pass).
@@ -138,7 +151,13 @@ async def digest_portal(
         settings = await load_settings(uow, portal.id)
         slot = digest_slot(now, settings)
         if slot is None:
+            # Before the digest hour (or on a day off): left alone until the slot opens.
+            await uow.digest_log.schedule(portal.id, next_at=next_digest_at(now, settings))
             return DigestSummary(portals=1)
+        if not await uow.digest_log.lease(
+            portal.id, now=now, until=now + timedelta(seconds=lease_s)
+        ):
+            return DigestSummary(portals=1, busy=1)
         day_end = start_of_local_day(slot.local_day + timedelta(days=1), settings.zone)
         due = await uow.touch_points.board(
             portal.id, BoardQuery(deadline_before=day_end, limit=BOARD_LIMIT)
@@ -171,7 +190,9 @@ async def digest_portal(
     wanted = sorted(uid for uid in candidates if _wants_digest(uid, preferences, settings))
     summary = DigestSummary(portals=1, due=1, skipped=len(candidates) - len(wanted))
 
-    claim = await _claim(storage, portal.id, wanted, slot.local_day, now)
+    tomorrow = start_of_local_day(slot.local_day + timedelta(days=1), settings.zone)
+    next_at = next_digest_at(tomorrow, settings)
+    claim = await _claim(storage, portal.id, wanted, slot.local_day, now, next_at=next_at)
     summary += DigestSummary(already=claim.already)
     if not claim.won:
         return summary
@@ -215,12 +236,26 @@ async def digest_portal(
                 portal.id,
                 slot.local_day,
                 dict.fromkeys(claim.won, DigestState.FAILED),
+                next_at=next_at,
             )
         raise
-    backed_off = await _settle(storage, portal.id, slot.local_day, outcome)
+    backed_off = await _settle(storage, portal.id, slot.local_day, outcome, next_at=next_at)
     failed = sum(1 for state in outcome.values() if state is DigestState.FAILED)
     sent = len(outcome) - failed - skipped
     return summary + DigestSummary(sent=sent, skipped=skipped, failed=failed, backed_off=backed_off)
+
+
+def next_digest_at(now: datetime, settings: PortalSettings) -> datetime:
+    """The instant the first digest slot at or after ``now`` opens (``now`` when one is
+    open)."""
+    if digest_slot(now, settings) is not None:
+        return now
+    today = current_local_day(now, settings.zone)
+    due = digest_due_at(next_working_day(today, settings), settings)
+    if due >= now:
+        return due
+    # Today's slot is over: the next working day after today.
+    return digest_due_at(next_working_day(today + timedelta(days=1), settings), settings)
 
 
 def _wants_digest(
@@ -237,45 +272,51 @@ class _Claim:
 
 
 async def _claim(
-    storage: Storage, portal_id: int, user_ids: Sequence[int], day: date, now: datetime
+    storage: Storage,
+    portal_id: int,
+    user_ids: Sequence[int],
+    day: date,
+    now: datetime,
+    *,
+    next_at: datetime,
 ) -> _Claim:
-    """Claim today's digest of each user in one unit of work.
+    """Claim today's digest of each user: one statement in one unit of work.
 
-    ``user_ids`` is sorted, so concurrent passes take the rows' locks in one order and
-    never deadlock; the loser of a race waits for the winner's commit, then sees its claim.
+    The rows are claimed in user order, so concurrent passes take their locks in one order
+    and never deadlock; the loser of a race waits for the winner's commit, then sees its
+    claim.
     """
-    won: list[int] = []
-    if not user_ids:
-        return _Claim(won=won, already=0)
     async with storage.unit_of_work() as uow:
-        for user_id in user_ids:
-            if await uow.digest_log.claim(
-                portal_id, user_id, day, now=now, stale_after_s=STALE_CLAIM_S
-            ):
-                won.append(user_id)
+        won = await uow.digest_log.claim_many(
+            portal_id, user_ids, day, now=now, stale_after_s=STALE_CLAIM_S
+        )
+        if not won:
+            # Nothing left to send today (unless another runner's claims are still open).
+            await uow.digest_log.settle(portal_id, day, next_at=next_at)
     return _Claim(won=won, already=len(user_ids) - len(won))
 
 
 async def _settle(
-    storage: Storage, portal_id: int, day: date, outcome: Mapping[int, DigestState]
+    storage: Storage,
+    portal_id: int,
+    day: date,
+    outcome: Mapping[int, DigestState],
+    *,
+    next_at: datetime,
 ) -> int:
-    """Record each claimed user's outcome in one unit of work; returns how many back off.
+    """Record each claimed user's outcome: one statement in one unit of work; returns how
+    many back off.
 
     A failure is marked ``failed`` (the next pass retries it) until the user's claim has
     been made ``MAX_ATTEMPTS`` times today; then the claim is left pending, so only a pass
-    that finds it stale retries it. Attempts are read for failures only: the common path
-    costs one statement per user.
+    that finds it stale retries it.
     """
-    backed_off = 0
     async with storage.unit_of_work() as uow:
-        for user_id in sorted(outcome):
-            state = outcome[user_id]
-            if state is DigestState.FAILED:
-                entry = await uow.digest_log.get(portal_id, user_id, day)
-                if entry is not None and entry.attempts >= MAX_ATTEMPTS:
-                    backed_off += 1
-                    continue
-            await uow.digest_log.mark(portal_id, user_id, day, state)
+        backed_off = await uow.digest_log.mark_many(
+            portal_id, day, outcome, max_attempts=MAX_ATTEMPTS
+        )
+        # Settled once every claim of the day is sent; the lease ends either way.
+        await uow.digest_log.settle(portal_id, day, next_at=next_at)
     return backed_off
 
 
@@ -310,7 +351,7 @@ async def run_digest_pass(
         raise ValueError("concurrency must be at least 1")
     started = time.monotonic()
     async with storage.unit_of_work() as uow:
-        portal_ids = await uow.portals.list_ids(active_only=True)
+        portal_ids = await uow.digest_log.due_portals(now=clock.now())
     total = len(portal_ids)
     step = max(1, total // 10)
     summary = DigestSummary()

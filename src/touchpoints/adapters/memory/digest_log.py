@@ -8,9 +8,23 @@ from datetime import date, datetime, timedelta
 import attrs
 
 from touchpoints.adapters.memory.checks import checked_now, positive
-from touchpoints.adapters.memory.transaction import DIGEST, MemoryRepository
+from touchpoints.adapters.memory.transaction import (
+    DIGEST,
+    DIGEST_DAYS,
+    PORTALS,
+    MemoryRepository,
+)
 from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.portal import Portal
 from touchpoints.ports.storage import DigestEntry, DigestState
+
+
+@attrs.frozen
+class _Day:
+    """A portal's digest schedule (``digest_days`` on Postgres)."""
+
+    next_at: datetime | None = None
+    leased_until: datetime | None = None
 
 
 class MemoryDigestLog(MemoryRepository):
@@ -52,9 +66,86 @@ class MemoryDigestLog(MemoryRepository):
         if entry is not None:
             self._tx.put(DIGEST, key, attrs.evolve(entry, state=state))
 
+    async def claim_many(
+        self,
+        portal_id: int,
+        user_ids: Sequence[int],
+        local_day: date,
+        *,
+        now: datetime,
+        stale_after_s: float,
+    ) -> list[int]:
+        won = []
+        for user_id in sorted(set(user_ids)):
+            if await self.claim(
+                portal_id, user_id, local_day, now=now, stale_after_s=stale_after_s
+            ):
+                won.append(user_id)
+        return won
+
+    async def mark_many(
+        self,
+        portal_id: int,
+        local_day: date,
+        states: Mapping[int, DigestState],
+        *,
+        max_attempts: int,
+    ) -> int:
+        backed_off = 0
+        for user_id in sorted(states):
+            state = states[user_id]
+            if state is DigestState.FAILED:
+                entry = await self.get(portal_id, user_id, local_day)
+                if entry is not None and entry.attempts >= max_attempts:
+                    backed_off += 1
+                    continue
+            await self.mark(portal_id, user_id, local_day, state)
+        return backed_off
+
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None:
         entry: DigestEntry | None = self._tx.get(DIGEST, (portal_id, user_id, local_day))
         return entry
+
+    async def due_portals(self, *, now: datetime) -> list[int]:
+        now = checked_now(now)
+        due = []
+        portal: Portal
+        for portal in self._tx.values(PORTALS):
+            day: _Day = self._tx.get(DIGEST_DAYS, portal.id) or _Day()
+            if not portal.is_active or (day.next_at is not None and day.next_at > now):
+                continue
+            if day.leased_until is None or day.leased_until <= now:
+                due.append(portal.id)
+        return sorted(due)
+
+    async def lease(self, portal_id: int, *, now: datetime, until: datetime) -> bool:
+        now, until = checked_now(now), checked_now(until)
+        await self._tx.lock(("digest_days", portal_id))
+        self._tx.require_portal(portal_id)
+        day: _Day = self._tx.get(DIGEST_DAYS, portal_id) or _Day()
+        if day.leased_until is not None and day.leased_until > now:
+            return False
+        self._tx.put(DIGEST_DAYS, portal_id, attrs.evolve(day, leased_until=until))
+        return True
+
+    async def schedule(self, portal_id: int, *, next_at: datetime | None) -> None:
+        if next_at is not None:
+            next_at = checked_now(next_at)
+        await self._tx.lock(("digest_days", portal_id))
+        self._tx.require_portal(portal_id)
+        self._tx.put(DIGEST_DAYS, portal_id, _Day(next_at=next_at))
+
+    async def settle(self, portal_id: int, local_day: date, *, next_at: datetime) -> bool:
+        open_claims = any(
+            entry.local_day == local_day and entry.state is not DigestState.SENT
+            for entry in self._tx.values(DIGEST, portal_id)
+        )
+        if open_claims:
+            day: _Day = self._tx.get(DIGEST_DAYS, portal_id) or _Day()
+            await self.schedule(portal_id, next_at=day.next_at)
+            return False
+        await self.schedule(portal_id, next_at=next_at)
+        return True
 
     async def set_messages(
         self, portal_id: int, local_day: date, message_ids: Mapping[int, int]

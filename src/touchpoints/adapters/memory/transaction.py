@@ -35,6 +35,7 @@ PENDING = "pending_todos"
 UNDO = "undo_tokens"
 HANDOVERS = "handovers"
 BOTS = "portal_bots"
+DIGEST_DAYS = "digest_days"
 CHILD_TABLES = (
     SETTINGS,
     PREFERENCES,
@@ -45,6 +46,7 @@ CHILD_TABLES = (
     UNDO,
     HANDOVERS,
     BOTS,
+    DIGEST_DAYS,
 )
 
 
@@ -67,7 +69,7 @@ class Committed:
 
 
 def _portal_of(table: str, key: Hashable, value: Any) -> int:
-    if table in (SETTINGS, BOTS):
+    if table in (SETTINGS, BOTS, DIGEST_DAYS):
         assert isinstance(key, int)
         return key
     if table in (PREFERENCES, DIGEST):
