@@ -47,9 +47,19 @@ PARENT = (
 )
 
 
-def frame_the_app(page: Page, http: APIRequestContext, base_url: str, user_id: int) -> str:
-    """Serve a parent page that frames the app as a Bitrix24 launch would; returns the session."""
-    launch = http.get(f"/demo?user={user_id}")
+def serve_frame(
+    page: Page,
+    http: APIRequestContext,
+    base_url: str,
+    user_id: int,
+    *,
+    script: str = FAKE_BX24,
+    extra: str = "",
+) -> str:
+    """Serve a parent page that frames the app as a Bitrix24 launch would (the demo's launch
+    ``/demo?user=<id><extra>`` outside demo mode), with ``script`` standing in for BX24.js;
+    returns the page's session. The caller opens ``<base_url>/__frame_host``."""
+    launch = http.get(f"/demo?user={user_id}{extra}")
     html = launch.text().replace("data-demo='true'", "data-demo='false'")
     match = SESSION_META.search(html)
     assert match
@@ -64,9 +74,14 @@ def frame_the_app(page: Page, http: APIRequestContext, base_url: str, user_id: i
     )
     page.route(
         BX24_URL,
-        lambda route: route.fulfill(content_type="application/javascript", body=FAKE_BX24),
+        lambda route: route.fulfill(content_type="application/javascript", body=script),
     )
     return match.group(1)
+
+
+def frame_the_app(page: Page, http: APIRequestContext, base_url: str, user_id: int) -> str:
+    """Frame the app with the plain stand-in BX24; returns the session."""
+    return serve_frame(page, http, base_url, user_id)
 
 
 def bx24_calls(page: Page) -> list[list[str]]:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import APIRequestContext, Page, expect
 
-from tests.e2e.support import SESSION_META, DemoApi, DemoPeople, demo_page, local, screenshot
-from tests.e2e.test_frame import BX24_URL, FAKE_BX24, PARENT, bx24_calls
+from tests.e2e.support import DemoApi, DemoPeople, demo_page, local, screenshot
+from tests.e2e.test_frame import FAKE_BX24, bx24_calls, serve_frame
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -150,23 +150,8 @@ def frame_placement(
     page: Page, http: APIRequestContext, base_url: str, user_id: int, *, extra: str, commands: str
 ) -> None:
     """Frame the app as Bitrix24 would for a placement, with BX24.placement stood in for."""
-    launch = http.get(f"/demo?user={user_id}{extra}")
-    html = launch.text().replace("data-demo='true'", "data-demo='false'")
-    assert SESSION_META.search(html)
-    headers = {"Content-Security-Policy": launch.headers["content-security-policy"]}
     script = f"{FAKE_BX24}\nwindow.__commands = {commands};\n{FAKE_PLACEMENT}"
-    page.route(
-        f"{base_url}/__frame_host",
-        lambda route: route.fulfill(content_type="text/html", body=PARENT),
-    )
-    page.route(
-        f"{base_url}/__frame_app",
-        lambda route: route.fulfill(content_type="text/html", body=html, headers=headers),
-    )
-    page.route(
-        BX24_URL,
-        lambda route: route.fulfill(content_type="application/javascript", body=script),
-    )
+    serve_frame(page, http, base_url, user_id, script=script, extra=extra)
     page.goto(f"{base_url}/__frame_host")
 
 

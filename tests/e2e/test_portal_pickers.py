@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import APIRequestContext, Page, expect
 
-from tests.e2e.support import SESSION_META, DemoApi, DemoPeople, demo_page, open_board
-from tests.e2e.test_frame import BX24_URL, FAKE_BX24, PARENT, bx24_calls
+from tests.e2e.support import DemoApi, DemoPeople, demo_page, open_board
+from tests.e2e.test_frame import FAKE_BX24, bx24_calls, serve_frame
 from tests.e2e.test_handovers import end_all, open_handovers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -35,22 +35,7 @@ def frame_app(
     page: Page, http: APIRequestContext, base_url: str, user_id: int, before: str
 ) -> None:
     """Frame the app as a Bitrix24 launch would; ``before`` runs ahead of the stand-in BX24."""
-    launch = http.get(f"/demo?user={user_id}")
-    html = launch.text().replace("data-demo='true'", "data-demo='false'")
-    assert SESSION_META.search(html)
-    headers = {"Content-Security-Policy": launch.headers["content-security-policy"]}
-    script = f"{before}\n{FAKE_BX24}\n{FAKE_PORTAL}"
-    page.route(
-        f"{base_url}/__frame_host",
-        lambda route: route.fulfill(content_type="text/html", body=PARENT),
-    )
-    page.route(
-        f"{base_url}/__frame_app",
-        lambda route: route.fulfill(content_type="text/html", body=html, headers=headers),
-    )
-    page.route(
-        BX24_URL, lambda route: route.fulfill(content_type="application/javascript", body=script)
-    )
+    serve_frame(page, http, base_url, user_id, script=f"{before}\n{FAKE_BX24}\n{FAKE_PORTAL}")
     page.goto(f"{base_url}/__frame_host")
 
 
