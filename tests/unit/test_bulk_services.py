@@ -7,13 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 import attrs
 import pytest
 
+from tests.unit.service_world import ADMIN, OTHER, SELLER, ServiceWorld
 from touchpoints.adapters.clock import FixedClock
 from touchpoints.adapters.memory.crm import MemoryCrmConnector
-from touchpoints.adapters.memory.storage import MemoryStorage
-from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.errors import InvalidValue
-from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
-from touchpoints.domain.portal import Portal
+from touchpoints.domain.model import OwnerType, Status, TouchPoint, TouchPointType
 from touchpoints.domain.scheduling import Shift, SweepTarget
 from touchpoints.domain.settings import IntervalUnit, PortalSettings
 from touchpoints.domain.visibility import Viewer
@@ -27,39 +25,18 @@ from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFo
 from touchpoints.services.todos import new_from_attempt
 
 NOW = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)  # a Wednesday
-ADMIN, SELLER, OTHER = 1, 2, 3
 
 
 @attrs.define
-class World:
+class World(ServiceWorld):
     clock: FixedClock = attrs.Factory(lambda: FixedClock(NOW))
-    storage: MemoryStorage = attrs.Factory(MemoryStorage)
-    crm: MemoryCrm = attrs.field(init=False)
-    portal: Portal = attrs.field(init=False)
-    deal: OwnerRef = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.crm = MemoryCrm(clock=self.clock)
-
-    async def start(self) -> World:
-        member_id = self.crm.add_portal(time_zone="UTC")
-        self.crm.add_user(member_id, ADMIN, name="Admin", admin=True)
-        self.crm.add_user(member_id, SELLER, name="Seller")
-        self.crm.add_user(member_id, OTHER, name="Other")
-        async with self.storage.unit_of_work() as uow:
-            self.portal = await uow.portals.create(self.crm.install(member_id, ADMIN), now=NOW)
-            await uow.settings.put(self.portal.id, PortalSettings.defaults(), now=NOW)
-        self.deal = self.crm.add_record(member_id, OwnerType.DEAL, "Fleet")
-        return self
 
     async def ctx(self, user_id: int) -> UseCase:
-        token = self.crm.issue_token(self.portal.member_id, user_id)
-        connector = MemoryCrmConnector(self.crm)
         return await UseCase.load(
             storage=self.storage,
-            crm=connector.as_user(self.portal, token),
+            crm=self.crm_as(user_id),
             clock=self.clock,
-            connector=connector,
+            connector=MemoryCrmConnector(self.crm),
             actor=Actor(self.portal, Viewer(user_id, user_id == ADMIN)),
         )
 

@@ -7,52 +7,27 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
+from tests.unit.service_world import ADMIN, OTHER, SELLER, ServiceWorld
 from touchpoints.adapters.clock import FixedClock
 from touchpoints.adapters.memory.crm import MemoryCrmConnector
-from touchpoints.adapters.memory.storage import MemoryStorage
-from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.limits import NOTE_MAX, TITLE_MAX
-from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPointType
-from touchpoints.domain.portal import Portal
+from touchpoints.domain.model import OwnerType, Status, TouchPointType
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.domain.visibility import Viewer
-from touchpoints.ports.crm import Crm, CrmPermissionDenied, CrmTimeout, CrmUnavailable
+from touchpoints.ports.crm import CrmPermissionDenied, CrmTimeout, CrmUnavailable
 from touchpoints.services import touchpoints as uc
 from touchpoints.services.context import Actor, Card, UseCase
 from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
-ADMIN, SELLER, OTHER = 1, 2, 3
 
 
 @attrs.define
-class World:
+class World(ServiceWorld):
     clock: FixedClock = attrs.Factory(lambda: FixedClock(NOW))
-    storage: MemoryStorage = attrs.Factory(MemoryStorage)
-    crm: MemoryCrm = attrs.field(init=False)
-    portal: Portal = attrs.field(init=False)
-    deal: OwnerRef = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.crm = MemoryCrm(clock=self.clock)
-
-    async def start(self, settings: PortalSettings | None = None) -> World:
-        member_id = self.crm.add_portal(time_zone="UTC")
-        self.crm.add_user(member_id, ADMIN, name="Admin", admin=True)
-        self.crm.add_user(member_id, SELLER, name="Seller")
-        self.crm.add_user(member_id, OTHER, name="Other")
-        async with self.storage.unit_of_work() as uow:
-            self.portal = await uow.portals.create(self.crm.install(member_id, ADMIN), now=NOW)
-            await uow.settings.put(self.portal.id, settings or PortalSettings.defaults(), now=NOW)
-        self.deal = self.crm.add_record(member_id, OwnerType.DEAL, "Fleet")
-        return self
 
     def actor(self, user_id: int, *, admin: bool = False) -> Actor:
         return Actor(self.portal, Viewer(user_id, admin))
-
-    def crm_as(self, user_id: int) -> Crm:
-        token = self.crm.issue_token(self.portal.member_id, user_id)
-        return MemoryCrmConnector(self.crm).as_user(self.portal, token)
 
     async def ctx(self, user_id: int) -> UseCase:
         return await UseCase.load(
