@@ -50,6 +50,32 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def _serve_env(dsn: str, public_url: str, b24: Bitrix24Emulator) -> dict[str, str]:
+    """The environment of a ``touchpoints serve`` replica against the emulator."""
+    return {
+        **os.environ,
+        "TOUCHPOINTS_DATABASE_URL": dsn,
+        "TOUCHPOINTS_PUBLIC_URL": public_url,
+        "TOUCHPOINTS_SECRET_KEY": "soak-secret-key-0123456789abcdefghijklmn",
+        "TOUCHPOINTS_B24_CLIENT_ID": b24.client_id,
+        "TOUCHPOINTS_B24_CLIENT_SECRET": b24.client_secret,
+        "TOUCHPOINTS_B24_OAUTH_URL": b24.oauth_url,
+        "TOUCHPOINTS_B24_ALLOW_HTTP": "1",
+        "TOUCHPOINTS_LOG_LEVEL": "WARNING",
+    }
+
+
+async def _serve(port: int, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """One ``touchpoints serve`` replica in its own process on ``port``."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "touchpoints", "serve", "--host", "127.0.0.1", "--port", str(port)),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
 async def main(minutes: float) -> None:
     scratch = tempfile.mkdtemp(prefix="tp-soak-")
     dsn = ensure_embedded(Path(scratch))
@@ -59,33 +85,8 @@ async def main(minutes: float) -> None:
         Bitrix24Emulator(rate_limit=RateLimit(50, 2.0)) as b24,
         aiohttp.ClientSession() as http,
     ):
-        env = {
-            **os.environ,
-            "TOUCHPOINTS_DATABASE_URL": dsn,
-            "TOUCHPOINTS_PUBLIC_URL": bases[0],
-            "TOUCHPOINTS_SECRET_KEY": "soak-secret-key-0123456789abcdefghijklmn",
-            "TOUCHPOINTS_B24_CLIENT_ID": b24.client_id,
-            "TOUCHPOINTS_B24_CLIENT_SECRET": b24.client_secret,
-            "TOUCHPOINTS_B24_OAUTH_URL": b24.oauth_url,
-            "TOUCHPOINTS_B24_ALLOW_HTTP": "1",
-            "TOUCHPOINTS_LOG_LEVEL": "WARNING",
-        }
-        replicas = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "touchpoints",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                env=env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            for port in ports
-        ]
+        env = _serve_env(dsn, bases[0], b24)
+        replicas = [await _serve(port, env) for port in ports]
         try:
             for base in bases:
                 await wait_ready(http, base)
@@ -245,36 +246,12 @@ async def replicas_mode(
         Bitrix24Emulator(rate_limit=RateLimit(50, 2.0)) as b24,
         aiohttp.ClientSession() as http,
     ):
-        env = {
-            **os.environ,
-            "TOUCHPOINTS_DATABASE_URL": dsn,
-            "TOUCHPOINTS_PUBLIC_URL": bases[0],
-            "TOUCHPOINTS_SECRET_KEY": "soak-secret-key-0123456789abcdefghijklmn",
-            "TOUCHPOINTS_B24_CLIENT_ID": b24.client_id,
-            "TOUCHPOINTS_B24_CLIENT_SECRET": b24.client_secret,
-            "TOUCHPOINTS_B24_OAUTH_URL": b24.oauth_url,
-            "TOUCHPOINTS_B24_ALLOW_HTTP": "1",
-            "TOUCHPOINTS_LOG_LEVEL": "WARNING",
-        }
+        env = _serve_env(dsn, bases[0], b24)
         if app_src:
             env["PYTHONPATH"] = app_src
         processes = []
         for port in ports:
-            processes.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "touchpoints",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    env=env,
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL,
-                )
-            )
+            processes.append(await _serve(port, env))
             # One at a time: the first applies the migrations.
             await wait_ready(http, bases[len(processes) - 1], processes[-1])
         try:
