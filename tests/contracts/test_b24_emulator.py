@@ -1285,3 +1285,34 @@ async def test_a_todo_added_in_the_ui_announces_itself(
         portal.member_id, lead, deadline=datetime(2026, 9, 1, tzinfo=UTC), responsible_id=1
     )
     assert receiver.posts[0]["data"]["FIELDS"]["ID"] == str(activity_id)
+
+
+async def test_crm_status_list_reads_one_stage_directory_in_sort_order_as_strings(
+    b24: Bitrix24Emulator, http: aiohttp.ClientSession, portal: Installed
+) -> None:
+    b24.add_stage(portal.member_id, "DEAL_STAGE_3", "C3:NEW", "Fresh")
+    b24.add_stage(portal.member_id, "DEAL_STAGE_3", "C3:WON", "Signed", semantics="S")
+    b24.add_stage(portal.member_id, "DEAL_STAGE_3", "C3:NEW", "First call")  # a rename
+    status, body = await call(
+        http,
+        portal.endpoint,
+        "crm.status.list",
+        portal.token,
+        order={"SORT": "ASC"},
+        filter={"ENTITY_ID": "DEAL_STAGE_3"},
+    )
+    assert status == 200
+    rows = body["result"]
+    assert [(row["STATUS_ID"], row["NAME"]) for row in rows] == [
+        ("C3:NEW", "First call"),
+        ("C3:WON", "Signed"),
+    ]
+    assert body["total"] == 2
+    assert "next" not in body
+    assert (rows[0]["CATEGORY_ID"], rows[0]["SORT"], rows[0]["SEMANTICS"]) == ("3", "10", None)
+    assert (rows[1]["SEMANTICS"], rows[1]["EXTRA"]["SEMANTICS"]) == ("S", "success")
+    _status, general = await call(
+        http, portal.endpoint, "crm.status.list", portal.token, filter={"ENTITY_ID": "DEAL_STAGE"}
+    )
+    assert general["result"][0]["STATUS_ID"] == "NEW"
+    assert {row["ENTITY_ID"] for row in general["result"]} == {"DEAL_STAGE"}

@@ -19,7 +19,7 @@ from touchpoints.adapters.memory.messaging import MemoryMessenger
 from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.adapters.memory.world import MemoryCrm
 from touchpoints.domain.crm import Activity, RecordCard, TodoSpec, TodoText
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPointType
+from touchpoints.domain.model import EntityType, OwnerRef, OwnerType, SmartProcess, TouchPointType
 from touchpoints.domain.placements import menu_bindings
 from touchpoints.domain.portal import Portal, PortalInstall
 from touchpoints.domain.secrets import Secret
@@ -75,6 +75,23 @@ class World(Protocol):
     def add_contact(
         self, name: str, last_name: str, *, assigned_by_id: int = ADMIN
     ) -> OwnerRef: ...
+
+    def add_staged(
+        self,
+        owner_type: EntityType,
+        title: str,
+        *,
+        stage_id: str,
+        category_id: int = 0,
+        amount: float = 0.0,
+        assigned_by_id: int = ADMIN,
+    ) -> OwnerRef:
+        """A lead, deal or smart-process item (of a type added on the fly) in a stage."""
+        ...
+
+    def name_stage(
+        self, owner_type: EntityType, category_id: int, stage_id: str, name: str
+    ) -> None: ...
 
     def add_activity(
         self,
@@ -173,6 +190,34 @@ class MemoryWorld:
         return self.world.add_record(
             self.member_id, OwnerType.CONTACT, f"{name} {last_name}", assigned_by_id=assigned_by_id
         )
+
+    def add_staged(
+        self,
+        owner_type: EntityType,
+        title: str,
+        *,
+        stage_id: str,
+        category_id: int = 0,
+        amount: float = 0.0,
+        assigned_by_id: int = ADMIN,
+    ) -> OwnerRef:
+        if isinstance(owner_type, SmartProcess):
+            self.world.add_smart_process(self.member_id, owner_type.type_id, "Projects")
+        return self.world.add_record(
+            self.member_id,
+            owner_type,
+            title,
+            stage_id=stage_id,
+            amount=amount,
+            currency="EUR",
+            assigned_by_id=assigned_by_id,
+        )
+
+    def name_stage(
+        self, owner_type: EntityType, category_id: int, stage_id: str, name: str
+    ) -> None:
+        # The in-memory CRM keys names by kind and code: a pipeline is in a deal's code.
+        self.world.name_stage(self.member_id, owner_type, stage_id, name)
 
     def add_activity(
         self,
@@ -307,6 +352,40 @@ class EmulatorWorld:
             last_name=last_name,
             assigned_by_id=assigned_by_id,
         )
+
+    def add_staged(
+        self,
+        owner_type: EntityType,
+        title: str,
+        *,
+        stage_id: str,
+        category_id: int = 0,
+        amount: float = 0.0,
+        assigned_by_id: int = ADMIN,
+    ) -> OwnerRef:
+        if isinstance(owner_type, SmartProcess):
+            self.b24.add_smart_process(self.member_id, owner_type.type_id, "Projects")
+        return self.b24.add_record(
+            self.member_id,
+            owner_type,
+            title=title,
+            stage_id=stage_id,
+            category_id=category_id,
+            opportunity=amount,
+            currency_id="EUR",
+            assigned_by_id=assigned_by_id,
+        )
+
+    def name_stage(
+        self, owner_type: EntityType, category_id: int, stage_id: str, name: str
+    ) -> None:
+        if owner_type is OwnerType.LEAD:
+            directory = "STATUS"
+        elif owner_type is OwnerType.DEAL:
+            directory = f"DEAL_STAGE_{category_id}" if category_id else "DEAL_STAGE"
+        else:
+            directory = f"DYNAMIC_{owner_type.type_id}_STAGE_{category_id}"
+        self.b24.add_stage(self.member_id, directory, stage_id, name)
 
     def add_activity(
         self,
@@ -601,6 +680,51 @@ async def test_many_cards_are_read_in_one_go(world: World) -> None:
     lookup = await app(world).read_cards(deals, ids)
     assert all(isinstance(lookup.records[ref], RecordCard) for ref in deals)
     assert [lookup.todos[i].subject for i in ids] == [f"To-do {n}" for n in range(120)]
+
+
+async def test_cards_read_with_stages_name_each_visible_records_stage(world: World) -> None:
+    world.add_user(4, "Own", crm_access="own")
+    projects = SmartProcess(1046)
+    general = world.add_staged(
+        OwnerType.DEAL, "General", stage_id="NEW", amount=125_000.5, assigned_by_id=4
+    )
+    world.name_stage(OwnerType.DEAL, 0, "NEW", "Negotiation")
+    other = world.add_staged(
+        OwnerType.DEAL, "Export", stage_id="C3:OFFER", category_id=3, assigned_by_id=4
+    )
+    world.name_stage(OwnerType.DEAL, 3, "C3:OFFER", "Offer sent")
+    lead = world.add_staged(
+        OwnerType.LEAD, "Lead", stage_id="IN_PROCESS", amount=900.0, assigned_by_id=4
+    )
+    world.name_stage(OwnerType.LEAD, 0, "IN_PROCESS", "Working")
+    item = world.add_staged(
+        projects, "Roll-out", stage_id="DT1046_7:NEW", category_id=7, assigned_by_id=4
+    )
+    world.name_stage(projects, 7, "DT1046_7:NEW", "Planning")
+    contact = world.add_contact("Anna", "Berg", assigned_by_id=4)
+    theirs = world.add_staged(
+        OwnerType.DEAL, "Theirs", stage_id="C3:OFFER", category_id=3, amount=9e6
+    )
+
+    lookup = await user(world, 4).read_cards(
+        [general, other, lead, item, contact, theirs], [], stages=True
+    )
+
+    def stage(ref: OwnerRef) -> tuple[str | None, float | None, str | None]:
+        card = lookup.records[ref]
+        assert isinstance(card, RecordCard), ref
+        return card.stage_name, card.amount, card.currency
+
+    assert stage(general) == ("Negotiation", 125_000.5, "EUR")
+    assert stage(other)[0] == "Offer sent"
+    assert stage(lead) == ("Working", 900.0, "EUR")
+    assert stage(item)[0] == "Planning"
+    assert stage(contact) == (None, None, None)
+    assert lookup.records[theirs] == Hidden(ref=theirs)
+    plain = await user(world, 4).read_cards([general], [])
+    card = plain.records[general]
+    assert isinstance(card, RecordCard)
+    assert (card.stage_id, card.stage_name) == ("NEW", None)
 
 
 async def test_search_finds_records_by_title_or_name(world: World) -> None:

@@ -38,6 +38,7 @@ from tests.fakes.b24_world import (
     ImMessage,
     PlacementBinding,
     PortalState,
+    StageEntry,
     User,
 )
 
@@ -1050,6 +1051,44 @@ def _legacy_get(etype: int) -> Handler:
 for _etype, _name in ENTITY_NAMES.items():
     method(f"crm.{_name.lower()}.list", "crm")(_legacy_list(_etype))
     method(f"crm.{_name.lower()}.get", "crm")(_legacy_get(_etype))
+
+
+def _stage_row(entry: StageEntry) -> dict[str, Any]:
+    semantics = {"S": "success", "F": "failure"}.get(entry.semantics or "", "process")
+    return {
+        "ID": entry.id,
+        "ENTITY_ID": entry.entity_id,
+        "STATUS_ID": entry.status_id,
+        "NAME": entry.name,
+        "NAME_INIT": entry.name,
+        "SORT": entry.sort,
+        "SYSTEM": "N",
+        "CATEGORY_ID": entry.category_id,
+        "COLOR": "#39A8EF",
+        "SEMANTICS": entry.semantics,
+        "EXTRA": {"SEMANTICS": semantics, "COLOR": "#39A8EF"},
+    }
+
+
+@method("crm.status.list", "crm")
+def status_list(call: Call) -> Reply:
+    """Any user: directory items by ``filter`` and ``order`` (no ``select``, no paging in the
+    docs' example: every match, with ``total``), legacy string scalars except ``CATEGORY_ID``
+    and ``SEMANTICS``, which may be null [api-reference/crm/status/crm-status-list.md]."""
+    flt = get_ci(call.params, "filter") or {}
+    if not isinstance(flt, Mapping):
+        raise legacy_error("Invalid parameters.")
+    rows = [_stage_row(entry) for entry in call.portal.stages]
+    rows = [row for row in rows if _match_view(call, row, flt, upper=True)]
+    rows = sort_rows(rows, [*_order(call, [("SORT", False)], upper=True), ("ID", False)])
+    wire = [
+        {
+            key: value if value is None or isinstance(value, dict) else php_str(value)
+            for key, value in row.items()
+        }
+        for row in rows
+    ]
+    return Reply(wire, len(wire))
 
 
 @method("crm.enum.ownertype", "crm")

@@ -275,6 +275,66 @@ class TokenPair:
 # ------------------------------------------------------------------ a portal
 
 
+@attrs.frozen(kw_only=True)
+class StageEntry:
+    """One item of a ``crm.status.list`` directory: a stage of deals (``DEAL_STAGE`` or
+    ``DEAL_STAGE_<categoryId>``), leads (``STATUS``) or a smart process
+    (``DYNAMIC_<entityTypeId>_STAGE_<categoryId>``) [api-reference/crm/status/crm-status-list.md]."""
+
+    id: int
+    entity_id: str
+    status_id: str
+    name: str
+    sort: int
+    semantics: str | None = None  # "S" success, "F" failure, None in progress
+    category_id: int | None = None
+
+
+def default_stages() -> list[StageEntry]:
+    """A new portal's directories for the general deal pipeline and for leads, as the
+    docs' example lists them."""
+    deal = [
+        ("NEW", "New", None),
+        ("PREPARATION", "Document preparation", None),
+        ("PREPAYMENT_INVOICE", "Prepayment invoice", None),
+        ("EXECUTING", "In progress", None),
+        ("FINAL_INVOICE", "Final invoice", None),
+        ("WON", "Deal successful", "S"),
+        ("LOSE", "Deal failed", "F"),
+        ("APOLOGY", "Failure reason analysis", "F"),
+    ]
+    lead = [
+        ("NEW", "Unassigned", None),
+        ("IN_PROCESS", "In progress", None),
+        ("PROCESSED", "Processed", None),
+        ("JUNK", "Junk lead", "F"),
+        ("CONVERTED", "Good lead", "S"),
+    ]
+    entries = [
+        StageEntry(
+            id=101 + 2 * n,
+            entity_id="DEAL_STAGE",
+            status_id=code,
+            name=name,
+            sort=10 * (n + 1),
+            semantics=sem,
+        )
+        for n, (code, name, sem) in enumerate(deal)
+    ]
+    entries += [
+        StageEntry(
+            id=201 + 2 * n,
+            entity_id="STATUS",
+            status_id=code,
+            name=name,
+            sort=10 * (n + 1),
+            semantics=sem,
+        )
+        for n, (code, name, sem) in enumerate(lead)
+    ]
+    return entries
+
+
 @attrs.define(kw_only=True)
 class PortalState:
     """One emulated portal: its identity, people, CRM data and the app's installation."""
@@ -292,6 +352,8 @@ class PortalState:
     records: dict[tuple[int, int], CrmRecord] = attrs.Factory(dict)
     # Smart-process types by entityTypeId: their titles (crm.type.list, BITRIX24.md §22.3).
     smart_processes: dict[int, str] = attrs.Factory(dict)
+    # The stage directories crm.status.list reads (BITRIX24.md §12.2).
+    stages: list[StageEntry] = attrs.Factory(default_stages)
     activities: dict[int, ActivityRecord] = attrs.Factory(dict)
     grants: dict[tuple[int, int, int], str] = attrs.Factory(dict)
     event_bindings: list[EventBinding] = attrs.Factory(list)

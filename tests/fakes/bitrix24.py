@@ -50,6 +50,7 @@ from tests.fakes.b24_world import (
     PortalState,
     RateLimit,
     RefreshToken,
+    StageEntry,
     TokenPair,
     User,
 )
@@ -480,6 +481,38 @@ class Bitrix24Emulator:
             updated=now,
         )
         return OwnerRef(entity_type_of_id(etype), record_id)
+
+    def add_stage(
+        self,
+        member_id: str,
+        entity_id: str,
+        status_id: str,
+        name: str,
+        *,
+        semantics: str | None = None,
+    ) -> None:
+        """Add a stage to a directory (``crm.status.add``), or rename one already there
+        (``crm.status.update``): ``DEAL_STAGE_<categoryId>`` with ``C<categoryId>:`` codes,
+        ``DYNAMIC_<entityTypeId>_STAGE_<categoryId>`` with ``DT<entityTypeId>_<categoryId>:``
+        codes (BITRIX24.md §12.2)."""
+        portal = self.portal(member_id)
+        for index, entry in enumerate(portal.stages):
+            if (entry.entity_id, entry.status_id) == (entity_id, status_id):
+                portal.stages[index] = attrs.evolve(entry, name=name, semantics=semantics)
+                return
+        same = [entry for entry in portal.stages if entry.entity_id == entity_id]
+        category = re.fullmatch(r"(?:DEAL_STAGE|DYNAMIC_\d+_STAGE)_(\d+)", entity_id)
+        portal.stages.append(
+            StageEntry(
+                id=1000 + len(portal.stages),
+                entity_id=entity_id,
+                status_id=status_id,
+                name=name,
+                sort=10 * (len(same) + 1),
+                semantics=semantics,
+                category_id=int(category.group(1)) if category else None,
+            )
+        )
 
     def add_smart_process(self, member_id: str, entity_type_id: int, title: str) -> SmartProcess:
         """Add a smart-process type (``crm.type.add``); its items come from ``add_record``."""

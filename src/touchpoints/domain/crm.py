@@ -55,11 +55,15 @@ class SmartProcessInfo:
 
 @attrs.frozen(kw_only=True)
 class RecordCard:
-    """What a board card shows of its CRM record, read live with the user's token."""
+    """What a board card shows of its CRM record, read live with the user's token.
+
+    ``stage_name`` is the stage's human name (``stage_id`` is the CRM's code, such as
+    ``C1:NEW``); it is read only when asked for (the list view), else None."""
 
     ref: OwnerRef
     title: str
     stage_id: str | None = None
+    stage_name: str | None = None
     amount: float | None = None
     currency: str | None = None
     assigned_by_id: int | None = None

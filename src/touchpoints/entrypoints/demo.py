@@ -119,6 +119,8 @@ def build_world(clock: Clock) -> MemoryCrm:
             currency=record.currency,
             assigned_by_id=record.assigned_by_id,
         )
+    for owner_type, stage_id, name in demo_data.STAGE_NAMES:
+        world.name_stage(demo_data.DEMO_MEMBER_ID, owner_type, stage_id, name)
     return world
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from touchpoints.domain.crm import Department, RecordCard, TodoSpec, UserInfo
-from touchpoints.domain.model import OwnerRef, OwnerType, SmartProcess, TouchPointType
+from touchpoints.domain.model import EntityType, OwnerRef, OwnerType, SmartProcess, TouchPointType
 
 DEMO_TIME_ZONE = "Europe/Berlin"
 DEMO_MEMBER_ID = "demo0000000000000000000000000001"
@@ -116,6 +116,18 @@ _STAGES = {
     OwnerType.CONTACT: ("",),
     OwnerType.COMPANY: ("",),
 }
+# The names the portal's stage settings give those stages (Bitrix24's defaults), and the
+# projects' first stage.
+STAGE_NAMES: tuple[tuple[EntityType, str, str], ...] = (
+    (OwnerType.DEAL, "NEW", "New"),
+    (OwnerType.DEAL, "PREPARATION", "Document preparation"),
+    (OwnerType.DEAL, "PREPAYMENT_INVOICE", "Prepayment invoice"),
+    (OwnerType.DEAL, "EXECUTING", "In progress"),
+    (OwnerType.LEAD, "NEW", "Unassigned"),
+    (OwnerType.LEAD, "IN_PROCESS", "In progress"),
+    (OwnerType.LEAD, "PROCESSED", "Processed"),
+    (SmartProcess(1038), "DT1038_1:NEW", "Planning"),
+)
 _TITLES = {
     TouchPointType.CALL: ("Call about the proposal", "Check budget by phone", "Follow-up call"),
     TouchPointType.MEETING: ("Meeting at their office", "Kick-off meeting", "Quarterly review"),
@@ -194,6 +206,8 @@ def smart_process_items() -> list[RecordCard]:
             ref=OwnerRef(PROJECTS, index),
             title=f"{title} — {_COMPANIES[index]}",
             stage_id="DT1038_1:NEW",
+            amount=float(index * 12_500),
+            currency="EUR",
             assigned_by_id=sellers[index % len(sellers)],
         )
         for index, title in enumerate(_PROJECTS, start=1)

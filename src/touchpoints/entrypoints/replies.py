@@ -59,6 +59,25 @@ class OwnerReply:
     type: EntityType
     id: Id
     title: Annotated[str | None, Describe(f"The record's title, {_LIVE}.")]
+    stage: Annotated[
+        str | None,
+        Describe(
+            "The stage of a lead, deal or smart-process item by its name (such as"
+            f' "Negotiation"), given by the list view only (null in other replies); {_LIVE},'
+            " and for contacts and companies, which have no stage."
+        ),
+    ] = None
+    amount: Annotated[
+        float | None,
+        Describe(
+            f"The amount of a lead, deal or smart-process item, in `currency`; {_LIVE}, and"
+            " for contacts and companies."
+        ),
+    ] = None
+    currency: Annotated[
+        str | None,
+        Describe(f'The ISO 4217 code of `amount` (such as "EUR"); {_LIVE}.'),
+    ] = None
 
 
 @attrs.frozen(kw_only=True)
@@ -93,6 +112,7 @@ class TouchPointReply:
         Built with ``trusted``: ``tp`` is our own validated value and the texts come from the
         CRM's parsed reply, so the reply's fields need no second check."""
         completed = tp.completed_at
+        record = card.record if card else None
         return trusted(
             cls,
             {
@@ -104,6 +124,9 @@ class TouchPointReply:
                         "type": tp.owner.type,
                         "id": tp.owner.id,
                         "title": card.owner_title if card else None,
+                        "stage": record.stage_name if record else None,
+                        "amount": record.amount if record else None,
+                        "currency": record.currency if record else None,
                     },
                 ),
                 "type": tp.type,

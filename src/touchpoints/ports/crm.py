@@ -167,9 +167,14 @@ class Crm(Protocol):
         """Board cards for records, batched (ceil(M/2500) requests for M records)."""
         ...
 
-    async def read_cards(self, refs: Iterable[OwnerRef], activity_ids: Iterable[int]) -> CardLookup:
+    async def read_cards(
+        self, refs: Iterable[OwnerRef], activity_ids: Iterable[int], *, stages: bool = False
+    ) -> CardLookup:
         """Owner records and to-do texts in one batched round: list calls of up to 50 ids,
-        50 to a request, so M records and N to-dos cost about ceil((M + N) / 2500) requests."""
+        50 to a request, so M records and N to-dos cost about ceil((M + N) / 2500) requests.
+
+        ``stages``: also the visible records' stage names (``RecordCard.stage_name``), at
+        the cost of at most one more request (the list view)."""
         ...
 
     async def search_records(

@@ -10,6 +10,11 @@ batched rounds (``cards_for``: about one request per 2,500 ids), and keeps the m
 ones; it scans at most ``SEARCH_SCAN_MAX`` rows per request. A searching page may
 therefore hold fewer than ``limit`` items and still have a ``next_cursor``: the next page
 continues the scan where this one stopped.
+
+The list also shows each record's stage by name and its amount, read live in the same rounds
+(``cards_for(..., stages=True)``): the stage directories of leads and of the general deal
+pipeline ride in the titles' batch, and those of other pipelines and of smart processes,
+known only from the rows, cost one more request.
 """
 
 from __future__ import annotations
@@ -132,7 +137,7 @@ async def list_touch_points(ctx: UseCase, request: ListRequest) -> ListPage:
         async with ctx.storage.unit_of_work() as uow:
             rows = await uow.touch_points.page(portal_id, query)
         page = rows[: request.limit]
-        cards = await cards_for(ctx.crm, page)
+        cards = await cards_for(ctx.crm, page, stages=True)
         more = len(rows) > request.limit
         return ListPage(
             cards=tuple(cards), next_cursor=_cursor(page[-1], scope) if more and page else None
@@ -157,7 +162,7 @@ async def _search(ctx: UseCase, query: ListQuery, request: ListRequest, scope: s
             )
         if not rows:
             return ListPage(cards=tuple(found), next_cursor=None)
-        for card in await cards_for(ctx.crm, rows):
+        for card in await cards_for(ctx.crm, rows, stages=True):
             scanned += 1
             tp = card.touch_point
             position = ListPosition(deadline=tp.deadline, id=tp.id)

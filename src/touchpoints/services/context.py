@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from touchpoints.domain.crm import RecordCard
 from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
@@ -27,14 +28,17 @@ class Actor:
 @attrs.frozen(kw_only=True)
 class Card:
     """A touch-point with what the CRM says of it, read live with the user's token: the owner
-    record's title and the to-do's own subject (``title``) and description (``note``).
-    ``None``: hidden from this user (or gone). Never stored: the privacy policy lists what we keep.
+    record's title and the to-do's own subject (``title``) and description (``note``), and
+    the owner ``record`` itself (its stage and amount; the stage's name when read with
+    ``stages``). ``None``: hidden from this user (or gone). Never stored: the privacy policy
+    lists what we keep.
     """
 
     touch_point: TouchPoint
     owner_title: str | None
     title: str | None = None
     note: str | None = None
+    record: RecordCard | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -75,30 +79,36 @@ async def portal_settings(storage: Storage, portal_id: int) -> PortalSettings:
         return await load_settings(uow, portal_id)
 
 
-def _title(lookup: RecordLookup, ref: OwnerRef) -> str | None:
+def _record(lookup: RecordLookup, ref: OwnerRef) -> RecordCard | None:
     record = lookup.get(ref)
     if record is None or isinstance(record, Hidden):
         return None
-    return record.title
+    return record
 
 
-async def cards_for(crm: Crm, touch_points: Sequence[TouchPoint]) -> list[Card]:
-    """Cards with live owner titles and to-do texts, one batched round for all of them."""
+async def cards_for(
+    crm: Crm, touch_points: Sequence[TouchPoint], *, stages: bool = False
+) -> list[Card]:
+    """Cards with live owner records and to-do texts, one batched round for all of them
+    (``stages``: with the records' stage names, at most one round more)."""
     if not touch_points:
         return []
     lookup = await crm.read_cards(
         dict.fromkeys(tp.owner for tp in touch_points),
         dict.fromkeys(tp.activity_id for tp in touch_points),
+        stages=stages,
     )
     cards: list[Card] = []
     for tp in touch_points:
         text = lookup.todos.get(tp.activity_id)
+        record = _record(lookup.records, tp.owner)
         cards.append(
             Card(
                 touch_point=tp,
-                owner_title=_title(lookup.records, tp.owner),
+                owner_title=None if record is None else record.title,
                 title=None if text is None else text.subject,
                 note=None if text is None else text.description,
+                record=record,
             )
         )
     return cards

@@ -7,7 +7,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from touchpoints.adapters.bitrix24.batch import MAX_COMMANDS, Caller, Command, run_commands
+import attrs
+
+from touchpoints.adapters.bitrix24.batch import (
+    MAX_COMMANDS,
+    BatchReply,
+    Caller,
+    Command,
+    run_commands,
+)
 from touchpoints.adapters.bitrix24.reads import (
     IDS_PER_CALL,
     PAGE,
@@ -28,7 +36,9 @@ from touchpoints.adapters.bitrix24.rows import (
     parse_app_info,
     parse_department,
     parse_profile,
+    parse_stage_names,
     parse_user,
+    stage_directory,
     text_or_none,
 )
 from touchpoints.adapters.bitrix24.smart_processes import smart_processes
@@ -239,7 +249,9 @@ class BitrixCrm:
     async def read_records(self, refs: Iterable[OwnerRef]) -> RecordLookup:
         return (await self.read_cards(refs, ())).records
 
-    async def read_cards(self, refs: Iterable[OwnerRef], activity_ids: Iterable[int]) -> CardLookup:
+    async def read_cards(
+        self, refs: Iterable[OwnerRef], activity_ids: Iterable[int], *, stages: bool = False
+    ) -> CardLookup:
         wanted = list(dict.fromkeys(refs))
         activities = unique(activity_ids)
         commands: dict[str, Command] = {}
@@ -256,29 +268,65 @@ class BitrixCrm:
                 "crm.activity.list",
                 {"filter": {"ID": chunk}, "select": TEXT_SELECT, "start": -1},
             )
+        # The stage directories of leads and of the general deal pipeline can be named before
+        # the rows are read, so they share the batch; the others wait for the rows.
+        guessed = _known_directories(wanted) if stages else []
+        commands |= _stage_commands(guessed)
         # Records and to-dos share the batches, so the texts cost no round of their own.
         reply = await run_commands(self._client, commands, safe=True)
         # Records (and activities) the user may not read are left out of a list (§11, §12.1);
         # a whole list the user may not read is the same thing.
         raise_first(reply, tolerate=(CrmPermissionDenied, CrmNotFound))
         cards: dict[OwnerRef, RecordCard | Hidden] = {}
+        directories: dict[OwnerRef, str] = {}
         texts: dict[int, TodoText] = {}
         wanted_activities = set(activities)
         for key, result in reply.results.items():
-            owner_type_of = command_type.get(key)
-            if owner_type_of is None:
+            if key.startswith("t"):
                 for row in list_rows(result):
                     text = text_or_none(row)
                     if text is not None and text.activity_id in wanted_activities:
                         texts[text.activity_id] = text
                 continue
+            owner_type_of = command_type.get(key)
+            if owner_type_of is None:
+                continue
             for row in item_rows(result):
                 card = card_or_none(owner_type_of, row)
                 if card is not None:
                     cards[card.ref] = card
+                    directory = stage_directory(owner_type_of, row) if stages else None
+                    if directory is not None:
+                        directories[card.ref] = directory
+        if directories:
+            cards |= await self._named_stages(cards, directories, reply, guessed)
         return CardLookup(
             records={ref: cards.get(ref) or Hidden(ref=ref) for ref in wanted}, todos=texts
         )
+
+    async def _named_stages(
+        self,
+        cards: Mapping[OwnerRef, RecordCard | Hidden],
+        directories: Mapping[OwnerRef, str],
+        first: BatchReply,
+        guessed: Sequence[str],
+    ) -> dict[OwnerRef, RecordCard]:
+        """The cards with their stage names: from the directories read with the rows, and
+        the rest (other pipelines, smart processes) in one more round."""
+        names = _stage_names(first)
+        missing = sorted(set(directories.values()) - set(guessed))
+        if missing:
+            second = await run_commands(self._client, _stage_commands(missing), safe=True)
+            raise_first(second, tolerate=(CrmPermissionDenied, CrmNotFound))
+            names |= _stage_names(second)
+        named: dict[OwnerRef, RecordCard] = {}
+        for ref, directory in directories.items():
+            card = cards[ref]
+            if isinstance(card, RecordCard) and card.stage_id is not None:
+                name = names.get((directory, card.stage_id))
+                if name is not None:
+                    named[ref] = attrs.evolve(card, stage_name=name)
+        return named
 
     async def search_records(
         self, owner_type: EntityType, text: str, *, limit: int = 20
@@ -484,3 +532,34 @@ def _datetime(value: datetime) -> str:
 def _owner_params(owner: OwnerRef) -> dict[str, int]:
     """The record a ``crm.activity.todo.*`` call names, as its camelCase parameters."""
     return {"ownerTypeId": owner.type.type_id, "ownerId": owner.id}
+
+
+def _known_directories(refs: Sequence[OwnerRef]) -> list[str]:
+    """Stage directories named by the owner types alone: leads, the general deal pipeline."""
+    types = {ref.type for ref in refs}
+    known = []
+    if OwnerType.LEAD in types:
+        known.append("STATUS")
+    if OwnerType.DEAL in types:
+        known.append("DEAL_STAGE")
+    return known
+
+
+def _stage_commands(directories: Iterable[str]) -> dict[str, Command]:
+    """``crm.status.list`` of each directory: it takes only ``order`` and ``filter``, and any
+    user may read it (§12.2)."""
+    return {
+        f"s{index}": Command(
+            "crm.status.list",
+            {"order": {"SORT": "ASC"}, "filter": {"ENTITY_ID": directory}},
+        )
+        for index, directory in enumerate(directories)
+    }
+
+
+def _stage_names(reply: BatchReply) -> dict[tuple[str, str], str]:
+    names: dict[tuple[str, str], str] = {}
+    for key, result in reply.results.items():
+        if key.startswith("s"):
+            names |= parse_stage_names(list_rows(result))
+    return names

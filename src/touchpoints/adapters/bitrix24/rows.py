@@ -45,6 +45,7 @@ ITEM_SELECT = [
     "name",
     "lastName",
     "stageId",
+    "categoryId",
     "opportunity",
     "currencyId",
     "assignedById",
@@ -116,18 +117,55 @@ def parse_item(owner_type: EntityType, row: Mapping[str, Any]) -> RecordCard:
         title = person
     else:
         title = to_str(row.get("title")).strip() or person
+    # Contacts have no stage or amount, and a company's ``revenue`` is not a deal's sum
+    # (BITRIX24.md §12.2): only leads, deals and smart-process items say them.
+    staged = has_stages(owner_type)
     return RecordCard(
         ref=OwnerRef(owner_type, item_id),
         title=title or f"#{item_id}",
-        stage_id=to_str(row.get("stageId")) or None,
-        amount=to_opt_float(row.get("opportunity")),
-        currency=to_str(row.get("currencyId")) or None,
+        stage_id=(to_str(row.get("stageId")) or None) if staged else None,
+        amount=to_opt_float(row.get("opportunity")) if staged else None,
+        currency=(to_str(row.get("currencyId")) or None) if staged else None,
         assigned_by_id=to_opt_int(row.get("assignedById")),
         # Deals say ``closed``; leads only tell by their stage's semantics: S (converted)
         # or F (junk) means the lead is finished (BITRIX24.md §12.1).
         closed=to_bool(row.get("closed"))
         or to_str(row.get("stageSemanticId")).upper() in ("S", "F"),
     )
+
+
+def has_stages(owner_type: EntityType) -> bool:
+    """Leads, deals and smart-process items move through stages and carry an amount."""
+    return owner_type not in (OwnerType.CONTACT, OwnerType.COMPANY)
+
+
+def stage_directory(owner_type: EntityType, row: Mapping[str, Any]) -> str | None:
+    """The ``crm.status.list`` ``ENTITY_ID`` naming a typed item row's stages: ``STATUS``
+    for leads, ``DEAL_STAGE`` (general pipeline) or ``DEAL_STAGE_<categoryId>`` for deals,
+    ``DYNAMIC_<entityTypeId>_STAGE_<categoryId>`` for smart-process items; None for the
+    others or a row without a stage.
+    """
+    if not has_stages(owner_type) or not to_str(row.get("stageId")):
+        return None
+    if owner_type is OwnerType.LEAD:
+        return "STATUS"
+    category = to_opt_int(row.get("categoryId")) or 0
+    if owner_type is OwnerType.DEAL:
+        return "DEAL_STAGE" if category == 0 else f"DEAL_STAGE_{category}"
+    return f"DYNAMIC_{owner_type.type_id}_STAGE_{category}"
+
+
+def parse_stage_names(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """Stage names by (``ENTITY_ID``, ``STATUS_ID``) from ``crm.status.list`` rows (legacy
+    string scalars); rows without an id or a name are left out."""
+    names: dict[tuple[str, str], str] = {}
+    for row in rows:
+        directory = to_str(row.get("ENTITY_ID")).strip()
+        status_id = to_str(row.get("STATUS_ID")).strip()
+        name = to_str(row.get("NAME")).strip()
+        if directory and status_id and name:
+            names[directory, status_id] = name
+    return names
 
 
 def parse_profile(row: Mapping[str, Any]) -> CurrentUser:

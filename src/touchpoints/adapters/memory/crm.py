@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import attrs
+
 from touchpoints.adapters.memory.state import (
     TODO_PROVIDER,
     MemoryActivity,
@@ -214,7 +216,9 @@ class MemoryCrmSession:
         portal, user = self._begin("read_records")
         return self._records(portal, user, refs)
 
-    async def read_cards(self, refs: Iterable[OwnerRef], activity_ids: Iterable[int]) -> CardLookup:
+    async def read_cards(
+        self, refs: Iterable[OwnerRef], activity_ids: Iterable[int], *, stages: bool = False
+    ) -> CardLookup:
         portal, user = self._begin("read_cards")
         todos: dict[int, TodoText] = {}
         for activity_id in activity_ids:
@@ -225,17 +229,20 @@ class MemoryCrmSession:
                     subject=activity.subject,
                     description=activity.description,
                 )
-        return CardLookup(records=self._records(portal, user, refs), todos=todos)
+        return CardLookup(records=self._records(portal, user, refs, stages=stages), todos=todos)
 
     @staticmethod
     def _records(
-        portal: MemoryPortal, user: MemoryUser, refs: Iterable[OwnerRef]
+        portal: MemoryPortal, user: MemoryUser, refs: Iterable[OwnerRef], *, stages: bool = False
     ) -> dict[OwnerRef, RecordCard | Hidden]:
         lookup: dict[OwnerRef, RecordCard | Hidden] = {}
         for ref in refs:
             record = portal.records.get(ref)
             if record is None or not portal.can_read(user, ref):
                 lookup[ref] = Hidden(ref=ref)
+            elif stages and record.stage_id is not None:
+                name = portal.stage_names.get((ref.type, record.stage_id))
+                lookup[ref] = attrs.evolve(record, stage_name=name)
             else:
                 lookup[ref] = record
         return lookup

@@ -12,7 +12,7 @@ import attrs
 
 from touchpoints.adapters.memory.permissions import CrmAccess, crm_allows
 from touchpoints.domain.crm import Activity, Department, RecordCard, SmartProcessInfo, UserInfo
-from touchpoints.domain.model import OwnerRef, TouchPointType
+from touchpoints.domain.model import EntityType, OwnerRef, TouchPointType
 from touchpoints.domain.secrets import Secret
 
 TODO_PROVIDER = "CRM_TODO"
@@ -95,6 +95,9 @@ class MemoryPortal:
     # full name).
     records: dict[OwnerRef, RecordCard] = attrs.Factory(dict)
     smart_processes: dict[int, SmartProcessInfo] = attrs.Factory(dict)
+    # Stage names by the record kind and the CRM's stage code (a deal's pipeline is in its
+    # code: ``C1:NEW``), as the portal's stage directories name them.
+    stage_names: dict[tuple[EntityType, str], str] = attrs.Factory(dict)
     activities: dict[int, MemoryActivity] = attrs.Factory(dict)
     grants: dict[tuple[int, OwnerRef], Literal["read", "edit"]] = attrs.Factory(dict)
     event_bindings: set[tuple[str, str]] = attrs.Factory(set)

@@ -166,6 +166,10 @@ class MemoryCrm:
         )
         return ref
 
+    def name_stage(self, member_id: str, owner_type: EntityType, stage_id: str, name: str) -> None:
+        """Give a stage of leads, deals or a smart process its name (the CRM's stage settings)."""
+        self.portal(member_id).stage_names[owner_type, stage_id] = name
+
     def remove_record(self, member_id: str, ref: OwnerRef) -> None:
         """Delete a record and, as the Bitrix24 emulator does by default, its activities."""
         portal = self.portal(member_id)
