@@ -7,7 +7,7 @@ import { cardView, deadlineMs, onCardClicks, ownerTypeLabel, personView, subject
 import { openCompleteDialog, openCreateDialog, openDetails as openDetailsView, openHandOverDialog } from "./dialogs.js";
 import { handoverBanners, loadHandovers, openHandoversDialog } from "./handovers.js";
 import { avatar, debounce, h, icon, reconcile, replace } from "./dom.js";
-import { formatDateTime, formatDay, formatNumber, t, tn } from "./i18n.js";
+import { formatDateTime, formatDay, formatMoney, formatNumber, t, tn } from "./i18n.js";
 import { COLUMNS, TYPES, app, errorText, loadPresets, myId, ownerKinds, ownerTitle, pickableUsers, portalZone, seesTeam, userById } from "./state.js";
 import { announce, button, dateField, menuIsOpen, openDialog, openMenu, toast } from "./ui.js";
 import { patchWithUndo, undoToast } from "./undo.js";
@@ -720,6 +720,8 @@ export function mountBoard(root) {
         { class: ["list__row", state.selected.has(item.id) && "is-selected"], dataset: { id: String(item.id), testid: "list-row" } },
         h("td", {}, h("input", { type: "checkbox", class: "card__select", checked: state.selected.has(item.id), "aria-label": t("card.select", { title: ownerTitle(item.owner) }), dataset: { testid: "row-select" }, on: { click: (event) => toggleSelect(item, event) } })),
         h("td", {}, h("button", { type: "button", class: "link list__open", dataset: { testid: "row-open" }, on: { click: () => openDetails(item) } }, ownerTitle(item.owner)), h("div", { class: "muted small" }, ownerTypeLabel(item.owner.type))),
+        h("td", { class: "list__stage", dataset: { testid: "row-stage" } }, item.owner.stage || ""),
+        h("td", { class: "list__amount", dataset: { testid: "row-amount" } }, item.owner.amount == null ? "" : formatMoney(item.owner.amount, item.owner.currency)),
         h("td", {}, typeLabel(item.type)),
         h("td", { class: ["list__when", item.status === "open" && deadlineMs(item) < Date.now() && "when--overdue"] }, h("time", { dateTime: item.deadline }, formatDateTime(deadlineMs(item), portalZone()))),
         h("td", {}, personView(item.responsible_id)),
@@ -738,7 +740,7 @@ export function mountBoard(root) {
         h(
           "thead",
           {},
-          h("tr", {}, h("th", { scope: "col" }, selectAll), ["record", "type", "deadline", "responsible", "status", "subject"].map((key) => h("th", { scope: "col" }, t(`list.col.${key}`)))),
+          h("tr", {}, h("th", { scope: "col" }, selectAll), ["record", "stage", "amount", "type", "deadline", "responsible", "status", "subject"].map((key) => h("th", { scope: "col", class: `list__col-${key}` }, t(`list.col.${key}`)))),
         ),
         h("tbody", {}, items.map(row)),
       );

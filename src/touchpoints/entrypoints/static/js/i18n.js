@@ -72,6 +72,16 @@ export function formatNumber(n) {
   return formatter("num", {}).format(n);
 }
 
+/** An amount in its ISO 4217 ``currency`` ("€125,000.50"); a code Intl does not know is written after the number. */
+export function formatMoney(amount, currency) {
+  if (!currency) return formatNumber(amount);
+  try {
+    return formatter("num", { style: "currency", currency }).format(amount);
+  } catch {
+    return `${formatNumber(amount)} ${currency}`;
+  }
+}
+
 /**
  * How the language writes a time of day: English "9:00 AM" (no leading zero), Russian a
  * 24-hour "09:00". Spelled out so no browser default (a "09:00 AM") slips in.
