@@ -7,6 +7,10 @@ Starts ``touchpoints demo`` on a free port and drives Debian's headless Chromium
 Playwright (as the browser tests do). The demo seeds about 60 cards, so the board's JSON is
 widened to ``--cards`` by cloning its items under fresh ids (spread over the same columns);
 everything else (page, modules, users, presets) comes from the demo server. Measured:
+"first frame" from navigation start to the end of the first paint (on the renderer's main
+thread, from the trace) after the first cards entered the DOM: the cards above each column's
+fold, the others follow in the next frames; "first cards" the same frame from the board's
+JSON arriving (the page's own work, as "render"),
 "load" from navigation start to every card in the DOM (performance.now() in the page),
 "render" from the board's JSON arriving (its resource timing) to the first frame after every
 card is in the DOM (the page's own work, without the server's), "render CPU" the renderer main
@@ -83,6 +87,15 @@ def widen(board: dict[str, Any], cards: int) -> dict[str, Any]:
     return wide
 
 
+FIRST_CARDS = """(() => {
+    const shown = () => document.querySelector("[data-testid=board] [data-testid=card]");
+    new MutationObserver((_, observer) => {
+        if (!shown()) return;
+        observer.disconnect();
+        window.firstCardsAt = performance.now();
+    }).observe(document, { childList: true, subtree: true });
+})();"""
+
 RENDERED = """async () => {
     await new Promise((done) => requestAnimationFrame(() => setTimeout(done)));
     const board = performance.getEntriesByType("resource").find((e) => e.name.includes("/api/v1/board"));
@@ -101,12 +114,9 @@ RERENDER = """async () => {
 }"""
 
 
-def main_thread_cpu_ms(events: list[dict[str, Any]], since_ms: float) -> float:
-    """CPU time of the renderer's main thread in its top-level tasks from ``since_ms``.
-
-    ``since_ms`` is a page time (performance.now()); the trace's clock is placed by the
-    page's navigationStart mark, which is the page's time origin.
-    """
+def _main_thread(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float]:
+    """The renderer main thread's complete events, and the page's time origin on the trace's
+    clock (its navigationStart mark, in µs)."""
     threads = {
         (e["pid"], e["tid"])
         for e in events
@@ -117,20 +127,45 @@ def main_thread_cpu_ms(events: list[dict[str, Any]], since_ms: float) -> float:
         for e in events
         if e.get("name") == "navigationStart" and "/demo" in json.dumps(e.get("args", {}))
     ]
-    start = max(origins) + since_ms * 1000
+    main = [e for e in events if (e.get("pid"), e.get("tid")) in threads and e.get("ph") == "X"]
+    return main, max(origins)
+
+
+def main_thread_cpu_ms(events: list[dict[str, Any]], since_ms: float) -> float:
+    """CPU time of the renderer's main thread in its top-level tasks from ``since_ms``.
+
+    ``since_ms`` is a page time (performance.now()); the trace's clock is placed by the
+    page's navigationStart mark, which is the page's time origin.
+    """
+    main, origin = _main_thread(events)
+    start = origin + since_ms * 1000
     tasks = [
         e
-        for e in events
-        if (e.get("pid"), e.get("tid")) in threads
-        and e.get("ph") == "X"
-        and e.get("name") in {"RunTask", "ThreadControllerImpl::RunTask"}
-        and e["ts"] >= start
+        for e in main
+        if e.get("name") in {"RunTask", "ThreadControllerImpl::RunTask"} and e["ts"] >= start
     ]
     return sum(e.get("tdur", e.get("dur", 0)) for e in tasks) / 1000
 
 
+def first_paint_after_ms(events: list[dict[str, Any]], since_ms: float) -> float:
+    """The page time at which the main thread finished the first ``Paint`` begun after
+    ``since_ms`` (the frame that first shows what the page had built by then)."""
+    main, origin = _main_thread(events)
+    start = origin + since_ms * 1000
+    paints = [e for e in main if e.get("name") == "Paint" and e["ts"] >= start]
+    first = min(paints, key=lambda e: e["ts"])
+    return (first["ts"] + first.get("dur", 0) - origin) / 1000
+
+
 def measure(url: str, cards: int, rounds: int) -> dict[str, list[float]]:
-    figures: dict[str, list[float]] = {"load": [], "render": [], "render CPU": [], "re-render": []}
+    figures: dict[str, list[float]] = {
+        "first frame": [],
+        "first cards": [],
+        "load": [],
+        "render": [],
+        "render CPU": [],
+        "re-render": [],
+    }
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
@@ -147,12 +182,18 @@ def measure(url: str, cards: int, rounds: int) -> dict[str, list[float]]:
             context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
             page = context.new_page()
             page.route("**/api/v1/board*", board)
+            page.add_init_script(FIRST_CARDS)
             cdp = context.new_cdp_session(page)
             events: list[dict[str, Any]] = []
             finished: list[bool] = []
             cdp.on("Tracing.dataCollected", lambda data, into=events: into.extend(data["value"]))
             cdp.on("Tracing.tracingComplete", lambda _, into=finished: into.append(True))
-            categories = ["toplevel", "blink.user_timing", "disabled-by-default-devtools.timeline"]
+            categories = [
+                "toplevel",
+                "blink.user_timing",
+                "devtools.timeline",
+                "disabled-by-default-devtools.timeline",
+            ]
             cdp.send("Tracing.start", {"traceConfig": {"includedCategories": categories}})
             page.goto(url)
             page.wait_for_function(
@@ -167,6 +208,10 @@ def measure(url: str, cards: int, rounds: int) -> dict[str, list[float]]:
             while not finished:
                 page.wait_for_timeout(50)
             arrived = page.evaluate(ARRIVED)
+            cards_in = page.evaluate("window.firstCardsAt")
+            first_frame = first_paint_after_ms(events, cards_in)
+            figures["first frame"].append(first_frame)
+            figures["first cards"].append(first_frame - arrived)
             figures["render CPU"].append(main_thread_cpu_ms(events, arrived))
             figures["re-render"].append(page.evaluate(RERENDER))
             context.close()

@@ -86,8 +86,10 @@ def screenshot(page: Page, name: str, *, full_page: bool = False) -> Path:
 
 
 def open_board(page: Page, url: str) -> None:
+    """Open the board and wait until every card is built (the first frame shows the cards
+    above each column's fold, the rest follow in the next frames)."""
     page.goto(url)
-    page.wait_for_selector("[data-testid=board] [data-testid=card]")
+    page.wait_for_selector("[data-testid=board]:not([data-filling]) [data-testid=card]")
 
 
 def card(page: Page, touch_point_id: int) -> Locator:
@@ -131,7 +133,9 @@ def column_of(page: Page, touch_point_id: int) -> str | None:
 
 def wait_until_settled(page: Page) -> None:
     """Wait until the board has every answer it asked the server for."""
-    page.wait_for_selector("[data-testid=board-view]:not([data-busy]) [data-testid=board]")
+    page.wait_for_selector(
+        "[data-testid=board-view]:not([data-busy]) [data-testid=board]:not([data-filling])"
+    )
 
 
 def demo_page(demo_url: str, user_id: int, extra: str = "") -> str:

@@ -234,16 +234,15 @@ export function mountBoard(root) {
       state.loading = true;
       render();
     }
+    // The quick dates are needed only once a menu opens, and a hand-over banner is rare: the
+    // cards do not wait for either (the banner, when there is one, follows them).
+    const presets = loadPresets();
+    const handovers = loadHandovers();
     try {
       const { responsible_id: responsibleId, owner_type: ownerType, type } = state.filters;
-      const [board, handovers] = await Promise.all([
-        api("GET", `/board${query({ responsible_id: responsibleId, owner_type: ownerType, type })}`),
-        loadHandovers(),
-        loadPresets(),
-      ]);
+      const board = await api("GET", `/board${query({ responsible_id: responsibleId, owner_type: ownerType, type })}`);
       if (mine !== loadSeq || (quiet && state.pending.size)) return;
       state.board = board;
-      state.handovers = handovers;
       state.error = null;
       pruneSelection();
     } catch (error) {
@@ -253,6 +252,12 @@ export function mountBoard(root) {
     }
     state.loading = false;
     render();
+    const banners = await handovers;
+    if (mine === loadSeq && state.board && JSON.stringify(banners) !== JSON.stringify(state.handovers)) {
+      state.handovers = banners;
+      render();
+    }
+    await presets;
   }
 
   function setFilter(name, value) {
@@ -569,6 +574,28 @@ export function mountBoard(root) {
    */
   let boardDom = null;
   const cardNodes = new Map();
+  /**
+   * New cards built per column in one pass. When many are new (the first load, a filter
+   * change) the first frame gets about what a column shows above its fold, and the rest
+   * follow a chunk per frame (``fillLater``): 200 cards reach the screen in a few frames
+   * instead of one long one. data-filling on the board says cards are still to come.
+   */
+  const FOLD_CARDS = { full: 8, compact: 20 };
+  const CHUNK_CARDS = 16;
+  let fillScheduled = false;
+
+  function fillLater() {
+    if (fillScheduled) return;
+    fillScheduled = true;
+    // After the next frame has been painted, not before it (a bare rAF runs ahead of it).
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        fillScheduled = false;
+        if (state.mode === "board" && state.board && boardDom?.root.isConnected) boardView(CHUNK_CARDS);
+        else boardDom?.root.removeAttribute("data-filling");
+      }),
+    );
+  }
 
   function buildBoardDom() {
     const root = h("div", { class: "board", dataset: { testid: "board" } });
@@ -586,11 +613,13 @@ export function mountBoard(root) {
     return { root, columnsEl, columns, empty: h("p", { class: "board__empty" }, t("board.empty")) };
   }
 
-  function boardCard(item, key) {
+  function cardSignature(item, key, minute) {
+    return `${JSON.stringify(item)}|${key === "overdue"}|${state.selected.has(item.id)}|${state.pending.has(item.id)}|${minute}|${state.compact}`;
+  }
+
+  function boardCard(item, key, signature) {
     const selected = state.selected.has(item.id);
     const pending = state.pending.has(item.id);
-    const minute = Math.floor(Date.now() / 60000);
-    const signature = `${JSON.stringify(item)}|${key === "overdue"}|${selected}|${pending}|${minute}|${state.compact}`;
     const known = cardNodes.get(item.id);
     if (known?.signature === signature) return known.node;
     const node = cardView(item, { draggable: true, menu: true, complete: true, select: true, selected, overdue: key === "overdue", compact: state.compact });
@@ -630,7 +659,7 @@ export function mountBoard(root) {
     );
   }
 
-  function boardView() {
+  function boardView(newPerColumn = state.compact ? FOLD_CARDS.compact : FOLD_CARDS.full) {
     boardDom ??= buildBoardDom();
     const { root, columnsEl, columns, empty } = boardDom;
     const total = state.board.columns.reduce((sum, column) => sum + column.items.length, 0);
@@ -639,6 +668,8 @@ export function mountBoard(root) {
     const tab = shownTab();
     reconcile(root, total === 0 ? empty : null, columnTabs(tab), columnsEl);
     const shown = new Set();
+    const minute = Math.floor(Date.now() / 60000);
+    let unbuilt = false;
     for (const key of COLUMNS) {
       const column = boardColumn(key) || { key, items: [] };
       const { section, head, body } = columns.get(key);
@@ -654,13 +685,29 @@ export function mountBoard(root) {
       );
       const days = dayZones(column);
       body.classList.toggle("column__body--days", Boolean(days));
-      const cards = column.items.map((item) => {
-        shown.add(item.id);
-        return boardCard(item, key);
-      });
+      // Beyond this pass's budget a changed card keeps its old node until the next pass (so
+      // a column never shrinks under the reader's scroll), and the column ends at the first
+      // card that has no node yet.
+      const cards = [];
+      let built = 0;
+      for (const item of column.items) shown.add(item.id);
+      for (const item of column.items) {
+        const signature = cardSignature(item, key, minute);
+        const known = cardNodes.get(item.id);
+        if (known?.signature !== signature && built >= newPerColumn) {
+          unbuilt = true;
+          if (!known) break;
+          cards.push(known.node);
+          continue;
+        }
+        if (known?.signature !== signature) built += 1;
+        cards.push(boardCard(item, key, signature));
+      }
       reconcile(body, days, cards.length ? cards : h("p", { class: "column__empty" }, filtersOn() ? t("column.nothing_filtered") : t("column.nothing")));
     }
     for (const id of cardNodes.keys()) if (!shown.has(id)) cardNodes.delete(id);
+    root.toggleAttribute("data-filling", unbuilt);
+    if (unbuilt) fillLater();
     return root;
   }
 

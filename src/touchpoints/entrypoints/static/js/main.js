@@ -7,7 +7,7 @@ import { mountBoard } from "./board.js";
 import { avatar, h, icon, loadIcons, replace } from "./dom.js";
 import { feedbackButton } from "./feedback.js";
 import { linkFilters, linkFromPlacement, menuFromPlacement, mountMenu, openLinkedComplete } from "./placements.js";
-import { LANGUAGES, loadLanguage, t } from "./i18n.js";
+import { LANGUAGES, loadLanguage, t, warmUpFormatting } from "./i18n.js";
 import { mountRecord, ownerFromPlacement } from "./record.js";
 import { mountReports } from "./reports.js";
 import { mountSettings } from "./settings.js";
@@ -140,6 +140,7 @@ async function boot() {
     : null;
   answers?.catch(() => {}); // awaited below, after the translations an error page needs
   [app.lang] = await assets;
+  warmUpFormatting(); // while the answers are on their way
   if (!answers) throw Object.assign(new Error("no session"), { status: 401, code: "SESSION_MISSING" });
   const [me, users, settings, smartProcesses] = await answers;
   app.me = me;
