@@ -4,7 +4,7 @@ the HTTP Bitrix24 emulator (visibility, tenant isolation, partial failures, undo
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import jsonschema_rs
@@ -316,6 +316,12 @@ async def test_undo_after_a_concurrent_change_skips_it_and_refuses_other_users(
 
 
 async def test_the_sweep_counts_first_then_moves_and_can_be_undone(harness: Harness) -> None:
+    # Start at 06:00 UTC: three hours later must still be the same day as the deadlines,
+    # or "today" keeps them where they are (a time past today moves only within today).
+    now = harness.b24.clock.now()
+    harness.b24.clock.advance(
+        (datetime.combine(now.date(), time(6), now.tzinfo) - now).total_seconds() % 86_400
+    )
     member_id = await harness.install()
     session = await harness.session_for(member_id, 1)
     overdue = [await create(harness, member_id, session, hours=h) for h in (1, 2)]
