@@ -164,7 +164,7 @@ async def board(call: Call[BoardQuery, Empty]) -> BoardReply:
 async def create(call: Call[Empty, CreateBody]) -> TouchPointReply:
     """Create a touch-point."""
     ctx, body = call.ctx, call.body
-    card = await touchpoints.create_touch_point(ctx.use_case, request=body.to_request())
+    card = await touchpoints.create_touch_point(ctx.use_case, request=body)
     return TouchPointReply.of(card, ctx.zone)
 
 
@@ -210,7 +210,7 @@ async def complete(call: Call[TouchPointPath, CompleteBody]) -> Completion:
         ctx.use_case,
         touch_point_id=call.params.id,
         result_note=body.result_note,
-        follow_up=body.follow_up.to_request() if body.follow_up is not None else None,
+        follow_up=body.follow_up,
     )
     zone = ctx.zone
     return Completion(

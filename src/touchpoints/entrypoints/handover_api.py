@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from touchpoints.domain.constraints import Id
 from touchpoints.domain.handover import Handover
 from touchpoints.entrypoints.bulk_replies import FailedItem
-from touchpoints.entrypoints.constraints import Id
 from touchpoints.entrypoints.replies import copied
 from touchpoints.entrypoints.routes import Call, Route
 from touchpoints.entrypoints.wire import IN_PATH, Empty

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import attrs
 
+from touchpoints.domain.constraints import Describe, Id
 from touchpoints.domain.model import TouchPointType
-from touchpoints.entrypoints.constraints import Describe, Id
 from touchpoints.entrypoints.replies import TouchPointReply
 from touchpoints.entrypoints.routes import Call, Route
 from touchpoints.entrypoints.wire import IN_PATH, Empty

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import attrs
 
+from touchpoints.domain.constraints import Describe, Title
 from touchpoints.domain.model import EntityType
-from touchpoints.entrypoints.constraints import Describe, Title
 from touchpoints.entrypoints.routes import Call, Route
 from touchpoints.entrypoints.wire import Empty
 from touchpoints.services.account import smart_processes
