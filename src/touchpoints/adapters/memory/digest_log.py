@@ -171,3 +171,26 @@ class MemoryDigestLog(MemoryRepository):
             if entry.user_id not in latest or latest[entry.user_id][0] < entry.local_day:
                 latest[entry.user_id] = (entry.local_day, entry.message_id)
         return latest
+
+    async def set_rollup_messages(
+        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
+    ) -> None:
+        for user_id in sorted(message_ids):
+            key = (portal_id, user_id, local_day)
+            await self._tx.lock(("digest", *key))
+            entry: DigestEntry | None = self._tx.get(DIGEST, key)
+            if entry is not None:
+                positive("rollup_message_id", message_ids[user_id])
+                self._tx.put(
+                    DIGEST, key, attrs.evolve(entry, rollup_message_id=message_ids[user_id])
+                )
+
+    async def rollup_messages(
+        self, portal_id: int, user_ids: Sequence[int], local_day: date
+    ) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for user_id in user_ids:
+            entry: DigestEntry | None = self._tx.get(DIGEST, (portal_id, user_id, local_day))
+            if entry is not None and entry.rollup_message_id is not None:
+                found[user_id] = entry.rollup_message_id
+        return found
