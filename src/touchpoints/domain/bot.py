@@ -301,6 +301,7 @@ class RenderedRollup:
     tag: str
     shown: int
     hidden: int
+    board_link: str  # the board link's name, for a notification's ATTACH
 
 
 def rollup_tag(user_id: int, local_day: date) -> str:
@@ -335,6 +336,7 @@ def render_rollup(
         tag=rollup_tag(user_id, local_day),
         shown=shown,
         hidden=len(rows) - shown,
+        board_link=texts["digest.open_board"],
     )
 
 

@@ -12,7 +12,6 @@ A resend after a crash updates the day's messages whose ids were kept, so nobody
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -25,7 +24,6 @@ from touchpoints.domain.bot import (
     StalledDeal,
     render_bot_digest,
     render_rollup,
-    stalled_deals,
 )
 from touchpoints.domain.crm import UserInfo
 from touchpoints.domain.digest import (
@@ -36,15 +34,17 @@ from touchpoints.domain.digest import (
     crm_record_links,
 )
 from touchpoints.domain.messages import Catalogue
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint
+from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
-from touchpoints.ports.crm import Crm, CrmError, CrmPermissionDenied
+from touchpoints.ports.crm import Crm, CrmError
 from touchpoints.ports.messaging import BotChannel, BotMessage
 from touchpoints.ports.storage import DigestState, Storage
 from touchpoints.services.digest_delivery import (
     ClaimedDigests,
+    OpenDeals,
     portal_base,
+    read_open_deals,
     read_titles,
     settle_deliveries,
     with_titles,
@@ -52,8 +52,6 @@ from touchpoints.services.digest_delivery import (
 
 log = logging.getLogger("touchpoints.digest")
 
-# Open deals read per portal and pass for "No next step" (50 to a page).
-DEAL_READ_LIMIT = 2_000
 # Stalled deals listed per user (the rest are counted in "and N more").
 STALLED_LIMIT = 10
 
@@ -86,56 +84,6 @@ def app_links(app_code: str) -> Callable[[Portal], BotLinks]:
         )
 
     return links
-
-
-@attrs.frozen(kw_only=True)
-class OpenDeals:
-    """What the open-deal list told: each user's deals with no next step, and the titles
-    of every open deal read (the digest's titles need not be read again)."""
-
-    stalled: Mapping[int, list[StalledDeal]] = attrs.field(factory=dict)
-    titles: Mapping[OwnerRef, str | None] = attrs.field(factory=dict)
-
-
-async def read_open_deals(
-    crm: Crm,
-    storage: Storage,
-    portal_id: int,
-    user_ids: Iterable[int] | None,
-    settings: PortalSettings,
-) -> OpenDeals:
-    """Each user's open deals (read live) with no open touch-point, when deals are enabled;
-    ``user_ids`` None: every user a visible open deal is assigned to.
-
-    Raises: CrmUnavailable and other CrmError but a permission refusal (no deals then).
-    """
-    wanted = None if user_ids is None else set(user_ids)
-    if OwnerType.DEAL not in settings.enabled_entities or wanted == set():
-        return OpenDeals()
-    try:
-        deals = await crm.open_records(OwnerType.DEAL, limit=DEAL_READ_LIMIT)
-    except CrmPermissionDenied:
-        return OpenDeals()
-    titles: dict[OwnerRef, str | None] = {card.ref: card.title for card in deals}
-    mine = [
-        card
-        for card in deals
-        if card.assigned_by_id is not None and (wanted is None or card.assigned_by_id in wanted)
-    ]
-    if not mine:
-        return OpenDeals(titles=titles)
-    async with storage.unit_of_work() as uow:
-        covered = await uow.reports.owners_with_open(
-            portal_id, OwnerType.DEAL, [card.ref.id for card in mine]
-        )
-    rows = [(card.ref, card.assigned_by_id, card.title) for card in mine]
-    with_open = [OwnerRef(OwnerType.DEAL, owner_id) for owner_id in covered]
-    stalled: dict[int, list[StalledDeal]] = defaultdict(list)
-    for user_id in {card.assigned_by_id for card in mine if card.assigned_by_id is not None}:
-        found = stalled_deals(user_id, rows, with_open)
-        if found:
-            stalled[user_id] = found
-    return OpenDeals(stalled=dict(stalled), titles=titles)
 
 
 async def read_stalled(

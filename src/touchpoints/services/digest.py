@@ -24,7 +24,6 @@ from datetime import date, datetime, timedelta
 
 import attrs
 
-from touchpoints.domain.bot import StalledDeal
 from touchpoints.domain.crm import UserInfo
 from touchpoints.domain.digest import DEFAULT_ITEM_LIMIT, previous_working_day
 from touchpoints.domain.messages import Catalogue
@@ -42,9 +41,14 @@ from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, PortalGone
 from touchpoints.ports.messaging import BotChannel, Messenger
 from touchpoints.ports.storage import BoardQuery, DigestState, Storage, StorageError
-from touchpoints.services.bot_digest import BotLinks, read_stalled, send_bot_digests
+from touchpoints.services.bot_digest import BotLinks, send_bot_digests
 from touchpoints.services.context import load_settings
-from touchpoints.services.digest_delivery import ClaimedDigests, send_digests
+from touchpoints.services.digest_delivery import (
+    ClaimedDigests,
+    OpenDeals,
+    read_open_deals,
+    send_digests,
+)
 
 log = logging.getLogger("touchpoints.digest")
 
@@ -234,7 +238,7 @@ async def digest_portal(
                 board_url=board_url(portal),
                 nothing_due_note=nothing_due_note,
                 rep_url=None if links is None else links(portal).rep_url,
-                stalled=lambda: _stalled_or_none(claimed, storage),
+                open_deals=lambda: _open_deals_or_none(claimed, storage),
             )
     except Exception:
         # Failed now, retried by the next pass; if even this write fails, the claims go
@@ -254,20 +258,20 @@ async def digest_portal(
     return summary + DigestSummary(sent=sent, skipped=skipped, failed=failed, backed_off=backed_off)
 
 
-async def _stalled_or_none(
-    claimed: ClaimedDigests, storage: Storage
-) -> Mapping[int, Sequence[StalledDeal]]:
+async def _open_deals_or_none(claimed: ClaimedDigests, storage: Storage) -> OpenDeals:
     """Every rep's deals with no next step for a roll-up notification; none when Bitrix24
     does not list them now (the roll-up's other figures still go out)."""
     try:
-        return await read_stalled(claimed.crm, storage, claimed.portal.id, None, claimed.settings)
+        return await read_open_deals(
+            claimed.crm, storage, claimed.portal.id, None, claimed.settings
+        )
     except CrmError as exc:
         log.info(
             "digest: open deals not read (%s)",
             type(exc).__name__,
             extra={"portal_id": claimed.portal.id},
         )
-        return {}
+        return OpenDeals()
 
 
 def handovers_since(day: date, settings: PortalSettings) -> datetime:

@@ -7,12 +7,13 @@ claim: a second notification with its own per-day TAG, so a resend replaces it t
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 
 import attrs
 
-from touchpoints.domain.bot import RollupRow, StalledDeal, render_rollup, rollup_rows
+from touchpoints.domain.bot import RollupRow, StalledDeal, render_rollup, rollup_rows, stalled_deals
 from touchpoints.domain.crm import UserInfo
 from touchpoints.domain.digest import (
     DigestContent,
@@ -23,14 +24,67 @@ from touchpoints.domain.digest import (
 )
 from touchpoints.domain.handover import Handover
 from touchpoints.domain.messages import Catalogue
-from touchpoints.domain.model import OwnerRef, TouchPoint
+from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.crm import Crm, CrmPermissionDenied, Hidden
 from touchpoints.ports.messaging import BotDelivery, Delivery, Messenger, Notification
-from touchpoints.ports.storage import DigestState
+from touchpoints.ports.storage import DigestState, Storage
 
 log = logging.getLogger("touchpoints.digest")
+
+# Open deals read per portal and pass for "No next step" (50 to a page).
+DEAL_READ_LIMIT = 2_000
+
+
+@attrs.frozen(kw_only=True)
+class OpenDeals:
+    """What the open-deal list told: each user's deals with no next step, and the titles
+    of every open deal read (the digest's titles need not be read again)."""
+
+    stalled: Mapping[int, list[StalledDeal]] = attrs.field(factory=dict)
+    titles: Mapping[OwnerRef, str | None] = attrs.field(factory=dict)
+
+
+async def read_open_deals(
+    crm: Crm,
+    storage: Storage,
+    portal_id: int,
+    user_ids: Iterable[int] | None,
+    settings: PortalSettings,
+) -> OpenDeals:
+    """Each user's open deals (read live) with no open touch-point, when deals are enabled;
+    ``user_ids`` None: every user a visible open deal is assigned to.
+
+    Raises: CrmUnavailable and other CrmError but a permission refusal (no deals then).
+    """
+    wanted = None if user_ids is None else set(user_ids)
+    if OwnerType.DEAL not in settings.enabled_entities or wanted == set():
+        return OpenDeals()
+    try:
+        deals = await crm.open_records(OwnerType.DEAL, limit=DEAL_READ_LIMIT)
+    except CrmPermissionDenied:
+        return OpenDeals()
+    titles: dict[OwnerRef, str | None] = {card.ref: card.title for card in deals}
+    mine = [
+        card
+        for card in deals
+        if card.assigned_by_id is not None and (wanted is None or card.assigned_by_id in wanted)
+    ]
+    if not mine:
+        return OpenDeals(titles=titles)
+    async with storage.unit_of_work() as uow:
+        covered = await uow.reports.owners_with_open(
+            portal_id, OwnerType.DEAL, [card.ref.id for card in mine]
+        )
+    rows = [(card.ref, card.assigned_by_id, card.title) for card in mine]
+    with_open = [OwnerRef(OwnerType.DEAL, owner_id) for owner_id in covered]
+    stalled: dict[int, list[StalledDeal]] = defaultdict(list)
+    for user_id in {card.assigned_by_id for card in mine if card.assigned_by_id is not None}:
+        found = stalled_deals(user_id, rows, with_open)
+        if found:
+            stalled[user_id] = found
+    return OpenDeals(stalled=dict(stalled), titles=titles)
 
 
 def portal_base(portal: Portal) -> str:
@@ -135,13 +189,14 @@ async def send_digests(
     board_url: str,
     nothing_due_note: bool,
     rep_url: Callable[[int], str] | None = None,
-    stalled: Callable[[], Awaitable[Mapping[int, Sequence[StalledDeal]]]] | None = None,
+    open_deals: Callable[[], Awaitable[OpenDeals]] | None = None,
 ) -> tuple[dict[int, DigestState], int]:
     """Render and send the claimed users' digests; returns each one's state and how many
     were settled without a notification (inactive, or nothing to say).
 
     With ``rep_url``, the claimed managers also get the team's roll-up notification;
-    ``stalled`` reads the reps' deals with no next step for it.
+    ``open_deals`` reads the reps' deals with no next step for it (whose titles then
+    serve the digests too).
     """
     crm, portal = claimed.crm, claimed.portal
     rolling = claimed.managers & set(claimed.user_ids) if rep_url is not None else frozenset()
@@ -149,11 +204,10 @@ async def send_digests(
         employees = {user.id: user for user in await crm.users(sorted(claimed.people(rolling)))}
     names = {uid: user.name for uid, user in employees.items()}
     outcome = claimed.settle_unreachable(employees)
-    rollups: list[RollupRow] = []
-    if rolling and stalled is not None:
-        rollups = claimed.rollups(rolling, await stalled(), names)
-    elif rolling:
-        rollups = claimed.rollups(rolling, {}, names)
+    deals = OpenDeals()
+    if rolling and open_deals is not None:
+        deals = await open_deals()
+    rollups = claimed.rollups(rolling, deals.stalled, names)
     contents: dict[int, DigestContent] = {}
     notifications: list[Notification] = []
     for user_id in claimed.user_ids:
@@ -179,14 +233,7 @@ async def send_digests(
                     user_id=user_id,
                     message=rollup.text,
                     tag=rollup.tag,
-                    attach=(
-                        (
-                            claimed.catalogue.for_language(claimed.language(user_id, employees))[
-                                "digest.open_board"
-                            ],
-                            board_url,
-                        ),
-                    ),
+                    attach=((rollup.board_link, board_url),),
                 )
             )
         if content is None and rollup is None:
@@ -194,9 +241,19 @@ async def send_digests(
         elif content is not None:
             contents[user_id] = content
     skipped = len(outcome)
-    # Only the records a digest lists are read: at most 2 × item_limit per user.
-    titles = await read_titles(
-        crm, (item.owner for c in contents.values() for item in (*c.overdue, *c.today))
+    # Only the records a digest lists are read (at most 2 × item_limit per user), and only
+    # those the open-deal list did not name already.
+    titles = dict(deals.titles)
+    titles.update(
+        await read_titles(
+            crm,
+            (
+                item.owner
+                for c in contents.values()
+                for item in (*c.overdue, *c.today)
+                if item.owner not in titles
+            ),
+        )
     )
     record_url = crm_record_links(portal_base(portal))
     for user_id, content in contents.items():
