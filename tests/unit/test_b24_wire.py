@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl
-from urllib.parse import quote as stdlib_quote
 
 import pytest
 from hypothesis import given
@@ -18,7 +17,6 @@ from touchpoints.adapters.bitrix24.wire import (
     format_datetime,
     parse_datetime,
     php_query,
-    quote,
     to_bool,
     to_int,
     to_opt_float,
@@ -177,8 +175,3 @@ def test_a_converted_or_junk_lead_reads_as_closed_and_an_open_one_does_not() -> 
     assert parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "F"}).closed
     assert not parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "P"}).closed
     assert parse_item(OwnerType.DEAL, {**row, "closed": "Y"}).closed
-
-
-@given(st.text(st.characters(blacklist_categories=("Cs",))))
-def test_percent_encoding_is_the_standard_librarys_with_nothing_left_safe(text: str) -> None:
-    assert quote(text) == stdlib_quote(text, safe="")
