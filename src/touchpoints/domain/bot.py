@@ -81,8 +81,13 @@ class BotButton:
     def size(self) -> int:
         """Characters this button takes in the serialised keyboard (an upper estimate: the
         texts as ``\\uXXXX`` escapes where they are not ASCII, plus every key and quote)."""
-        texts = (self.text, self.link or "", self.command or "", self.params)
-        return sum(_json_length(text) for text in texts) + 120
+        return (
+            _json_length(self.text)
+            + _json_length(self.link or "")
+            + _json_length(self.command or "")
+            + _json_length(self.params)
+            + 120
+        )
 
 
 # Button texts repeat across every digest of a pass ("3. Done…"): measured once each.
@@ -266,9 +271,8 @@ def render_bot_digest(
                 )
             buttons.append(BotButton(newline=True))
             line = f"{number + 1}. {text}"
-            if not budget.fits(line, buttons):
+            if not budget.take(line, buttons):
                 break
-            budget.take(line, buttons)
             number += 1
             listed += 1
             lines.append(line)
@@ -352,9 +356,8 @@ def _rollup_lines(
         line = texts["bot.rollup_line"].format(
             name=name, overdue=row.overdue, today=row.today, stalled=row.stalled
         )
-        if not budget.fits(line, ()):
+        if not budget.take(line, ()):
             break
-        budget.take(line, ())
         listed += 1
         lines.append(line)
     if len(rollup) > listed:
@@ -367,12 +370,16 @@ class _Budget:
     text: int = TEXT_LIMIT - _RESERVE
     keys: int = KEYBOARD_LIMIT - _RESERVE
 
-    def fits(self, line: str, buttons: Sequence[BotButton]) -> bool:
-        return len(line) + 4 <= self.text and sum(b.size() for b in buttons) <= self.keys
-
-    def take(self, line: str, buttons: Sequence[BotButton]) -> None:
-        self.text -= len(line) + 4
-        self.keys -= sum(b.size() for b in buttons)
+    def take(self, line: str, buttons: Sequence[BotButton]) -> bool:
+        """Spend room for ``line`` and its ``buttons``; False (nothing spent) when they do
+        not fit."""
+        keys = sum(button.size() for button in buttons)
+        text = len(line) + 4
+        if text > self.text or keys > self.keys:
+            return False
+        self.text -= text
+        self.keys -= keys
+        return True
 
 
 def moved_note(

@@ -211,7 +211,9 @@ async def send_bot_digests(
         deals = OpenDeals()
     names = {uid: user.name for uid, user in employees.items()}
     contents = {
-        uid: claimed.content(uid, include_empty=bool(deals.stalled.get(uid)), names=names)
+        uid: claimed.content(
+            uid, titles=deals.titles, include_empty=bool(deals.stalled.get(uid)), names=names
+        )
         for uid in active
     }
     # The open deals came with their titles; only the other listed records are read.

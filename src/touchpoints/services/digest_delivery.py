@@ -17,6 +17,7 @@ from touchpoints.domain.bot import RollupRow, StalledDeal, render_rollup, rollup
 from touchpoints.domain.crm import UserInfo
 from touchpoints.domain.digest import (
     DigestContent,
+    DigestItem,
     compute_digest,
     crm_record_links,
     handover_notes,
@@ -213,7 +214,9 @@ async def send_digests(
     for user_id in claimed.user_ids:
         if user_id in outcome:
             continue
-        content = claimed.content(user_id, include_empty=nothing_due_note, names=names)
+        content = claimed.content(
+            user_id, titles=deals.titles, include_empty=nothing_due_note, names=names
+        )
         rollup = (
             render_rollup(
                 rollups,
@@ -318,9 +321,15 @@ async def read_titles(crm: Crm, owners: Iterable[OwnerRef]) -> dict[OwnerRef, st
 
 
 def with_titles(content: DigestContent, titles: Mapping[OwnerRef, str | None]) -> DigestContent:
-    """``content`` with each listed item's record title (None: hidden or gone)."""
-    return attrs.evolve(
-        content,
-        overdue=tuple(attrs.evolve(i, title=titles.get(i.owner)) for i in content.overdue),
-        today=tuple(attrs.evolve(i, title=titles.get(i.owner)) for i in content.today),
-    )
+    """``content`` with each listed item's record title (None: hidden or gone); the same
+    ``content`` when every title is already the one given."""
+
+    def titled(items: tuple[DigestItem, ...]) -> tuple[DigestItem, ...]:
+        if all(item.title == titles.get(item.owner) for item in items):
+            return items
+        return tuple(attrs.evolve(i, title=titles.get(i.owner)) for i in items)
+
+    overdue, today = titled(content.overdue), titled(content.today)
+    if overdue is content.overdue and today is content.today:
+        return content
+    return attrs.evolve(content, overdue=overdue, today=today)
