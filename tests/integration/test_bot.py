@@ -593,3 +593,30 @@ async def test_both_people_of_a_hand_over_are_told_and_the_owner_hears_of_the_re
     assert chat(harness, member_id, OTHER) == [olegs]  # nothing of his own any more
     await digest(harness, NOW + timedelta(days=2))
     assert "no longer covers" not in chat(harness, member_id, REP)[-1].text
+
+
+async def test_a_bot_deleted_while_its_event_was_lost_is_forgotten_by_the_next_digest(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    portal = await portal_of(harness, member_id)
+    [bot_id] = harness.b24.portal(member_id).chat_bots
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=2), "Fleet")
+    harness.b24.drop_events = True
+    await harness.b24.delete_bot(member_id, bot_id)
+    harness.b24.drop_events = False
+
+    first = await digest(harness, NOW)
+
+    assert (first.sent, first.failed) == (0, 1)
+    async with harness.storage.unit_of_work() as uow:
+        stored = await uow.bots.get(portal.id)
+    assert stored is not None
+    assert stored.status is BotStatus.DELETED
+
+    second = await digest(harness, NOW + timedelta(minutes=5))
+
+    assert second.sent == 1
+    [notification] = harness.b24.inbox(member_id, REP)
+    assert "Fleet" in notification.message

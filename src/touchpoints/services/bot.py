@@ -37,7 +37,7 @@ from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, CrmPermissionDenied
 from touchpoints.ports.messaging import BotChannel, BotMessage, BotSpec, BotUnavailable
 from touchpoints.ports.storage import BoardQuery, BotStatus, PortalBot, Storage
-from touchpoints.services.bot_digest import BotLinks, compose, read_stalled
+from touchpoints.services.bot_digest import BotLinks, compose, forget_bot, read_stalled
 from touchpoints.services.context import Actor, UseCase, visible_touch_point
 from touchpoints.services.digest import handovers_since
 from touchpoints.services.digest_delivery import read_titles
@@ -140,16 +140,12 @@ async def bot_deleted(
             "bot deletion not confirmed (%s)", type(exc).__name__, extra={"portal_id": portal.id}
         )
         return DeleteOutcome.UNCONFIRMED
-    if alive:
+    if alive or not await forget_bot(storage, portal, current, now=clock.now()):
         log.warning(
             "security: a bot deletion Bitrix24 does not confirm; the bot is kept",
             extra={"portal_id": portal.id},
         )
         return DeleteOutcome.KEPT
-    async with storage.unit_of_work() as uow:
-        await uow.bots.put(
-            portal.id, PortalBot(status=BotStatus.DELETED, bot_id=None, updated_at=clock.now())
-        )
     await verifier.refund(spending, quiet=True)
     log.info(
         "digest bot deleted on the portal; digests go as notifications",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import attrs
 
@@ -38,8 +38,8 @@ from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.crm import Crm, CrmError
-from touchpoints.ports.messaging import BotChannel, BotMessage
-from touchpoints.ports.storage import DigestState, Storage
+from touchpoints.ports.messaging import BotChannel, BotDelivery, BotMessage
+from touchpoints.ports.storage import BotStatus, DigestState, PortalBot, Storage
 from touchpoints.services.digest_delivery import (
     ClaimedDigests,
     OpenDeals,
@@ -167,6 +167,62 @@ def _owners(content: DigestContent | None) -> list[OwnerRef]:
     return [] if content is None else [i.owner for i in (*content.overdue, *content.today)]
 
 
+BOT_NOT_FOUND = "BOT_NOT_FOUND"
+
+
+async def forget_if_gone(
+    storage: Storage, bots: BotChannel, portal: Portal, bot_id: int, *, now: datetime
+) -> bool:
+    """Forget the portal's bot when Bitrix24, asked with our stored tokens, answers that it
+    is not found: the failed digests then go as notifications on the next pass. Returns
+    whether it was forgotten (not when Bitrix24 did not say)."""
+    try:
+        if await bots.is_registered(portal, bot_id):
+            return False
+    except CrmError as exc:
+        log.info("digest: bot not checked (%s)", type(exc).__name__, extra={"portal_id": portal.id})
+        return False
+    return await forget_bot(storage, portal, bot_id, now=now)
+
+
+async def forget_bot(storage: Storage, portal: Portal, bot_id: int, *, now: datetime) -> bool:
+    """Record that the portal's bot ``bot_id`` is gone (Bitrix24 said so); False when the
+    portal has another bot by now (an update registered it again)."""
+    async with storage.unit_of_work() as uow:
+        current = await uow.bots.get(portal.id)
+        if current is None or current.usable_id != bot_id:
+            return False
+        await uow.bots.put(
+            portal.id, PortalBot(status=BotStatus.DELETED, bot_id=None, updated_at=now)
+        )
+    log.info(
+        "digest bot gone from the portal; digests go as notifications",
+        extra={"portal_id": portal.id},
+    )
+    return True
+
+
+async def _keep_ids(
+    storage: Storage,
+    portal_id: int,
+    day: date,
+    outgoing: Sequence[_Outgoing],
+    deliveries: Sequence[BotDelivery],
+) -> dict[int, int]:
+    """Keep the ids of the day's messages that went out (one unit of work); returns the
+    digests' ids by user."""
+    sent: dict[int, int] = {}
+    sent_rollups: dict[int, int] = {}
+    for item, delivery in zip(outgoing, deliveries, strict=True):
+        if delivery.ok and delivery.message_id is not None:
+            (sent_rollups if item.rollup else sent)[delivery.user_id] = delivery.message_id
+    if sent or sent_rollups:
+        async with storage.unit_of_work() as uow:
+            await uow.digest_log.set_messages(portal_id, day, sent)
+            await uow.digest_log.set_rollup_messages(portal_id, day, sent_rollups)
+    return sent
+
+
 @attrs.frozen(kw_only=True)
 class _Outgoing:
     """One message of a user's morning: their digest, or (``rollup``) their team's."""
@@ -287,18 +343,13 @@ async def send_bot_digests(
     if not outgoing:
         return outcome, skipped
     deliveries = await bots.send(portal, bot_id, [item.message for item in outgoing])
-    sent: dict[int, int] = {}
-    sent_rollups: dict[int, int] = {}
-    for item, delivery in zip(outgoing, deliveries, strict=True):
-        if delivery.ok and delivery.message_id is not None:
-            (sent_rollups if item.rollup else sent)[delivery.user_id] = delivery.message_id
-    if sent or sent_rollups:
-        async with storage.unit_of_work() as uow:
-            await uow.digest_log.set_messages(portal.id, day, sent)
-            await uow.digest_log.set_rollup_messages(portal.id, day, sent_rollups)
+    sent = await _keep_ids(storage, portal.id, day, outgoing, deliveries)
     settle_deliveries(
         outcome, deliveries, (item.message.user_id for item in outgoing), portal_id=portal.id
     )
+    if any(d.error.upper() == BOT_NOT_FOUND for d in deliveries):
+        # ONIMBOTV2DELETE is not retried and may never have reached us (§22.1.10).
+        await forget_if_gone(storage, bots, portal, bot_id, now=claimed.now)
     stale = [
         kept[1]
         for user_id, kept in previous.items()
