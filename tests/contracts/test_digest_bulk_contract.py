@@ -182,6 +182,21 @@ async def test_a_portal_settles_only_once_every_claim_of_the_day_is_sent(
     assert (nobody, due_tomorrow) == (True, [portal.id])
 
 
+async def test_a_portal_settled_after_a_runner_listed_it_cannot_be_leased_until_its_next_slot(
+    storage: Storage, make: Make
+) -> None:
+    portal = await make.portal(storage)
+    tomorrow = NOW + timedelta(days=1)
+    async with storage.unit_of_work() as uow:
+        log = uow.digest_log
+        # Runner A leases, sends everything and settles; runner B listed the portal before.
+        await log.lease(portal.id, now=NOW, until=NOW + timedelta(minutes=5))
+        await log.settle(portal.id, TODAY, next_at=tomorrow)
+        late = await log.lease(portal.id, now=NOW + timedelta(seconds=1), until=tomorrow)
+        next_slot = await log.lease(portal.id, now=tomorrow, until=tomorrow + timedelta(minutes=5))
+    assert (late, next_slot) == (False, True)
+
+
 async def test_portals_needing_reauthorisation_are_never_due(storage: Storage, make: Make) -> None:
     portal = await make.portal(storage)
     async with storage.unit_of_work() as uow:

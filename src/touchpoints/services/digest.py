@@ -82,7 +82,8 @@ class DigestSummary:
     their digest hour,
     ``failed_portals`` failed as a whole (retried), ``dead_portals`` were found uninstalled
     or unpaid and marked ``needs_reauth``, ``deferred`` were not started because the job
-    was stopping, ``busy`` were being sent by another runner (its lease).
+    was stopping, ``busy`` were being sent by another runner (its lease), or had just
+    been finished by one.
     """
 
     portals: int = 0
