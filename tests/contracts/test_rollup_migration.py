@@ -27,13 +27,10 @@ def _digest_log_columns(dsn: str) -> set[str]:
 
 def _accepts_deleted(dsn: str) -> bool:
     with psycopg.connect(libpq_url(dsn)) as connection:
-        try:
-            row = connection.execute(
-                "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
-                " WHERE conname = 'portal_bots_status_valid'"
-            ).fetchone()
-        finally:
-            connection.rollback()
+        row = connection.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conname = 'portal_bots_status_valid'"
+        ).fetchone()
     assert row is not None
     return "'deleted'" in row[0]
 
