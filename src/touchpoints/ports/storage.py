@@ -358,8 +358,8 @@ class DigestLogRepository(Protocol):
 
     async def lease(self, portal_id: int, *, now: datetime, until: datetime) -> bool:
         """Take the portal for one runner until ``until``; False when another runner's
-        lease has not expired at ``now``, or when the portal is settled or scheduled for
-        later than ``now`` (another runner finished it after this one listed it)."""
+        lease has not expired at ``now``, or the portal is left alone until later than
+        ``now`` (``schedule``, ``settle``: another runner settled it since it was listed)."""
         ...
 
     async def schedule(self, portal_id: int, *, next_at: datetime | None) -> None:

@@ -127,7 +127,7 @@ class MemoryDigestLog(MemoryRepository):
         if day.leased_until is not None and day.leased_until > now:
             return False
         if day.next_at is not None and day.next_at > now:
-            return False  # settled (or scheduled) since the caller listed it
+            return False
         self._tx.put(DIGEST_DAYS, portal_id, attrs.evolve(day, leased_until=until))
         return True
 

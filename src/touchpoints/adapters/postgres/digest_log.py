@@ -158,7 +158,7 @@ class PostgresDigestLog(PostgresRepository):
         require_aware("now", now)
         require_aware("until", until)
         # One atomic statement: of two runners leasing at once, the second waits for the
-        # first's row and then finds its lease unexpired (or its day settled).
+        # first's row and then finds its lease unexpired, or the portal settled.
         won = await self._db.fetchval(
             """
             INSERT INTO digest_days AS d (portal_id, leased_until) VALUES ($1, $3)
