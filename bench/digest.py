@@ -14,8 +14,9 @@ own, not the emulator's. Usage, from the repository root:
         [--concurrency 16[,32,...]] [--tracemalloc] [--profile PATH] [--quick] [--bot]
 
 ``--bot`` gives every portal the digest bot (``imbot`` scope, a registered bot): each
-digest is then one bot message with buttons, and the pass also lists each portal's open
-deals for "No next step".
+digest is then one bot message with buttons. Either way the installing admin also gets the
+team's roll-up as a message of its own, so the pass lists each portal's open deals (for
+the roll-up and "No next step"), whose titles serve the digests as well.
 
 Each ``--concurrency`` value runs a full pass on the same world (the digest log is emptied
 in between), then one more pass shows the cost of a pass that finds everything sent.
@@ -76,7 +77,6 @@ from touchpoints.services.digest import run_digest_pass
 NOW = datetime(2026, 9, 1, 7, 5, tzinfo=UTC)
 ZONES = ("UTC", "Europe/Berlin", "Asia/Kolkata", "America/New_York")
 ADMIN = 1
-RECORDS_PER_REQUEST = 2_500  # 50 ids per crm.item.list, 50 lists per batch (DESIGN.md §5)
 NOTIFICATIONS_PER_REQUEST = 50
 POOL_SIZE = 10  # what the composition root opens (entrypoints/runtime.py)
 DEALS_PER_PAGE = 50  # crm.item.list's page (the open deals for "No next step")
@@ -153,14 +153,14 @@ async def seed(
                         created_at=NOW - timedelta(days=7),
                     )
                 )
-        # The floor: the notifications (or bot messages) 50 to a request, one user.get for
-        # the recipients, the listed owners' titles 2,500 to a request, and with the bot
-        # the open deals 50 to a page.
+        # The floor: the messages (each user's digest and the installing admin's team
+        # roll-up) 50 to a request, one user.get for the recipients and the reps, and the
+        # open deals 50 to a page (for "No next step" and the roll-up), whose titles are
+        # every listed record's here, so no batch of titles is needed.
         floors[member_id] = (
-            math.ceil(users / NOTIFICATIONS_PER_REQUEST)
+            math.ceil((users + 1) / NOTIFICATIONS_PER_REQUEST)
             + 1
-            + math.ceil(len(rows) / RECORDS_PER_REQUEST)
-            + (math.ceil(len(rows) / DEALS_PER_PAGE) if bot else 0)
+            + math.ceil(len(rows) / DEALS_PER_PAGE)
         )
 
     await asyncio.gather(*(one(index) for index in range(portals)))
@@ -363,7 +363,7 @@ async def run_child(args: argparse.Namespace) -> dict[str, Any]:
                 catalogue=load_catalogue(),
                 concurrency=args.concurrency[0],
                 bots=BitrixBotChannel(connector) if args.bot else None,
-                links=app_links(args.client_id) if args.bot else None,
+                links=app_links(args.client_id),
             )
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu_started

@@ -1,6 +1,7 @@
-"""Print one user's bot digest and one manager's digest with its team roll-up, in English and
-Russian, as text: what Bitrix24 would show, BB-code turned into plain marks and each keyboard
-button as ``[label → action]``. Built with the same rendering the app sends (domain.bot).
+"""Print one user's bot digest and one manager's team roll-up (a message of its own), in
+English and Russian, as text: what Bitrix24 would show, BB-code turned into plain marks and
+each keyboard button as ``[label → action]``. Built with the same rendering the app sends
+(domain.bot); the rep is covering for a colleague on hand-over, so that line shows too.
 
     .venv/bin/python bench/digest_dump.py
 """
@@ -12,11 +13,18 @@ from datetime import UTC, datetime, timedelta
 
 from touchpoints.domain.bot import (
     RenderedBotDigest,
+    RenderedRollup,
     RollupRow,
     StalledDeal,
     render_bot_digest,
+    render_rollup,
 )
-from touchpoints.domain.digest import compute_digest, crm_record_links
+from touchpoints.domain.digest import (
+    HandoverNote,
+    HandoverRole,
+    compute_digest,
+    crm_record_links,
+)
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPoint, TouchPointType
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.entrypoints.catalogue import load_catalogue
@@ -75,7 +83,16 @@ ROLLUP = [
 ]
 
 
-def render(language: str, *, manager: bool) -> RenderedBotDigest:
+COVERING = HandoverNote(
+    role=HandoverRole.COVERING,
+    other_user_id=7,
+    other_name="Maxim Orlov",
+    last_day=datetime(2026, 12, 4, tzinfo=UTC).date(),
+    count=3,
+)
+
+
+def render(language: str) -> RenderedBotDigest:
     content = compute_digest(
         user_id=5,
         touch_points=TOUCH_POINTS,
@@ -84,6 +101,7 @@ def render(language: str, *, manager: bool) -> RenderedBotDigest:
         titles=TITLES,
         limit=10,
         include_empty=True,
+        handovers=(COVERING,),
     )
     assert content is not None
     return render_bot_digest(
@@ -95,15 +113,31 @@ def render(language: str, *, manager: bool) -> RenderedBotDigest:
         record_url=crm_record_links(PORTAL),
         done_url=lambda tp_id: f"{APP}?params[complete]={tp_id}",
         catalogue=load_catalogue(),
-        rollup=ROLLUP if manager else (),
-        rep_url=lambda user_id: f"{APP}?params[responsible_id]={user_id}",
     )
 
 
-def as_text(message: RenderedBotDigest) -> str:
-    text = message.text.replace("[br]", "\n")
+def render_team(language: str) -> RenderedRollup:
+    rollup = render_rollup(
+        ROLLUP,
+        user_id=1,
+        local_day=NOW.date(),
+        language=language,
+        board_url=f"{PORTAL}{APP}",
+        rep_url=lambda user_id: f"{APP}?params[responsible_id]={user_id}",
+        catalogue=load_catalogue(),
+    )
+    assert rollup is not None
+    return rollup
+
+
+def plain(text: str) -> str:
+    text = text.replace("[br]", "\n")
     text = re.sub(r"\[url=([^\]]+)\](.*?)\[/url\]", r"\2 <\1>", text)
-    text = re.sub(r"\[/?[bi]\]", "*", text)
+    return re.sub(r"\[/?[bi]\]", "*", text)
+
+
+def as_text(message: RenderedBotDigest) -> str:
+    text = plain(message.text)
     rows: list[list[str]] = [[]]
     for button in message.keyboard:
         if button.newline:
@@ -117,11 +151,12 @@ def as_text(message: RenderedBotDigest) -> str:
 
 def main() -> None:
     for language in ("en", "ru"):
-        for manager in (False, True):
-            who = "a manager (digest with the team roll-up)" if manager else "a rep"
-            print(f"===== {language}: {who} =====")
-            print(as_text(render(language, manager=manager)))
-            print()
+        print(f"===== {language}: a rep's digest (covering for a colleague) =====")
+        print(as_text(render(language)))
+        print()
+        print(f"===== {language}: a manager's team roll-up (its own message, links only) =====")
+        print(plain(render_team(language).text))
+        print()
 
 
 if __name__ == "__main__":

@@ -86,3 +86,47 @@ async def test_the_roll_up_preference_is_kept_beside_the_language_and_defaults_t
     assert fresh.wants_rollup
     assert (stored.rollup_enabled, stored.wants_rollup, stored.language) == (False, False, "ru")
     assert listed == [stored]
+
+
+async def test_a_deleted_bot_is_kept_without_an_id_and_is_not_usable(
+    storage: Storage, make: Make
+) -> None:
+    portal = await make.portal(storage)
+    deleted = PortalBot(status=BotStatus.DELETED, bot_id=None, updated_at=NOW)
+    async with storage.unit_of_work() as uow:
+        await uow.bots.put(
+            portal.id, PortalBot(status=BotStatus.REGISTERED, bot_id=9, updated_at=NOW)
+        )
+        await uow.bots.put(portal.id, deleted)
+        stored = await uow.bots.get(portal.id)
+    assert stored == deleted
+    assert stored.usable_id is None
+
+
+async def test_roll_up_message_ids_are_kept_per_claimed_day_apart_from_the_digests(
+    storage: Storage, make: Make
+) -> None:
+    portal, other = await make.portal(storage), await make.portal(storage)
+    async with storage.unit_of_work() as uow:
+        log = uow.digest_log
+        for day in (TODAY - DAY, TODAY):
+            for user_id in (7, 8):
+                await log.claim(portal.id, user_id, day, now=NOW, stale_after_s=600)
+        await log.claim(other.id, 7, TODAY, now=NOW, stale_after_s=600)
+        await log.set_messages(portal.id, TODAY, {7: 200})
+        await log.set_rollup_messages(portal.id, TODAY - DAY, {7: 150})
+        await log.set_rollup_messages(portal.id, TODAY, {7: 201, 8: 202})
+        await log.set_rollup_messages(other.id, TODAY, {7: 300})
+        # A user without a claim that day gets nothing written.
+        await log.set_rollup_messages(portal.id, TODAY + DAY, {7: 400})
+    async with storage.unit_of_work() as uow:
+        log = uow.digest_log
+        assert await log.rollup_messages(portal.id, [7, 8, 9], TODAY) == {7: 201, 8: 202}
+        assert await log.rollup_messages(portal.id, [7], TODAY - DAY) == {7: 150}
+        assert await log.rollup_messages(portal.id, [7], TODAY + DAY) == {}
+        assert await log.rollup_messages(portal.id, [], TODAY) == {}
+        # The digest's own message is a separate id: the latest digest is still 200.
+        assert await log.latest_messages(portal.id, [7], through=TODAY) == {7: (TODAY, 200)}
+        entry = await log.get(portal.id, 7, TODAY)
+    assert entry is not None
+    assert (entry.message_id, entry.rollup_message_id) == (200, 201)

@@ -255,6 +255,26 @@ async def test_a_hand_over_is_closed_once_and_then_no_longer_open(
     assert closed.returned_at == NOW
 
 
+async def test_a_digest_reads_the_open_hand_overs_and_those_given_back_since_an_instant(
+    storage: Storage, make: Make
+) -> None:
+    portal, other = await make.portal(storage), await make.portal(storage)
+    async with storage.unit_of_work() as uow:
+        still_open = await uow.handovers.add(handover(portal.id, first=date(2026, 12, 14)))
+        old = await uow.handovers.add(handover(portal.id, first=date(2026, 11, 2)))
+        recent = await uow.handovers.add(handover(portal.id, first=date(2026, 12, 1)))
+        await uow.handovers.add(handover(other.id))
+    assert old.id is not None
+    assert recent.id is not None
+    async with storage.unit_of_work() as uow:
+        await uow.handovers.mark_returned(portal.id, old.id, now=NOW - timedelta(days=3))
+        await uow.handovers.mark_returned(portal.id, recent.id, now=NOW)
+    async with storage.unit_of_work() as uow:
+        found = await uow.handovers.for_digest(portal.id, returned_since=NOW - timedelta(hours=1))
+    assert [h.id for h in found] == [still_open.id, recent.id]
+    assert found[1].returned_at == NOW
+
+
 async def test_deleting_the_portal_deletes_its_hand_overs(storage: Storage, make: Make) -> None:
     portal = await make.portal(storage)
     async with storage.unit_of_work() as uow:

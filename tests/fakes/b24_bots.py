@@ -85,6 +85,22 @@ def _bot_view(bot: ChatBot) -> dict[str, Any]:
     }
 
 
+@method("imbot.v2.Bot.get", "imbot")
+def bot_get(call: Call) -> Reply:
+    """By ``botId`` or ``code``; ``BOT_NOT_FOUND`` once the bot is gone (§22.1.2)."""
+    bot_id = to_int(call.params.get("botId"))
+    code = php_str(call.params.get("code")).strip()
+    if bot_id is None and not code:
+        raise RestError("PARAMS_REQUIRED", "botId or code is required", 400)
+    for bot in call.portal.chat_bots.values():
+        if bot.id == bot_id or (bot_id is None and bot.code == code):
+            view = _bot_view(bot)
+            if bot.app == OUR_APP:
+                view["appId"] = OUR_APP
+            return Reply({"bot": view, "users": [{"id": bot.id, "active": True, "bot": True}]})
+    raise RestError("BOT_NOT_FOUND", "Bot not found", 400)
+
+
 @method("imbot.v2.Bot.unregister", "imbot")
 def bot_unregister(call: Call) -> Reply:
     bot = _own_bot(call)

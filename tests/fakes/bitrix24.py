@@ -1134,6 +1134,24 @@ class Bitrix24Emulator:
         )
         return await self._deliver(bot.webhook_url, form, "ONIMBOTV2COMMANDADD", member_id)
 
+    async def delete_bot(self, member_id: str, bot_id: int, *, forged: bool = False) -> Delivery:
+        """An admin deletes the bot in Bitrix24: it is gone, with its chats, and
+        ONIMBOTV2DELETE (``data[bot]``, §22.1.9) goes to its webhook as its last event.
+
+        ``forged``: an ordinary member posts the same event (with the portal's real
+        application token, which every member can read) while the bot stays.
+        """
+        portal = self.portal(member_id)
+        bot = portal.chat_bots[bot_id]
+        if not forged:
+            del portal.chat_bots[bot_id]
+            for message_id in [m.id for m in portal.bot_messages.values() if m.bot_id == bot_id]:
+                del portal.bot_messages[message_id]
+        actor = portal.installed_by or _first_admin(portal)
+        data = {"bot": {"id": str(bot.id), "code": bot.code, "auth": {"member_id": member_id}}}
+        form = self._event_form(portal, "ONIMBOTV2DELETE", data, handler_id=0, user_id=actor)
+        return await self._deliver(bot.webhook_url, form, "ONIMBOTV2DELETE", member_id)
+
     async def drain_events(self) -> list[Delivery]:
         """Wait for every queued event delivery; returns the deliveries made meanwhile."""
         before = len(self.deliveries)

@@ -387,3 +387,236 @@ async def test_two_concurrent_passes_send_each_user_one_bot_message(harness: Har
     assert first.due + second.due == 1
     assert len(chat(harness, member_id, REP)) == 1
     assert harness.b24.calls(member_id, "imbot.v2.Chat.Message.send") == 1
+
+
+# ------------------------------------------------------------------ the roll-up as its own message
+
+
+async def make_team_viewer(harness: Harness, member_id: str, user_id: int) -> None:
+    portal = await portal_of(harness, member_id)
+    async with harness.storage.unit_of_work() as uow:
+        settings = await uow.settings.get(portal.id)
+        assert settings is not None
+        await uow.settings.put(portal.id, attrs.evolve(settings, team_viewers=(user_id,)), now=NOW)
+
+
+async def replay_after_crash(harness: Harness, member_id: str, *user_ids: int) -> None:
+    """The pass crashed after its sends and kept ids, before marking: failed, unsettled."""
+    portal = await portal_of(harness, member_id)
+    async with harness.storage.unit_of_work() as uow:
+        for user_id in user_ids:
+            await uow.digest_log.mark(portal.id, user_id, NOW.date(), DigestState.FAILED)
+        await uow.digest_log.schedule(portal.id, next_at=None)
+
+
+async def test_a_managers_roll_up_is_a_second_message_sent_once_even_when_a_pass_is_replayed(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    await make_team_viewer(harness, member_id, OTHER)
+    rep = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, rep, NOW - timedelta(days=2), "Late")
+    viewer = await harness.session_for(member_id, OTHER)
+    await touch_point(harness, member_id, viewer, NOW + timedelta(hours=2), "Olegs own")
+
+    summary = await digest(harness, NOW)
+
+    assert summary.sent == 2  # Rita's digest; Oleg's digest and roll-up under one claim
+    own, rollup = chat(harness, member_id, OTHER)
+    assert "Olegs own" in own.text
+    assert "Команда" not in own.text
+    assert rollup.text.startswith("[b]Ваша команда на 01.09.2026[/b]")
+    assert "Rita[/url]: просрочено 1 · сегодня 0" in rollup.text
+    assert "Oleg[/url]: просрочено 0 · сегодня 1" in rollup.text
+    assert rollup.keyboard == []  # links only: nothing to take off tomorrow
+    assert harness.b24.calls(member_id, "imbot.v2.Chat.Message.send") == 3
+    portal = await portal_of(harness, member_id)
+    async with harness.storage.unit_of_work() as uow:
+        entry = await uow.digest_log.get(portal.id, OTHER, NOW.date())
+    assert entry is not None
+    assert (entry.message_id, entry.rollup_message_id) == (own.id, rollup.id)
+
+    await replay_after_crash(harness, member_id, OTHER)
+    again = await digest(harness, NOW + timedelta(minutes=5))
+
+    assert again.sent == 1
+    assert [m.id for m in chat(harness, member_id, OTHER)] == [own.id, rollup.id]
+    assert [m.updates for m in chat(harness, member_id, OTHER)] == [1, 1]
+    assert harness.b24.calls(member_id, "imbot.v2.Chat.Message.send") == 3
+
+
+async def test_a_manager_with_an_idle_team_and_nothing_of_their_own_gets_no_message(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness, admin_rollup=True)
+
+    summary = await digest(harness, NOW)
+
+    assert (summary.sent, summary.skipped) == (0, 1)
+    assert chat(harness, member_id, 1) == []
+
+
+async def test_without_imbot_the_roll_up_is_a_notification_of_its_own_that_a_resend_replaces(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness, scope=WITHOUT_BOT, admin_rollup=True)
+    portal = await portal_of(harness, member_id)
+    async with harness.storage.unit_of_work() as uow:
+        await uow.preferences.put(portal.id, UserPreferences(user_id=1), now=NOW)
+    rep = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, rep, NOW + timedelta(hours=2), "Fleet")
+    harness.b24.add_record(member_id, OwnerType.DEAL, title="Idle", assigned_by_id=REP)
+
+    await digest(harness, NOW)
+    await replay_after_crash(harness, member_id, 1, REP)
+    await digest(harness, NOW + timedelta(minutes=5))
+
+    [rollup] = harness.b24.inbox(member_id, 1)
+    assert rollup.tag == f"touchpoints.rollup.1.{NOW.date().isoformat()}"
+    assert "Rita" in rollup.message
+    assert "0 overdue · 1 due today · 1 with no next step" in rollup.message
+    [own] = harness.b24.inbox(member_id, REP)
+    assert "Fleet" in own.message
+
+
+# ------------------------------------------------------------------ the bot deleted on the portal
+
+
+async def test_a_forged_bot_deletion_is_checked_with_bitrix24_and_the_bot_kept(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    portal = await portal_of(harness, member_id)
+    [bot_id] = harness.b24.portal(member_id).chat_bots
+
+    delivery = await harness.b24.delete_bot(member_id, bot_id, forged=True)
+
+    assert delivery.status == 200
+    assert harness.b24.calls(member_id, "imbot.v2.Bot.get") == 1
+    async with harness.storage.unit_of_work() as uow:
+        stored = await uow.bots.get(portal.id)
+    assert stored is not None
+    assert (stored.status, stored.bot_id) == (BotStatus.REGISTERED, bot_id)
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=2), "Fleet")
+    await digest(harness, NOW)
+    assert len(chat(harness, member_id, REP)) == 1
+    assert harness.b24.inbox(member_id, REP) == []
+
+
+async def test_a_confirmed_bot_deletion_falls_back_to_notifications_until_an_update(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    portal = await portal_of(harness, member_id)
+    [bot_id] = harness.b24.portal(member_id).chat_bots
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=2), "Fleet")
+    await touch_point(harness, member_id, session, NOW + timedelta(days=1, hours=2), "Tomorrow")
+
+    delivery = await harness.b24.delete_bot(member_id, bot_id)
+
+    assert delivery.status == 200
+    async with harness.storage.unit_of_work() as uow:
+        stored = await uow.bots.get(portal.id)
+    assert stored is not None
+    assert (stored.status, stored.bot_id) == (BotStatus.DELETED, None)
+    status, me = await harness.api("GET", "/api/v1/me", session)
+    assert (status, me["portal"]["digest_channel"]) == (200, "notification")
+    await digest(harness, NOW)
+    [notification] = harness.b24.inbox(member_id, REP)
+    assert "Fleet" in notification.message
+    # A second delete event (a replay) finds nothing to forget and asks Bitrix24 nothing.
+    calls = harness.b24.calls(member_id, "imbot.v2.Bot.get")
+    response = await harness.client.post("/b24/bot", data=list(delivery.form))
+    assert response.status == 200
+    assert harness.b24.calls(member_id, "imbot.v2.Bot.get") == calls
+
+    await harness.b24.update_app(member_id)
+
+    [new_bot] = harness.b24.portal(member_id).chat_bots
+    assert new_bot != bot_id
+    async with harness.storage.unit_of_work() as uow:
+        stored = await uow.bots.get(portal.id)
+    assert stored is not None
+    assert (stored.status, stored.bot_id) == (BotStatus.REGISTERED, new_bot)
+    await digest(harness, NOW + timedelta(days=1))
+    [message] = chat(harness, member_id, REP)
+    assert "Tomorrow" in message.text
+
+
+# ------------------------------------------------------------------ hand-overs in the digest
+
+
+async def test_both_people_of_a_hand_over_are_told_and_the_owner_hears_of_the_return(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    rita = await harness.session_for(member_id, REP)
+    await harness.session_for(member_id, OTHER)  # Oleg opens the app in Russian
+    await touch_point(harness, member_id, rita, NOW - timedelta(days=1), "Before the period")
+    await touch_point(harness, member_id, rita, NOW + timedelta(hours=3), "Fleet")
+    today = current_local_day(NOW, PortalSettings.defaults(ZONE).zone)
+    last = add_working_days(today, 2, PortalSettings.defaults(ZONE))
+    status, started = await harness.api(
+        "POST",
+        "/api/v1/handovers",
+        rita,
+        json={
+            "from_user_id": REP,
+            "to_user_id": OTHER,
+            "first_day": today.isoformat(),
+            "last_day": last.isoformat(),
+        },
+    )
+    assert status == 201, started
+
+    await digest(harness, NOW)
+
+    [olegs] = chat(harness, member_id, OTHER)
+    assert f"Замещение: Rita, до {last.strftime('%d.%m.%Y')} — вам переданы касания: 1" in (
+        olegs.text
+    )
+    assert "Fleet" in olegs.text
+    [ritas] = chat(harness, member_id, REP)
+    assert f"Your touch-points are with Oleg until {last.isoformat()} (1 handed over)" in ritas.text
+
+    status, ended = await harness.api(
+        "DELETE", f"/api/v1/handovers/{started['handover']['id']}", rita
+    )
+    assert status == 200, ended
+    await digest(harness, NOW + timedelta(days=1))
+
+    ritas_next = chat(harness, member_id, REP)[-1]
+    assert "Oleg no longer covers for you" in ritas_next.text
+    assert "Fleet" in ritas_next.text
+    assert chat(harness, member_id, OTHER) == [olegs]  # nothing of his own any more
+    await digest(harness, NOW + timedelta(days=2))
+    assert "no longer covers" not in chat(harness, member_id, REP)[-1].text
+
+
+async def test_a_bot_deleted_while_its_event_was_lost_is_forgotten_by_the_next_digest(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    portal = await portal_of(harness, member_id)
+    [bot_id] = harness.b24.portal(member_id).chat_bots
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=2), "Fleet")
+    harness.b24.drop_events = True
+    await harness.b24.delete_bot(member_id, bot_id)
+    harness.b24.drop_events = False
+
+    first = await digest(harness, NOW)
+
+    assert (first.sent, first.failed) == (0, 1)
+    async with harness.storage.unit_of_work() as uow:
+        stored = await uow.bots.get(portal.id)
+    assert stored is not None
+    assert stored.status is BotStatus.DELETED
+
+    second = await digest(harness, NOW + timedelta(minutes=5))
+
+    assert second.sent == 1
+    [notification] = harness.b24.inbox(member_id, REP)
+    assert "Fleet" in notification.message

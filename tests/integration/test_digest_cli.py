@@ -15,6 +15,7 @@ import pytest
 from tests.integration.conftest import Harness
 from tests.integration.test_digest import DAY, NOW, due, installed
 from tests.postgres import TEST_SECRET
+from touchpoints.domain.bot import rollup_tag
 from touchpoints.domain.digest import digest_tag
 from touchpoints.entrypoints.config import load_config
 from touchpoints.entrypoints.digest_job import digest_main
@@ -70,11 +71,13 @@ async def test_digest_once_sends_the_due_digests_and_prints_a_summary(
     code, out, err = await digest_command(env, "--once", "--now", NOW.isoformat())
 
     assert code == 0, err
-    assert "digest: 1 portal(s), 1 due, 2 sent" in out
+    # Users 2 and 3 get their digests; the installing admin (user 1) their team's roll-up.
+    assert "digest: 1 portal(s), 1 due, 3 sent" in out
     for user_id in (2, 3):
         assert [m.tag for m in harness.b24.inbox(site.member_id, user_id)] == [
             digest_tag(user_id, DAY)
         ]
+    assert [m.tag for m in harness.b24.inbox(site.member_id, 1)] == [rollup_tag(1, DAY)]
     assert TEST_SECRET.reveal() not in out + err
 
 
@@ -110,7 +113,7 @@ async def test_the_digest_loop_stops_cleanly_on_sigterm(harness: Harness, tmp_pa
             await process.wait()
 
     assert code == 0
-    assert record["sent"] == 1
+    assert record["sent"] == 2  # user 2's digest and the installing admin's roll-up
     assert len(harness.b24.inbox(site.member_id, 2)) == 1
 
 

@@ -144,9 +144,12 @@ async def test_two_replicas_share_sessions_refresh_once_and_digest_once(
             for runner, (output, _) in zip(runners, outputs, strict=True):
                 assert runner.returncode == 0, output.decode()[-2000:]
             assert emulator.token_requests("refresh_token", member_id) == 1
+            # The admin's own digest and, as the installing admin, the team's roll-up: once each.
             inbox = emulator.inbox(member_id, 1)
-            assert len(inbox) == 1, [m.message for m in inbox]
-            assert "Replica deal" in inbox[0].message
+            kinds = sorted((m.tag or "").split(".")[1] for m in inbox)
+            assert kinds == ["digest", "rollup"], [m.message for m in inbox]
+            [own] = [m for m in inbox if (m.tag or "").startswith("touchpoints.digest.")]
+            assert "Replica deal" in own.message
     finally:
         for process in replicas:
             if process.returncode is None:

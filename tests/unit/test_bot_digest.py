@@ -22,12 +22,14 @@ from touchpoints.domain.bot import (
     changed_note,
     parse_snooze,
     render_bot_digest,
+    render_rollup,
     rollup_rows,
+    rollup_tag,
     snooze_day,
     snooze_params,
     stalled_deals,
 )
-from touchpoints.domain.digest import compute_digest, crm_record_links
+from touchpoints.domain.digest import compute_digest, crm_record_links, digest_tag
 from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.model import OwnerRef, OwnerType, Status
 from touchpoints.domain.settings import PortalSettings
@@ -245,15 +247,94 @@ def test_the_roll_up_counts_each_reps_overdue_today_and_stalled_most_overdue_fir
     ]
 
 
-def test_a_managers_digest_ends_with_one_line_per_rep_linking_to_their_board() -> None:
-    rows = [RollupRow(user_id=6, name="Bob [admin]", overdue=2, today=1, stalled=0)]
-    rendered = render([], rollup=rows, rep_url=lambda uid: f"/board?rep={uid}")
-    lines = rendered.text.split("[br]")
-    assert lines[1:3] == [
-        "[b]Team: 1[/b]",
-        "[url=/board?rep=6]Bob ［admin］[/url]: 2 overdue · 1 due today · 0 with no next step",
+def test_a_managers_roll_up_is_a_message_of_its_own_one_line_per_rep_linking_to_their_board() -> (
+    None
+):
+    rows = [
+        RollupRow(user_id=6, name="Bob [admin]", overdue=2, today=1, stalled=0),
+        RollupRow(user_id=7, name="Ann", overdue=0, today=0, stalled=3),
     ]
-    assert "Nothing is overdue" not in rendered.text
+    rollup = render_rollup(
+        rows,
+        user_id=5,
+        local_day=NOW.date(),
+        language="en",
+        board_url="https://acme.bitrix24.test/marketplace/app/app/",
+        rep_url=lambda uid: f"/board?rep={uid}",
+        catalogue=load_catalogue(),
+    )
+    assert rollup is not None
+    assert rollup.text.split("[br]") == [
+        "[b]Your team on 2026-03-03[/b]",
+        "[b]Team: 2[/b]",
+        "[url=/board?rep=6]Bob ［admin］[/url]: 2 overdue · 1 due today · 0 with no next step",
+        "[url=/board?rep=7]Ann[/url]: 0 overdue · 0 due today · 3 with no next step",
+        "[url=https://acme.bitrix24.test/marketplace/app/app/]Open the board[/url]",
+    ]
+    assert (rollup.shown, rollup.hidden) == (2, 0)
+    assert rollup.tag == rollup_tag(5, NOW.date()) != digest_tag(5, NOW.date())
+    # The manager's own digest says nothing of the team.
+    assert "Team" not in render([]).text
+
+
+def test_a_roll_up_in_russian_names_the_same_figures() -> None:
+    rows = [RollupRow(user_id=6, name="Борис", overdue=2, today=1, stalled=4)]
+    rollup = render_rollup(
+        rows,
+        user_id=5,
+        local_day=NOW.date(),
+        language="ru",
+        board_url="/app/",
+        rep_url=lambda uid: f"/board?rep={uid}",
+        catalogue=load_catalogue(),
+    )
+    assert rollup is not None
+    assert rollup.text.split("[br]")[:3] == [
+        "[b]Ваша команда на 03.03.2026[/b]",
+        "[b]Команда: 1[/b]",
+        "[url=/board?rep=6]Борис[/url]: просрочено 2 · сегодня 1 · без следующего шага 4",
+    ]
+
+
+def test_a_team_with_nothing_to_report_gets_no_roll_up() -> None:
+    rows = rollup_rows([], {}, now=NOW, settings=SETTINGS, names={})
+    assert rows == []
+    assert (
+        render_rollup(
+            rows,
+            user_id=5,
+            local_day=NOW.date(),
+            language="en",
+            board_url="/app/",
+            rep_url=str,
+            catalogue=load_catalogue(),
+        )
+        is None
+    )
+
+
+@given(st.integers(min_value=1, max_value=3000), st.text(min_size=1, max_size=300))
+def test_a_roll_up_of_any_size_stays_within_the_text_limit_and_counts_the_rest(
+    reps: int, name: str
+) -> None:
+    rows = [
+        RollupRow(user_id=uid, name=name, overdue=uid, today=1, stalled=2)
+        for uid in range(1, reps + 1)
+    ]
+    rollup = render_rollup(
+        rows,
+        user_id=1,
+        local_day=NOW.date(),
+        language="en",
+        board_url="/app/",
+        rep_url=lambda uid: f"/marketplace/view/app/?params[responsible_id]={uid}",
+        catalogue=load_catalogue(),
+    )
+    assert rollup is not None
+    assert len(rollup.text) <= TEXT_LIMIT
+    assert rollup.shown + rollup.hidden == reps
+    if rollup.hidden:
+        assert f"and {rollup.hidden} more" in rollup.text
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ given only by the older pages (30 KB), so that is the budget kept here (BITRIX24
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -20,6 +21,7 @@ from touchpoints.domain.digest import (
     RecordUrl,
     board_line,
     due_sections,
+    handover_lines,
     header_line,
     item_line,
     record_link,
@@ -54,6 +56,7 @@ _PHRASES = (
     "failed",
     "team",
     "rollup_line",
+    "rollup_header",
 )
 
 
@@ -78,10 +81,17 @@ class BotButton:
     def size(self) -> int:
         """Characters this button takes in the serialised keyboard (an upper estimate: the
         texts as ``\\uXXXX`` escapes where they are not ASCII, plus every key and quote)."""
-        texts = (self.text, self.link or "", self.command or "", self.params)
-        return sum(_json_length(text) for text in texts) + 120
+        return (
+            _json_length(self.text)
+            + _json_length(self.link or "")
+            + _json_length(self.command or "")
+            + _json_length(self.params)
+            + 120
+        )
 
 
+# Button texts repeat across every digest of a pass ("3. Done…"): measured once each.
+@functools.lru_cache(maxsize=4096)
 def _json_length(text: str) -> int:
     return len(text) if text.isascii() else len(json.dumps(text)) - 2
 
@@ -202,20 +212,20 @@ def render_bot_digest(
     catalogue: Catalogue,
     note: str | None = None,
     stalled_count: int | None = None,
-    rollup: Sequence[RollupRow] = (),
-    rep_url: RepUrl | None = None,
 ) -> RenderedBotDigest:
     """The digest as one bot message: per item **Done…** (a link into the app), **+1 working
     day** (the hidden command, with the version shown) and **Open** (the record).
 
     ``note`` is a first line telling what a button press did. ``stalled_count`` counts
-    every stalled deal when ``stalled`` holds only the first of them.
+    every stalled deal when ``stalled`` holds only the first of them. A manager's team
+    roll-up is a message of its own (``render_rollup``).
     """
     texts = catalogue.for_language(language)
     zone = ZoneInfo(content.time_zone)
     lines = [header_line(content, texts)]
     if note:
         lines.append(note)
+    lines.extend(handover_lines(content.handovers, texts))
     keyboard: list[BotButton] = []
     budget = _Budget()
     number = 0
@@ -261,9 +271,8 @@ def render_bot_digest(
                 )
             buttons.append(BotButton(newline=True))
             line = f"{number + 1}. {text}"
-            if not budget.fits(line, buttons):
+            if not budget.take(line, buttons):
                 break
-            budget.take(line, buttons)
             number += 1
             listed += 1
             lines.append(line)
@@ -272,8 +281,7 @@ def render_bot_digest(
         if count > listed:
             hidden += count - listed
             lines.append(texts["digest.more"].format(count=count - listed))
-    lines.extend(_rollup_lines(rollup, texts, rep_url, budget))
-    if content.is_empty and not stalled and not rollup:
+    if content.is_empty and not stalled:
         lines.append(texts["digest.nothing"])
     lines.append(board_line(board_url, texts))
     if keyboard and keyboard[-1].newline:
@@ -287,29 +295,74 @@ def render_bot_digest(
     )
 
 
+@attrs.frozen(kw_only=True)
+class RenderedRollup:
+    """A manager's team roll-up as one message: BB-code text (a bot message, or with
+    ``tag`` a system notification that a resend replaces), and how many reps it lists."""
+
+    user_id: int
+    text: str
+    tag: str
+    shown: int
+    hidden: int
+    board_link: str  # the board link's name, for a notification's ATTACH
+
+
+def rollup_tag(user_id: int, local_day: date) -> str:
+    """The roll-up's per-user-per-day TAG, apart from the digest's (BITRIX24.md §15)."""
+    return f"touchpoints.rollup.{user_id}.{local_day.isoformat()}"
+
+
+def render_rollup(
+    rows: Sequence[RollupRow],
+    *,
+    user_id: int,
+    local_day: date,
+    language: str | None,
+    board_url: str,
+    rep_url: RepUrl,
+    catalogue: Catalogue,
+) -> RenderedRollup | None:
+    """The team roll-up of ``user_id`` (an admin or team viewer) for ``local_day``: per
+    rep overdue, due today and deals with no next step, each rep linking to the board
+    filtered to them. None for a team with nothing to report (no message then)."""
+    if not rows:
+        return None
+    texts = catalogue.for_language(language)
+    day = local_day.strftime(texts["digest.date_format"])
+    lines = [f"[b]{texts['bot.rollup_header'].format(day=day)}[/b]"]
+    body, shown = _rollup_lines(rows, texts, rep_url, _Budget())
+    lines.extend(body)
+    lines.append(board_line(board_url, texts))
+    return RenderedRollup(
+        user_id=user_id,
+        text="[br]".join(lines),
+        tag=rollup_tag(user_id, local_day),
+        shown=shown,
+        hidden=len(rows) - shown,
+        board_link=texts["digest.open_board"],
+    )
+
+
 def _rollup_lines(
-    rollup: Sequence[RollupRow], texts: Mapping[str, str], rep_url: RepUrl | None, budget: _Budget
-) -> list[str]:
-    """The team section: one line per rep, linking to the board filtered to them."""
-    if not rollup:
-        return []
+    rollup: Sequence[RollupRow], texts: Mapping[str, str], rep_url: RepUrl, budget: _Budget
+) -> tuple[list[str], int]:
+    """The team section: one line per rep, linking to the board filtered to them; and how
+    many reps fit."""
     lines = [f"[b]{texts['bot.team'].format(count=len(rollup))}[/b]"]
     listed = 0
     for row in rollup:
-        name = safe_text(row.name)
-        if rep_url is not None:
-            name = f"[url={safe_url(rep_url(row.user_id))}]{name}[/url]"
+        name = f"[url={safe_url(rep_url(row.user_id))}]{safe_text(row.name)}[/url]"
         line = texts["bot.rollup_line"].format(
             name=name, overdue=row.overdue, today=row.today, stalled=row.stalled
         )
-        if not budget.fits(line, ()):
+        if not budget.take(line, ()):
             break
-        budget.take(line, ())
         listed += 1
         lines.append(line)
     if len(rollup) > listed:
         lines.append(texts["digest.more"].format(count=len(rollup) - listed))
-    return lines
+    return lines, listed
 
 
 @attrs.define
@@ -317,12 +370,16 @@ class _Budget:
     text: int = TEXT_LIMIT - _RESERVE
     keys: int = KEYBOARD_LIMIT - _RESERVE
 
-    def fits(self, line: str, buttons: Sequence[BotButton]) -> bool:
-        return len(line) + 4 <= self.text and sum(b.size() for b in buttons) <= self.keys
-
-    def take(self, line: str, buttons: Sequence[BotButton]) -> None:
-        self.text -= len(line) + 4
-        self.keys -= sum(b.size() for b in buttons)
+    def take(self, line: str, buttons: Sequence[BotButton]) -> bool:
+        """Spend room for ``line`` and its ``buttons``; False (nothing spent) when they do
+        not fit."""
+        keys = sum(button.size() for button in buttons)
+        text = len(line) + 4
+        if text > self.text or keys > self.keys:
+            return False
+        self.text -= text
+        self.keys -= keys
+        return True
 
 
 def moved_note(

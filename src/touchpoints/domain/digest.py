@@ -5,12 +5,14 @@ Its words come from the message catalogue the UI speaks (``domain.messages``), p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
 
+from touchpoints.domain.handover import Handover
 from touchpoints.domain.messages import Catalogue
 from touchpoints.domain.model import (
     SMART_PROCESS_LABEL,
@@ -20,7 +22,12 @@ from touchpoints.domain.model import (
     TouchPoint,
     TouchPointType,
 )
-from touchpoints.domain.scheduling import current_local_day, start_of_local_day
+from touchpoints.domain.scheduling import (
+    current_local_day,
+    digest_due_at,
+    is_working_day,
+    start_of_local_day,
+)
 from touchpoints.domain.settings import PortalSettings
 
 DEFAULT_ITEM_LIMIT = 10
@@ -29,7 +36,18 @@ TITLE_LIMIT = 100
 
 RecordUrl = Callable[[OwnerRef], str]
 
-_PHRASES = ("header", "overdue", "today", "more", "nothing", "open_board", "hidden")
+_PHRASES = (
+    "header",
+    "overdue",
+    "today",
+    "more",
+    "nothing",
+    "open_board",
+    "hidden",
+    "handover_covering",
+    "handover_away",
+    "handover_returned",
+)
 _FORMATS = ("date_format", "time_format")
 
 
@@ -54,6 +72,92 @@ class DigestItem:
     title: str | None
 
 
+class HandoverRole(enum.Enum):
+    """How a hand-over concerns the digest's reader."""
+
+    COVERING = "covering"  # they took a colleague's touch-points for the period
+    AWAY = "away"  # their touch-points are with a colleague for the period
+    RETURNED = "returned"  # the period ended and what was still open came back to them
+
+
+@attrs.frozen(kw_only=True)
+class HandoverNote:
+    """One line of a digest about a hand-over: who the other person is, until when, how
+    many touch-points were handed over."""
+
+    role: HandoverRole
+    other_user_id: int
+    other_name: str
+    last_day: date
+    count: int
+
+
+def handover_notes(
+    user_id: int,
+    handovers: Iterable[Handover],
+    *,
+    now: datetime,
+    settings: PortalSettings,
+    names: Mapping[int, str],
+) -> tuple[HandoverNote, ...]:
+    """What ``user_id``'s digest for the local day of ``now`` says about hand-overs.
+
+    An open hand-over is told to both people (the one covering and the one away); one
+    given back is told to its owner once: in the digest of the first working day whose
+    digest hour comes after the return (from the previous working day's digest hour up to
+    today's), so every return falls in exactly one day's digest.
+    """
+    today = current_local_day(now, settings.zone)
+    since = digest_due_at(previous_working_day(today, settings), settings)
+    until = digest_due_at(today, settings)
+    notes: list[HandoverNote] = []
+    for handover in sorted(handovers, key=lambda h: (h.last_day, h.id or 0)):
+        if handover.returned_at is None:
+            if user_id == handover.to_user_id:
+                role, other = HandoverRole.COVERING, handover.from_user_id
+            elif user_id == handover.from_user_id:
+                role, other = HandoverRole.AWAY, handover.to_user_id
+            else:
+                continue
+        elif user_id == handover.from_user_id and since <= handover.returned_at < until:
+            role, other = HandoverRole.RETURNED, handover.to_user_id
+        else:
+            continue
+        notes.append(
+            HandoverNote(
+                role=role,
+                other_user_id=other,
+                other_name=names.get(other) or f"#{other}",
+                last_day=handover.last_day,
+                count=len(handover.touch_point_ids),
+            )
+        )
+    return tuple(notes)
+
+
+def previous_working_day(day: date, settings: PortalSettings) -> date:
+    """The last working day before ``day`` (``day`` itself when none is found within a
+    year, which settings that keep a working weekday rule out)."""
+    before = day
+    for _ in range(400):
+        before -= timedelta(days=1)
+        if is_working_day(before, settings):
+            return before
+    return day
+
+
+def handover_lines(notes: Sequence[HandoverNote], texts: Mapping[str, str]) -> list[str]:
+    """One line per hand-over note, names made safe for BB-code."""
+    return [
+        texts[f"digest.handover_{note.role.value}"].format(
+            name=_safe_text(note.other_name),
+            day=_format_day(note.last_day, texts),
+            count=note.count,
+        )
+        for note in notes
+    ]
+
+
 @attrs.frozen(kw_only=True)
 class DigestContent:
     """What one user's digest says, before rendering.
@@ -69,6 +173,7 @@ class DigestContent:
     today_count: int
     overdue: tuple[DigestItem, ...]
     today: tuple[DigestItem, ...]
+    handovers: tuple[HandoverNote, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -99,6 +204,7 @@ def compute_digest(
     titles: Mapping[OwnerRef, str | None],
     limit: int = DEFAULT_ITEM_LIMIT,
     include_empty: bool = False,
+    handovers: tuple[HandoverNote, ...] = (),
 ) -> DigestContent | None:
     """What ``user_id``'s digest for the local day of ``now`` lists.
 
@@ -106,7 +212,7 @@ def compute_digest(
     open ones from ``now`` to the end of the local day in the portal's zone. Touch-points
     of other users or not open are ignored. A record missing from ``titles`` counts as
     hidden. Returns None when nothing is due, unless ``include_empty`` asks for a
-    "nothing due" digest.
+    "nothing due" digest; ``handovers`` are told in a digest, never a reason for one.
     """
     zone = settings.zone
     day = current_local_day(now, zone)
@@ -127,6 +233,7 @@ def compute_digest(
         today_count=len(today),
         overdue=tuple(_item(tp, titles) for tp in overdue[:limit]),
         today=tuple(_item(tp, titles) for tp in today[:limit]),
+        handovers=handovers,
     )
 
 
@@ -170,7 +277,7 @@ def render_digest(
     """
     texts = catalogue.for_language(language)
     zone = ZoneInfo(content.time_zone)
-    lines = [header_line(content, texts)]
+    lines = [header_line(content, texts), *handover_lines(content.handovers, texts)]
     for label, count, items, with_day in due_sections(content, texts):
         if count == 0:
             continue

@@ -1,4 +1,5 @@
-"""``POST /b24/bot``: the digest bot's webhook (``ONIMBOTV2*`` events, BITRIX24.md §22.1.8).
+"""``POST /b24/bot``: the digest bot's webhook (``ONIMBOTV2*`` events, BITRIX24.md §22.1.8-9):
+button presses and the bot's deletion.
 
 Verified like every event (DESIGN.md §4): the top-level ``auth.application_token`` must be
 the portal's stored one before anything else happens; the press's user is who Bitrix24
@@ -25,13 +26,14 @@ from touchpoints.entrypoints.webhooks import (
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.storage import StorageError
 from touchpoints.services import installation
-from touchpoints.services.bot import Press, ensure_bot, handle_press
+from touchpoints.services.bot import DeleteOutcome, Press, bot_deleted, ensure_bot, handle_press
 from touchpoints.services.bot_digest import app_links
 from touchpoints.services.errors import RateLimited, Unauthenticated
 
 log = logging.getLogger("touchpoints.bot")
 
 COMMAND_EVENT = "ONIMBOTV2COMMANDADD"
+DELETE_EVENT = "ONIMBOTV2DELETE"
 
 
 async def bot_events(request: web.Request) -> web.Response:
@@ -51,6 +53,22 @@ async def bot_events(request: web.Request) -> web.Response:
         )
     except Unauthenticated as exc:
         return refused(request, event, exc, log)
+    if event == DELETE_EVENT and services.bots is not None:
+        try:
+            deleted = await bot_deleted(
+                storage=services.storage,
+                bots=services.bots,
+                verifier=services.verifier,
+                clock=services.clock,
+                portal=portal,
+                bot_id=_bot_id(text(form, "data", "bot", "id")),
+            )
+        except StorageError as exc:
+            log.warning("bot deletion not recorded: %s", type(exc).__name__)
+            count_event(request, event, "failed")
+            return error_reply(503, "DB_UNAVAILABLE", "try again later")
+        count_event(request, event, "handled" if deleted is DeleteOutcome.FORGOTTEN else "ignored")
+        return web.json_response({"ok": True, "outcome": deleted.value})
     if event != COMMAND_EVENT or services.bots is None:
         count_event(request, event, "ignored")
         return web.json_response({"ok": True})
@@ -83,6 +101,14 @@ async def bot_events(request: web.Request) -> web.Response:
         return error_reply(502, "CRM_ERROR", "Bitrix24 did not answer as expected")
     count_event(request, event, "handled")
     return web.json_response({"ok": True, "outcome": outcome.value})
+
+
+def _bot_id(value: str | None) -> int | None:
+    """The event's ``data[bot][id]`` (a string in webhook mode, §22.1.10), if it is one."""
+    digits = (value or "").strip()
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
+        return None
+    return int(digits)
 
 
 async def register_bot(services: Services, portal_id: int) -> None:

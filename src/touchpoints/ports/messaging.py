@@ -86,10 +86,19 @@ class BotChannel(Protocol):
         """
         ...
 
+    async def is_registered(self, portal: Portal, bot_id: int) -> bool:
+        """Whether Bitrix24 still has the bot (``imbot.v2.Bot.get``); False only when it
+        answers that the bot is not found.
+
+        Raises: PortalGone, CrmUnavailable, CrmError: Bitrix24 did not say either way.
+        """
+        ...
+
     async def send(
         self, portal: Portal, bot_id: int, messages: Sequence[BotMessage]
     ) -> list[BotDelivery]:
-        """Send (or, with ``message_id``, update) each message, batched (≤50 per request).
+        """Send (or, with ``message_id``, update) each message, batched (≤50 per request);
+        the outcomes in the messages' order.
 
         A batch that fails after an earlier one went out marks its own messages failed.
 

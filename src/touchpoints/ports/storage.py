@@ -128,11 +128,14 @@ class DigestEntry:
     claimed_at: datetime
     attempts: int = 1
     message_id: int | None = None  # the bot message this digest went out as
+    rollup_message_id: int | None = None  # the manager's roll-up message of that day
 
 
 class BotStatus(enum.Enum):
     REGISTERED = "registered"
     UNAVAILABLE = "unavailable"  # no ``imbot`` scope: the digest goes as notifications
+    # Bitrix24 confirmed the bot is gone (ONIMBOTV2DELETE): notifications until re-registered.
+    DELETED = "deleted"
 
 
 @attrs.frozen(kw_only=True)
@@ -380,6 +383,18 @@ class DigestLogRepository(Protocol):
         """Each user's most recent day up to ``through`` with a bot message, and its id."""
         ...
 
+    async def set_rollup_messages(
+        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
+    ) -> None:
+        """Keep each manager's roll-up message id of that day (one statement for them all)."""
+        ...
+
+    async def rollup_messages(
+        self, portal_id: int, user_ids: Sequence[int], local_day: date
+    ) -> dict[int, int]:
+        """The roll-up message ids kept for that day: a resend updates them."""
+        ...
+
 
 class BotRepository(Protocol):
     """The digest bot registered for each portal (BITRIX24.md §22.1)."""
@@ -458,6 +473,11 @@ class HandoverRepository(Protocol):
 
     async def for_portal(self, portal_id: int, *, open_only: bool) -> list[Handover]:
         """The portal's hand-overs, the latest first day first (``open_only``: not returned)."""
+        ...
+
+    async def for_digest(self, portal_id: int, *, returned_since: datetime) -> list[Handover]:
+        """The portal's open hand-overs and those given back at or after
+        ``returned_since``: what a digest tells about them."""
         ...
 
     async def mark_returned(self, portal_id: int, handover_id: int, *, now: datetime) -> bool:

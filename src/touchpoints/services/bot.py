@@ -21,14 +21,12 @@ from touchpoints.domain.bot import (
     BOT_CODE,
     COMMANDS,
     SNOOZE_COMMAND,
-    RollupRow,
     changed_note,
     moved_note,
     parse_snooze,
-    rollup_rows,
     snooze_day,
 )
-from touchpoints.domain.digest import DEFAULT_ITEM_LIMIT
+from touchpoints.domain.digest import DEFAULT_ITEM_LIMIT, handover_notes
 from touchpoints.domain.messages import Catalogue
 from touchpoints.domain.model import OwnerRef, Status
 from touchpoints.domain.portal import Portal
@@ -39,10 +37,11 @@ from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, CrmPermissionDenied
 from touchpoints.ports.messaging import BotChannel, BotMessage, BotSpec, BotUnavailable
 from touchpoints.ports.storage import BoardQuery, BotStatus, PortalBot, Storage
-from touchpoints.services.bot_digest import BotLinks, compose, read_stalled
+from touchpoints.services.bot_digest import BotLinks, compose, forget_bot, read_stalled
 from touchpoints.services.context import Actor, UseCase, visible_touch_point
+from touchpoints.services.digest import handovers_since
 from touchpoints.services.digest_delivery import read_titles
-from touchpoints.services.errors import Conflict, Forbidden, NotFound
+from touchpoints.services.errors import Conflict, Forbidden, NotFound, RateLimited
 from touchpoints.services.touchpoints import move_touch_point
 from touchpoints.services.verification import TokenVerifier
 
@@ -96,6 +95,63 @@ async def digest_channel(storage: Storage, portal_id: int) -> DigestChannel:
         bot = await uow.bots.get(portal_id)
     registered = bot is not None and bot.usable_id is not None
     return DigestChannel.BOT if registered else DigestChannel.NOTIFICATION
+
+
+class DeleteOutcome(enum.Enum):
+    """What ONIMBOTV2DELETE did: the bot forgotten, or kept (not ours, not confirmed)."""
+
+    FORGOTTEN = "forgotten"
+    KEPT = "kept"  # Bitrix24 still has the bot: a forged event
+    UNCONFIRMED = "unconfirmed"  # Bitrix24 did not say, or the check budget is spent
+    IGNORED = "ignored"  # not the portal's current bot
+
+
+async def bot_deleted(
+    *,
+    storage: Storage,
+    bots: BotChannel,
+    verifier: TokenVerifier,
+    clock: Clock,
+    portal: Portal,
+    bot_id: int | None,
+) -> DeleteOutcome:
+    """ONIMBOTV2DELETE (a hint, DESIGN.md §4): forget the portal's bot only once Bitrix24,
+    asked with our stored tokens, answers that it is not found; the digest then goes as
+    system notifications until an install or update registers the bot again.
+
+    Every member can read the application token, so the event alone proves nothing: a
+    bot Bitrix24 still has is kept (and the attempt logged). The check costs one call
+    from the portal's budget for unverified requests, given back when it was genuine.
+    """
+    async with storage.unit_of_work() as uow:
+        stored = await uow.bots.get(portal.id)
+    current = None if stored is None else stored.usable_id
+    if current is None or current != bot_id:
+        return DeleteOutcome.IGNORED
+    try:
+        spending = await verifier.spend_for(portal, calls=1)
+    except RateLimited:
+        log.warning("security: bot deletions over budget", extra={"portal_id": portal.id})
+        return DeleteOutcome.UNCONFIRMED
+    try:
+        alive = await bots.is_registered(portal, current)
+    except CrmError as exc:
+        log.info(
+            "bot deletion not confirmed (%s)", type(exc).__name__, extra={"portal_id": portal.id}
+        )
+        return DeleteOutcome.UNCONFIRMED
+    if alive or not await forget_bot(storage, portal, current, now=clock.now()):
+        log.warning(
+            "security: a bot deletion Bitrix24 does not confirm; the bot is kept",
+            extra={"portal_id": portal.id},
+        )
+        return DeleteOutcome.KEPT
+    await verifier.refund(spending, quiet=True)
+    log.info(
+        "digest bot deleted on the portal; digests go as notifications",
+        extra={"portal_id": portal.id},
+    )
+    return DeleteOutcome.FORGOTTEN
 
 
 class PressOutcome(enum.Enum):
@@ -156,9 +212,6 @@ async def handle_press(
         # The language the user last opened the app in, as the digest itself was written.
         own = await uow.preferences.get(portal.id, user.id)
     language = own.language or press.language
-    manager = own.wants_rollup and (
-        user.is_admin or user.id in ctx.settings.team_viewers or user.id == portal.installed_by
-    )
     texts = catalogue.for_language(language)
     zone = ctx.settings.zone
     try:
@@ -213,7 +266,6 @@ async def handle_press(
         catalogue=catalogue,
         links=links,
         note=f"✓ {note}" if outcome is PressOutcome.MOVED else note,
-        manager=manager,
     )
     return outcome
 
@@ -234,10 +286,9 @@ async def _redraw(
     catalogue: Catalogue,
     links: BotLinks,
     note: str,
-    manager: bool,
 ) -> None:
     """Update the actor's latest digest message in place: today's state, and what happened
-    (with the team's roll-up for a manager, read as them: they see the whole team)."""
+    (a manager's roll-up is a message of its own, left as it was sent)."""
     storage, portal, user_id = ctx.storage, ctx.actor.portal, ctx.actor.viewer.user_id
     now = ctx.clock.now()
     settings = ctx.settings
@@ -247,32 +298,26 @@ async def _redraw(
         latest = await uow.digest_log.latest_messages(portal.id, [user_id], through=today)
         if user_id not in latest:
             return
-        due = await uow.touch_points.board(
+        mine = await uow.touch_points.board(
             portal.id,
-            BoardQuery(
-                responsible_ids=None if manager else frozenset({user_id}),
-                deadline_before=day_end,
-            ),
+            BoardQuery(responsible_ids=frozenset({user_id}), deadline_before=day_end),
         )
-    mine = [tp for tp in due if tp.responsible_id == user_id]
+        handovers = await uow.handovers.for_digest(
+            portal.id, returned_since=handovers_since(today, settings)
+        )
     try:
-        stalled = await read_stalled(
-            ctx.crm, storage, portal.id, None if manager else [user_id], settings
-        )
+        stalled = await read_stalled(ctx.crm, storage, portal.id, [user_id], settings)
     except CrmError:
         stalled = {}
-    rollup: list[RollupRow] = []
-    if manager:
-        reps = sorted({tp.responsible_id for tp in due} | set(stalled))
-        names = {u.id: u.name for u in await ctx.crm.users(reps)} if reps else {}
-        rollup = rollup_rows(
-            due,
-            {uid: len(deals) for uid, deals in stalled.items()},
-            now=now,
-            settings=settings,
-            names=names,
-        )
     titles = await read_titles(ctx.crm, [tp.owner for tp in mine])
+    others = {
+        other
+        for h in handovers
+        if user_id in (h.from_user_id, h.to_user_id)
+        for other in (h.from_user_id, h.to_user_id)
+        if other != user_id
+    }
+    names = {u.id: u.name for u in await ctx.crm.users(sorted(others))} if others else {}
     rendered = compose(
         user_id=user_id,
         touch_points=mine,
@@ -285,7 +330,7 @@ async def _redraw(
         catalogue=catalogue,
         item_limit=DEFAULT_ITEM_LIMIT,
         note=note,
-        rollup=rollup,
+        handovers=handover_notes(user_id, handovers, now=now, settings=settings, names=names),
     )
     assert rendered is not None  # a note always makes a message
     message = BotMessage(

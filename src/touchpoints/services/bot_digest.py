@@ -1,19 +1,19 @@
 """The actionable digest through the bot: who gets which message, sent exactly once.
 
-Per portal and pass (after the claims): the users (one ``user.get``), the listed records'
-titles (one batched read), the open deals with no open touch-point (one paged list with the
-portal's stored token and one storage query), the previous bot messages (one query), the
-messages (50 to a request), their ids (one statement), and the cleared keyboards of the
-previous day's messages (50 to a request). A resend after a crash updates the day's
-message whose id was kept, so the user never gets two.
+Per portal and pass (after the claims): the users (one ``user.get``), the open deals with
+no open touch-point (one paged list with the portal's stored token and one storage query;
+their titles serve the digest too), the titles of the other listed records (one batched
+read, none when every listed record is an open deal), the previous bot messages (one
+query), the digests and managers' roll-ups (50 messages to a request), their ids (one
+statement), and the cleared keyboards of the previous day's messages (50 to a request).
+A resend after a crash updates the day's messages whose ids were kept, so nobody gets two.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import attrs
 
@@ -21,32 +21,37 @@ from touchpoints.domain.bot import (
     DoneUrl,
     RenderedBotDigest,
     RepUrl,
-    RollupRow,
     StalledDeal,
     render_bot_digest,
-    rollup_rows,
-    stalled_deals,
+    render_rollup,
 )
 from touchpoints.domain.crm import UserInfo
-from touchpoints.domain.digest import DigestContent, RecordUrl, compute_digest, crm_record_links
+from touchpoints.domain.digest import (
+    DigestContent,
+    HandoverNote,
+    RecordUrl,
+    compute_digest,
+    crm_record_links,
+)
 from touchpoints.domain.messages import Catalogue
-from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint
+from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
-from touchpoints.ports.crm import Crm, CrmError, CrmPermissionDenied
-from touchpoints.ports.messaging import BotChannel, BotMessage
-from touchpoints.ports.storage import DigestState, Storage
+from touchpoints.ports.crm import Crm, CrmError
+from touchpoints.ports.messaging import BotChannel, BotDelivery, BotMessage
+from touchpoints.ports.storage import BotStatus, DigestState, PortalBot, Storage
 from touchpoints.services.digest_delivery import (
     ClaimedDigests,
+    OpenDeals,
     portal_base,
+    read_open_deals,
     read_titles,
     settle_deliveries,
+    with_titles,
 )
 
 log = logging.getLogger("touchpoints.digest")
 
-# Open deals read per portal and pass for "No next step" (50 to a page).
-DEAL_READ_LIMIT = 2_000
 # Stalled deals listed per user (the rest are counted in "and N more").
 STALLED_LIMIT = 10
 
@@ -87,38 +92,9 @@ async def read_stalled(
     portal_id: int,
     user_ids: Iterable[int] | None,
     settings: PortalSettings,
-) -> dict[int, list[StalledDeal]]:
-    """Each user's open deals (read live) with no open touch-point, when deals are enabled;
-    ``user_ids`` None: every user a visible open deal is assigned to.
-
-    Raises: CrmUnavailable and other CrmError but a permission refusal (no deals then).
-    """
-    wanted = None if user_ids is None else set(user_ids)
-    if OwnerType.DEAL not in settings.enabled_entities or wanted == set():
-        return {}
-    try:
-        deals = await crm.open_records(OwnerType.DEAL, limit=DEAL_READ_LIMIT)
-    except CrmPermissionDenied:
-        return {}
-    mine = [
-        card
-        for card in deals
-        if card.assigned_by_id is not None and (wanted is None or card.assigned_by_id in wanted)
-    ]
-    if not mine:
-        return {}
-    async with storage.unit_of_work() as uow:
-        covered = await uow.reports.owners_with_open(
-            portal_id, OwnerType.DEAL, [card.ref.id for card in mine]
-        )
-    rows = [(card.ref, card.assigned_by_id, card.title) for card in mine]
-    with_open = [OwnerRef(OwnerType.DEAL, owner_id) for owner_id in covered]
-    stalled: dict[int, list[StalledDeal]] = defaultdict(list)
-    for user_id in {card.assigned_by_id for card in mine if card.assigned_by_id is not None}:
-        found = stalled_deals(user_id, rows, with_open)
-        if found:
-            stalled[user_id] = found
-    return dict(stalled)
+) -> Mapping[int, list[StalledDeal]]:
+    """``read_open_deals``' deals with no next step, by user."""
+    return (await read_open_deals(crm, storage, portal_id, user_ids, settings)).stalled
 
 
 def compose(
@@ -134,7 +110,7 @@ def compose(
     catalogue: Catalogue,
     item_limit: int,
     note: str | None = None,
-    rollup: Sequence[RollupRow] = (),
+    handovers: tuple[HandoverNote, ...] = (),
 ) -> RenderedBotDigest | None:
     """One user's bot digest; None when there is nothing to say (and no ``note``)."""
     mine = list(touch_points)
@@ -145,28 +121,114 @@ def compose(
         settings=settings,
         titles=titles,
         limit=item_limit,
-        include_empty=bool(stalled) or bool(rollup) or note is not None,
+        include_empty=bool(stalled) or note is not None,
+        handovers=handovers,
     )
     if content is None:
         return None
+    return render(
+        content,
+        stalled,
+        versions={tp.id: tp.version for tp in mine},
+        language=language,
+        links=links,
+        catalogue=catalogue,
+        note=note,
+    )
+
+
+def render(
+    content: DigestContent,
+    stalled: Sequence[StalledDeal],
+    *,
+    versions: Mapping[int, int],
+    language: str | None,
+    links: BotLinks,
+    catalogue: Catalogue,
+    note: str | None = None,
+) -> RenderedBotDigest:
+    """``content`` (its titles filled in) as a bot message, the stalled deals cut to
+    ``STALLED_LIMIT``."""
     return render_bot_digest(
         content,
         stalled[:STALLED_LIMIT],
         stalled_count=len(stalled),
-        versions={tp.id: tp.version for tp in mine},
+        versions=versions,
         language=language,
         board_url=links.board_url,
         record_url=links.record_url,
         done_url=links.done_url,
         catalogue=catalogue,
         note=note,
-        rollup=rollup,
-        rep_url=links.rep_url,
     )
 
 
 def _owners(content: DigestContent | None) -> list[OwnerRef]:
     return [] if content is None else [i.owner for i in (*content.overdue, *content.today)]
+
+
+BOT_NOT_FOUND = "BOT_NOT_FOUND"
+
+
+async def forget_if_gone(
+    storage: Storage, bots: BotChannel, portal: Portal, bot_id: int, *, now: datetime
+) -> bool:
+    """Forget the portal's bot when Bitrix24, asked with our stored tokens, answers that it
+    is not found: the failed digests then go as notifications on the next pass. Returns
+    whether it was forgotten (not when Bitrix24 did not say)."""
+    try:
+        if await bots.is_registered(portal, bot_id):
+            return False
+    except CrmError as exc:
+        log.info("digest: bot not checked (%s)", type(exc).__name__, extra={"portal_id": portal.id})
+        return False
+    return await forget_bot(storage, portal, bot_id, now=now)
+
+
+async def forget_bot(storage: Storage, portal: Portal, bot_id: int, *, now: datetime) -> bool:
+    """Record that the portal's bot ``bot_id`` is gone (Bitrix24 said so); False when the
+    portal has another bot by now (an update registered it again)."""
+    async with storage.unit_of_work() as uow:
+        current = await uow.bots.get(portal.id)
+        if current is None or current.usable_id != bot_id:
+            return False
+        await uow.bots.put(
+            portal.id, PortalBot(status=BotStatus.DELETED, bot_id=None, updated_at=now)
+        )
+    log.info(
+        "digest bot gone from the portal; digests go as notifications",
+        extra={"portal_id": portal.id},
+    )
+    return True
+
+
+async def _keep_ids(
+    storage: Storage,
+    portal_id: int,
+    day: date,
+    outgoing: Sequence[_Outgoing],
+    deliveries: Sequence[BotDelivery],
+) -> dict[int, int]:
+    """Keep the ids of the day's messages that went out (one unit of work); returns the
+    digests' ids by user."""
+    sent: dict[int, int] = {}
+    sent_rollups: dict[int, int] = {}
+    for item, delivery in zip(outgoing, deliveries, strict=True):
+        if delivery.ok and delivery.message_id is not None:
+            (sent_rollups if item.rollup else sent)[delivery.user_id] = delivery.message_id
+    if sent or sent_rollups:
+        async with storage.unit_of_work() as uow:
+            await uow.digest_log.set_messages(portal_id, day, sent)
+            await uow.digest_log.set_rollup_messages(portal_id, day, sent_rollups)
+    return sent
+
+
+@attrs.frozen(kw_only=True)
+class _Outgoing:
+    """One message of a user's morning: their digest, or (``rollup``) their team's."""
+
+    message: BotMessage
+    rollup: bool = False
 
 
 async def send_bot_digests(
@@ -177,24 +239,24 @@ async def send_bot_digests(
     bots: BotChannel,
     bot_id: int,
     links: BotLinks,
-    managers: frozenset[int] = frozenset(),
 ) -> tuple[dict[int, DigestState], int]:
     """Render and send the claimed users' bot digests; returns each one's state and how
     many were settled without a message (inactive, or nothing to say).
 
-    ``managers`` (admins and team viewers who want it) also get the team's roll-up: per
-    rep overdue, due today and deals with no next step, each linking to the rep's board.
+    Managers (``claimed.managers``: admins and team viewers who want it) also get the
+    team's roll-up as a second message under the same claim: per rep overdue, due today
+    and deals with no next step, each linking to the rep's board. A user's claim is sent
+    once every message of theirs went out; a failed one is retried whole, each message
+    whose id was kept being updated rather than sent again.
     """
     crm, portal, day, by_user = claimed.crm, claimed.portal, claimed.day, claimed.by_user
-    rolling = managers & set(claimed.user_ids)
+    rolling = claimed.managers & set(claimed.user_ids)
     if employees is None:
-        # The reps' names too, when a roll-up names them (one user.get either way).
-        wanted = {*claimed.user_ids, *(by_user if rolling else ())}
-        employees = {user.id: user for user in await crm.users(sorted(wanted))}
+        employees = {user.id: user for user in await crm.users(sorted(claimed.people(rolling)))}
     outcome = claimed.settle_unreachable(employees)
     active = [uid for uid in claimed.user_ids if uid not in outcome]
     try:
-        stalled = await read_stalled(
+        deals = await read_open_deals(
             crm, storage, portal.id, None if rolling else active, claimed.settings
         )
     except CrmError as exc:
@@ -202,64 +264,92 @@ async def send_bot_digests(
         log.info(
             "digest: open deals not read (%s)", type(exc).__name__, extra={"portal_id": portal.id}
         )
-        stalled = {}
-    probes = {uid: claimed.content(uid) for uid in active}
-    # The stalled deals came with their titles; only the listed touch-points' records are read.
-    titles = await read_titles(
-        crm, (owner for content in probes.values() for owner in _owners(content))
-    )
-    rollup = (
-        rollup_rows(
-            (tp for tps in by_user.values() for tp in tps),
-            {uid: len(deals) for uid, deals in stalled.items()},
-            now=claimed.now,
-            settings=claimed.settings,
-            names={uid: user.name for uid, user in employees.items()},
+        deals = OpenDeals()
+    names = {uid: user.name for uid, user in employees.items()}
+    contents = {
+        uid: claimed.content(
+            uid, titles=deals.titles, include_empty=bool(deals.stalled.get(uid)), names=names
         )
-        if rolling
-        else []
+        for uid in active
+    }
+    # The open deals came with their titles; only the other listed records are read.
+    titles = dict(deals.titles)
+    titles.update(
+        await read_titles(
+            crm,
+            (
+                owner
+                for content in contents.values()
+                for owner in _owners(content)
+                if owner not in titles
+            ),
+        )
     )
+    rollups = claimed.rollups(rolling, deals.stalled, names)
     async with storage.unit_of_work() as uow:
         previous = await uow.digest_log.latest_messages(portal.id, active, through=day)
-    messages: list[BotMessage] = []
+        kept_rollups = (
+            await uow.digest_log.rollup_messages(portal.id, sorted(rolling), day) if rolling else {}
+        )
+    outgoing: list[_Outgoing] = []
     for user_id in active:
-        rendered = compose(
-            user_id=user_id,
-            touch_points=by_user.get(user_id, ()),
-            stalled=stalled.get(user_id, ()),
-            titles=titles,
-            now=claimed.now,
-            settings=claimed.settings,
-            language=claimed.language(user_id, employees),
-            links=links,
-            catalogue=claimed.catalogue,
-            item_limit=claimed.item_limit,
-            rollup=rollup if user_id in rolling else (),
-        )
-        if rendered is None:
-            outcome[user_id] = DigestState.SENT
-            continue
-        kept = previous.get(user_id)
-        messages.append(
-            BotMessage(
-                user_id=user_id,
-                text=rendered.text,
-                keyboard=rendered.keyboard,
-                # Today's id kept by a pass that crashed before marking: update, not resend.
-                message_id=kept[1] if kept is not None and kept[0] == day else None,
+        content = contents[user_id]
+        if content is not None:
+            rendered = render(
+                with_titles(content, titles),
+                deals.stalled.get(user_id, ()),
+                versions={tp.id: tp.version for tp in by_user.get(user_id, ())},
+                language=claimed.language(user_id, employees),
+                links=links,
+                catalogue=claimed.catalogue,
             )
+            kept = previous.get(user_id)
+            outgoing.append(
+                _Outgoing(
+                    message=BotMessage(
+                        user_id=user_id,
+                        text=rendered.text,
+                        keyboard=rendered.keyboard,
+                        # Today's id kept by a pass that crashed before marking: update.
+                        message_id=kept[1] if kept is not None and kept[0] == day else None,
+                    )
+                )
+            )
+        rollup = (
+            render_rollup(
+                rollups,
+                user_id=user_id,
+                local_day=day,
+                language=claimed.language(user_id, employees),
+                board_url=links.board_url,
+                rep_url=links.rep_url,
+                catalogue=claimed.catalogue,
+            )
+            if user_id in rolling
+            else None
         )
+        if rollup is not None:
+            outgoing.append(
+                _Outgoing(
+                    message=BotMessage(
+                        user_id=user_id, text=rollup.text, message_id=kept_rollups.get(user_id)
+                    ),
+                    rollup=True,
+                )
+            )
+        if content is None and rollup is None:
+            outcome[user_id] = DigestState.SENT
     skipped = len(outcome)
-    if not messages:
+    if not outgoing:
         return outcome, skipped
-    deliveries = await bots.send(portal, bot_id, messages)
-    sent = {d.user_id: d.message_id for d in deliveries if d.ok and d.message_id is not None}
-    if sent:
-        async with storage.unit_of_work() as uow:
-            await uow.digest_log.set_messages(portal.id, day, sent)
+    deliveries = await bots.send(portal, bot_id, [item.message for item in outgoing])
+    sent = await _keep_ids(storage, portal.id, day, outgoing, deliveries)
     settle_deliveries(
-        outcome, deliveries, (message.user_id for message in messages), portal_id=portal.id
+        outcome, deliveries, (item.message.user_id for item in outgoing), portal_id=portal.id
     )
+    if any(d.error.upper() == BOT_NOT_FOUND for d in deliveries):
+        # ONIMBOTV2DELETE is not retried and may never have reached us (§22.1.10).
+        await forget_if_gone(storage, bots, portal, bot_id, now=claimed.now)
     stale = [
         kept[1]
         for user_id, kept in previous.items()

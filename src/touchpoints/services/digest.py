@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 import attrs
 
 from touchpoints.domain.crm import UserInfo
-from touchpoints.domain.digest import DEFAULT_ITEM_LIMIT
+from touchpoints.domain.digest import DEFAULT_ITEM_LIMIT, previous_working_day
 from touchpoints.domain.messages import Catalogue
 from touchpoints.domain.model import TouchPoint
 from touchpoints.domain.portal import Portal, PortalStatus
@@ -43,7 +43,12 @@ from touchpoints.ports.messaging import BotChannel, Messenger
 from touchpoints.ports.storage import BoardQuery, DigestState, Storage, StorageError
 from touchpoints.services.bot_digest import BotLinks, send_bot_digests
 from touchpoints.services.context import load_settings
-from touchpoints.services.digest_delivery import ClaimedDigests, send_digests
+from touchpoints.services.digest_delivery import (
+    ClaimedDigests,
+    OpenDeals,
+    read_open_deals,
+    send_digests,
+)
 
 log = logging.getLogger("touchpoints.digest")
 
@@ -77,7 +82,8 @@ class DigestSummary:
     their digest hour,
     ``failed_portals`` failed as a whole (retried), ``dead_portals`` were found uninstalled
     or unpaid and marked ``needs_reauth``, ``deferred`` were not started because the job
-    was stopping, ``busy`` were being sent by another runner (its lease).
+    was stopping, ``busy`` were being sent by another runner (its lease), or had just
+    been finished by one.
     """
 
     portals: int = 0
@@ -164,6 +170,9 @@ async def digest_portal(
         )
         preferences = {p.user_id: p for p in await uow.preferences.list(portal.id)}
         bot = await uow.bots.get(portal.id) if bots is not None and links is not None else None
+        handovers = await uow.handovers.for_digest(
+            portal.id, returned_since=handovers_since(slot.local_day, settings)
+        )
     bot_id = None if bot is None else bot.usable_id
     by_user: dict[int, list[TouchPoint]] = defaultdict(list)
     for touch_point in due:
@@ -175,12 +184,14 @@ async def digest_portal(
     if nothing_due_note:
         employees = {user.id: user for user in await crm.users()}
         candidates |= set(employees)
-    managers: frozenset[int] = frozenset()
     if bot_id is not None:
         # "No next step" may concern users with nothing due: those who use the app.
         candidates |= set(preferences)
+    managers: frozenset[int] = frozenset()
+    if links is not None:
         # The roll-up goes to team viewers and the installing admin (user.get does not
-        # tell admins apart), unless they turned it off.
+        # tell admins apart), unless they turned it off; a manager with nothing of their
+        # own due still gets their team's.
         managers = frozenset(
             uid
             for uid in {*settings.team_viewers, portal.installed_by or 0}
@@ -207,6 +218,8 @@ async def digest_portal(
         item_limit=item_limit,
         languages={uid: p.language for uid, p in preferences.items() if p.language},
         catalogue=catalogue,
+        managers=managers,
+        handovers=handovers,
     )
     try:
         if bot_id is not None and bots is not None and links is not None:
@@ -217,7 +230,6 @@ async def digest_portal(
                 bots=bots,
                 bot_id=bot_id,
                 links=links(portal),
-                managers=managers,
             )
         else:
             outcome, skipped = await send_digests(
@@ -226,6 +238,8 @@ async def digest_portal(
                 messenger=messenger,
                 board_url=board_url(portal),
                 nothing_due_note=nothing_due_note,
+                rep_url=None if links is None else links(portal).rep_url,
+                open_deals=lambda: _open_deals_or_none(claimed, storage),
             )
     except Exception:
         # Failed now, retried by the next pass; if even this write fails, the claims go
@@ -243,6 +257,28 @@ async def digest_portal(
     failed = sum(1 for state in outcome.values() if state is DigestState.FAILED)
     sent = len(outcome) - failed - skipped
     return summary + DigestSummary(sent=sent, skipped=skipped, failed=failed, backed_off=backed_off)
+
+
+async def _open_deals_or_none(claimed: ClaimedDigests, storage: Storage) -> OpenDeals:
+    """Every rep's deals with no next step for a roll-up notification; none when Bitrix24
+    does not list them now (the roll-up's other figures still go out)."""
+    try:
+        return await read_open_deals(
+            claimed.crm, storage, claimed.portal.id, None, claimed.settings
+        )
+    except CrmError as exc:
+        log.info(
+            "digest: open deals not read (%s)",
+            type(exc).__name__,
+            extra={"portal_id": claimed.portal.id},
+        )
+        return OpenDeals()
+
+
+def handovers_since(day: date, settings: PortalSettings) -> datetime:
+    """Hand-overs given back from this instant on are still told in ``day``'s digest: the
+    previous working day's digest hour (``domain.digest.handover_notes``)."""
+    return digest_due_at(previous_working_day(day, settings), settings)
 
 
 def next_digest_at(now: datetime, settings: PortalSettings) -> datetime:

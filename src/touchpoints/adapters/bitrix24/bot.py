@@ -125,6 +125,20 @@ class BitrixBotChannel:
             raise first
         return bot_id
 
+    async def is_registered(self, portal: Portal, bot_id: int) -> bool:
+        client = self._connector.app_client(portal)
+        try:
+            reply = await client.call("imbot.v2.Bot.get", {"botId": bot_id}, safe=True)
+        except CrmError as exc:
+            if exc.code.upper() == "BOT_NOT_FOUND":
+                return False
+            raise
+        try:
+            found = to_int(as_dict(as_dict(reply.result).get("bot")).get("id"))
+        except WireError as exc:
+            raise CrmError("imbot.v2.Bot.get: no bot in the reply") from exc
+        return found == bot_id
+
     async def send(
         self, portal: Portal, bot_id: int, messages: Sequence[BotMessage]
     ) -> list[BotDelivery]:

@@ -55,6 +55,15 @@ class MemoryBotChannel:
         )
         return bot_id
 
+    async def is_registered(self, portal: Portal, bot_id: int) -> bool:
+        self._world.enter("bot.get")
+        self._world.live_portal(portal.member_id)
+        return bot_id in {v for (mid, _), v in self.bots.items() if mid == portal.member_id}
+
+    def delete(self, member_id: str, bot_id: int) -> None:
+        """The bot is deleted in Bitrix24 (with its chats)."""
+        self.bots = {k: v for k, v in self.bots.items() if (k[0], v) != (member_id, bot_id)}
+
     async def send(
         self, portal: Portal, bot_id: int, messages: Sequence[BotMessage]
     ) -> list[BotDelivery]:

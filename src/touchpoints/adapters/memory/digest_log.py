@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 import attrs
 
@@ -152,13 +153,29 @@ class MemoryDigestLog(MemoryRepository):
     async def set_messages(
         self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
     ) -> None:
+        await self._set_ids("message_id", portal_id, local_day, message_ids)
+
+    async def _set_ids(
+        self,
+        field: Literal["message_id", "rollup_message_id"],
+        portal_id: int,
+        local_day: date,
+        message_ids: Mapping[int, int],
+    ) -> None:
         for user_id in sorted(message_ids):
             key = (portal_id, user_id, local_day)
             await self._tx.lock(("digest", *key))
             entry: DigestEntry | None = self._tx.get(DIGEST, key)
             if entry is not None:
-                positive("message_id", message_ids[user_id])
-                self._tx.put(DIGEST, key, attrs.evolve(entry, message_id=message_ids[user_id]))
+                kept = message_ids[user_id]
+                positive(field, kept)
+                self._tx.put(
+                    DIGEST,
+                    key,
+                    attrs.evolve(entry, message_id=kept)
+                    if field == "message_id"
+                    else attrs.evolve(entry, rollup_message_id=kept),
+                )
 
     async def latest_messages(
         self, portal_id: int, user_ids: Sequence[int], *, through: date
@@ -173,3 +190,18 @@ class MemoryDigestLog(MemoryRepository):
             if entry.user_id not in latest or latest[entry.user_id][0] < entry.local_day:
                 latest[entry.user_id] = (entry.local_day, entry.message_id)
         return latest
+
+    async def set_rollup_messages(
+        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
+    ) -> None:
+        await self._set_ids("rollup_message_id", portal_id, local_day, message_ids)
+
+    async def rollup_messages(
+        self, portal_id: int, user_ids: Sequence[int], local_day: date
+    ) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for user_id in user_ids:
+            entry: DigestEntry | None = self._tx.get(DIGEST, (portal_id, user_id, local_day))
+            if entry is not None and entry.rollup_message_id is not None:
+                found[user_id] = entry.rollup_message_id
+        return found

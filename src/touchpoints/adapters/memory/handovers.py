@@ -33,6 +33,12 @@ class MemoryHandovers:
         found = [row for row in rows if not open_only or row.returned_at is None]
         return sorted(found, key=lambda row: (row.first_day, row.id or 0), reverse=True)
 
+    async def for_digest(self, portal_id: int, *, returned_since: datetime) -> list[Handover]:
+        since = utc("returned_since", returned_since)
+        rows: list[Handover] = self._tx.values(HANDOVERS, portal_id)
+        found = [row for row in rows if row.returned_at is None or row.returned_at >= since]
+        return sorted(found, key=lambda row: (row.first_day, row.id or 0), reverse=True)
+
     async def mark_returned(self, portal_id: int, handover_id: int, *, now: datetime) -> bool:
         at = utc("now", now)
         await self._tx.lock(("handover", handover_id))

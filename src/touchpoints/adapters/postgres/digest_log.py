@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from typing import Literal
 
 from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import digest_entry_from_row
@@ -128,7 +129,8 @@ class PostgresDigestLog(PostgresRepository):
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None:
         row = await self._db.fetchrow(
             """
-            SELECT portal_id, user_id, local_day, state, claimed_at, attempts, message_id
+            SELECT portal_id, user_id, local_day, state, claimed_at, attempts, message_id,
+                   rollup_message_id
             FROM digest_log
             WHERE portal_id = $1 AND user_id = $2 AND local_day = $3
             """,
@@ -210,15 +212,24 @@ class PostgresDigestLog(PostgresRepository):
     async def set_messages(
         self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
     ) -> None:
+        await self._set_ids("message_id", portal_id, local_day, message_ids)
+
+    async def _set_ids(
+        self,
+        column: Literal["message_id", "rollup_message_id"],
+        portal_id: int,
+        local_day: date,
+        message_ids: Mapping[int, int],
+    ) -> None:
         if not message_ids:
             return
         users = sorted(message_ids)
         await self._db.execute(
-            """
-            UPDATE digest_log AS d SET message_id = m.message_id
+            f"""
+            UPDATE digest_log AS d SET {column} = m.message_id
             FROM unnest($3::bigint[], $4::bigint[]) AS m (user_id, message_id)
             WHERE d.portal_id = $1 AND d.local_day = $2 AND d.user_id = m.user_id
-            """,
+            """,  # noqa: S608 - the column is one of two literals
             portal_id,
             local_day,
             users,
@@ -242,3 +253,25 @@ class PostgresDigestLog(PostgresRepository):
             through,
         )
         return {row["user_id"]: (row["local_day"], row["message_id"]) for row in rows}
+
+    async def set_rollup_messages(
+        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
+    ) -> None:
+        await self._set_ids("rollup_message_id", portal_id, local_day, message_ids)
+
+    async def rollup_messages(
+        self, portal_id: int, user_ids: Sequence[int], local_day: date
+    ) -> dict[int, int]:
+        if not user_ids:
+            return {}
+        rows = await self._db.fetch(
+            """
+            SELECT user_id, rollup_message_id FROM digest_log
+            WHERE portal_id = $1 AND user_id = ANY($2::bigint[]) AND local_day = $3
+              AND rollup_message_id IS NOT NULL
+            """,
+            portal_id,
+            list(user_ids),
+            local_day,
+        )
+        return {row["user_id"]: row["rollup_message_id"] for row in rows}

@@ -68,5 +68,18 @@ class PostgresHandovers(PostgresRepository):
         )
         return [handover_from_row(row) for row in rows]
 
+    async def for_digest(self, portal_id: int, *, returned_since: datetime) -> list[Handover]:
+        require_aware("returned_since", returned_since)
+        rows = await self._db.fetch(
+            """
+            SELECT * FROM handovers
+            WHERE portal_id = $1 AND (returned_at IS NULL OR returned_at >= $2)
+            ORDER BY first_day DESC, id DESC
+            """,
+            portal_id,
+            returned_since,
+        )
+        return [handover_from_row(row) for row in rows]
+
     async def mark_returned(self, portal_id: int, handover_id: int, *, now: datetime) -> bool:
         return await self._stamp_once("handovers", "returned_at", portal_id, handover_id, now=now)
