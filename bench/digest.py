@@ -11,7 +11,8 @@ The emulator and the seeding run in this process; each pass runs in a child proc
 own, not the emulator's. Usage, from the repository root:
 
     .venv/bin/python bench/digest.py [--portals 1000] [--users 20] [--latency-ms 20]
-        [--concurrency 16[,32,...]] [--tracemalloc] [--profile PATH] [--quick] [--bot]
+        [--concurrency 16[,32,...]] [--runners 1[,2,...]] [--tracemalloc] [--profile PATH]
+        [--quick] [--bot]
 
 ``--bot`` gives every portal the digest bot (``imbot`` scope, a registered bot): each
 digest is then one bot message with buttons. Either way the installing admin also gets the
@@ -20,6 +21,10 @@ the roll-up and "No next step"), whose titles serve the digests as well.
 
 Each ``--concurrency`` value runs a full pass on the same world (the digest log is emptied
 in between), then one more pass shows the cost of a pass that finds everything sent.
+``--runners N`` starts N pass processes at once on the same world, as N replicas' digest
+jobs would: they split the portals through the per-portal lease (a portal another runner
+holds or has settled is ``busy``); wall time is the slowest runner's, CPU the sum, and
+``busy`` shows the split. Each runner count runs its own full pass.
 ``--tracemalloc`` also measures the pass's peak Python allocation (and slows it down).
 ``--profile PATH`` writes a cProfile of the n-th pass's process to PATH.n. ``--quick`` is a smoke run: 50
 portals.
@@ -175,9 +180,50 @@ async def child_pass(
     trace: bool,
     profile: str | None,
     bot: bool = False,
+    runners: int = 1,
 ) -> dict[str, Any]:
-    """Run one pass in a child process while this loop keeps serving the emulator."""
+    """Run one pass in ``runners`` child processes at once while this loop keeps serving
+    the emulator; their results added up (wall time and memory: the largest)."""
     b24.reset_counters()
+    results = await asyncio.gather(
+        *(
+            _one_runner(
+                b24,
+                dsn,
+                concurrency,
+                trace=trace,
+                profile=f"{profile}.{n}" if profile and runners > 1 else profile,
+                bot=bot,
+            )
+            for n in range(1, runners + 1)
+        )
+    )
+    summary = {key: sum(r["summary"][key] for r in results) for key in results[0]["summary"]}
+    peaks = [r["tracemalloc_peak"] for r in results if r["tracemalloc_peak"] is not None]
+    return {
+        "summary": summary,
+        "seconds": max(r["seconds"] for r in results),
+        "cpu": sum(r["cpu"] for r in results),
+        "rss_before_mib": max(r["rss_before_mib"] for r in results),
+        "rss_peak_mib": max(r["rss_peak_mib"] for r in results),
+        "tracemalloc_peak": max(peaks) if peaks else None,
+        "round_trips": sum(r["round_trips"] for r in results),
+        "runners": [
+            {"sent": r["summary"]["sent"], "due": r["summary"]["due"], "busy": r["summary"]["busy"]}
+            for r in results
+        ],
+    }
+
+
+async def _one_runner(
+    b24: Bitrix24Emulator,
+    dsn: str,
+    concurrency: int,
+    *,
+    trace: bool,
+    profile: str | None,
+    bot: bool,
+) -> dict[str, Any]:
     profiler = ["-m", "cProfile", "-o", profile] if profile else []
     command = [
         sys.executable,
@@ -231,11 +277,15 @@ async def bench(args: argparse.Namespace) -> list[str]:
                 f"in {time.perf_counter() - started:.1f} s",
                 flush=True,
             )
-            runs = [(f"full, concurrency {c}", c, True) for c in args.concurrency]
+            runs = [
+                (f"full, concurrency {c}" + (f", {n} runners" if n > 1 else ""), c, True, n)
+                for n in args.runners
+                for c in args.concurrency
+            ]
             runs.append(
-                (f"again (all sent), concurrency {args.concurrency[-1]}", runs[-1][1], False)
+                (f"again (all sent), concurrency {args.concurrency[-1]}", runs[-1][1], False, 1)
             )
-            for index, (label, concurrency, fresh) in enumerate(runs, start=1):
+            for index, (label, concurrency, fresh, runners) in enumerate(runs, start=1):
                 if fresh:
                     await _empty_digest_log(dsn)
                 result = await child_pass(
@@ -245,10 +295,21 @@ async def bench(args: argparse.Namespace) -> list[str]:
                     trace=args.tracemalloc,
                     profile=f"{args.profile}.{index}" if args.profile else None,
                     bot=args.bot,
+                    runners=runners,
                 )
+                shown = label
+                if runners > 1:
+                    shown = label + (
+                        " ("
+                        + "; ".join(
+                            f"{r['due']} due, {r['busy']} busy, {r['sent']:,} sent"
+                            for r in result["runners"]
+                        )
+                        + ")"
+                    )
                 rows.append(
                     _row(
-                        label,
+                        shown,
                         result,
                         per_portal=[b24.requests(member) for member in floors],
                         floor=sum(floors.values()) if fresh else 0,
@@ -376,6 +437,8 @@ async def run_child(args: argparse.Namespace) -> dict[str, Any]:
             "sent": summary.sent,
             "failed": summary.failed,
             "failed_portals": summary.failed_portals,
+            "due": summary.due,
+            "busy": summary.busy,
         },
         "seconds": seconds,
         "cpu": cpu,
@@ -392,6 +455,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--concurrency", default="16")
+    parser.add_argument("--runners", default="1", help="pass processes at once, e.g. 1,2")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--bot", action="store_true", help="digests as bot messages")
@@ -402,6 +466,7 @@ def main() -> None:
     parser.add_argument("--oauth-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.concurrency = [int(value) for value in args.concurrency.split(",")]
+    args.runners = [int(value) for value in args.runners.split(",")]
     logging.basicConfig(level=logging.WARNING)
     if args.child:
         print(json.dumps(asyncio.run(run_child(args))), flush=True)
