@@ -100,6 +100,10 @@ async def seed(
     gate = asyncio.Semaphore(8)
 
     async def one(index: int) -> None:
+        async with gate:  # a few portals at a time, so the pool's connects never time out
+            await _seed_portal(index)
+
+    async def _seed_portal(index: int) -> None:
         launch = b24.install(admin_id=ADMIN, scope=BOT_SCOPE if bot else None)
         member_id = launch.form["member_id"]
         await b24.install_finish(member_id, send_install_event=False)
@@ -124,7 +128,7 @@ async def seed(
             ),
             installed_by=ADMIN,
         )
-        async with gate, storage.unit_of_work() as uow:
+        async with storage.unit_of_work() as uow:
             portal = await uow.portals.create(install, now=NOW)
             await uow.settings.put(portal.id, settings, now=NOW)
             if bot:
