@@ -69,18 +69,20 @@ class ActivitySync:
         self._lease_s = received_lease_s
 
     async def activity_changed(
-        self, portal: Portal, activity_id: int
+        self, portal: Portal, activity_id: int, *, ours: bool | None = None
     ) -> asyncio.Future[str] | None:
         """Queue a fetch of ``activity_id`` if it backs one of our touch-points.
 
-        Update and delete events alike: an event is a hint, the fetch decides.
+        Update and delete events alike: an event is a hint, the fetch decides. ``ours``:
+        whether it does, when the caller read it already (None: look it up).
 
         Returns a future resolved with ``synced``/``unchanged``/``orphaned``/``failed`` once
         the worker is through, or None for activities that are not ours (no REST call).
         """
-        async with self._storage.unit_of_work() as uow:
-            ours = await uow.touch_points.by_activity(portal.id, activity_id)
         if ours is None:
+            async with self._storage.reading() as uow:
+                ours = await uow.touch_points.by_activity(portal.id, activity_id) is not None
+        if not ours:
             return None
         entry = None
         if self._inbox is not None:

@@ -84,6 +84,12 @@ class MemoryStorage:
             tx.release()
 
     @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[UnitOfWork]:
+        """Reads of the committed state only; a write raises ``transaction.ReadOnly``."""
+        self._check_up()
+        yield MemoryUnitOfWork(Transaction(self._state, self._locks, read_only=True))
+
+    @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
         """Yields whether this caller holds the named lock for the block (one process here)."""
         self._check_up()
