@@ -274,6 +274,17 @@ class TouchPointRepository(Protocol):
         """
         ...
 
+    async def update_synced(
+        self, portal_id: int, touch_points: Sequence[TouchPoint]
+    ) -> list[TouchPoint]:
+        """Store what the CRM decides of each touch-point (its status, deadline, responsible,
+        ``completed_at`` and ``updated_at``), each read at its ``version``, in one statement.
+
+        Returns those stored (``version + 1``) in id order; one whose stored version moved
+        on, or that is gone, is left out (re-read it). Every other field stays as stored.
+        """
+        ...
+
     async def board(self, portal_id: int, query: BoardQuery) -> list[TouchPoint]:
         """Matching touch-points ordered by deadline, then id."""
         ...
