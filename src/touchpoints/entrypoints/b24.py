@@ -213,9 +213,10 @@ async def events(request: web.Request) -> web.Response:
             return _ok()
         # A delete is a hint like an update: the fetch decides (DESIGN.md §4).
         pending = await request.app[ACTIVITY_SYNC].activity_changed(portal, activity_id, ours=ours)
-        if pending is not None:
-            # Wait briefly so a quiet portal sees the change at once; a slow Bitrix24
-            # must not hold the answer (the worker finishes, §3.5).
+        if pending is not None and services.inbox is None:
+            # Kept in this process only: wait briefly, so the answer mostly follows the
+            # sync; a slow Bitrix24 must not hold it (the worker finishes, §3.5). With the
+            # inbox the event is durable before this point and answered at once.
             await asyncio.wait({pending}, timeout=EVENT_INLINE_BUDGET_S)
         return _ok()
     return _ok()
