@@ -6,7 +6,10 @@
     .venv/bin/python bench/app_process.py --quick
 
 This process hosts the Bitrix24 emulator (no latency, no rate limit: the app is what is
-measured) and the load; the app runs in a child process (the real aiohttp app, Postgres
+measured) and the load. The app talks to it through a replay server in a child process (each
+distinct request forwarded once, then answered from memory, so a board's batch costs what a
+bare server's answer does and the emulator's own CPU stays out of the figures). The app
+runs in a child process (the real aiohttp app, Postgres
 storage, the durable event inbox, its Bitrix24 bucket lifted as for a generous Enterprise
 limit), and so does a bare aiohttp server answering the same client: a board-sized body for
 ``GET``, ``{"ok": true}`` for a posted form. Both children's CPU is read from ``/proc``, so
@@ -33,6 +36,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -154,6 +158,51 @@ async def child_bare(port: int, body_bytes: int) -> None:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         return runner.cleanup
+
+    await _run_until_terminated(start)
+
+
+async def child_replay(port: int, upstream: str) -> None:
+    """Bitrix24 for the board at the cost of a bare server: each distinct REST request is
+    forwarded to the emulator once and its answer replayed from then on (a board's batch
+    is the same request every time), so the board's throughput is the app's, not the
+    emulator's."""
+    import aiohttp
+    from aiohttp import web
+
+    replies: dict[tuple[str, str, bytes], tuple[int, bytes, str]] = {}
+
+    async def start() -> Callable[[], Awaitable[None]]:
+        session = aiohttp.ClientSession()
+
+        async def relay(request: web.Request) -> web.Response:
+            body = await request.read()
+            key = (request.method, request.path_qs, body)
+            known = replies.get(key)
+            if known is None:
+                async with session.request(
+                    request.method,
+                    f"{upstream}{request.path_qs}",
+                    data=body,
+                    headers={"Content-Type": request.headers.get("Content-Type", "")},
+                ) as reply:
+                    known = (reply.status, await reply.read(), reply.content_type)
+                if known[0] == 200:
+                    replies[key] = known
+            status, payload, content_type = known
+            return web.Response(status=status, body=payload, content_type=content_type)
+
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", relay)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+
+        async def cleanup() -> None:
+            await runner.cleanup()
+            await session.close()
+
+        return cleanup
 
     await _run_until_terminated(start)
 
@@ -313,6 +362,17 @@ async def main(
                 found = re.search(r'name="tp-session" content="([^"]+)"', await r.text())
             assert found is not None
             headers = {"Authorization": f"Bearer {found.group(1)}"}
+            replay_port = free_port()
+            endpoint = urlsplit(b24.portal_endpoint(member_id))
+            upstream = f"{endpoint.scheme}://{endpoint.netloc}"
+            processes.append(
+                await spawn(
+                    ["--child", "replay", "--port", str(replay_port), "--upstream", upstream], env
+                )
+            )
+            await _wait_bare(http, f"http://127.0.0.1:{replay_port}/")
+            # The app reads its portal on every request: from now on it calls the replay.
+            await repoint(dsn, member_id, f"http://127.0.0.1:{replay_port}{endpoint.path}")
             async with http.get(f"{base}/api/v1/board", headers=headers) as r:
                 body = await r.read()
                 assert r.status == 200
@@ -334,6 +394,7 @@ async def main(
             await load(http, "POST", url=events_url, items=strangers[:100], concurrency=16)
             await load(http, "POST", url=events_url, items=mine[:100], concurrency=16)
 
+            await asyncio.sleep(2)  # the warm-up's syncs, which the answers did not wait for
             if round_trips:
                 await report_round_trips(
                     http,
@@ -367,11 +428,23 @@ async def main(
                 await stopped(process)
 
 
+async def repoint(dsn: str, member_id: str, endpoint: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(
+            "UPDATE portals SET client_endpoint = $2 WHERE member_id = $1", member_id, endpoint
+        )
+    finally:
+        await connection.close()
+
+
 async def _wait_bare(http: Any, url: str) -> None:
     for _ in range(100):
         try:
             async with http.get(url) as reply:
-                if reply.status == 200:
+                if reply.status < 500:
                     return
         except OSError:
             pass
@@ -457,7 +530,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--round-trips", action="store_true")
     parser.add_argument("--profile", help="write the app process's cProfile stats here")
-    parser.add_argument("--child", choices=["app", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["app", "bare", "replay"], help=argparse.SUPPRESS)
+    parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--body-bytes", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -465,5 +539,7 @@ if __name__ == "__main__":
         asyncio.run(child_app(args.port))
     elif args.child == "bare":
         asyncio.run(child_bare(args.port, args.body_bytes))
+    elif args.child == "replay":
+        asyncio.run(child_replay(args.port, args.upstream))
     else:
         asyncio.run(main(args.app_src, args.repeat, args.quick, args.round_trips, args.profile))

@@ -1,4 +1,5 @@
-"""``PostgresStorage``: the storage port on an asyncpg pool, one transaction per unit of work."""
+"""``PostgresStorage``: the storage port on an asyncpg pool, one transaction per unit of work,
+reads outside any transaction (``reading``) at one round trip per statement."""
 
 from __future__ import annotations
 
