@@ -182,6 +182,27 @@ async def test_a_portal_settles_only_once_every_claim_of_the_day_is_sent(
     assert (nobody, due_tomorrow) == (True, [portal.id])
 
 
+async def test_a_portal_settled_since_it_was_listed_is_not_leased_again(
+    storage: Storage, make: Make
+) -> None:
+    # Two runners list the portal as due; the first sends and settles it, then the second
+    # asks for the lease: it must not read the portal's users again.
+    portal = await make.portal(storage)
+    tomorrow = NOW + timedelta(days=1)
+    async with storage.unit_of_work() as uow:
+        log = uow.digest_log
+        listed = await log.due_portals(now=NOW)
+        await log.lease(portal.id, now=NOW, until=NOW + timedelta(minutes=5))
+        await log.claim_many(portal.id, [1], TODAY, now=NOW, stale_after_s=600)
+        await log.mark_many(portal.id, TODAY, {1: DigestState.SENT}, max_attempts=30)
+        await log.settle(portal.id, TODAY, next_at=tomorrow)
+        late = await log.lease(
+            portal.id, now=NOW + timedelta(seconds=1), until=NOW + timedelta(minutes=5)
+        )
+        next_day = await log.lease(portal.id, now=tomorrow, until=tomorrow + timedelta(minutes=5))
+    assert (listed, late, next_day) == ([portal.id], False, True)
+
+
 async def test_portals_needing_reauthorisation_are_never_due(storage: Storage, make: Make) -> None:
     portal = await make.portal(storage)
     async with storage.unit_of_work() as uow:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import attrs
 
+from touchpoints.domain.constraints import Id
 from touchpoints.domain.errors import ChainError, InvalidTransition, InvalidValue
 from touchpoints.domain.limits import NOTE_MAX
 
@@ -195,7 +196,7 @@ class OwnerRef:
     """The CRM record a touch-point belongs to."""
 
     type: EntityType
-    id: int = attrs.field(validator=_positive)
+    id: Id = attrs.field(validator=_positive)
 
 
 @attrs.frozen(kw_only=True)

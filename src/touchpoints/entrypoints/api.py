@@ -72,7 +72,10 @@ _SEARCH_LIMIT = 20
 
 
 async def renew_session(call: Call[Empty, RenewBody]) -> SessionReply:
-    """Exchange fresh frame auth (``BX24.getAuth()``) for a new session."""
+    """Renew the app session with fresh frame auth.
+
+    Exchange fresh frame auth (`BX24.getAuth()`) for a new session.
+    """
     services, body = call.services, call.body
     if not body.token or not body.member_id:
         raise InvalidInput({"auth_id": "is required", "member_id": "is required"})
@@ -112,6 +115,7 @@ async def renew_for(
 
 
 async def me(call: Call[Empty, Empty]) -> Me:
+    """Who am I."""
     return await me_of(call.ctx)
 
 
@@ -136,6 +140,7 @@ async def me_of(ctx: Context) -> Me:
 
 
 async def users(call: Call[Empty, Empty]) -> Users:
+    """The portal's users (names, photos)."""
     ctx = call.ctx
     found = await call.services.users.get(ctx.actor.portal.id, ctx.session.user_id, ctx.crm.users)
     return Users(users=[UserReply.of(user) for user in found])
@@ -145,6 +150,7 @@ async def users(call: Call[Empty, Empty]) -> Users:
 
 
 async def board(call: Call[BoardQuery, Empty]) -> BoardReply:
+    """The board in due-date columns."""
     ctx, query = call.ctx, call.params
     result = await touchpoints.get_board(
         ctx.use_case,
@@ -156,18 +162,21 @@ async def board(call: Call[BoardQuery, Empty]) -> BoardReply:
 
 
 async def create(call: Call[Empty, CreateBody]) -> TouchPointReply:
+    """Create a touch-point."""
     ctx, body = call.ctx, call.body
-    card = await touchpoints.create_touch_point(ctx.use_case, request=body.to_request())
+    card = await touchpoints.create_touch_point(ctx.use_case, request=body)
     return TouchPointReply.of(card, ctx.zone)
 
 
 async def read(call: Call[TouchPointPath, Empty]) -> TouchPointReply:
+    """Read a touch-point."""
     ctx = call.ctx
     card = await touchpoints.get_touch_point(ctx.use_case, touch_point_id=call.params.id)
     return TouchPointReply.of(card, ctx.zone)
 
 
 async def move(call: Call[TouchPointPath, MoveBody]) -> web.Response:
+    """Move (reschedule to a deadline or a local day, reassign)."""
     ctx, body = call.ctx, call.body
     if body.deadline is not None and body.day is not None:
         raise InvalidInput({"day": "give a deadline or a day, not both"})
@@ -185,6 +194,7 @@ async def move(call: Call[TouchPointPath, MoveBody]) -> web.Response:
 
 
 async def cancel(call: Call[TouchPointPath, Empty]) -> TouchPointReply:
+    """Cancel."""
     ctx = call.ctx
     card = await touchpoints.cancel_touch_point(
         ctx.use_case,
@@ -194,12 +204,13 @@ async def cancel(call: Call[TouchPointPath, Empty]) -> TouchPointReply:
 
 
 async def complete(call: Call[TouchPointPath, CompleteBody]) -> Completion:
+    """Complete, optionally with a follow-up."""
     ctx, body = call.ctx, call.body
     result = await touchpoints.complete_touch_point(
         ctx.use_case,
         touch_point_id=call.params.id,
         result_note=body.result_note,
-        follow_up=body.follow_up.to_request() if body.follow_up is not None else None,
+        follow_up=body.follow_up,
     )
     zone = ctx.zone
     return Completion(
@@ -209,12 +220,14 @@ async def complete(call: Call[TouchPointPath, CompleteBody]) -> Completion:
 
 
 async def chain(call: Call[TouchPointPath, Empty]) -> Items:
+    """The whole chain, oldest first."""
     ctx = call.ctx
     cards = await touchpoints.get_chain(ctx.use_case, touch_point_id=call.params.id)
     return Items(items=[TouchPointReply.of(card, ctx.zone) for card in cards])
 
 
 async def record_touch_points(call: Call[RecordPath, Empty]) -> RecordTouchPoints:
+    """A CRM record's touch-points (card tab)."""
     ctx = call.ctx
     owner = OwnerRef(call.params.owner_type, call.params.owner_id)
     cards = await touchpoints.record_touch_points(ctx.use_case, owner=owner)
@@ -227,6 +240,7 @@ async def record_touch_points(call: Call[RecordPath, Empty]) -> RecordTouchPoint
 
 
 async def search_records(call: Call[SearchQuery, Empty]) -> RecordSearch:
+    """Search CRM records by title."""
     query = call.params
     found = await call.ctx.crm.search_records(
         query.owner_type, query.q.strip(), limit=_SEARCH_LIMIT
@@ -237,6 +251,7 @@ async def search_records(call: Call[SearchQuery, Empty]) -> RecordSearch:
 
 
 async def followup_preview(call: Call[PreviewQuery, Empty]) -> DeadlineReply:
+    """The default follow-up deadline."""
     settings = call.ctx.settings
     now = call.services.clock.now()
     deadline = follow_up_deadline(now, call.params.from_ or now, settings)
@@ -244,8 +259,11 @@ async def followup_preview(call: Call[PreviewQuery, Empty]) -> DeadlineReply:
 
 
 async def presets(call: Call[Empty, Empty]) -> Presets:
-    """The quick dates of the card menu, the dialogs and the bulk bar, computed here so the
-    browser never redoes working days (DESIGN §3.6)."""
+    """Quick dates (local days) for moves and follow-ups.
+
+    The quick dates of the card menu, the dialogs and the bulk bar, computed here so the
+    browser never redoes working days (DESIGN §3.6).
+    """
     return presets_at(call.services.clock.now(), call.ctx.settings)
 
 
@@ -253,10 +271,12 @@ async def presets(call: Call[Empty, Empty]) -> Presets:
 
 
 async def get_settings(call: Call[Empty, Empty]) -> SettingsDocument:
+    """The portal's settings."""
     return SettingsDocument.of(call.ctx.settings)
 
 
 async def put_settings(call: Call[Empty, SettingsDocument]) -> SettingsDocument:
+    """Change the settings (admins)."""
     ctx, services = call.ctx, call.services
     saved = await account.update_settings(
         ctx.use_case,
@@ -267,6 +287,7 @@ async def put_settings(call: Call[Empty, SettingsDocument]) -> SettingsDocument:
 
 
 async def get_preferences(call: Call[Empty, Empty]) -> Preferences:
+    """My preferences."""
     preferences, settings = await account.get_preferences(call.ctx.use_case)
     return Preferences(
         digest_enabled=preferences.wants_digest(settings), rollup_enabled=preferences.wants_rollup
@@ -274,6 +295,7 @@ async def get_preferences(call: Call[Empty, Empty]) -> Preferences:
 
 
 async def put_preferences(call: Call[Empty, Preferences]) -> Preferences:
+    """Change my preferences."""
     saved = await account.set_preferences(
         call.ctx.use_case,
         digest_enabled=call.body.digest_enabled,
@@ -283,6 +305,7 @@ async def put_preferences(call: Call[Empty, Preferences]) -> Preferences:
 
 
 async def feedback(call: Call[Empty, FeedbackBody]) -> Ok:
+    """Send feedback."""
     await account.send_feedback(
         call.ctx.use_case,
         message=call.body.message,
@@ -292,11 +315,13 @@ async def feedback(call: Call[Empty, FeedbackBody]) -> Ok:
 
 
 async def export(call: Call[Empty, Empty]) -> Export:
+    """Export the portal's app data (admins)."""
     document = await account.export_portal(call.ctx.use_case)
     return Export.of(document)
 
 
 async def erase(call: Call[Empty, Empty]) -> None:
+    """Erase the portal's app data (admins)."""
     await account.erase_portal(call.ctx.use_case)
     call.services.users.forget(call.ctx.actor.portal.id)
 
@@ -304,135 +329,38 @@ async def erase(call: Call[Empty, Empty]) -> None:
 _TP = "/api/v1/touchpoints/{id}"
 
 ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/v1/session/renew", renew_session, auth=False, max_body=RENEW_MAX_BODY),
+    Route("GET", "/api/v1/me", me),
+    Route("GET", "/api/v1/users", users),
+    Route("GET", "/api/v1/board", board),
+    Route("POST", "/api/v1/touchpoints", create, status=201),
+    Route("GET", _TP, read),
     Route(
-        method="POST",
-        path="/api/v1/session/renew",
-        handler=renew_session,
-        summary="Renew the app session with fresh frame auth",
-        auth=False,
-        max_body=RENEW_MAX_BODY,
-    ),
-    Route(method="GET", path="/api/v1/me", handler=me, summary="Who am I"),
-    Route(
-        method="GET",
-        path="/api/v1/users",
-        handler=users,
-        summary="The portal's users (names, photos)",
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/board",
-        handler=board,
-        summary="The board in due-date columns",
-    ),
-    Route(
-        method="POST",
-        path="/api/v1/touchpoints",
-        handler=create,
-        summary="Create a touch-point",
-        status=201,
-    ),
-    Route(
-        method="GET",
-        path=_TP,
-        handler=read,
-        summary="Read a touch-point",
-    ),
-    Route(
-        method="PATCH",
-        path=_TP,
-        handler=move,
-        summary="Move (reschedule to a deadline or a local day, reassign)",
+        "PATCH",
+        _TP,
+        move,
         reply=TouchPointReply,
         reply_headers={bulk_api.UNDO_HEADER: bulk_api.UNDO_HEADER_DOC},
     ),
+    Route("DELETE", _TP, cancel),
+    Route("POST", _TP + "/complete", complete),
+    Route("GET", _TP + "/chain", chain),
+    Route("GET", "/api/v1/records/search", search_records),
+    Route("GET", "/api/v1/records/{owner_type}/{owner_id}/touchpoints", record_touch_points),
+    Route("GET", "/api/v1/followup-preview", followup_preview),
+    Route("GET", "/api/v1/presets", presets),
+    Route("GET", "/api/v1/settings", get_settings),
+    Route("PUT", "/api/v1/settings", put_settings),
+    Route("GET", "/api/v1/me/preferences", get_preferences),
+    Route("PUT", "/api/v1/me/preferences", put_preferences),
+    Route("POST", "/api/v1/feedback", feedback, status=201),
     Route(
-        method="DELETE",
-        path=_TP,
-        handler=cancel,
-        summary="Cancel",
-    ),
-    Route(
-        method="POST",
-        path=_TP + "/complete",
-        handler=complete,
-        summary="Complete, optionally with a follow-up",
-    ),
-    Route(
-        method="GET",
-        path=_TP + "/chain",
-        handler=chain,
-        summary="The whole chain, oldest first",
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/records/search",
-        handler=search_records,
-        summary="Search CRM records by title",
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/records/{owner_type}/{owner_id}/touchpoints",
-        handler=record_touch_points,
-        summary="A CRM record's touch-points (card tab)",
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/followup-preview",
-        handler=followup_preview,
-        summary="The default follow-up deadline",
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/presets",
-        handler=presets,
-        summary="Quick dates (local days) for moves and follow-ups",
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/settings",
-        handler=get_settings,
-        summary="The portal's settings",
-    ),
-    Route(
-        method="PUT",
-        path="/api/v1/settings",
-        handler=put_settings,
-        summary="Change the settings (admins)",
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/me/preferences",
-        handler=get_preferences,
-        summary="My preferences",
-    ),
-    Route(
-        method="PUT",
-        path="/api/v1/me/preferences",
-        handler=put_preferences,
-        summary="Change my preferences",
-    ),
-    Route(
-        method="POST",
-        path="/api/v1/feedback",
-        handler=feedback,
-        summary="Send feedback",
-        status=201,
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/portal/export",
-        handler=export,
-        summary="Export the portal's app data (admins)",
+        "GET",
+        "/api/v1/portal/export",
+        export,
         headers={"Content-Disposition": 'attachment; filename="touchpoints-export.json"'},
     ),
-    Route(
-        method="DELETE",
-        path="/api/v1/portal/data",
-        handler=erase,
-        summary="Erase the portal's app data (admins)",
-        status=204,
-    ),
+    Route("DELETE", "/api/v1/portal/data", erase, status=204),
     *reports_api.ROUTES,
     *placements_api.ROUTES,
     *bulk_api.ROUTES,

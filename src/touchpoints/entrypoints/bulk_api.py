@@ -18,18 +18,32 @@ UNDO_HEADER_DOC = (
 
 
 async def list_view(call: Call[ListParams, Empty]) -> TouchPointList:
+    """The list view: touch-points by deadline, keyset paged."""
     ctx = call.ctx
     page = await bulk.list_touch_points(ctx.use_case, call.params.to_request())
     return TouchPointList.of(page, ctx.zone)
 
 
 async def bulk_action(call: Call[Empty, BulkBody]) -> BulkOutcome:
+    """One action on many touch-points.
+
+    Each id is checked like a single call; one that fails is listed in `failed` and does not
+    stop the others. CRM writes go in `batch` requests of up to 50 commands. Reschedules and
+    reassignments offer an `undo`; completing and cancelling do not (Bitrix24 cannot reopen a
+    to-do).
+    """
     ctx = call.ctx
     outcome = await bulk.bulk_action(ctx.use_case, call.body.to_request())
     return BulkOutcome.of(outcome, ctx.zone)
 
 
 async def sweep(call: Call[Empty, SweepBody]) -> SweepResult:
+    """Move the overdue touch-points to a day.
+
+    Every overdue open touch-point the caller may see (at most 500, the most overdue first)
+    moves to the day, keeping its local time of day; a time already past today moves to the
+    next full hour. With `dry_run` nothing changes.
+    """
     ctx, body = call.ctx, call.body
     result = await bulk.sweep(
         ctx.use_case, to=body.target(), responsible_id=body.responsible_id, dry_run=body.dry_run
@@ -38,6 +52,12 @@ async def sweep(call: Call[Empty, SweepBody]) -> SweepResult:
 
 
 async def redeem(call: Call[Empty, UndoBody]) -> BulkOutcome:
+    """Undo a move, reassignment, bulk action or sweep.
+
+    Restores the previous deadline and responsible of each touch-point (in the CRM too),
+    except those changed since (`CHANGED_SINCE` in `failed`). A token works once (then 409
+    `UNDO_USED`), for its own user (403), for 15 minutes (then 409 `UNDO_EXPIRED`).
+    """
     ctx = call.ctx
     try:
         outcome = await undo.redeem_undo(ctx.use_case, token=call.body.token.strip())
@@ -50,10 +70,9 @@ async def redeem(call: Call[Empty, UndoBody]) -> BulkOutcome:
 
 ROUTES: tuple[Route, ...] = (
     Route(
-        method="GET",
-        path="/api/v1/touchpoints",
-        handler=list_view,
-        summary="The list view: touch-points by deadline, keyset paged",
+        "GET",
+        "/api/v1/touchpoints",
+        list_view,
         description=(
             "The touch-points the caller may see (others' only for admins and team viewers),"
             " ordered by deadline then id. `q` matches the to-dos' titles and notes, which"
@@ -64,39 +83,7 @@ ROUTES: tuple[Route, ...] = (
             " 400."
         ),
     ),
-    Route(
-        method="POST",
-        path="/api/v1/touchpoints/bulk",
-        handler=bulk_action,
-        summary="One action on many touch-points",
-        description=(
-            "Each id is checked like a single call; one that fails is listed in `failed` and"
-            " does not stop the others. CRM writes go in `batch` requests of up to 50"
-            " commands. Reschedules and reassignments offer an `undo`; completing and"
-            " cancelling do not (Bitrix24 cannot reopen a to-do)."
-        ),
-    ),
-    Route(
-        method="POST",
-        path="/api/v1/touchpoints/sweep",
-        handler=sweep,
-        summary="Move the overdue touch-points to a day",
-        description=(
-            "Every overdue open touch-point the caller may see (at most 500, the most overdue"
-            " first) moves to the day, keeping its local time of day; a time already past"
-            " today moves to the next full hour. With `dry_run` nothing changes."
-        ),
-    ),
-    Route(
-        method="POST",
-        path="/api/v1/undo",
-        handler=redeem,
-        summary="Undo a move, reassignment, bulk action or sweep",
-        description=(
-            "Restores the previous deadline and responsible of each touch-point (in the CRM"
-            " too), except those changed since (`CHANGED_SINCE` in `failed`). A token works"
-            " once (then 409 `UNDO_USED`), for its own user (403), for 15 minutes (then 409"
-            " `UNDO_EXPIRED`)."
-        ),
-    ),
+    Route("POST", "/api/v1/touchpoints/bulk", bulk_action),
+    Route("POST", "/api/v1/touchpoints/sweep", sweep),
+    Route("POST", "/api/v1/undo", redeem),
 )

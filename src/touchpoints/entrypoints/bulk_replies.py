@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from touchpoints.entrypoints.constraints import Count, Describe, Id
+from touchpoints.domain.constraints import Count, Describe, Id
 from touchpoints.entrypoints.http import to_api_error
 from touchpoints.entrypoints.replies import TouchPointReply
 from touchpoints.services.bulk import ListPage, SweepOutcome

@@ -7,6 +7,15 @@ from typing import Annotated, Any
 
 import attrs
 
+from touchpoints.domain.constraints import (
+    Constraint,
+    Describe,
+    Id,
+    Length,
+    NotBlank,
+    Range,
+    json_name,
+)
 from touchpoints.domain.limits import (
     BULK_MAX,
     CURSOR_MAX,
@@ -21,15 +30,6 @@ from touchpoints.domain.limits import (
 from touchpoints.domain.model import EntityType, Status, TouchPointType
 from touchpoints.domain.scheduling import Shift, SweepTarget
 from touchpoints.domain.settings import IntervalUnit
-from touchpoints.entrypoints.constraints import (
-    Constraint,
-    Describe,
-    Id,
-    Length,
-    NotBlank,
-    Range,
-    json_name,
-)
 from touchpoints.services.bulk import BulkAction, BulkRequest, ListRequest
 from touchpoints.services.errors import InvalidInput
 

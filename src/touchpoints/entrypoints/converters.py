@@ -20,9 +20,9 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.v import transform_error
 
+from touchpoints.domain.constraints import Constraint
 from touchpoints.domain.limits import FIRST_YEAR, LAST_YEAR
 from touchpoints.domain.model import EntityType, OwnerType, SmartProcess, entity_type
-from touchpoints.entrypoints.constraints import Constraint
 from touchpoints.entrypoints.inputs import parse_id
 from touchpoints.services.errors import InvalidInput
 

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from touchpoints.domain.constraints import Id
 from touchpoints.domain.handover import Handover
 from touchpoints.entrypoints.bulk_replies import FailedItem
-from touchpoints.entrypoints.constraints import Id
 from touchpoints.entrypoints.replies import copied
 from touchpoints.entrypoints.routes import Call, Route
 from touchpoints.entrypoints.wire import IN_PATH, Empty
@@ -77,6 +77,11 @@ class Handovers:
 
 
 async def start(call: Call[Empty, HandoverRequestBody]) -> HandoverOutcome:
+    """Hand a user's touch-points of a period to a colleague, with return.
+
+    Each touch-point is reassigned as a single call would be. When the period ends a
+    background pass gives back the ones still open and still the colleague's.
+    """
     ctx, body = call.ctx, call.body
     result = await handover.start_handover(
         ctx.use_case,
@@ -89,39 +94,21 @@ async def start(call: Call[Empty, HandoverRequestBody]) -> HandoverOutcome:
 
 
 async def listing(call: Call[Empty, Empty]) -> Handovers:
+    """The open hand-overs the caller gives or takes (all for team viewers)."""
     ctx = call.ctx
     found = await handover.list_handovers(ctx.use_case)
     return Handovers(items=[HandoverReply.of(h, ctx.zone) for h in found])
 
 
 async def end(call: Call[HandoverPath, Empty]) -> HandoverOutcome:
+    """End a hand-over now: what is still open goes back."""
     ctx = call.ctx
     result = await handover.end_handover(ctx.use_case, handover_id=call.params.id)
     return HandoverOutcome.of(result, ctx.zone)
 
 
 ROUTES: tuple[Route, ...] = (
-    Route(
-        method="POST",
-        path="/api/v1/handovers",
-        handler=start,
-        summary="Hand a user's touch-points of a period to a colleague, with return",
-        description=(
-            "Each touch-point is reassigned as a single call would be. When the period ends"
-            " a background pass gives back the ones still open and still the colleague's."
-        ),
-        status=201,
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/handovers",
-        handler=listing,
-        summary="The open hand-overs the caller gives or takes (all for team viewers)",
-    ),
-    Route(
-        method="DELETE",
-        path="/api/v1/handovers/{id}",
-        handler=end,
-        summary="End a hand-over now: what is still open goes back",
-    ),
+    Route("POST", "/api/v1/handovers", start, status=201),
+    Route("GET", "/api/v1/handovers", listing),
+    Route("DELETE", "/api/v1/handovers/{id}", end),
 )

@@ -87,18 +87,6 @@ def loads_bounded(raw: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise JsonRefused("not valid JSON") from None
 
 
-def plausible_email(value: str) -> bool:
-    """``local@domain.tld``: one ``@``, no whitespace, a dot inside the domain part.
-
-    The same shape as ``^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$``, checked with plain string
-    operations (that pattern backtracks on long runs of dots).
-    """
-    if value.split() != [value]:
-        return False
-    local, _, domain = value.partition("@")
-    return bool(local) and "@" not in domain and "." in domain[1:-1]
-
-
 # C0 controls, DEL, C1 controls (ESC and CSI start terminal escape sequences), and the
 # invisible marks that reorder or break what an operator reads (bidi overrides and
 # isolates, directional marks, line and paragraph separators).
@@ -138,6 +126,5 @@ __all__ = [
     "loads_bounded",
     "nesting_exceeds",
     "parse_id",
-    "plausible_email",
     "printable",
 ]

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import attrs
 
+from touchpoints.domain.constraints import Constraint, Describe, EveryKey
 from touchpoints.domain.model import OwnerType
-from touchpoints.entrypoints.constraints import Constraint, Describe, EveryKey
 from touchpoints.entrypoints.converters import (
     DYNAMIC_KEY_PATTERN,
     ENTITY_TYPE_PATTERN,
@@ -29,7 +29,7 @@ from touchpoints.entrypoints.wire import Empty
 if TYPE_CHECKING:
     from touchpoints.entrypoints.routes import Route
 
-_SUFFIXES = ("Reply", "Body", "Document")
+_SUFFIXES = ("Reply", "Body", "Request", "Document")
 
 _ERRORS = {
     "400": "malformed body or query; `fields` lists the offending fields",
@@ -90,7 +90,9 @@ class Schemas:
             return self._names[cls]
         name = cls.__name__
         for suffix in _SUFFIXES:
-            name = name.removesuffix(suffix)
+            if name.endswith(suffix):
+                name = name.removesuffix(suffix)
+                break
         if name in self.components:
             raise ValueError(f"two schemas named {name}")
         self._names[cls] = name

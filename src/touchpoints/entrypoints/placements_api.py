@@ -7,8 +7,8 @@ from typing import Annotated
 
 import attrs
 
+from touchpoints.domain.constraints import Describe, Id
 from touchpoints.domain.model import TouchPointType
-from touchpoints.entrypoints.constraints import Describe, Id
 from touchpoints.entrypoints.replies import TouchPointReply
 from touchpoints.entrypoints.routes import Call, Route
 from touchpoints.entrypoints.wire import IN_PATH, Empty
@@ -44,6 +44,7 @@ class ActivityReply:
 
 
 async def activity(call: Call[ActivityPath, Empty]) -> ActivityReply:
+    """What a CRM to-do is to the app (timeline menu)."""
     ctx = call.ctx
     standing = await adopt.activity_standing(ctx.use_case, activity_id=call.params.id)
     return ActivityReply(
@@ -56,6 +57,12 @@ async def activity(call: Call[ActivityPath, Empty]) -> ActivityReply:
 
 
 async def track(call: Call[ActivityPath, TrackBody]) -> TouchPointReply:
+    """Track a to-do made in Bitrix24 as a touch-point.
+
+    Reads the to-do with the caller's token; an open to-do on an enabled record becomes a
+    touch-point (the caller's own, or anyone's for admins and team viewers). Tracking one
+    that is already tracked returns it.
+    """
     ctx = call.ctx
     card = await adopt.track_activity(
         ctx.use_case, activity_id=call.params.id, type_=call.body.type
@@ -66,22 +73,6 @@ async def track(call: Call[ActivityPath, TrackBody]) -> TouchPointReply:
 _ACTIVITY = "/api/v1/activities/{id}"
 
 ROUTES: tuple[Route, ...] = (
-    Route(
-        method="GET",
-        path=_ACTIVITY,
-        handler=activity,
-        summary="What a CRM to-do is to the app (timeline menu)",
-    ),
-    Route(
-        method="POST",
-        path=_ACTIVITY + "/track",
-        handler=track,
-        summary="Track a to-do made in Bitrix24 as a touch-point",
-        description=(
-            "Reads the to-do with the caller's token; an open to-do on an enabled record"
-            " becomes a touch-point (the caller's own, or anyone's for admins and team"
-            " viewers). Tracking one that is already tracked returns it."
-        ),
-        status=201,
-    ),
+    Route("GET", _ACTIVITY, activity),
+    Route("POST", _ACTIVITY + "/track", track, status=201),
 )

@@ -16,13 +16,13 @@ import cattrs
 from attrs import AttrsInstance
 from cattrs.gen import make_dict_unstructure_fn, override
 
+from touchpoints.domain.constraints import Describe, Id, json_name
 from touchpoints.domain.crm import UserInfo
 from touchpoints.domain.model import EntityType, SmartProcess, Status, TouchPoint, TouchPointType
 from touchpoints.domain.portal import PortalStatus
 from touchpoints.domain.scheduling import Bucket, bucket_days
 from touchpoints.domain.settings import UserPreferences
 from touchpoints.domain.trusted import trusted
-from touchpoints.entrypoints.constraints import Describe, Id, json_name
 from touchpoints.entrypoints.converters import field_name
 from touchpoints.entrypoints.wire import SettingsDocument
 from touchpoints.services.account import PortalExport

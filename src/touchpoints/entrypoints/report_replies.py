@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from touchpoints.domain.constraints import Count, EveryKey, Id, OneOf, Range, Rate, json_name
 from touchpoints.domain.model import EntityType, OwnerType, TouchPointType
 from touchpoints.domain.reports import MAX_PERIOD_DAYS, Metrics
-from touchpoints.entrypoints.constraints import Count, EveryKey, Id, OneOf, Range, Rate, json_name
 from touchpoints.services.reports import COVERAGE_TYPES, Coverage, TeamReport
 
 

@@ -258,11 +258,13 @@ async def _for_period(
 
 
 async def summary(call: Call[ReportQuery, Empty]) -> ReportSummary:
+    """Follow-up report for a period."""
     _, result = await _for_period(call, reports.get_report)
     return ReportSummary.of(result)
 
 
 async def coverage(call: Call[CoverageQuery, Empty]) -> CoverageReply:
+    """Open deals and leads without an open touch-point (read live from the CRM)."""
     ctx, owner_type = call.ctx, call.params.owner_type
     result = await reports.get_coverage(
         ctx.use_case,
@@ -273,6 +275,7 @@ async def coverage(call: Call[CoverageQuery, Empty]) -> CoverageReply:
 
 
 async def users_csv(call: Call[ReportQuery, Empty]) -> web.Response:
+    """The per-user table of the report as CSV."""
     lang = call.ctx.lang
     period, result = await _for_period(call, reports.get_report)
     texts = call.services.catalogue.for_language(lang)
@@ -283,6 +286,7 @@ async def users_csv(call: Call[ReportQuery, Empty]) -> web.Response:
 
 
 async def touch_points_csv(call: Call[ReportQuery, Empty]) -> web.Response:
+    """The period's touch-points as CSV."""
     lang = call.ctx.lang
     period, listing = await _for_period(call, reports.list_period_touch_points)
     texts = call.services.catalogue.for_language(lang)
@@ -303,32 +307,19 @@ _PERIOD_RULE = (
 )
 
 ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/reports/summary", summary, description=_PERIOD_RULE),
+    Route("GET", "/api/v1/reports/coverage", coverage),
     Route(
-        method="GET",
-        path="/api/v1/reports/summary",
-        handler=summary,
-        summary="Follow-up report for a period",
-        description=_PERIOD_RULE,
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/reports/coverage",
-        handler=coverage,
-        summary="Open deals and leads without an open touch-point (read live from the CRM)",
-    ),
-    Route(
-        method="GET",
-        path="/api/v1/reports/users.csv",
-        handler=users_csv,
-        summary="The per-user table of the report as CSV",
+        "GET",
+        "/api/v1/reports/users.csv",
+        users_csv,
         description=_PERIOD_RULE + _CSV_NOTE,
         csv=True,
     ),
     Route(
-        method="GET",
-        path="/api/v1/reports/touchpoints.csv",
-        handler=touch_points_csv,
-        summary="The period's touch-points as CSV",
+        "GET",
+        "/api/v1/reports/touchpoints.csv",
+        touch_points_csv,
         description=_PERIOD_RULE
         + " Lists those created, due, completed, cancelled or deleted in the period; the"
         " header `X-Truncated: true` says the list was cut short." + _CSV_NOTE,

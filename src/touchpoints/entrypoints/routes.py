@@ -84,6 +84,24 @@ def _params(route: Route) -> type:
     return Declared.of(route.handler).params
 
 
+def _docs(handler: Handler) -> tuple[str, str]:
+    """A handler's summary (its docstring's first paragraph, without the full stop) and
+    description (the rest), each on one line as the OpenAPI document shows them."""
+    summary, _, rest = (inspect.getdoc(handler) or "").partition("\n\n")
+    return " ".join(summary.split()).removesuffix("."), " ".join(rest.split())
+
+
+def _summary(route: Route) -> str:
+    summary = _docs(route.handler)[0]
+    if not summary:
+        raise TypeError(f"{route.path}: its handler's docstring is the route's summary")
+    return summary
+
+
+def _description(route: Route) -> str:
+    return _docs(route.handler)[1]
+
+
 def _body(route: Route) -> type | None:
     return Declared.of(route.handler).body
 
@@ -92,9 +110,12 @@ def _reply(route: Route) -> type | None:
     return Declared.of(route.handler).reply
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class Route:
-    """One operation: where it is, what it reads, what it answers.
+    """One operation: where it is, what it reads, what it answers; a row of a route table,
+    ``Route(method, path, handler)`` with the rest by name.
+
+    The summary and description are the handler's docstring (its first paragraph, the rest).
 
     ``params``, ``body`` and ``reply`` (the attrs classes of the path and query, of the JSON
     body and of the JSON reply) are read off the handler's annotations (``Declared``);
@@ -105,17 +126,22 @@ class Route:
     method: str
     path: str
     handler: Handler
-    summary: str
-    params: type = attrs.field(default=attrs.Factory(_params, takes_self=True))
-    body: type | None = attrs.field(default=attrs.Factory(_body, takes_self=True))
-    reply: type | None = attrs.field(default=attrs.Factory(_reply, takes_self=True))
-    status: int = 200
-    auth: bool = True
-    csv: bool = False
-    max_body: int = MAX_BODY
-    description: str = ""
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    reply_headers: Mapping[str, tuple[dict[str, Any], str]] = attrs.field(factory=dict)
+    summary: str = attrs.field(default=attrs.Factory(_summary, takes_self=True))
+    params: type = attrs.field(default=attrs.Factory(_params, takes_self=True), kw_only=True)
+    body: type | None = attrs.field(default=attrs.Factory(_body, takes_self=True), kw_only=True)
+    reply: type | None = attrs.field(default=attrs.Factory(_reply, takes_self=True), kw_only=True)
+    status: int = attrs.field(default=200, kw_only=True)
+    auth: bool = attrs.field(default=True, kw_only=True)
+    csv: bool = attrs.field(default=False, kw_only=True)
+    max_body: int = attrs.field(default=MAX_BODY, kw_only=True)
+    description: str = attrs.field(
+        default=attrs.Factory(_description, takes_self=True),
+        kw_only=True,
+    )
+    headers: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
+    reply_headers: Mapping[str, tuple[dict[str, Any], str]] = attrs.field(
+        factory=dict, kw_only=True
+    )
 
 
 def query_lists(request: web.Request) -> dict[str, list[str]]:

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import attrs
 
+from touchpoints.domain.constraints import Describe, Title
 from touchpoints.domain.model import EntityType
-from touchpoints.entrypoints.constraints import Describe, Title
 from touchpoints.entrypoints.routes import Call, Route
 from touchpoints.entrypoints.wire import Empty
 from touchpoints.services.account import smart_processes
@@ -28,6 +28,7 @@ class SmartProcessesReply:
 
 
 async def listing(call: Call[Empty, Empty]) -> SmartProcessesReply:
+    """The portal's smart-process types (read live from the CRM)."""
     ctx = call.ctx
     enabled = ctx.use_case.settings.enabled_entities
     return SmartProcessesReply(
@@ -38,11 +39,4 @@ async def listing(call: Call[Empty, Empty]) -> SmartProcessesReply:
     )
 
 
-ROUTES: tuple[Route, ...] = (
-    Route(
-        method="GET",
-        path="/api/v1/smart-processes",
-        handler=listing,
-        summary="The portal's smart-process types (read live from the CRM)",
-    ),
-)
+ROUTES: tuple[Route, ...] = (Route("GET", "/api/v1/smart-processes", listing),)

@@ -2,8 +2,8 @@
 
 The converters (``converters``) parse them strictly; ``openapi`` describes the same
 classes, their limits read from the ``Annotated`` constraints both obey. A body that a use
-case takes as a request object turns into it with ``to_request()`` (the use cases cannot
-import these constraints, and the schema's names are the classes' names).
+case takes as a request object is that object where the shapes agree (``CreateBody`` is the
+use case's ``CreateRequest``), or turns into it with ``to_request()`` where they do not.
 """
 
 from __future__ import annotations
@@ -13,6 +13,15 @@ from typing import Annotated
 
 import attrs
 
+from touchpoints.domain.constraints import (
+    Email,
+    Id,
+    Length,
+    NotBlank,
+    OneOf,
+    Range,
+    json_name,
+)
 from touchpoints.domain.limits import (
     FEEDBACK_MAX,
     INTERVAL_MAX,
@@ -22,20 +31,9 @@ from touchpoints.domain.limits import (
     SEARCH_MAX,
     TIME_ZONE_MAX,
 )
-from touchpoints.domain.model import EntityType, OwnerRef, OwnerType, TouchPointType
+from touchpoints.domain.model import EntityType, OwnerType, TouchPointType
 from touchpoints.domain.reports import MAX_PERIOD_DAYS
 from touchpoints.domain.settings import IntervalUnit, PortalSettings
-from touchpoints.entrypoints.constraints import (
-    Email,
-    Id,
-    Length,
-    NotBlank,
-    Note,
-    OneOf,
-    Range,
-    Title,
-    json_name,
-)
 from touchpoints.entrypoints.converters import (
     parse_aware,
     path_id,
@@ -53,30 +51,10 @@ _TOKEN_MAX = 4_096
 # ------------------------------------------------------------------ request bodies
 
 
-@attrs.frozen(kw_only=True)
-class OwnerRefBody:
-    type: EntityType
-    id: Id
-
-
-@attrs.frozen(kw_only=True)
-class CreateBody:
-    owner: OwnerRefBody
-    type: TouchPointType
-    deadline: datetime
-    responsible_id: Id | None = None
-    title: Title | None = None
-    note: Note | None = None
-
-    def to_request(self) -> CreateRequest:
-        return CreateRequest(
-            owner=OwnerRef(self.owner.type, self.owner.id),
-            type=self.type,
-            deadline=self.deadline,
-            responsible_id=self.responsible_id,
-            title=self.title,
-            note=self.note,
-        )
+# Creating and following up take the use cases' own requests (their constraints are declared
+# there); the schema names them by those classes.
+CreateBody = CreateRequest
+FollowUpBody = FollowUpRequest
 
 
 @attrs.frozen(kw_only=True)
@@ -90,21 +68,9 @@ class MoveBody:
 
 
 @attrs.frozen(kw_only=True)
-class FollowUpBody:
-    deadline: datetime | None = None
-    type: TouchPointType | None = None
-    responsible_id: Id | None = None
-
-    def to_request(self) -> FollowUpRequest:
-        return FollowUpRequest(
-            deadline=self.deadline, type=self.type, responsible_id=self.responsible_id
-        )
-
-
-@attrs.frozen(kw_only=True)
 class CompleteBody:
     result_note: Annotated[str, Length(NOTE_MAX, minimum=1)]
-    follow_up: FollowUpBody | None = None
+    follow_up: FollowUpRequest | None = None
 
 
 # The domain validates the settings and lists all its findings at once (PortalSettings.create).
@@ -280,7 +246,6 @@ __all__ = [
     "FeedbackBody",
     "FollowUpBody",
     "MoveBody",
-    "OwnerRefBody",
     "Preferences",
     "PreferencesBody",
     "PreviewQuery",

@@ -377,7 +377,8 @@ class DigestLogRepository(Protocol):
 
     async def lease(self, portal_id: int, *, now: datetime, until: datetime) -> bool:
         """Take the portal for one runner until ``until``; False when another runner's
-        lease has not expired at ``now``."""
+        lease has not expired at ``now``, or the portal is left alone until later than
+        ``now`` (``schedule``, ``settle``: another runner settled it since it was listed)."""
         ...
 
     async def schedule(self, portal_id: int, *, next_at: datetime | None) -> None:

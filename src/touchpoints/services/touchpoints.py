@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 import attrs
 
+from touchpoints.domain.constraints import Id, Note, Title
 from touchpoints.domain.crm import TodoSpec
 from touchpoints.domain.errors import InvalidTransition
 from touchpoints.domain.limits import NOTE_MAX, TITLE_MAX
@@ -72,21 +73,24 @@ class Board:
 
 @attrs.frozen(kw_only=True)
 class CreateRequest:
+    """A new touch-point: the CRM record, the kind of contact, when and whose."""
+
     owner: OwnerRef
     type: TouchPointType
     deadline: datetime
-    responsible_id: int | None = None
-    title: str | None = None
-    note: str | None = None
+    responsible_id: Id | None = None
+    title: Title | None = None
+    note: Note | None = None
 
 
 @attrs.frozen(kw_only=True)
 class FollowUpRequest:
-    """``None`` fields fall back to the default interval, the same type and responsible."""
+    """The next touch-point of a chain; fields left out fall back to the default interval,
+    the same type and the same responsible."""
 
     deadline: datetime | None = None
     type: TouchPointType | None = None
-    responsible_id: int | None = None
+    responsible_id: Id | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from touchpoints.domain.constraints import plausible_email
 from touchpoints.entrypoints import wire
 from touchpoints.entrypoints.forms import parse_bracket_form, split_key
 from touchpoints.entrypoints.inputs import (
@@ -16,7 +17,6 @@ from touchpoints.entrypoints.inputs import (
     loads_bounded,
     nesting_exceeds,
     parse_id,
-    plausible_email,
 )
 from touchpoints.services.errors import InvalidInput
 

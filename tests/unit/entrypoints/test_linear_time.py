@@ -21,9 +21,10 @@ from aiohttp.test_utils import make_mocked_request
 from touchpoints.adapters.bitrix24 import transport
 from touchpoints.adapters.bitrix24.redact import redact
 from touchpoints.domain import digest, messages
+from touchpoints.domain.constraints import plausible_email
 from touchpoints.entrypoints import b24, placements, reports_api, wire
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form, split_key
-from touchpoints.entrypoints.inputs import loads_bounded, parse_id, plausible_email
+from touchpoints.entrypoints.inputs import loads_bounded, parse_id
 from touchpoints.services.errors import InvalidInput
 
 MIB = 1024 * 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp import web
 
 from touchpoints.entrypoints.replies import Ok
@@ -38,3 +39,22 @@ def test_a_handler_making_its_own_response_names_its_reply_on_the_route() -> Non
     named = Route(method="GET", path="/x", handler=_answers_itself, summary="x", reply=Ok)
 
     assert (bare.reply, named.reply) == (None, Ok)
+
+
+async def _documented(call: Call[Empty, Empty]) -> Ok:
+    """Say hello.
+
+    The longer story, over
+    two lines.
+    """
+    return Ok(ok=True)
+
+
+def test_a_route_takes_its_summary_and_description_from_the_handler_docstring() -> None:
+    route = Route("GET", "/x", _documented)
+    assert (route.summary, route.description) == ("Say hello", "The longer story, over two lines.")
+
+
+def test_a_route_whose_handler_has_no_docstring_needs_a_summary() -> None:
+    with pytest.raises(TypeError, match="/x"):
+        Route("GET", "/x", _answers_ok)

@@ -125,6 +125,8 @@ class MemoryDigestLog(MemoryRepository):
         day: _Day = self._tx.get(DIGEST_DAYS, portal_id) or _Day()
         if day.leased_until is not None and day.leased_until > now:
             return False
+        if day.next_at is not None and day.next_at > now:
+            return False
         self._tx.put(DIGEST_DAYS, portal_id, attrs.evolve(day, leased_until=until))
         return True
 

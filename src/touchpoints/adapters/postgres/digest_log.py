@@ -156,12 +156,13 @@ class PostgresDigestLog(PostgresRepository):
         require_aware("now", now)
         require_aware("until", until)
         # One atomic statement: of two runners leasing at once, the second waits for the
-        # first's row and then finds its lease unexpired.
+        # first's row and then finds its lease unexpired, or the portal settled.
         won = await self._db.fetchval(
             """
             INSERT INTO digest_days AS d (portal_id, leased_until) VALUES ($1, $3)
             ON CONFLICT (portal_id) DO UPDATE SET leased_until = EXCLUDED.leased_until
-            WHERE d.leased_until IS NULL OR d.leased_until <= $2
+            WHERE (d.leased_until IS NULL OR d.leased_until <= $2)
+              AND (d.next_at IS NULL OR d.next_at <= $2)
             RETURNING true
             """,
             portal_id,

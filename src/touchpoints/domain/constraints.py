@@ -1,5 +1,7 @@
-"""Constraints on JSON fields, declared once in ``Annotated`` types and read by both the
-converters (``wire``) and the OpenAPI schema builder (``openapi``).
+"""Constraints on values that arrive from outside, declared once in ``Annotated`` types on
+the classes that carry them (the API's bodies and the use cases' requests) and read by both
+the edge's converters (``entrypoints.converters``) and its OpenAPI schema builder
+(``entrypoints.openapi``); ``schema`` says a constraint in JSON Schema's words.
 
 The limits themselves live in ``touchpoints.domain.limits``.
 """
@@ -13,7 +15,18 @@ from typing import Annotated, Any
 import attrs
 
 from touchpoints.domain.limits import EMAIL_MAX, MAX_ID, NOTE_MAX, TITLE_MAX
-from touchpoints.entrypoints.inputs import plausible_email
+
+
+def plausible_email(value: str) -> bool:
+    """``local@domain.tld``: one ``@``, no whitespace, a dot inside the domain part.
+
+    The same shape as ``^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$``, checked with plain string
+    operations (that pattern backtracks on long runs of dots).
+    """
+    if value.split() != [value]:
+        return False
+    local, _, domain = value.partition("@")
+    return bool(local) and "@" not in domain and "." in domain[1:-1]
 
 
 class Constraint:
@@ -91,7 +104,7 @@ class NotBlank(Constraint):
 
 @attrs.frozen
 class EmailShape(Constraint):
-    """``local@domain.tld`` (``inputs.plausible_email``); the empty string means none."""
+    """``local@domain.tld`` (``plausible_email``); the empty string means none."""
 
     def problem(self, value: Any) -> str | None:
         if isinstance(value, str) and value and not plausible_email(value):
