@@ -93,17 +93,22 @@ def pg_cipher() -> TokenCipher:
     return TokenCipher(TEST_SECRET)
 
 
+async def empty_database(dsn: str) -> None:
+    """Delete every row the tests write (the session database is shared by the tests)."""
+    connection = await asyncpg.connect(libpq_url(dsn))
+    try:
+        # Every table references portals ON DELETE CASCADE, so this empties them all.
+        await connection.execute("TRUNCATE portals, abuse_budget RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
 async def pg_storage(pg_dsn: str, pg_cipher: TokenCipher) -> AsyncIterator[PostgresStorage]:
     """``PostgresStorage`` on the session database, emptied before the test."""
     storage = await PostgresStorage.open(pg_dsn, pg_cipher, min_size=1, max_size=8)
     try:
-        connection = await asyncpg.connect(libpq_url(pg_dsn))
-        try:
-            # Every table references portals ON DELETE CASCADE, so this empties them all.
-            await connection.execute("TRUNCATE portals, abuse_budget RESTART IDENTITY CASCADE")
-        finally:
-            await connection.close()
+        await empty_database(pg_dsn)
         yield storage
     finally:
         await storage.close()

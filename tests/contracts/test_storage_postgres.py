@@ -345,6 +345,44 @@ async def test_the_pool_replaces_connections_the_server_killed(
     assert not after & before
 
 
+async def test_a_reading_block_replaces_a_connection_the_server_killed_while_idle(
+    pg_storage: PostgresStorage, raw: asyncpg.Connection, make: Make
+) -> None:
+    portal = await make.portal(pg_storage)
+    before = await _backend_pids(raw)
+    await raw.execute(
+        """
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'touchpoints'
+        """
+    )
+    await asyncio.sleep(0.05)
+    async with pg_storage.reading() as uow:
+        assert await uow.portals.get(portal.id) == portal
+    after = await _backend_pids(raw)
+    assert after
+    assert not after & before
+
+
+async def test_an_exclusive_lock_is_released_before_its_connection_is_pooled_again(
+    pg_storage: PostgresStorage, raw: asyncpg.Connection
+) -> None:
+    async with pg_storage.exclusive("reconciliation") as got:
+        assert got
+        held = await raw.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+    # The pool does not reset released connections (``keep_session``): the holder unlocks.
+    left = await raw.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    async with pg_storage.exclusive("reconciliation") as again:
+        assert again
+    assert (held, left) == (1, 0)
+
+
 async def test_a_connection_lost_inside_a_unit_of_work_is_reported_unavailable_and_healed(
     pg_storage: PostgresStorage, raw: asyncpg.Connection, make: Make
 ) -> None:

@@ -8,6 +8,8 @@ query string goes through the class's own ``__init__`` (and its validators) as b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import MemberDescriptorType
 from typing import Any, TypeVar
 
 import attrs
@@ -15,6 +17,8 @@ import attrs
 T = TypeVar("T")
 
 _SET = object.__setattr__
+
+Setter = Callable[[Any, Any], None]
 
 
 def trusted(cls: type[T], values: dict[str, Any]) -> T:
@@ -24,16 +28,29 @@ def trusted(cls: type[T], values: dict[str, Any]) -> T:
     converted, valid value: no converter, validator or ``__attrs_post_init__`` runs.
     """
     instance = object.__new__(cls)
-    for name in _names(cls):
-        _SET(instance, name, values[name])
+    for name, put in _setters(cls):
+        put(instance, values[name])
     return instance
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_SETTERS: dict[type, tuple[tuple[str, Setter], ...]] = {}
 
 
-def _names(cls: type) -> tuple[str, ...]:
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(field.name for field in attrs.fields(cls))
-    return names
+def _setters(cls: type) -> tuple[tuple[str, Setter], ...]:
+    """Each field's name and how to set it: the slot's own descriptor (a frozen class's
+    ``__setattr__`` refuses, and looking the name up on every call costs twice as much)."""
+    setters = _SETTERS.get(cls)
+    if setters is None:
+        setters = _SETTERS[cls] = tuple(
+            (field.name, _setter(cls, field.name)) for field in attrs.fields(cls)
+        )
+    return setters
+
+
+def _setter(cls: type, name: str) -> Setter:
+    for klass in cls.__mro__:
+        slot = klass.__dict__.get(name)
+        if isinstance(slot, MemberDescriptorType):
+            put: Setter = slot.__set__
+            return put
+    return lambda instance, value: _SET(instance, name, value)

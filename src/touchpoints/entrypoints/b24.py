@@ -149,6 +149,10 @@ async def _remember_language(
             )
 
 
+# The activity events that may change one of our touch-points.
+_SYNCED_EVENTS = frozenset({"ONCRMACTIVITYUPDATE", "ONCRMACTIVITYDELETE"})
+
+
 async def events(request: web.Request) -> web.Response:
     """``POST /b24/events``: verify ``application_token`` before anything else, answer fast.
 
@@ -181,9 +185,16 @@ async def events(request: web.Request) -> web.Response:
             await bot.register_bot(services, updated.id)
             count_event(request, event, "handled")
             return _ok()
-        portal = await installation.verify_portal(
-            services.storage, member_id, application_token, clock=services.clock
-        )
+        activity_id = parse_id(text(form, "data", "FIELDS", "ID"))
+        ours: bool | None = None
+        if event in _SYNCED_EVENTS and activity_id is not None:
+            portal, ours = await installation.verify_activity_event(
+                services.storage, member_id, application_token, activity_id, clock=services.clock
+            )
+        else:
+            portal = await installation.verify_portal(
+                services.storage, member_id, application_token, clock=services.clock
+            )
     except Unauthenticated as exc:
         return refused(request, event, exc, log)
     except RateLimited as exc:
@@ -194,7 +205,6 @@ async def events(request: web.Request) -> web.Response:
         await _on_uninstall(services, portal)
         return _ok()
     if event in ("ONCRMACTIVITYUPDATE", "ONCRMACTIVITYDELETE", "ONCRMACTIVITYADD"):
-        activity_id = parse_id(text(form, "data", "FIELDS", "ID"))
         if activity_id is None:
             return web.json_response(
                 {"code": "BAD_REQUEST", "message": "no activity id"}, status=400
@@ -202,10 +212,11 @@ async def events(request: web.Request) -> web.Response:
         if event == "ONCRMACTIVITYADD":
             return _ok()
         # A delete is a hint like an update: the fetch decides (DESIGN.md §4).
-        pending = await request.app[ACTIVITY_SYNC].activity_changed(portal, activity_id)
-        if pending is not None:
-            # Wait briefly so a quiet portal sees the change at once; a slow Bitrix24
-            # must not hold the answer (the worker finishes, §3.5).
+        pending = await request.app[ACTIVITY_SYNC].activity_changed(portal, activity_id, ours=ours)
+        if pending is not None and services.inbox is None:
+            # Kept in this process only: wait briefly, so the answer mostly follows the
+            # sync; a slow Bitrix24 must not hold it (the worker finishes, §3.5). With the
+            # inbox the event is durable before this point and answered at once.
             await asyncio.wait({pending}, timeout=EVENT_INLINE_BUDGET_S)
         return _ok()
     return _ok()

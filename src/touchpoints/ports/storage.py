@@ -161,6 +161,17 @@ class PortalRepository(Protocol):
 
     async def get_by_member_id(self, member_id: str) -> Portal | None: ...
 
+    async def get_with_settings(
+        self, portal_id: int
+    ) -> tuple[Portal, PortalSettings | None] | None:
+        """The portal and its stored settings (None: never saved), in one read."""
+        ...
+
+    async def get_for_event(self, member_id: str, activity_id: int) -> tuple[Portal, bool] | None:
+        """The portal of ``member_id`` and whether one of its touch-points tracks
+        ``activity_id``, in one read (an activity event's verification and first question)."""
+        ...
+
     async def create(self, install: PortalInstall, *, now: datetime) -> Portal:
         """Raises: PortalExists."""
         ...
@@ -263,6 +274,17 @@ class TouchPointRepository(Protocol):
 
         Returns it with ``version + 1``. Raises: ConcurrentUpdate when the stored version
         moved on; InvalidReference when a chain link points outside the portal.
+        """
+        ...
+
+    async def update_synced(
+        self, portal_id: int, touch_points: Sequence[TouchPoint]
+    ) -> list[TouchPoint]:
+        """Store what the CRM decides of each touch-point (its status, deadline, responsible,
+        ``completed_at`` and ``updated_at``), each read at its ``version``, in one statement.
+
+        Returns those stored (``version + 1``) in id order; one whose stored version moved
+        on, or that is gone, is left out (re-read it). Every other field stays as stored.
         """
         ...
 
@@ -506,6 +528,15 @@ class Storage(Protocol):
     """Opens units of work; the composition root owns its lifetime."""
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    def reading(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Repositories for reads only, outside any transaction: each read sees what is
+        committed when it runs (on Postgres one round trip each, no BEGIN or COMMIT).
+
+        For request paths that read once, or a few times independently of each other; a
+        write in such a block is a bug (the in-memory adapter refuses it).
+        """
+        ...
 
     def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
         """A lock across every process on this database; yields False when another holds it.

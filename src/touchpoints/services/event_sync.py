@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 import attrs
 
@@ -26,7 +27,7 @@ from touchpoints.domain.crm import Activity
 from touchpoints.domain.model import TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.ports.clock import Clock
-from touchpoints.ports.crm import CrmConnector, CrmError
+from touchpoints.ports.crm import Crm, CrmConnector, CrmError
 from touchpoints.ports.event_inbox import EventInbox, InboxEntry
 from touchpoints.ports.storage import ConcurrentUpdate, Storage, StorageError
 
@@ -69,18 +70,20 @@ class ActivitySync:
         self._lease_s = received_lease_s
 
     async def activity_changed(
-        self, portal: Portal, activity_id: int
+        self, portal: Portal, activity_id: int, *, ours: bool | None = None
     ) -> asyncio.Future[str] | None:
         """Queue a fetch of ``activity_id`` if it backs one of our touch-points.
 
-        Update and delete events alike: an event is a hint, the fetch decides.
+        Update and delete events alike: an event is a hint, the fetch decides. ``ours``:
+        whether it does, when the caller read it already (None: look it up).
 
         Returns a future resolved with ``synced``/``unchanged``/``orphaned``/``failed`` once
         the worker is through, or None for activities that are not ours (no REST call).
         """
-        async with self._storage.unit_of_work() as uow:
-            ours = await uow.touch_points.by_activity(portal.id, activity_id)
         if ours is None:
+            async with self._storage.reading() as uow:
+                ours = await uow.touch_points.by_activity(portal.id, activity_id) is not None
+        if not ours:
             return None
         entry = None
         if self._inbox is not None:
@@ -184,34 +187,91 @@ class ActivitySync:
                 extra={"portal_id": portal.id, "count": len(activity_ids)},
             )
             return {}
+        # What each id converges to: its activity, or None once Bitrix24 confirmed it gone.
+        targets: dict[int, Activity | None] = {i: activities.get(i) for i in activity_ids}
+        for absent_id in set(absent) - gone:
+            del targets[absent_id]
         outcomes: dict[int, str] = {}
-        for activity_id in activity_ids:
+        todo = list(activity_ids)
+        for attempt in range(WRITE_ATTEMPTS):
             try:
-                async with self._storage.unit_of_work() as uow:
-                    touch_point = await uow.touch_points.by_activity(portal.id, activity_id)
-                if touch_point is None:
-                    outcomes[activity_id] = "ignored"
-                    continue
-                activity = activities.get(activity_id)
-                if activity is None and activity_id not in gone:
-                    outcomes[activity_id] = "unchanged"
-                    continue
-                outcomes[activity_id] = await converge(
-                    storage=self._storage,
-                    connector=self._connector,
-                    clock=self._clock,
-                    portal=portal,
-                    touch_point_id=touch_point.id,
-                    activity=activity,
-                )
+                raced = await self._store(portal, todo, targets, outcomes)
             except StorageError as exc:
                 log.warning("event sync could not write: %s", type(exc).__name__)
-                outcomes[activity_id] = "failed"
-        return outcomes
+                outcomes.update(dict.fromkeys(todo, "failed"))
+                return outcomes
+            if not raced or attempt == WRITE_ATTEMPTS - 1:
+                outcomes.update(dict.fromkeys(raced, "failed"))
+                return outcomes
+            # Another writer got there between our read and our write: read the CRM again,
+            # so racing handlers converge on its latest state, not on whoever wrote last.
+            todo = await self._refetch(crm, raced, targets, outcomes)
+        return outcomes  # pragma: no cover - the loop returns
+
+    async def _store(
+        self,
+        portal: Portal,
+        activity_ids: Sequence[int],
+        targets: dict[int, Activity | None],
+        outcomes: dict[int, str],
+    ) -> list[int]:
+        """Converge the batch's touch-points in one unit of work (one read, one write);
+        returns the activity ids whose rows changed meanwhile."""
+        now = self._clock.now()
+        async with self._storage.unit_of_work() as uow:
+            rows = await uow.touch_points.by_activities(portal.id, activity_ids)
+            by_activity = {tp.activity_id: tp for tp in rows}
+            changed: dict[int, TouchPoint] = {}
+            for activity_id in activity_ids:
+                current = by_activity.get(activity_id)
+                if current is None:
+                    outcomes[activity_id] = "ignored"
+                    continue
+                # Not in ``targets``: unreadable but not confirmed gone, so left as it is.
+                after = current
+                if activity_id in targets:
+                    after = _converged(current, targets[activity_id], now)
+                if after == current:
+                    outcomes[activity_id] = "unchanged"
+                else:
+                    changed[activity_id] = after
+            stored = await uow.touch_points.update_synced(portal.id, list(changed.values()))
+        written = {tp.activity_id for tp in stored}
+        for activity_id in written:
+            outcomes[activity_id] = "orphaned" if targets[activity_id] is None else "synced"
+        return [activity_id for activity_id in changed if activity_id not in written]
+
+    async def _refetch(
+        self,
+        crm: Crm,
+        raced: list[int],
+        targets: dict[int, Activity | None],
+        outcomes: dict[int, str],
+    ) -> list[int]:
+        """Read ``raced``'s activities again (a confirmed deletion stays one); returns the
+        ids to write again, the unreadable ones marked failed."""
+        readable = [i for i in raced if targets[i] is not None]
+        try:
+            fresh = await crm.get_activities(readable) if readable else {}
+        except CrmError:
+            fresh = {}
+        again = []
+        for activity_id in raced:
+            if targets[activity_id] is None:
+                again.append(activity_id)
+            elif activity_id in fresh:
+                targets[activity_id] = fresh[activity_id]
+                again.append(activity_id)
+            else:
+                outcomes[activity_id] = "failed"  # unreadable now: the next event or pass decides
+        return again
 
 
 def _converge(touch_point: TouchPoint, activity: Activity | None, clock: Clock) -> TouchPoint:
-    now = clock.now()
+    return _converged(touch_point, activity, clock.now())
+
+
+def _converged(touch_point: TouchPoint, activity: Activity | None, now: datetime) -> TouchPoint:
     if activity is None:
         # Bitrix24 answered that the activity does not exist (callers confirm it first).
         return touch_point.mark_orphaned(now=now)

@@ -223,8 +223,37 @@ async def verify_portal(
     """
     if not member_id or not application_token:
         raise Unauthenticated("member_id and application_token are required")
-    async with storage.unit_of_work() as uow:
+    async with storage.reading() as uow:
         portal = await uow.portals.get_by_member_id(member_id)
+    return await _verified(storage, portal, application_token, clock=clock)
+
+
+async def verify_activity_event(
+    storage: Storage,
+    member_id: str | None,
+    application_token: str | None,
+    activity_id: int,
+    *,
+    clock: Clock,
+) -> tuple[Portal, bool]:
+    """``verify_portal`` for an event about ``activity_id``, and whether one of our
+    touch-points tracks it: both in one read, which is all that an event about someone
+    else's activity costs.
+
+    Raises:
+        Unauthenticated: as ``verify_portal``.
+    """
+    if not member_id or not application_token:
+        raise Unauthenticated("member_id and application_token are required")
+    async with storage.reading() as uow:
+        found = await uow.portals.get_for_event(member_id, activity_id)
+    portal = await _verified(storage, found[0] if found else None, application_token, clock=clock)
+    return portal, found is not None and found[1]
+
+
+async def _verified(
+    storage: Storage, portal: Portal | None, application_token: str, *, clock: Clock
+) -> Portal:
     if portal is None:
         # Compare anyway so an unknown portal takes as long as a wrong token.
         Secret("x" * 32).matches(application_token)

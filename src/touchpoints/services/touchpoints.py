@@ -138,7 +138,7 @@ async def get_board(
     """Open touch-points in due-date columns in the portal's time zone, with live titles."""
     storage, crm, clock, actor, settings = ctx.storage, ctx.crm, ctx.clock, ctx.actor, ctx.settings
     now = clock.now()
-    async with storage.unit_of_work() as uow:
+    async with storage.reading() as uow:
         _check_responsible_filter(actor, settings, responsible_id)
         if responsible_id is not None:
             responsibles: frozenset[int] | None = frozenset({responsible_id})

@@ -14,9 +14,15 @@ from touchpoints.adapters.memory.checks import (
     utc_or_none,
     utc_tokens,
 )
-from touchpoints.adapters.memory.transaction import PORTALS, MemoryRepository
+from touchpoints.adapters.memory.transaction import (
+    PORTALS,
+    SETTINGS,
+    TOUCH_POINTS,
+    MemoryRepository,
+)
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
 from touchpoints.domain.secrets import Secret
+from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.storage import InvalidReference, PortalExists
 
 
@@ -35,6 +41,24 @@ class MemoryPortals(MemoryRepository):
             (p for p in self._tx.values(PORTALS) if p.member_id == member_id),
             None,
         )
+
+    async def get_with_settings(
+        self, portal_id: int
+    ) -> tuple[Portal, PortalSettings | None] | None:
+        portal = await self.get(portal_id)
+        if portal is None:
+            return None
+        settings: PortalSettings | None = self._tx.get(SETTINGS, portal_id)
+        return portal, settings
+
+    async def get_for_event(self, member_id: str, activity_id: int) -> tuple[Portal, bool] | None:
+        portal = await self.get_by_member_id(member_id)
+        if portal is None:
+            return None
+        tracked = any(
+            tp.activity_id == activity_id for tp in self._tx.values(TOUCH_POINTS, portal.id)
+        )
+        return portal, tracked
 
     async def _require_unique_member(self, member_id: str, portal_id: int | None) -> None:
         await self._tx.lock(("member", member_id))

@@ -3,8 +3,8 @@
 Each unit of work is a transaction (``transaction.Transaction``): reads see the committed
 state overlaid with its own writes, writes take row locks held until it ends, and they are
 applied at once when the block ends normally or dropped on an exception. Deleting a portal
-cascades to every row of it. The contract suite in tests/contracts runs the same tests
-against this and ``PostgresStorage``.
+cascades to every row of it. ``reading`` reads the committed state and refuses writes. The
+contract suite in tests/contracts runs the same tests against this and ``PostgresStorage``.
 """
 
 from __future__ import annotations
@@ -82,6 +82,12 @@ class MemoryStorage:
             tx.commit()
         finally:
             tx.release()
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[UnitOfWork]:
+        """Reads of the committed state only; a write raises ``transaction.ReadOnly``."""
+        self._check_up()
+        yield MemoryUnitOfWork(Transaction(self._state, self._locks, read_only=True))
 
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:

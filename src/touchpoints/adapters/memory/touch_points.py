@@ -105,6 +105,33 @@ class MemoryTouchPoints(MemoryRepository):
         self._tx.put(TOUCH_POINTS, tp.id, stored)
         return stored
 
+    async def update_synced(
+        self, portal_id: int, touch_points: Sequence[TouchPoint]
+    ) -> list[TouchPoint]:
+        stored: list[TouchPoint] = []
+        for tp in sorted(touch_points, key=lambda tp: tp.id):
+            if tp.portal_id != portal_id:
+                continue
+            utc("deadline", tp.deadline)
+            utc("updated_at", tp.updated_at)
+            utc_or_none("completed_at", tp.completed_at)
+            await self._tx.lock(("touch_point", tp.id))
+            current = self._in_portal(portal_id, tp.id)
+            if current is None or current.version != tp.version:
+                continue
+            synced = attrs.evolve(
+                current,
+                status=tp.status,
+                deadline=tp.deadline,
+                responsible_id=tp.responsible_id,
+                completed_at=tp.completed_at,
+                updated_at=tp.updated_at,
+                version=current.version + 1,
+            )
+            self._tx.put(TOUCH_POINTS, tp.id, synced)
+            stored.append(synced)
+        return stored
+
     async def board(self, portal_id: int, query: BoardQuery) -> list[TouchPoint]:
         return self._filtered(portal_id, query)
 

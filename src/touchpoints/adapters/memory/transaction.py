@@ -80,6 +80,10 @@ def _portal_of(table: str, key: Hashable, value: Any) -> int:
     return owned
 
 
+class ReadOnly(AssertionError):
+    """A repository wrote inside ``Storage.reading()``: a bug of the caller."""
+
+
 @attrs.define
 class RowLock:
     """A row's lock and how many transactions hold or wait for it (unused ones are dropped)."""
@@ -94,11 +98,18 @@ class Transaction:
     ``locks`` is shared by every transaction on ``committed``: the row locks of the storage.
     """
 
-    def __init__(self, committed: Committed, locks: dict[Hashable, RowLock]) -> None:
+    def __init__(
+        self, committed: Committed, locks: dict[Hashable, RowLock], *, read_only: bool = False
+    ) -> None:
         self._committed = committed
         self._locks = locks
         self._writes: dict[tuple[str, Hashable], Any] = {}
         self._held: list[Hashable] = []
+        self._read_only = read_only
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise ReadOnly("a write inside Storage.reading(): use a unit of work")
 
     @property
     def committed(self) -> Committed:
@@ -108,6 +119,7 @@ class Transaction:
     # -- locks
 
     async def lock(self, key: Hashable) -> None:
+        self._check_writable()
         if key in self._held:
             return
         locks = self._locks
@@ -172,9 +184,11 @@ class Transaction:
     # -- writes
 
     def put(self, table: str, key: Hashable, value: Any) -> None:
+        self._check_writable()
         self._writes[(table, key)] = value
 
     def delete(self, table: str, key: Hashable) -> None:
+        self._check_writable()
         self._writes[(table, key)] = _DELETED
 
     def commit(self) -> None:

@@ -6,16 +6,22 @@ from datetime import datetime
 from typing import Literal
 
 import asyncpg
+import attrs
 
 from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.db import Db, PostgresRepository, require_aware
-from touchpoints.adapters.postgres.rows import portal_from_row
+from touchpoints.adapters.postgres.rows import portal_from_row, settings_from_row
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
 from touchpoints.domain.secrets import Secret
+from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.storage import InvalidReference
 
 # The columns ``_set`` may write: only these names are ever joined into its SQL.
 _Column = Literal["application_token", "status", "app_id", "uninstall_requested_at"]
+
+
+# The settings columns ``settings_from_row`` reads, for reads joined to a portal.
+_SETTINGS_COLUMNS = ", ".join(f"s.{field.name}" for field in attrs.fields(PortalSettings))
 
 
 def _affected(status: str) -> int:
@@ -60,6 +66,39 @@ class PostgresPortals(PostgresRepository):
         return self._portal(
             await self._db.fetchrow("SELECT * FROM portals WHERE member_id = $1", member_id)
         )
+
+    async def get_with_settings(
+        self, portal_id: int
+    ) -> tuple[Portal, PortalSettings | None] | None:
+        # No settings column shares a name with a portals column, so one flat row holds both.
+        row = await self._db.fetchrow(
+            f"""
+            SELECT p.*, s.portal_id IS NOT NULL AS has_settings, {_SETTINGS_COLUMNS}
+            FROM portals p LEFT JOIN settings s ON s.portal_id = p.id
+            WHERE p.id = $1
+            """,  # noqa: S608 - the column list is our own constant
+            portal_id,
+        )
+        if row is None:
+            return None
+        return portal_from_row(row, self._cipher), (
+            settings_from_row(row) if row["has_settings"] else None
+        )
+
+    async def get_for_event(self, member_id: str, activity_id: int) -> tuple[Portal, bool] | None:
+        row = await self._db.fetchrow(
+            """
+            SELECT p.*, EXISTS (
+                SELECT 1 FROM touchpoints t WHERE t.portal_id = p.id AND t.activity_id = $2
+            ) AS tracks_activity
+            FROM portals p WHERE p.member_id = $1
+            """,
+            member_id,
+            activity_id,
+        )
+        if row is None:
+            return None
+        return portal_from_row(row, self._cipher), bool(row["tracks_activity"])
 
     async def create(self, install: PortalInstall, *, now: datetime) -> Portal:
         row = await self._db.fetchrow(

@@ -8,7 +8,15 @@ import asyncpg
 import attrs
 
 from touchpoints.adapters.postgres.crypto import TokenCipher
-from touchpoints.domain.model import OwnerRef, Status, TouchPoint, TouchPointType, entity_type
+from touchpoints.domain.model import (
+    EntityType,
+    OwnerRef,
+    OwnerType,
+    Status,
+    TouchPoint,
+    TouchPointType,
+    entity_type,
+)
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalStatus
 from touchpoints.domain.settings import IntervalUnit, PortalSettings, UserPreferences
 from touchpoints.domain.trusted import trusted
@@ -67,15 +75,21 @@ def preferences_from_row(row: asyncpg.Record) -> UserPreferences:
     return UserPreferences(**_columns(UserPreferences, row))
 
 
+# Enum members by stored value: a dict lookup, not ``Enum.__call__`` (a board reads 200 rows).
+_TYPES: dict[str, TouchPointType] = {member.value: member for member in TouchPointType}
+_STATUSES: dict[str, Status] = {member.value: member for member in Status}
+_ENTITY_TYPES: dict[str, EntityType] = {member.value: member for member in OwnerType}
+
+
 def touch_point_from_row(row: asyncpg.Record) -> TouchPoint:
     """A ``touchpoints`` row, trusted: it was validated before it was stored and the table's
     constraints hold it (times are ``timestamptz``, hence aware and read back in UTC)."""
     values = dict(row.items())
-    values["owner"] = trusted(
-        OwnerRef, {"type": entity_type(values["owner_type"]), "id": values["owner_id"]}
-    )
-    values["type"] = TouchPointType(values["type"])
-    values["status"] = Status(values["status"])
+    stored_type = values["owner_type"]
+    owner_type = _ENTITY_TYPES.get(stored_type) or entity_type(stored_type)
+    values["owner"] = trusted(OwnerRef, {"type": owner_type, "id": values["owner_id"]})
+    values["type"] = _TYPES[values["type"]]
+    values["status"] = _STATUSES[values["status"]]
     return trusted(TouchPoint, values)
 
 

@@ -1,13 +1,14 @@
-"""``PostgresStorage``: the storage port on an asyncpg pool, one transaction per unit of work."""
+"""``PostgresStorage``: the storage port on an asyncpg pool, one transaction per unit of work,
+reads outside any transaction (``reading``) at one round trip per statement."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from asyncpg.transaction import Transaction
@@ -15,7 +16,7 @@ from asyncpg.transaction import Transaction
 from touchpoints.adapters.postgres.bots import PostgresBots
 from touchpoints.adapters.postgres.budget import PostgresAbuseBudget
 from touchpoints.adapters.postgres.crypto import TokenCipher
-from touchpoints.adapters.postgres.db import Db, is_closed
+from touchpoints.adapters.postgres.db import Db, is_closed, keep_session
 from touchpoints.adapters.postgres.digest_log import PostgresDigestLog
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
@@ -58,6 +59,66 @@ class PostgresUnitOfWork(UnitOfWork):
         self.undo = PostgresUndo(db)
         self.handovers = PostgresHandovers(db)
         self.bots = PostgresBots(db)
+
+
+class _ReadingDb(Db):
+    """The connection of a ``reading`` block: each statement commits on its own.
+
+    A pooled connection may have died while idle, which shows up at its first statement;
+    a read is safe to repeat, so that one statement is tried once more on a fresh
+    connection (as ``_begin`` does for BEGIN) before the database is reported unavailable.
+    """
+
+    __slots__ = ("_fresh", "_tried")
+
+    def __init__(
+        self,
+        connection: PooledConnection,
+        fresh: Callable[[PooledConnection], Awaitable[PooledConnection]],
+    ) -> None:
+        super().__init__(connection)
+        self._fresh = fresh
+        self._tried = False
+
+    @property
+    def connection(self) -> PooledConnection:
+        """The connection in use now (to release when the block ends)."""
+        connection: PooledConnection = self._connection  # type: ignore[assignment]
+        return connection
+
+    async def _run(
+        self, name: str, query: str, args: tuple[object, ...], chain_id: int | None = None
+    ) -> Any:
+        with self._translating(chain_id):
+            if not self._tried:
+                self._tried = True
+                try:
+                    return await getattr(self._connection, name)(query, *args)
+                except DRIVER_ERRORS as exc:
+                    died = is_closed(self._connection) or isinstance(
+                        exc, asyncpg.InternalClientError
+                    )
+                    if not died or translate(exc, connection_closed=True) is None:
+                        raise
+                self._connection = await self._fresh(self.connection)
+            return await getattr(self._connection, name)(query, *args)
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._run("fetch", query, args)
+        return rows
+
+    async def fetchrow(
+        self, query: str, *args: object, chain_id: int | None = None
+    ) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._run("fetchrow", query, args, chain_id)
+        return row
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        return await self._run("fetchval", query, args)
+
+    async def execute(self, query: str, *args: object) -> str:
+        status: str = await self._run("execute", query, args)
+        return status
 
 
 def _unavailable(exc: BaseException, connection_closed: bool = True) -> Exception | None:
@@ -113,6 +174,7 @@ class PostgresStorage:
                 server_settings={"application_name": "touchpoints"},
                 # asyncpg's default size, or none: unnamed statements only.
                 statement_cache_size=100 if statement_cache else 0,
+                reset=keep_session,
             )
         except DRIVER_ERRORS as exc:
             if (error := _unavailable(exc)) is None:
@@ -213,6 +275,27 @@ class PostgresStorage:
             yield PostgresUnitOfWork(db, self._cipher)
 
     @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[UnitOfWork]:
+        """Reads without a transaction: each statement sees what is committed when it runs.
+
+        One round trip per statement (no BEGIN, no COMMIT), for the request paths that read
+        once or a few independent times (authentication, the board, the events).
+
+        Raises:
+            StorageUnavailable: the database cannot be reached.
+        """
+
+        async def fresh(dead: PooledConnection) -> PooledConnection:
+            await self._release(dead, discard=True)
+            return await self._acquire()
+
+        db = _ReadingDb(await self._acquire(), fresh)
+        try:
+            yield PostgresUnitOfWork(db, self._cipher)
+        finally:
+            await self._release(db.connection, discard=is_closed(db.connection))
+
+    @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
         """Hold the advisory lock ``name`` for the block when nobody else holds it.
 
@@ -223,6 +306,9 @@ class PostgresStorage:
             hashlib.sha256(f"touchpoints:{name}".encode()).digest()[:8], "big", signed=True
         )
         connection = await self._acquire()
+        # Whether the connection may go back to the pool: the pool does not reset session
+        # state (``keep_session``), so one whose lock is not known to be released is dropped.
+        clean = False
         try:
             try:
                 got = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))
@@ -230,14 +316,17 @@ class PostgresStorage:
                 if (error := translate(exc, connection_closed=is_closed(connection))) is None:
                     raise
                 raise error from exc
+            clean = not got
             try:
                 yield got
             finally:
                 if got:
                     with contextlib.suppress(*DRIVER_ERRORS):
-                        await connection.execute("SELECT pg_advisory_unlock($1)", key)
+                        clean = bool(
+                            await connection.fetchval("SELECT pg_advisory_unlock($1)", key)
+                        )
         finally:
-            await self._release(connection, discard=is_closed(connection))
+            await self._release(connection, discard=not clean or is_closed(connection))
 
     async def ping(self) -> None:
         """Raises: StorageUnavailable when the database is unreachable or not migrated."""

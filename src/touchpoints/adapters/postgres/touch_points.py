@@ -131,6 +131,42 @@ class PostgresTouchPoints(PostgresRepository):
             raise InvalidReference(f"no touch-point {tp.id} in portal {tp.portal_id}")
         raise ConcurrentUpdate(f"touch-point {tp.id} changed since version {tp.version}")
 
+    async def update_synced(
+        self, portal_id: int, touch_points: Sequence[TouchPoint]
+    ) -> list[TouchPoint]:
+        mine = [tp for tp in touch_points if tp.portal_id == portal_id]
+        if not mine:
+            return []
+        for tp in mine:
+            require_aware("deadline", tp.deadline)
+            require_aware("updated_at", tp.updated_at)
+            require_aware("completed_at", tp.completed_at)
+        return await self._many(
+            """
+            WITH stored AS (
+            UPDATE touchpoints t SET
+                status = u.status, deadline = u.deadline, responsible_id = u.responsible_id,
+                completed_at = u.completed_at, updated_at = u.updated_at,
+                version = t.version + 1
+            FROM unnest(
+                $2::bigint[], $3::integer[], $4::text[], $5::timestamptz[], $6::bigint[],
+                $7::timestamptz[], $8::timestamptz[]
+            ) AS u (id, version, status, deadline, responsible_id, completed_at, updated_at)
+            WHERE t.portal_id = $1 AND t.id = u.id AND t.version = u.version
+            RETURNING t.*
+            )
+            SELECT * FROM stored ORDER BY id
+            """,
+            portal_id,
+            [tp.id for tp in mine],
+            [tp.version for tp in mine],
+            [tp.status.value for tp in mine],
+            [tp.deadline for tp in mine],
+            [tp.responsible_id for tp in mine],
+            [tp.completed_at for tp in mine],
+            [tp.updated_at for tp in mine],
+        )
+
     async def board(self, portal_id: int, query: BoardQuery) -> list[TouchPoint]:
         return await self._filtered(portal_id, query)
 
