@@ -74,7 +74,7 @@ from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.digest_job import board_link
-from touchpoints.ports.storage import BotStatus, PortalBot
+from touchpoints.ports.digests import BotStatus, PortalBot
 from touchpoints.services.bot_digest import app_links
 from touchpoints.services.digest import run_digest_pass
 

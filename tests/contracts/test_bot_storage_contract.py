@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from tests.contracts.conftest import NOW, Make
 from touchpoints.domain.settings import UserPreferences
-from touchpoints.ports.storage import BotStatus, DigestState, PortalBot, Storage
+from touchpoints.ports.digests import BotStatus, DigestState, PortalBot
+from touchpoints.ports.storage import Storage
 
 TODAY = NOW.date()
 DAY = timedelta(days=1)

@@ -9,7 +9,8 @@ import pytest
 
 from tests.contracts.conftest import NOW, Make
 from touchpoints.domain.portal import PortalStatus
-from touchpoints.ports.storage import DigestState, InvalidReference, Storage
+from touchpoints.ports.digests import DigestState
+from touchpoints.ports.storage import InvalidReference, Storage
 
 TODAY = date(2026, 3, 2)
 LATER = NOW + timedelta(minutes=5)

@@ -15,10 +15,10 @@ from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPointType
 from touchpoints.domain.portal import PortalStatus
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import IntervalUnit, PortalSettings, UserPreferences
+from touchpoints.ports.digests import DigestState
 from touchpoints.ports.storage import (
     BoardQuery,
     ConcurrentUpdate,
-    DigestState,
     DuplicateActivity,
     Feedback,
     InvalidReference,

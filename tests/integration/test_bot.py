@@ -25,7 +25,7 @@ from touchpoints.domain.scheduling import add_working_days, current_local_day
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.digest_job import board_link
-from touchpoints.ports.storage import BotStatus, DigestState
+from touchpoints.ports.digests import BotStatus, DigestState
 from touchpoints.services.bot_digest import app_links
 from touchpoints.services.digest import DigestSummary, run_digest_pass
 

@@ -27,8 +27,9 @@ from touchpoints.domain.portal import Portal, PortalStatus
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.digest_job import board_link
+from touchpoints.ports.digests import DigestEntry, DigestState
 from touchpoints.ports.messaging import Notification
-from touchpoints.ports.storage import DigestEntry, DigestState, Storage
+from touchpoints.ports.storage import Storage
 from touchpoints.services.digest import (
     STALE_CLAIM_S,
     DigestSummary,

@@ -11,8 +11,8 @@ from tests.postgres import TEST_SECRET
 from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.digest import digest_tag
+from touchpoints.ports.digests import DigestState
 from touchpoints.ports.messaging import Notification
-from touchpoints.ports.storage import DigestState
 from touchpoints.services.digest import PORTAL_BUDGET_S, STALE_CLAIM_S
 
 

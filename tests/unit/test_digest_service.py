@@ -20,8 +20,8 @@ from touchpoints.domain.portal import Portal, PortalStatus
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.ports.crm import CrmPermissionDenied, CrmUnavailable
+from touchpoints.ports.digests import DigestState
 from touchpoints.ports.messaging import Delivery, Notification
-from touchpoints.ports.storage import DigestState
 from touchpoints.services.digest import (
     MAX_ATTEMPTS,
     PORTAL_BUDGET_S,

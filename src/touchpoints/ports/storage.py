@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Protocol
 
 import attrs
@@ -24,6 +23,7 @@ from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, Portal
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.domain.undo import UndoRecord
+from touchpoints.ports.digests import BotRepository, DigestLogRepository
 from touchpoints.ports.reports import ReportRepository
 
 # ------------------------------------------------------------------ failures
@@ -111,44 +111,6 @@ class PendingTodo:
     previous_id: int | None = None
     activity_id: int | None = None
     id: int | None = None
-
-
-class DigestState(enum.Enum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-
-
-@attrs.frozen(kw_only=True)
-class DigestEntry:
-    portal_id: int
-    user_id: int
-    local_day: date
-    state: DigestState
-    claimed_at: datetime
-    attempts: int = 1
-    message_id: int | None = None  # the bot message this digest went out as
-    rollup_message_id: int | None = None  # the manager's roll-up message of that day
-
-
-class BotStatus(enum.Enum):
-    REGISTERED = "registered"
-    UNAVAILABLE = "unavailable"  # no ``imbot`` scope: the digest goes as notifications
-    # Bitrix24 confirmed the bot is gone (ONIMBOTV2DELETE): notifications until re-registered.
-    DELETED = "deleted"
-
-
-@attrs.frozen(kw_only=True)
-class PortalBot:
-    """The portal's digest bot: registered (with its id) or unavailable, and since when."""
-
-    status: BotStatus
-    bot_id: int | None
-    updated_at: datetime
-
-    @property
-    def usable_id(self) -> int | None:
-        return self.bot_id if self.status is BotStatus.REGISTERED else None
 
 
 # ------------------------------------------------------------------ repositories
@@ -321,109 +283,6 @@ class TouchPointRepository(Protocol):
         """The portal's touch-points among ``touch_point_ids``, in id order (others' ids and
         unknown ones are left out)."""
         ...
-
-
-class DigestLogRepository(Protocol):
-    async def claim(
-        self, portal_id: int, user_id: int, local_day: date, *, now: datetime, stale_after_s: float
-    ) -> bool:
-        """Claim the (portal, user, local day) digest; exactly one concurrent claimer wins.
-
-        A failed entry, or a pending one older than ``stale_after_s`` (its sender crashed),
-        may be claimed again; a sent one never.
-        """
-        ...
-
-    async def mark(
-        self, portal_id: int, user_id: int, local_day: date, state: DigestState
-    ) -> None: ...
-
-    async def claim_many(
-        self,
-        portal_id: int,
-        user_ids: Sequence[int],
-        local_day: date,
-        *,
-        now: datetime,
-        stale_after_s: float,
-    ) -> list[int]:
-        """``claim`` for each of ``user_ids`` in one statement; returns those won, sorted.
-
-        The same guarantees as ``claim`` for each user: exactly one concurrent claimer
-        wins; a failed or stale pending entry is claimed again (one more attempt).
-        """
-        ...
-
-    async def mark_many(
-        self,
-        portal_id: int,
-        local_day: date,
-        states: Mapping[int, DigestState],
-        *,
-        max_attempts: int,
-    ) -> int:
-        """``mark`` each user's entry with its state in one statement.
-
-        A ``failed`` outcome of an entry already claimed ``max_attempts`` times is not
-        written: the claim stays pending, so only a pass that finds it stale retries it.
-        Returns how many were left pending so.
-        """
-        ...
-
-    async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None: ...
-
-    async def due_portals(self, *, now: datetime) -> list[int]:
-        """The active portals a pass at ``now`` looks at, in id order: those whose next
-        digest is due (never scheduled, or its ``next_at`` has come) and that no runner
-        holds a lease on."""
-        ...
-
-    async def lease(self, portal_id: int, *, now: datetime, until: datetime) -> bool:
-        """Take the portal for one runner until ``until``; False when another runner's
-        lease has not expired at ``now``, or the portal is left alone until later than
-        ``now`` (``schedule``, ``settle``: another runner settled it since it was listed)."""
-        ...
-
-    async def schedule(self, portal_id: int, *, next_at: datetime | None) -> None:
-        """Leave the portal alone until ``next_at`` (None: the next pass) and end the lease."""
-        ...
-
-    async def settle(self, portal_id: int, local_day: date, *, next_at: datetime) -> bool:
-        """``schedule`` the portal for ``next_at`` if every digest claimed for
-        ``local_day`` was sent; otherwise only end the lease. Returns whether it settled."""
-        ...
-
-    async def set_messages(
-        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
-    ) -> None:
-        """Keep each user's bot message id of that day (one statement for them all)."""
-        ...
-
-    async def latest_messages(
-        self, portal_id: int, user_ids: Sequence[int], *, through: date
-    ) -> dict[int, tuple[date, int]]:
-        """Each user's most recent day up to ``through`` with a bot message, and its id."""
-        ...
-
-    async def set_rollup_messages(
-        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
-    ) -> None:
-        """Keep each manager's roll-up message id of that day (one statement for them all)."""
-        ...
-
-    async def rollup_messages(
-        self, portal_id: int, user_ids: Sequence[int], local_day: date
-    ) -> dict[int, int]:
-        """The roll-up message ids kept for that day: a resend updates them."""
-        ...
-
-
-class BotRepository(Protocol):
-    """The digest bot registered for each portal (BITRIX24.md §22.1)."""
-
-    async def get(self, portal_id: int) -> PortalBot | None: ...
-
-    async def put(self, portal_id: int, bot: PortalBot) -> None: ...
 
 
 class FeedbackRepository(Protocol):

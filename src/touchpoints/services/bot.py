@@ -35,8 +35,9 @@ from touchpoints.domain.secrets import Secret
 from touchpoints.domain.visibility import Viewer
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, CrmPermissionDenied
+from touchpoints.ports.digests import BotStatus, PortalBot
 from touchpoints.ports.messaging import BotChannel, BotMessage, BotSpec, BotUnavailable
-from touchpoints.ports.storage import BoardQuery, BotStatus, PortalBot, Storage
+from touchpoints.ports.storage import BoardQuery, Storage
 from touchpoints.services.bot_digest import BotLinks, compose, forget_bot, read_stalled
 from touchpoints.services.context import Actor, UseCase, visible_touch_point
 from touchpoints.services.digest import handovers_since

@@ -38,8 +38,9 @@ from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.crm import Crm, CrmError
+from touchpoints.ports.digests import BotStatus, DigestState, PortalBot
 from touchpoints.ports.messaging import BotChannel, BotDelivery, BotMessage
-from touchpoints.ports.storage import BotStatus, DigestState, PortalBot, Storage
+from touchpoints.ports.storage import Storage
 from touchpoints.services.digest_delivery import (
     ClaimedDigests,
     OpenDeals,

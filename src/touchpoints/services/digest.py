@@ -39,8 +39,9 @@ from touchpoints.domain.scheduling import (
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, PortalGone
+from touchpoints.ports.digests import DigestState
 from touchpoints.ports.messaging import BotChannel, Messenger
-from touchpoints.ports.storage import BoardQuery, DigestState, Storage, StorageError
+from touchpoints.ports.storage import BoardQuery, Storage, StorageError
 from touchpoints.services.bot_digest import BotLinks, send_bot_digests
 from touchpoints.services.context import load_settings
 from touchpoints.services.digest_delivery import (

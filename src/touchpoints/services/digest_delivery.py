@@ -29,8 +29,9 @@ from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.crm import Crm, CrmPermissionDenied, Hidden
+from touchpoints.ports.digests import DigestState
 from touchpoints.ports.messaging import BotDelivery, Delivery, Messenger, Notification
-from touchpoints.ports.storage import DigestState, Storage
+from touchpoints.ports.storage import Storage
 
 log = logging.getLogger("touchpoints.digest")
 

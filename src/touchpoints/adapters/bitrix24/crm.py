@@ -36,16 +36,16 @@ from touchpoints.adapters.bitrix24.rows import (
     parse_app_info,
     parse_department,
     parse_profile,
-    parse_stage_names,
     parse_user,
     stage_directory,
     text_or_none,
 )
 from touchpoints.adapters.bitrix24.smart_processes import smart_processes
+from touchpoints.adapters.bitrix24.stages import known_directories, stage_commands, stage_names
+from touchpoints.adapters.bitrix24.todos import deadline_value, owner_params, todo_commands
 from touchpoints.adapters.bitrix24.wire import (
     WireError,
     as_dict,
-    format_datetime,
     to_bool,
     to_int,
 )
@@ -65,7 +65,6 @@ from touchpoints.domain.placements import MenuBinding
 from touchpoints.ports.crm import (
     CardLookup,
     CrmError,
-    CrmInvalidInput,
     CrmNotFound,
     CrmPermissionDenied,
     Hidden,
@@ -92,8 +91,8 @@ class BitrixCrm:
 
     async def create_todo(self, spec: TodoSpec) -> int:
         params: dict[str, Any] = {
-            **_owner_params(spec.owner),
-            "deadline": _datetime(spec.deadline),
+            **owner_params(spec.owner),
+            "deadline": deadline_value(spec.deadline),
             "title": spec.title,
             "description": spec.description,
             "responsibleId": spec.responsible_id,
@@ -115,8 +114,8 @@ class BitrixCrm:
             "crm.activity.todo.updateDeadline",
             {
                 "id": activity_id,
-                **_owner_params(owner),
-                "value": _datetime(deadline),
+                **owner_params(owner),
+                "value": deadline_value(deadline),
             },
             safe=False,
         )
@@ -126,7 +125,7 @@ class BitrixCrm:
             "crm.activity.todo.updateResponsibleUser",
             {
                 "id": activity_id,
-                **_owner_params(owner),
+                **owner_params(owner),
                 "responsibleId": user_id,
             },
             safe=False,
@@ -148,7 +147,7 @@ class BitrixCrm:
         commands: dict[str, Command] = {}
         activity_of: dict[str, int] = {}
         for index, change in enumerate(changes):
-            for key, command in _todo_commands(index, change):
+            for key, command in todo_commands(index, change):
                 commands[key] = command
                 activity_of[key] = change.activity_id
         failed: dict[int, CrmError] = {}
@@ -216,7 +215,7 @@ class BitrixCrm:
         base: dict[str, Any] = {
             "PROVIDER_ID": "CRM_TODO",
             "COMPLETED": "N",
-            ">CREATED": _datetime(created_after),
+            ">CREATED": deadline_value(created_after),
         }
         if owner is not None:
             base["OWNER_TYPE_ID"] = owner.type.type_id
@@ -270,8 +269,8 @@ class BitrixCrm:
             )
         # The stage directories of leads and of the general deal pipeline can be named before
         # the rows are read, so they share the batch; the others wait for the rows.
-        guessed = _known_directories(wanted) if stages else []
-        commands |= _stage_commands(guessed)
+        guessed = known_directories(wanted) if stages else []
+        commands |= stage_commands(guessed)
         # Records and to-dos share the batches, so the texts cost no round of their own.
         reply = await run_commands(self._client, commands, safe=True)
         # Records (and activities) the user may not read are left out of a list (§11, §12.1);
@@ -313,12 +312,12 @@ class BitrixCrm:
     ) -> dict[OwnerRef, RecordCard]:
         """The cards with their stage names: from the directories read with the rows, and
         the rest (other pipelines, smart processes) in one more round."""
-        names = _stage_names(first)
+        names = stage_names(first)
         missing = sorted(set(directories.values()) - set(guessed))
         if missing:
-            second = await run_commands(self._client, _stage_commands(missing), safe=True)
+            second = await run_commands(self._client, stage_commands(missing), safe=True)
             raise_first(second, tolerate=(CrmPermissionDenied, CrmNotFound))
-            names |= _stage_names(second)
+            names |= stage_names(second)
         named: dict[OwnerRef, RecordCard] = {}
         for ref, directory in directories.items():
             card = cards[ref]
@@ -481,85 +480,3 @@ class BitrixCrm:
         for key, error in reply.errors.items():
             if key.startswith("b"):
                 raise error
-
-
-def _todo_commands(index: int, change: TodoChange) -> list[tuple[str, Command]]:
-    """The commands of one change, keyed so that none looks like a list index (§6)."""
-    owner = {"ownerTypeId": change.owner.type.type_id, "ownerId": change.owner.id}
-    found: list[tuple[str, Command]] = []
-    if change.deadline is not None:
-        found.append(
-            (
-                f"d{index}",
-                Command(
-                    "crm.activity.todo.updateDeadline",
-                    {"id": change.activity_id, **owner, "value": _datetime(change.deadline)},
-                ),
-            )
-        )
-    if change.responsible_id is not None:
-        found.append(
-            (
-                f"r{index}",
-                Command(
-                    "crm.activity.todo.updateResponsibleUser",
-                    {"id": change.activity_id, **owner, "responsibleId": change.responsible_id},
-                ),
-            )
-        )
-    if change.complete:
-        # As ``complete``: the deprecated update is the only documented way (§11.4).
-        found.append(
-            (
-                f"c{index}",
-                Command(
-                    "crm.activity.update", {"id": change.activity_id, "fields": {"COMPLETED": "Y"}}
-                ),
-            )
-        )
-    if change.delete:
-        found.append((f"x{index}", Command("crm.activity.delete", {"id": change.activity_id})))
-    return found
-
-
-def _datetime(value: datetime) -> str:
-    try:
-        return format_datetime(value)
-    except WireError as exc:
-        raise CrmInvalidInput(str(exc), code="NAIVE_DATETIME") from exc
-
-
-def _owner_params(owner: OwnerRef) -> dict[str, int]:
-    """The record a ``crm.activity.todo.*`` call names, as its camelCase parameters."""
-    return {"ownerTypeId": owner.type.type_id, "ownerId": owner.id}
-
-
-def _known_directories(refs: Sequence[OwnerRef]) -> list[str]:
-    """Stage directories named by the owner types alone: leads, the general deal pipeline."""
-    types = {ref.type for ref in refs}
-    known = []
-    if OwnerType.LEAD in types:
-        known.append("STATUS")
-    if OwnerType.DEAL in types:
-        known.append("DEAL_STAGE")
-    return known
-
-
-def _stage_commands(directories: Iterable[str]) -> dict[str, Command]:
-    """``crm.status.list`` of each directory: it takes only ``order`` and ``filter``, and any
-    user may read it (§12.2)."""
-    return {
-        f"s{index}": Command(
-            "crm.status.list",
-            {"order": {"SORT": "ASC"}, "filter": {"ENTITY_ID": directory}},
-        )
-        for index, directory in enumerate(directories)
-    }
-
-
-def _stage_names(reply: BatchReply) -> dict[tuple[str, str], str]:
-    names: dict[tuple[str, str], str] = {}
-    for key, result in reply.results.items():
-        if key.startswith("s"):
-            names |= parse_stage_names(list_rows(result))
-    return names

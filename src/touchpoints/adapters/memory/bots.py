@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from touchpoints.adapters.memory.checks import checked_now
 from touchpoints.adapters.memory.transaction import BOTS, Transaction
-from touchpoints.ports.storage import PortalBot
+from touchpoints.ports.digests import PortalBot
 
 
 class MemoryBots:

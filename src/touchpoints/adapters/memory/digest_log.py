@@ -17,7 +17,7 @@ from touchpoints.adapters.memory.transaction import (
 )
 from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.portal import Portal
-from touchpoints.ports.storage import DigestEntry, DigestState
+from touchpoints.ports.digests import DigestEntry, DigestState
 
 
 @attrs.frozen

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from touchpoints.adapters.postgres.db import Db, require_aware
-from touchpoints.ports.storage import BotStatus, PortalBot
+from touchpoints.ports.digests import BotStatus, PortalBot
 
 
 def bot_from_row(row: asyncpg.Record) -> PortalBot:

@@ -9,7 +9,7 @@ from typing import Literal
 from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
 from touchpoints.adapters.postgres.rows import digest_entry_from_row
 from touchpoints.domain.errors import InvalidValue
-from touchpoints.ports.storage import DigestEntry, DigestState
+from touchpoints.ports.digests import DigestEntry, DigestState
 
 
 class PostgresDigestLog(PostgresRepository):

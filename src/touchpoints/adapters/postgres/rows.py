@@ -20,7 +20,8 @@ from touchpoints.domain.model import (
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalStatus
 from touchpoints.domain.settings import IntervalUnit, PortalSettings, UserPreferences
 from touchpoints.domain.trusted import trusted
-from touchpoints.ports.storage import DigestEntry, DigestState, Feedback, PendingTodo
+from touchpoints.ports.digests import DigestEntry, DigestState
+from touchpoints.ports.storage import Feedback, PendingTodo
 
 
 def _columns(
