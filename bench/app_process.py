@@ -267,9 +267,10 @@ def p(latencies: list[float], q: float) -> float:
 
 async def seed(dsn: str, member_id: str, b24: Any) -> list[int]:
     """``CARDS`` open touch-points of the admin, each on its own deal; their activity ids."""
+    from bench.stack import planned_call
     from touchpoints.adapters.postgres.crypto import TokenCipher
     from touchpoints.adapters.postgres.storage import PostgresStorage
-    from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
+    from touchpoints.domain.model import OwnerType
     from touchpoints.domain.secrets import Secret
 
     storage = await PostgresStorage.open(dsn, TokenCipher(Secret(SECRET_KEY)), max_size=2)
@@ -291,14 +292,11 @@ async def seed(dsn: str, member_id: str, b24: Any) -> list[int]:
                     description="Ask for the budget owner; bring the pilot figures.",
                 )
                 await uow.touch_points.add(
-                    NewTouchPoint(
+                    planned_call(
                         portal_id=portal.id,
                         activity_id=activity,
                         owner=ref,
-                        type=TouchPointType.CALL,
                         deadline=deadline,
-                        responsible_id=1,
-                        created_by=1,
                         created_at=created,
                     )
                 )

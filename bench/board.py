@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.stack import Stack, app_stack, bare_server, now, summary_ms
+from bench.stack import Stack, app_stack, bare_server, now, planned_call, summary_ms
 from touchpoints.adapters.bitrix24.throttle import BucketLimits, Throttle
-from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
+from touchpoints.domain.model import OwnerType
 
 LATENCY_S = 0.02
 
@@ -46,14 +46,11 @@ async def seed(stack: Stack, member_id: str, cards: int) -> None:
                 description="Ask for the budget owner; bring the pilot figures.",
             )
             await uow.touch_points.add(
-                NewTouchPoint(
+                planned_call(
                     portal_id=portal_id,
                     activity_id=activity,
                     owner=ref,
-                    type=TouchPointType.CALL,
                     deadline=deadline,
-                    responsible_id=1,
-                    created_by=1,
                     created_at=created,
                 )
             )

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fakes.b24_world import RateLimit
 
-from bench.stack import Stack, app_stack, now, percentile, summary_ms
+from bench.stack import Stack, app_stack, now, percentile, planned_call, summary_ms
 from touchpoints.adapters.bitrix24.throttle import STANDARD, BucketLimits, Throttle
 from touchpoints.domain.listing import ListPosition
-from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
+from touchpoints.domain.model import OwnerType
 from touchpoints.ports.storage import ListQuery
 
 LATENCY_S = 0.02
@@ -51,14 +51,11 @@ async def seed(stack: Stack, member_id: str, count: int, *, hours: int = 24) -> 
                 description="Ask for the budget owner.",
             )
             added = await uow.touch_points.add(
-                NewTouchPoint(
+                planned_call(
                     portal_id=portal_id,
                     activity_id=activity,
                     owner=ref,
-                    type=TouchPointType.CALL,
                     deadline=deadline,
-                    responsible_id=1,
-                    created_by=1,
                     created_at=created,
                 )
             )

@@ -57,6 +57,7 @@ from tests.fakes.b24_world import OUR_APP, ChatBot
 from tests.fakes.bitrix24 import Bitrix24Emulator, RateLimit
 from tests.postgres import TEST_SECRET, create_database, drop_database
 
+from bench.stack import planned_call
 from touchpoints.adapters.bitrix24.bot import BitrixBotChannel
 from touchpoints.adapters.bitrix24.connector import BitrixConnector
 from touchpoints.adapters.bitrix24.messenger import BitrixMessenger
@@ -68,7 +69,7 @@ from touchpoints.adapters.postgres.embedded import ensure_embedded
 from touchpoints.adapters.postgres.migrate import apply_migrations
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.bot import COMMANDS
-from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
+from touchpoints.domain.model import OwnerType
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
@@ -151,15 +152,13 @@ async def seed(
                 )
             for owner, deadline, user_id in rows:
                 await uow.touch_points.add(
-                    NewTouchPoint(
+                    planned_call(
                         portal_id=portal.id,
                         activity_id=next(activity_ids),
                         owner=owner,
-                        type=TouchPointType.CALL,
                         deadline=deadline,
-                        responsible_id=user_id,
-                        created_by=user_id,
                         created_at=NOW - timedelta(days=7),
+                        responsible_id=user_id,
                     )
                 )
         # The floor: the messages (each user's digest and the installing admin's team

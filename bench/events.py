@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.stack import Stack, app_stack, bare_server, now, summary_ms
-from touchpoints.domain.model import NewTouchPoint, OwnerType, TouchPointType
+from bench.stack import Stack, app_stack, bare_server, now, planned_call, summary_ms
+from touchpoints.domain.model import OwnerType
 
 
 async def seed(stack: Stack, member_id: str, count: int) -> list[int]:
@@ -35,14 +35,11 @@ async def seed(stack: Stack, member_id: str, count: int) -> list[int]:
             deadline = created + timedelta(hours=n)
             activity = stack.b24.add_activity(member_id, ref, deadline=deadline, responsible_id=1)
             await uow.touch_points.add(
-                NewTouchPoint(
+                planned_call(
                     portal_id=portal_id,
                     activity_id=activity,
                     owner=ref,
-                    type=TouchPointType.CALL,
                     deadline=deadline,
-                    responsible_id=1,
-                    created_by=1,
                     created_at=created,
                 )
             )

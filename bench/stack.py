@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from touchpoints.adapters.postgres import TokenCipher, open_storage, resolve_dsn
 from touchpoints.adapters.postgres.event_inbox import PostgresEventInbox
 from touchpoints.adapters.postgres.rate_budget import PostgresRateBudget
 from touchpoints.adapters.postgres.storage import PostgresStorage
+from touchpoints.domain.model import NewTouchPoint, OwnerRef, TouchPointType
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints.app import web_app
 from touchpoints.entrypoints.config import PrivacyConfig
@@ -36,6 +38,28 @@ from touchpoints.entrypoints.sessions import SessionSealer
 from touchpoints.services.installation import Handlers
 
 SECRET = Secret("benchmark-secret-key-0123456789abcdefgh")
+
+
+def planned_call(
+    *,
+    portal_id: int,
+    activity_id: int,
+    owner: OwnerRef,
+    deadline: datetime,
+    created_at: datetime,
+    responsible_id: int = 1,
+) -> NewTouchPoint:
+    """A call touch-point a user planned for themselves: what every bench seeds."""
+    return NewTouchPoint(
+        portal_id=portal_id,
+        activity_id=activity_id,
+        owner=owner,
+        type=TouchPointType.CALL,
+        deadline=deadline,
+        responsible_id=responsible_id,
+        created_by=responsible_id,
+        created_at=created_at,
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
