@@ -16,29 +16,12 @@ class PostgresDigestLog(PostgresRepository):
     async def claim(
         self, portal_id: int, user_id: int, local_day: date, *, now: datetime, stale_after_s: float
     ) -> bool:
-        require_aware("now", now)
-        if stale_after_s < 0:
-            raise InvalidValue({"stale_after_s": "must not be negative"})
-        # One atomic statement: a concurrent claimer of the same key waits for this row and
-        # then re-checks the WHERE against what we wrote, so exactly one of them wins.
-        won = await self._db.fetchval(
-            """
-            INSERT INTO digest_log AS d (portal_id, user_id, local_day, state, claimed_at)
-            VALUES ($1, $2, $3, 'pending', $4)
-            ON CONFLICT (portal_id, user_id, local_day) DO UPDATE
-            SET state = 'pending', claimed_at = EXCLUDED.claimed_at, attempts = d.attempts + 1
-            WHERE d.state = 'failed'
-               OR (d.state = 'pending'
-                   AND d.claimed_at < EXCLUDED.claimed_at - make_interval(secs => $5))
-            RETURNING true
-            """,
-            portal_id,
-            user_id,
-            local_day,
-            now,
-            float(stale_after_s),
+        # ``claim_many``'s one atomic statement: a concurrent claimer of the same key waits
+        # for this row and then re-checks the conflict against what we wrote.
+        won = await self.claim_many(
+            portal_id, [user_id], local_day, now=now, stale_after_s=stale_after_s
         )
-        return won is True
+        return won == [user_id]
 
     async def mark(self, portal_id: int, user_id: int, local_day: date, state: DigestState) -> None:
         await self._db.execute(
