@@ -147,11 +147,7 @@ async def bot_deleted(
             extra={"portal_id": portal.id},
         )
         return DeleteOutcome.KEPT
-    await verifier.refund(spending, quiet=True)
-    log.info(
-        "digest bot deleted on the portal; digests go as notifications",
-        extra={"portal_id": portal.id},
-    )
+    await verifier.refund(spending, quiet=True)  # ``forget_bot`` logged it
     return DeleteOutcome.FORGOTTEN
 
 
