@@ -267,10 +267,6 @@ class ActivitySync:
         return again
 
 
-def _converge(touch_point: TouchPoint, activity: Activity | None, clock: Clock) -> TouchPoint:
-    return _converged(touch_point, activity, clock.now())
-
-
 def _converged(touch_point: TouchPoint, activity: Activity | None, now: datetime) -> TouchPoint:
     if activity is None:
         # Bitrix24 answered that the activity does not exist (callers confirm it first).
@@ -305,7 +301,7 @@ async def converge(
             current = await uow.touch_points.get(portal.id, touch_point_id)
             if current is None:
                 return "ignored"
-            changed = _converge(current, activity, clock)
+            changed = _converged(current, activity, clock.now())
             if changed == current:
                 return "unchanged"
             try:
