@@ -21,7 +21,7 @@ from touchpoints.entrypoints import (
 )
 from touchpoints.entrypoints.container import Services
 from touchpoints.entrypoints.context import Context, issue_session
-from touchpoints.entrypoints.http import ApiError
+from touchpoints.entrypoints.http import ApiError, json_reply
 from touchpoints.entrypoints.replies import (
     BoardReply,
     Completion,
@@ -188,9 +188,7 @@ async def move(call: Call[TouchPointPath, MoveBody]) -> web.Response:
         responsible_id=body.responsible_id,
     )
     headers = {bulk_api.UNDO_HEADER: ticket.token} if ticket is not None else None
-    return web.json_response(
-        replies.unstructure(TouchPointReply.of(card, ctx.zone)), headers=headers
-    )
+    return json_reply(replies.for_orjson(TouchPointReply.of(card, ctx.zone)), headers=headers)
 
 
 async def cancel(call: Call[TouchPointPath, Empty]) -> TouchPointReply:

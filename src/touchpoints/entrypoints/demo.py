@@ -337,7 +337,7 @@ async def renew_session(request: web.Request) -> web.StreamResponse:
     if portal is None:
         raise ApiError(401, "UNAUTHENTICATED", "the demo portal is gone")
     reply = await api.renew_for(request.app[SERVICES], request, portal, demo.issue_token(user_id))
-    return json_reply(replies.unstructure(reply))
+    return json_reply(replies.for_orjson(reply))
 
 
 # The app's own renewal (its route, as the table runs it) for bodies that are not the demo's.
@@ -347,7 +347,7 @@ _app_renewal = routes.pipeline(next(r for r in api.ROUTES if r.handler is api.re
 async def me(request: web.Request) -> web.Response:
     """``GET /api/v1/me``, saying that this is the demo."""
     reply = attrs.evolve(await api.me_of(await authenticate(request)), demo=True)
-    return json_reply(replies.unstructure(reply))
+    return json_reply(replies.for_orjson(reply))
 
 
 async def root(_request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from touchpoints.domain.errors import ChainError, InvalidTransition, InvalidValue
@@ -74,14 +75,24 @@ class ApiError(Exception):
 def json_reply(
     data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
-    return web.json_response(data, status=status, headers=headers)
+    """``data`` (plain JSON values) encoded with orjson: about 5× faster than ``json.dumps``
+    on a 200-card board (bench/README.md, "Board rendering"); compact and UTF-8, as
+    ``application/json`` is. Keys that are dates or enums (``replies.for_orjson`` leaves
+    them so) are written as ``replies.unstructure`` spells them."""
+    return web.Response(
+        body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+        status=status,
+        headers=headers or None,
+        content_type="application/json",
+        charset="utf-8",
+    )
 
 
 def error_reply(error: ApiError) -> web.Response:
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.fields:
         body["fields"] = error.fields
-    return web.json_response(body, status=error.status, headers=error.headers)
+    return json_reply(body, status=error.status, headers=error.headers)
 
 
 # Failures whose reply is the same whatever the instance says, most specific first:

@@ -14,14 +14,14 @@ from tests.strategies import instants, touch_points, zone_names
 from touchpoints.domain.model import Status, TouchPoint
 from touchpoints.domain.scheduling import Bucket
 from touchpoints.entrypoints import replies
-from touchpoints.entrypoints.routes import json_reply
+from touchpoints.entrypoints.http import json_reply
 from touchpoints.services.context import Card
 from touchpoints.services.touchpoints import Board
 
 
 def _route_bytes(reply: object) -> bytes:
     """What a route answers for ``reply``."""
-    return bytes(json_reply(replies.for_orjson(reply), 200, None).body)  # type: ignore[arg-type]
+    return bytes(json_reply(replies.for_orjson(reply)).body)  # type: ignore[arg-type]
 
 
 @attrs.frozen
