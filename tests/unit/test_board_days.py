@@ -72,9 +72,17 @@ def test_a_time_already_past_today_moves_to_the_next_full_hour() -> None:
     assert moved.astimezone(zone) == datetime(2026, 9, 1, 13, tzinfo=zone)
 
 
-def test_late_in_the_evening_a_past_time_stays_on_its_day() -> None:
+def test_in_the_last_hour_of_the_day_a_past_time_moves_to_its_last_minute() -> None:
     zone = BERLIN.zone
     deadline = datetime.combine(date(2026, 8, 28), time(9), tzinfo=zone)
     now = datetime(2026, 9, 1, 23, 20, tzinfo=zone)
+    moved = move_to_local_day(deadline, date(2026, 9, 1), now, BERLIN)
+    assert moved.astimezone(zone) == datetime(2026, 9, 1, 23, 59, tzinfo=zone)
+
+
+def test_in_the_last_minute_of_the_day_a_past_time_stays_on_its_day() -> None:
+    zone = BERLIN.zone
+    deadline = datetime.combine(date(2026, 8, 28), time(9), tzinfo=zone)
+    now = datetime(2026, 9, 1, 23, 59, 30, tzinfo=zone)
     moved = move_to_local_day(deadline, date(2026, 9, 1), now, BERLIN)
     assert moved.astimezone(zone) == datetime(2026, 9, 1, 9, tzinfo=zone)

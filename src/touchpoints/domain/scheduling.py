@@ -24,6 +24,7 @@ from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.settings import IntervalUnit, PortalSettings
 
 _ONE_DAY = timedelta(days=1)
+_LAST_MINUTE = time(23, 59)
 
 
 def resolve_local(local: datetime, zone: ZoneInfo) -> datetime:
@@ -294,16 +295,22 @@ def move_to_local_day(
     deadline: datetime, day: date, now: datetime, settings: PortalSettings
 ) -> datetime:
     """Reschedule to a local day (``move_to_day``: the first working day from ``day`` on,
-    the same local time of day); a time already past today moves to the next full hour."""
+    the same local time of day); a time already past today moves to the next full hour.
+
+    In the day's last hour, when the next full hour is tomorrow, it moves to the day's last
+    minute (23:59) instead, so that a move to today never leaves a card overdue nor spills
+    into tomorrow; within that last minute nothing is left of today and the time stays.
+    """
     zone = settings.zone
     moved = move_to_day(deadline, day, settings)
     if moved > now or local_date(moved, zone) != current_local_day(now, zone):
         return moved
-    local_now = now.astimezone(zone)
+    local_now = now.astimezone(zone).replace(tzinfo=None)
     next_hour = local_now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     if next_hour.date() != local_now.date():
-        return moved
-    return resolve_local(next_hour.replace(tzinfo=None), zone)
+        next_hour = datetime.combine(local_now.date(), _LAST_MINUTE)
+    later = resolve_local(next_hour, zone)
+    return later if later > now else moved
 
 
 # A board classifies many deadlines against one ``now``: computing its edges once (a pure

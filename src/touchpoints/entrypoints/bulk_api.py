@@ -42,7 +42,7 @@ async def sweep(call: Call[Empty, SweepBody]) -> SweepResult:
 
     Every overdue open touch-point the caller may see (at most 500, the most overdue first)
     moves to the day, keeping its local time of day; a time already past today moves to the
-    next full hour. With `dry_run` nothing changes.
+    next full hour (in the day's last hour to 23:59). With `dry_run` nothing changes.
     """
     ctx, body = call.ctx, call.body
     result = await bulk.sweep(
