@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from playwright.sync_api import APIRequestContext, Browser, Page, Playwright, sync_playwright
 
@@ -30,22 +32,40 @@ CHROMIUM_ARGS = [
 ]
 START_TIMEOUT_S = 90
 URL_LINE = re.compile(r"(https?://\S+/demo)\b")
+# The demo's clock and the browser's both start at this instant and run on from there, so
+# that no test depends on the hour the suite runs at: a Wednesday, 10:00 in Berlin (the
+# demo portal's zone), with the working day ahead.
+DEMO_START = datetime(2026, 9, 2, 8, 0, tzinfo=UTC)
 
 
 def _demo_command(port: int) -> list[str]:
+    args = ["demo", "--port", str(port), "--now", DEMO_START.isoformat()]
     console_script = Path(sys.executable).with_name("touchpoints")
     if console_script.exists():
-        return [str(console_script), "demo", "--port", str(port)]
-    return [sys.executable, "-m", "touchpoints", "demo", "--port", str(port)]
+        return [str(console_script), *args]
+    return [sys.executable, "-m", "touchpoints", *args]
+
+
+@attrs.frozen
+class DemoServer:
+    url: str
+    offset: timedelta  # the demo's clock minus the real one
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
 
 
 @pytest.fixture(scope="session")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start ``touchpoints demo`` on a free port with its own data dir; yield the URL it prints."""
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """Start ``touchpoints demo`` on a free port with its own data dir, its clock at
+    ``DEMO_START``; yield the URL it prints."""
     data_dir = tmp_path_factory.mktemp("demo-data")
     log_path = data_dir / "demo.log"
     env = {**os.environ, "TOUCHPOINTS_DATA_DIR": str(data_dir)}
     env.pop("TOUCHPOINTS_DATABASE_URL", None)
+    # The process's clock starts a little after this, so the browser's runs at most the
+    # start-up time (about a second) ahead of the demo's.
+    offset = DEMO_START - datetime.now(UTC)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             _demo_command(free_port()),
@@ -67,7 +87,7 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 )
             else:
                 time.sleep(0.1)
-        yield url
+        yield DemoServer(url, offset)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -75,6 +95,11 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def demo_url(demo: DemoServer) -> str:
+    return demo.url
 
 
 @pytest.fixture(scope="session")
@@ -103,11 +128,13 @@ def console() -> ConsoleWatch:
 
 
 @pytest.fixture
-def page(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
-    """A fresh 1280 px wide page; the test fails on any console error it did not allow."""
+def page(browser: Browser, console: ConsoleWatch, demo: DemoServer) -> Iterator[Page]:
+    """A fresh 1280 px wide page on the demo's clock; the test fails on any console error it
+    did not allow."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 800}, locale="en-US", timezone_id="UTC"
     )
+    context.clock.install(time=demo.now())
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.on("console", console.on_console)

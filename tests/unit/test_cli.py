@@ -43,3 +43,12 @@ def test_a_malformed_variable_is_reported_without_its_value(
     err = capsys.readouterr().err
     assert "TOUCHPOINTS_SECRET_KEY" in err
     assert "too-short-secret" not in err
+
+
+def test_the_demo_clock_can_start_at_a_given_instant(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--now", "tomorrow"])
+    assert "ISO 8601" in capsys.readouterr().err
+    args = build_parser().parse_args(["demo", "--port", "8181", "--now", "2026-09-02T08:00Z"])
+    assert args.now.isoformat() == "2026-09-02T08:00:00+00:00"
+    assert build_parser().parse_args(["demo"]).now is None

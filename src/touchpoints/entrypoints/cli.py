@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
     demo.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    demo.add_argument(
+        "--now",
+        type=_aware_datetime,
+        help="start the demo's clock at this ISO 8601 instant; it runs on from there (tests)",
+    )
     return parser
 
 
@@ -108,7 +113,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if command == "demo":
         from touchpoints.entrypoints.demo import run_demo  # noqa: PLC0415
 
-        return run_demo(config, host=args.host, port=args.port)
+        return run_demo(config, host=args.host, port=args.port, now=args.now)
     raise AssertionError(command)  # pragma: no cover - argparse restricts the choices
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import attrs
 from aiohttp import web
 
-from touchpoints.adapters.clock import SystemClock
+from touchpoints.adapters.clock import OffsetClock, SystemClock
 from touchpoints.adapters.memory.bot import MemoryBotChannel
 from touchpoints.adapters.memory.crm import MemoryCrmConnector
 from touchpoints.adapters.memory.messaging import MemoryMessenger
@@ -388,13 +388,20 @@ def create_demo_app(
 
 
 def run_demo(
-    config: Config, *, host: str, port: int, announce: Callable[[str], None] = print
+    config: Config,
+    *,
+    host: str,
+    port: int,
+    now: datetime | None = None,
+    announce: Callable[[str], None] = print,
 ) -> int:
+    """Serve the demo until stopped; ``now`` starts its clock at that instant (it runs on)."""
     display_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     base_url = f"http://{display_host}:{port}"
+    clock = None if now is None else OffsetClock(now)
 
     async def main() -> None:
-        app = create_demo_app(config, base_url=base_url)
+        app = create_demo_app(config, base_url=base_url, clock=clock)
         try:
             await serve_until_stopped(
                 app,
