@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -13,6 +14,7 @@ from touchpoints.adapters.clock import FixedClock
 from touchpoints.adapters.memory.crm import MemoryCrmConnector
 from touchpoints.adapters.memory.storage import MemoryStorage
 from touchpoints.adapters.memory.world import MemoryCrm
+from touchpoints.domain.crm import Activity
 from touchpoints.domain.model import (
     NewTouchPoint,
     OwnerRef,
@@ -231,3 +233,67 @@ async def test_events_after_a_drained_queue_start_a_new_fetch(world: World) -> N
     await world.sync.drained()
     assert await world.event(second) == ["unchanged"]
     assert world.crm.calls["get_activities"] == 2
+
+
+@attrs.define
+class _RacedCrm:
+    """The CRM as read by the sync, with another writer landing right after the first read."""
+
+    inner: Any
+    race: Callable[[], Awaitable[None]]
+    reads: int = 0
+
+    async def get_activities(self, activity_ids: Sequence[int]) -> dict[int, Activity]:
+        read = await self.inner.get_activities(activity_ids)
+        self.reads += 1
+        if self.reads == 1:
+            await self.race()
+        return read
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@attrs.define
+class _RacedConnector:
+    inner: MemoryCrmConnector
+    crm: _RacedCrm | None = None
+
+    def as_app(self, portal: Portal) -> _RacedCrm:
+        assert self.crm is not None
+        return self.crm
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_change_landing_between_the_crm_read_and_the_write_is_not_overwritten(
+    world: World,
+) -> None:
+    touch_point = await world.touch_point()
+    member = world.portal.member_id
+    # A hand-over reassigns the to-do: its event is queued and the sync reads the CRM...
+    world.crm.change_activity(member, touch_point.activity_id, responsible_id=OTHER)
+
+    async def give_back() -> None:
+        # ...when the hand-over ends: the to-do and our row go back to the seller.
+        world.crm.change_activity(member, touch_point.activity_id, responsible_id=SELLER)
+        async with world.storage.unit_of_work() as uow:
+            current = await uow.touch_points.get(world.portal.id, touch_point.id)
+            assert current is not None
+            await uow.touch_points.update(attrs.evolve(current, responsible_id=SELLER))
+
+    connector = _RacedConnector(MemoryCrmConnector(world.crm))
+    connector.crm = _RacedCrm(MemoryCrmConnector(world.crm).as_app(world.portal), give_back)
+    sync = ActivitySync(world.storage, connector, world.clock, gather_window_s=WINDOW_S)
+    try:
+        future = await sync.activity_changed(world.portal, touch_point.activity_id)
+        assert future is not None
+        outcome = await future
+    finally:
+        await sync.close()
+
+    # The stale read (Oleg) was not written over the newer row: the CRM was read again.
+    assert connector.crm.reads == 2
+    assert outcome == "unchanged"
+    assert (await world.stored(touch_point)).responsible_id == SELLER

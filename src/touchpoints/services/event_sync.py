@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -29,7 +29,7 @@ from touchpoints.domain.portal import Portal
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import Crm, CrmConnector, CrmError
 from touchpoints.ports.event_inbox import EventInbox, InboxEntry
-from touchpoints.ports.storage import ConcurrentUpdate, Storage, StorageError
+from touchpoints.ports.storage import Storage, StorageError
 
 log = logging.getLogger("touchpoints.events")
 
@@ -173,10 +173,22 @@ class ActivitySync:
             log.warning("event inbox could not forget synced events: %s", type(exc).__name__)
 
     async def _sync(self, portal: Portal, activity_ids: Sequence[int]) -> dict[int, str]:
+        # Our rows first, then the CRM: a write then never rests on a CRM read older than
+        # the row it overwrites (``converge_rows``).
+        try:
+            async with self._storage.reading() as uow:
+                rows = await uow.touch_points.by_activities(portal.id, activity_ids)
+        except StorageError as exc:
+            log.warning("event sync could not read: %s", type(exc).__name__)
+            return {}
+        outcomes = dict.fromkeys(activity_ids, "ignored")
+        ours = [tp.activity_id for tp in rows]
+        if not ours:
+            return outcomes
         crm = self._connector.as_app(portal)
         try:
-            activities = await crm.get_activities(activity_ids)
-            absent = [i for i in activity_ids if i not in activities]
+            activities = await crm.get_activities(ours)
+            absent = [i for i in ours if i not in activities]
             # Deleted for sure only when Bitrix24 says so (DESIGN.md §4): an event, or
             # absence from a list, is a hint.
             gone = await crm.missing_activities(absent) if absent else set()
@@ -184,87 +196,24 @@ class ActivitySync:
             log.warning(
                 "event sync could not read activities: %s",
                 type(exc).__name__,
-                extra={"portal_id": portal.id, "count": len(activity_ids)},
+                extra={"portal_id": portal.id, "count": len(ours)},
             )
             return {}
-        # What each id converges to: its activity, or None once Bitrix24 confirmed it gone.
-        targets: dict[int, Activity | None] = {i: activities.get(i) for i in activity_ids}
-        for absent_id in set(absent) - gone:
-            del targets[absent_id]
-        outcomes: dict[int, str] = {}
-        todo = list(activity_ids)
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                raced = await self._store(portal, todo, targets, outcomes)
-            except StorageError as exc:
-                log.warning("event sync could not write: %s", type(exc).__name__)
-                outcomes.update(dict.fromkeys(todo, "failed"))
-                return outcomes
-            if not raced or attempt == WRITE_ATTEMPTS - 1:
-                outcomes.update(dict.fromkeys(raced, "failed"))
-                return outcomes
-            # Another writer got there between our read and our write: read the CRM again,
-            # so racing handlers converge on its latest state, not on whoever wrote last.
-            todo = await self._refetch(crm, raced, targets, outcomes)
-        return outcomes  # pragma: no cover - the loop returns
-
-    async def _store(
-        self,
-        portal: Portal,
-        activity_ids: Sequence[int],
-        targets: dict[int, Activity | None],
-        outcomes: dict[int, str],
-    ) -> list[int]:
-        """Converge the batch's touch-points in one unit of work (one read, one write);
-        returns the activity ids whose rows changed meanwhile."""
-        now = self._clock.now()
-        async with self._storage.unit_of_work() as uow:
-            rows = await uow.touch_points.by_activities(portal.id, activity_ids)
-            by_activity = {tp.activity_id: tp for tp in rows}
-            changed: dict[int, TouchPoint] = {}
-            for activity_id in activity_ids:
-                current = by_activity.get(activity_id)
-                if current is None:
-                    outcomes[activity_id] = "ignored"
-                    continue
-                # Not in ``targets``: unreadable but not confirmed gone, so left as it is.
-                after = current
-                if activity_id in targets:
-                    after = _converged(current, targets[activity_id], now)
-                if after == current:
-                    outcomes[activity_id] = "unchanged"
-                else:
-                    changed[activity_id] = after
-            stored = await uow.touch_points.update_synced(portal.id, list(changed.values()))
-        written = {tp.activity_id for tp in stored}
-        for activity_id in written:
-            outcomes[activity_id] = "orphaned" if targets[activity_id] is None else "synced"
-        return [activity_id for activity_id in changed if activity_id not in written]
-
-    async def _refetch(
-        self,
-        crm: Crm,
-        raced: list[int],
-        targets: dict[int, Activity | None],
-        outcomes: dict[int, str],
-    ) -> list[int]:
-        """Read ``raced``'s activities again (a confirmed deletion stays one); returns the
-        ids to write again, the unreadable ones marked failed."""
-        readable = [i for i in raced if targets[i] is not None]
+        # What each id converges to: its activity, or None once Bitrix24 confirmed it gone;
+        # one absent but not confirmed gone is left as it is.
+        targets: dict[int, Activity | None] = {
+            i: activities.get(i) for i in ours if i in activities or i in gone
+        }
         try:
-            fresh = await crm.get_activities(readable) if readable else {}
-        except CrmError:
-            fresh = {}
-        again = []
-        for activity_id in raced:
-            if targets[activity_id] is None:
-                again.append(activity_id)
-            elif activity_id in fresh:
-                targets[activity_id] = fresh[activity_id]
-                again.append(activity_id)
-            else:
-                outcomes[activity_id] = "failed"  # unreadable now: the next event or pass decides
-        return again
+            outcomes.update(
+                await converge_rows(
+                    storage=self._storage, crm=crm, clock=self._clock, rows=rows, targets=targets
+                )
+            )
+        except StorageError as exc:
+            log.warning("event sync could not write: %s", type(exc).__name__)
+            outcomes.update(dict.fromkeys(ours, "failed"))
+        return outcomes
 
 
 def _converged(touch_point: TouchPoint, activity: Activity | None, now: datetime) -> TouchPoint:
@@ -279,40 +228,84 @@ def _converged(touch_point: TouchPoint, activity: Activity | None, now: datetime
     )
 
 
-async def converge(
+async def converge_rows(
     *,
     storage: Storage,
-    connector: CrmConnector,
+    crm: Crm,
     clock: Clock,
-    portal: Portal,
-    touch_point_id: int,
-    activity: Activity | None,
-) -> str:
-    """Apply the CRM's state; on a concurrent write, fetch the activity again.
+    rows: Sequence[TouchPoint],
+    targets: Mapping[int, Activity | None],
+) -> dict[int, str]:
+    """Converge ``rows`` to their activities in one write; outcome per activity id.
 
-    ``activity`` None orphans the touch-point: pass it only for an activity that
-    ``Crm.missing_activities`` confirmed as gone.
+    ``rows`` must have been read *before* ``targets`` (the activities by id; None for one
+    that ``Crm.missing_activities`` confirmed gone; a row whose id is missing is left as it
+    is). A row that changed since it was read is read again, and its activity after it, so
+    that racing writers converge on the CRM's latest state rather than on whoever wrote
+    last: a write never rests on a CRM read older than the row it replaces.
 
-    Re-fetching (rather than re-applying what we read) makes two racing handlers
-    converge on the CRM's latest state instead of the one that happened to write last.
+    Outcomes: ``synced``, ``orphaned``, ``unchanged``, ``ignored`` (the row is gone) or
+    ``failed`` (still racing, or the activity unreadable now: the next event or pass
+    decides). Raises StorageError.
     """
+    targets = dict(targets)
+    outcomes: dict[int, str] = {}
+    pending = {tp.activity_id: tp for tp in rows}
     for attempt in range(WRITE_ATTEMPTS):
+        now = clock.now()
+        changed: dict[int, TouchPoint] = {}
+        for activity_id, current in pending.items():
+            after = current
+            if activity_id in targets:
+                after = _converged(current, targets[activity_id], now)
+            if after == current:
+                outcomes[activity_id] = "unchanged"
+            else:
+                changed[activity_id] = after
+        if not changed:
+            return outcomes
+        portal_id = next(iter(changed.values())).portal_id
         async with storage.unit_of_work() as uow:
-            current = await uow.touch_points.get(portal.id, touch_point_id)
-            if current is None:
-                return "ignored"
-            changed = _converged(current, activity, clock.now())
-            if changed == current:
-                return "unchanged"
-            try:
-                await uow.touch_points.update(changed)
-                return "orphaned" if activity is None else "synced"
-            except ConcurrentUpdate:
-                if attempt == WRITE_ATTEMPTS - 1:
-                    return "failed"
-        if activity is not None:
-            fresh = await connector.as_app(portal).get_activities([activity.id])
-            if activity.id not in fresh:
-                return "failed"  # unreadable now: the next event or pass decides
-            activity = fresh[activity.id]
-    return "failed"  # pragma: no cover - the loop returns
+            stored = await uow.touch_points.update_synced(portal_id, list(changed.values()))
+        for tp in stored:
+            outcomes[tp.activity_id] = "orphaned" if targets[tp.activity_id] is None else "synced"
+        raced = [i for i in changed if i not in outcomes]
+        if not raced:
+            return outcomes
+        if attempt == WRITE_ATTEMPTS - 1:
+            break
+        pending = await _read_again(
+            storage, crm, portal_id=portal_id, raced=raced, targets=targets, outcomes=outcomes
+        )
+    outcomes.update({i: "failed" for i in pending if i not in outcomes})
+    return outcomes
+
+
+async def _read_again(
+    storage: Storage,
+    crm: Crm,
+    *,
+    portal_id: int,
+    raced: list[int],
+    targets: dict[int, Activity | None],
+    outcomes: dict[int, str],
+) -> dict[int, TouchPoint]:
+    """The rows of ``raced`` read again, then their activities (a confirmed deletion stays
+    one); returns the rows to converge again, the others given their outcome."""
+    async with storage.reading() as uow:
+        rows = {tp.activity_id: tp for tp in await uow.touch_points.by_activities(portal_id, raced)}
+    outcomes.update({i: "ignored" for i in raced if i not in rows})
+    readable = [i for i in rows if targets.get(i) is not None]
+    try:
+        fresh = await crm.get_activities(readable) if readable else {}
+    except CrmError:
+        fresh = {}
+    again: dict[int, TouchPoint] = {}
+    for activity_id, row in rows.items():
+        if targets[activity_id] is not None:
+            if activity_id not in fresh:
+                outcomes[activity_id] = "failed"
+                continue
+            targets[activity_id] = fresh[activity_id]
+        again[activity_id] = row
+    return again

@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 import attrs
 
 from touchpoints.domain.crm import Activity
+from touchpoints.domain.model import TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import Crm, CrmConnector, CrmError, CrmNotFound, PortalGone
 from touchpoints.ports.storage import PendingTodo, Storage
 from touchpoints.services.errors import Conflict, NotFound
-from touchpoints.services.event_sync import converge
+from touchpoints.services.event_sync import converge_rows
 from touchpoints.services.installation import Installation, uninstall_portal
 from touchpoints.services.todos import new_from_attempt, record_follow_up
 
@@ -133,11 +134,9 @@ async def reconcile_portal(
     changed = settled["adopted"] + settled["removed"]
     after_id = 0
     crm = connector.as_app(portal)
-    apply = functools.partial(
-        converge, storage=storage, connector=connector, clock=clock, portal=portal
-    )
+    apply = functools.partial(converge_rows, storage=storage, crm=crm, clock=clock)
     open_count = 0
-    absent: dict[int, int] = {}  # activity id -> touch-point id
+    absent: list[TouchPoint] = []
     while True:
         async with storage.unit_of_work() as uow:
             page = await uow.touch_points.open_page(
@@ -147,29 +146,25 @@ async def reconcile_portal(
             break
         open_count += len(page)
         after_id = page[-1].id
+        # The page was read before its activities: ``converge_rows`` relies on that order.
         activities = await crm.get_activities([tp.activity_id for tp in page])
-        for touch_point in page:
-            activity = activities.get(touch_point.activity_id)
-            if activity is None:
-                absent[touch_point.activity_id] = touch_point.id
-                continue
-            outcome = await apply(touch_point_id=touch_point.id, activity=activity)
-            changed += outcome == "synced"
+        absent.extend(tp for tp in page if tp.activity_id not in activities)
+        outcomes = await apply(rows=page, targets=activities)
+        changed += sum(outcome == "synced" for outcome in outcomes.values())
         if len(page) < RECONCILE_PAGE:
             break
     if not absent:
         return changed
-    gone = await crm.missing_activities(list(absent))
+    gone = await crm.missing_activities([tp.activity_id for tp in absent])
     if len(gone) > ORPHAN_GUARD_MIN and len(gone) > ORPHAN_GUARD_SHARE * open_count:
         log.warning(
             "reconciliation would orphan too many touch-points at once; orphaned none",
             extra={"portal_id": portal.id, "gone": len(gone), "open": open_count},
         )
         return changed
-    for activity_id in sorted(gone):
-        outcome = await apply(touch_point_id=absent[activity_id], activity=None)
-        changed += outcome == "orphaned"
-    return changed
+    orphans = [tp for tp in absent if tp.activity_id in gone]
+    outcomes = await apply(rows=orphans, targets=dict.fromkeys(gone))
+    return changed + sum(outcome == "orphaned" for outcome in outcomes.values())
 
 
 async def reconcile_all(
