@@ -374,6 +374,30 @@ async def test_a_team_viewer_gets_the_teams_roll_up_unless_they_turn_it_off(
     assert len(chat(harness, member_id, OTHER)) == 1  # nothing of his own, no roll-up: no message
 
 
+async def test_a_rep_with_only_deals_without_a_next_step_is_named_in_the_roll_up(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    await make_team_viewer(harness, member_id, OTHER)
+    idle_rep = 4
+    harness.b24.add_user(member_id, idle_rep, name="Sam")
+    harness.b24.add_record(member_id, OwnerType.DEAL, title="Idle", assigned_by_id=idle_rep)
+    rep = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, rep, NOW + timedelta(hours=1), "Soon")
+    before = harness.b24.calls(member_id, "user.get")
+
+    await digest(harness, NOW)
+
+    [rollup] = chat(harness, member_id, OTHER)
+    sams_link = f"/marketplace/view/{harness.b24.client_id}/?params%5Bresponsible_id%5D={idle_rep}"
+    assert f"[url={sams_link}]Sam[/url]: 0 overdue · 0 due today · 1 with no next step" in (
+        rollup.text
+    )
+    assert f"#{idle_rep}" not in rollup.text
+    # Sam was not among the people first named: one more user.get names him.
+    assert harness.b24.calls(member_id, "user.get") - before == 2
+
+
 async def test_two_concurrent_passes_send_each_user_one_bot_message(harness: Harness) -> None:
     member_id = await site(harness)
     session = await harness.session_for(member_id, REP)

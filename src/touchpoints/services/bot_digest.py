@@ -266,6 +266,8 @@ async def send_bot_digests(
             "digest: open deals not read (%s)", type(exc).__name__, extra={"portal_id": portal.id}
         )
         deals = OpenDeals()
+    if rolling:
+        employees = {**employees, **await _unnamed_reps(crm, deals, employees)}
     names = {uid: user.name for uid, user in employees.items()}
     contents = {
         uid: claimed.content(
@@ -367,3 +369,19 @@ async def send_bot_digests(
                 extra={"portal_id": portal.id},
             )
     return outcome, skipped
+
+
+async def _unnamed_reps(
+    crm: Crm, deals: OpenDeals, employees: Mapping[int, UserInfo]
+) -> dict[int, UserInfo]:
+    """The reps the roll-up names only for their deals with no next step: they were not
+    among the people read first (one ``user.get`` more, only when there are any). Unreadable,
+    they keep their ``#id``."""
+    unnamed = sorted(set(deals.stalled) - set(employees))
+    if not unnamed:
+        return {}
+    try:
+        return {user.id: user for user in await crm.users(unnamed)}
+    except CrmError as exc:
+        log.info("digest: reps not named (%s)", type(exc).__name__)
+        return {}
