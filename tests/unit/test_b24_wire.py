@@ -95,7 +95,9 @@ def test_php_query_url_encodes_keys_and_values_with_filter_prefixes() -> None:
         ),
         st.one_of(
             st.text(max_size=12),
-            st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=5),
+            st.integers(min_value=-(10**12), max_value=10**12),
+            st.lists(st.integers(min_value=-(10**9), max_value=10**9), min_size=1, max_size=5),
+            st.lists(st.one_of(st.integers(), st.text(max_size=4)), min_size=1, max_size=5),
         ),
         max_size=5,
     )
@@ -103,7 +105,7 @@ def test_php_query_url_encodes_keys_and_values_with_filter_prefixes() -> None:
 def test_php_query_round_trips_through_a_php_style_parser(params: dict[str, object]) -> None:
     decoded = nest(parse_qsl(php_query({"p": params}), keep_blank_values=True))
     expected = {
-        key: [str(item) for item in value] if isinstance(value, list) else value
+        key: [str(item) for item in value] if isinstance(value, list) else str(value)
         for key, value in params.items()
     }
     assert decoded.get("p", {}) == expected

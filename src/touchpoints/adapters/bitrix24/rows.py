@@ -26,6 +26,7 @@ from touchpoints.domain.crm import (
     UserInfo,
 )
 from touchpoints.domain.model import EntityType, OwnerRef, OwnerType, entity_type_of_id
+from touchpoints.domain.trusted import trusted
 from touchpoints.ports.crm import CrmError
 
 ACTIVITY_SELECT = [
@@ -112,16 +113,17 @@ def parse_item(owner_type: EntityType, row: Mapping[str, Any]) -> RecordCard:
         WireError: the row lacks an id.
     """
     item_id = to_int(row.get("id"))
-    person = join(row.get("name"), row.get("lastName"))
-    if owner_type is OwnerType.CONTACT:
-        title = person
-    else:
-        title = to_str(row.get("title")).strip() or person
+    if item_id <= 0:
+        raise WireError("not a record id")
+    title = "" if owner_type is OwnerType.CONTACT else to_str(row.get("title")).strip()
+    if not title:
+        title = join(row.get("name"), row.get("lastName"))
     # Contacts have no stage or amount, and a company's ``revenue`` is not a deal's sum
     # (BITRIX24.md §12.2): only leads, deals and smart-process items say them.
     staged = has_stages(owner_type)
     return RecordCard(
-        ref=OwnerRef(owner_type, item_id),
+        # The id was checked above: the reference needs no second validation.
+        ref=trusted(OwnerRef, {"type": owner_type, "id": item_id}),
         title=title or f"#{item_id}",
         stage_id=(to_str(row.get("stageId")) or None) if staged else None,
         amount=to_opt_float(row.get("opportunity")) if staged else None,

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
+import orjson
 from yarl import URL
 
 from touchpoints.adapters.bitrix24.errors import NotSent, ServerError, TokenRejected, map_error
@@ -84,6 +85,19 @@ def _call_time(payload: Mapping[str, Any]) -> CallTime:
         operating_reset_at=parse_reset_at(raw.get("operating_reset_at")),
         duration=to_opt_float(raw.get("duration")),
     )
+
+
+def _parse_json(raw: bytes) -> Any:
+    """A reply body as JSON (orjson: the board's batch reply is its largest input), or None;
+    a body that is not valid UTF-8 is read with replacement characters, as before."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw.decode("utf-8", "replace"))
+    except ValueError:
+        return None
 
 
 def _json_default(value: Any) -> Any:
@@ -186,7 +200,11 @@ class Transport:
             base += "/"
         url = base + method
         self.check_endpoint(url)
-        body = json.dumps({**params, "auth": token.reveal()}, default=_json_default)
+        body = orjson.dumps(
+            {**params, "auth": token.reveal()},
+            default=_json_default,
+            option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS,
+        )
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -267,10 +285,7 @@ class Transport:
         started: float,
         token: Secret,
     ) -> RestReply:
-        try:
-            payload = json.loads(raw.decode("utf-8", "replace"))
-        except ValueError:
-            payload = None
+        payload = _parse_json(raw)
         call_time = CallTime()
         error: str | None = None
         failure: CrmError | None = None

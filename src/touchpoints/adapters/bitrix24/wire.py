@@ -18,6 +18,8 @@ def to_int(value: Any) -> int:
     Raises:
         WireError: the value is not an integer in any spelling.
     """
+    if type(value) is int:  # the common case first: ``bool`` is an ``int`` subclass
+        return value
     if isinstance(value, bool):
         raise WireError("a boolean is not an integer")
     if isinstance(value, int):
@@ -63,6 +65,8 @@ def to_opt_float(value: Any) -> float | None:
 
 def to_str(value: Any) -> str:
     """A text field; ``null`` and the ``[]`` that PHP sends for empty values read as ``""``."""
+    if type(value) is str:
+        return value
     if value is None or isinstance(value, list | dict):
         return ""
     return str(value)
@@ -142,8 +146,14 @@ def _encode(prefix: str, value: Any, pairs: list[str]) -> None:
         for key, item in value.items():
             _encode(f"{prefix}[{quote(str(key), safe='')}]", item, pairs)
     elif isinstance(value, list | tuple):
+        if all(type(item) is int for item in value):
+            # Lists of ids, the bulk of every batch: digits and "-" need no encoding.
+            pairs.extend([f"{prefix}[{index}]={item}" for index, item in enumerate(value)])
+            return
         for index, item in enumerate(value):
             _encode(f"{prefix}[{index}]", item, pairs)
+    elif type(value) is int:
+        pairs.append(f"{prefix}={value}")
     elif isinstance(value, bool):
         # PHP reads every non-empty string as true; spell the value out at the call site.
         raise WireError("booleans have no form encoding; pass 'Y'/'N' or 1/0")
