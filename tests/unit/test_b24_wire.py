@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import pytest
 from hypothesis import given
@@ -16,6 +16,7 @@ from touchpoints.adapters.bitrix24.wire import (
     WireError,
     format_datetime,
     parse_datetime,
+    percent,
     php_query,
     to_bool,
     to_int,
@@ -177,3 +178,8 @@ def test_a_converted_or_junk_lead_reads_as_closed_and_an_open_one_does_not() -> 
     assert parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "F"}).closed
     assert not parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "P"}).closed
     assert parse_item(OwnerType.DEAL, {**row, "closed": "Y"}).closed
+
+
+@given(st.text())
+def test_percent_encoding_is_urllibs_quote_with_nothing_safe(text: str) -> None:
+    assert percent(text) == quote(text, safe="")

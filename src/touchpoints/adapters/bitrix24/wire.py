@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 
 class WireError(ValueError):
@@ -126,6 +125,20 @@ def as_dict(value: Any) -> dict[str, Any]:
     return {}
 
 
+# RFC 3986's unreserved bytes stay as they are; every other byte becomes %XX.
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_PERCENT = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
+
+
+def percent(text: str) -> str:
+    """``urllib.parse.quote(text, safe="")``, about twice as fast on long texts: a bot
+    digest's message and keyboard are most of the bytes a digest pass encodes."""
+    raw = text.encode()
+    if not raw.rstrip(_UNRESERVED):
+        return text
+    return "".join([_PERCENT[byte] for byte in raw])
+
+
 def php_query(params: Mapping[str, Any]) -> str:
     """Encode nested params as a PHP-style query (``filter[@ID][0]=1``, §3, §6).
 
@@ -137,14 +150,14 @@ def php_query(params: Mapping[str, Any]) -> str:
     """
     pairs: list[str] = []
     for key, value in params.items():
-        _encode(quote(str(key), safe=""), value, pairs)
+        _encode(percent(str(key)), value, pairs)
     return "&".join(pairs)
 
 
 def _encode(prefix: str, value: Any, pairs: list[str]) -> None:
     if isinstance(value, Mapping):
         for key, item in value.items():
-            _encode(f"{prefix}[{quote(str(key), safe='')}]", item, pairs)
+            _encode(f"{prefix}[{percent(str(key))}]", item, pairs)
     elif isinstance(value, list | tuple):
         if all(type(item) is int for item in value):
             # Lists of ids, the bulk of every batch: digits and "-" need no encoding.
@@ -158,9 +171,9 @@ def _encode(prefix: str, value: Any, pairs: list[str]) -> None:
         # PHP reads every non-empty string as true; spell the value out at the call site.
         raise WireError("booleans have no form encoding; pass 'Y'/'N' or 1/0")
     elif isinstance(value, datetime):
-        pairs.append(f"{prefix}={quote(format_datetime(value), safe='')}")
+        pairs.append(f"{prefix}={percent(format_datetime(value))}")
     elif isinstance(value, int | float | str):
-        pairs.append(f"{prefix}={quote(str(value), safe='')}")
+        pairs.append(f"{prefix}={percent(str(value))}")
     elif value is None:
         pairs.append(f"{prefix}=")
     else:
