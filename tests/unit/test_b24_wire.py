@@ -175,3 +175,27 @@ def test_a_converted_or_junk_lead_reads_as_closed_and_an_open_one_does_not() -> 
     assert parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "F"}).closed
     assert not parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "P"}).closed
     assert parse_item(OwnerType.DEAL, {**row, "closed": "Y"}).closed
+
+
+def test_a_row_that_cannot_be_read_is_none_and_a_readable_one_is_parsed() -> None:
+    from touchpoints.adapters.bitrix24.rows import or_none, parse_item, parse_todo_text
+    from touchpoints.domain.model import OwnerType
+
+    text = or_none(parse_todo_text, {"ID": "41", "SUBJECT": "Call", "DESCRIPTION": "ask"})
+    assert text is not None
+    assert (text.activity_id, text.subject, text.description) == (41, "Call", "ask")
+    assert or_none(parse_todo_text, {"SUBJECT": "no id"}) is None
+    card = or_none(parse_item, OwnerType.DEAL, {"id": 3, "title": "Deal"})
+    assert card is not None
+    assert (card.ref.id, card.title) == (3, "Deal")
+    assert or_none(parse_item, OwnerType.DEAL, {"title": "no id"}) is None
+
+
+def test_a_parse_error_other_than_a_wire_error_is_not_hidden() -> None:
+    from touchpoints.adapters.bitrix24.rows import or_none
+
+    def broken(row: dict[str, str]) -> int:
+        raise KeyError(row["ID"])
+
+    with pytest.raises(KeyError):
+        or_none(broken, {})
