@@ -14,7 +14,7 @@ from touchpoints.adapters.memory.transaction import (
     PORTALS,
     MemoryRepository,
 )
-from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.checks import require_not_negative
 from touchpoints.domain.portal import Portal
 from touchpoints.ports.digests import DigestEntry, DigestState, MessageKind
 
@@ -33,8 +33,7 @@ class MemoryDigestLog(MemoryRepository):
     ) -> bool:
         now = checked_now(now)
         positive("user_id", user_id)
-        if stale_after_s < 0:
-            raise InvalidValue({"stale_after_s": "must not be negative"})
+        require_not_negative("stale_after_s", stale_after_s)
         key = (portal_id, user_id, local_day)
         await self._tx.lock(("digest", *key))
         self._tx.require_portal(portal_id)

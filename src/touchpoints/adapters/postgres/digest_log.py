@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Final, Literal
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository
 from touchpoints.adapters.postgres.rows import digest_entry_from_row
-from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.checks import require_aware, require_not_negative
 from touchpoints.ports.digests import DigestEntry, DigestState, MessageKind
 
 # The column of ``digest_log`` that keeps each kind of message id.
@@ -51,8 +51,7 @@ class PostgresDigestLog(PostgresRepository):
         stale_after_s: float,
     ) -> list[int]:
         require_aware("now", now)
-        if stale_after_s < 0:
-            raise InvalidValue({"stale_after_s": "must not be negative"})
+        require_not_negative("stale_after_s", stale_after_s)
         users = sorted(set(user_ids))
         if not users:
             return []
