@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tests.contracts.conftest import NOW, Make
 from touchpoints.domain.settings import UserPreferences
-from touchpoints.ports.digests import BotStatus, DigestState, PortalBot
+from touchpoints.ports.digests import BotStatus, DigestState, MessageKind, PortalBot
 from touchpoints.ports.storage import Storage
 
 TODAY = NOW.date()
@@ -115,11 +115,11 @@ async def test_roll_up_message_ids_are_kept_per_claimed_day_apart_from_the_diges
                 await log.claim(portal.id, user_id, day, now=NOW, stale_after_s=600)
         await log.claim(other.id, 7, TODAY, now=NOW, stale_after_s=600)
         await log.set_messages(portal.id, TODAY, {7: 200})
-        await log.set_rollup_messages(portal.id, TODAY - DAY, {7: 150})
-        await log.set_rollup_messages(portal.id, TODAY, {7: 201, 8: 202})
-        await log.set_rollup_messages(other.id, TODAY, {7: 300})
+        await log.set_messages(portal.id, TODAY - DAY, {7: 150}, kind=MessageKind.ROLLUP)
+        await log.set_messages(portal.id, TODAY, {7: 201, 8: 202}, kind=MessageKind.ROLLUP)
+        await log.set_messages(other.id, TODAY, {7: 300}, kind=MessageKind.ROLLUP)
         # A user without a claim that day gets nothing written.
-        await log.set_rollup_messages(portal.id, TODAY + DAY, {7: 400})
+        await log.set_messages(portal.id, TODAY + DAY, {7: 400}, kind=MessageKind.ROLLUP)
     async with storage.unit_of_work() as uow:
         log = uow.digest_log
         assert await log.rollup_messages(portal.id, [7, 8, 9], TODAY) == {7: 201, 8: 202}

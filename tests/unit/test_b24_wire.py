@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.unit.test_b24_support import nest
 from touchpoints.adapters.bitrix24.batch import Command, parse_batch
 from touchpoints.adapters.bitrix24.redact import MASK, mask_params, redact
+from touchpoints.adapters.bitrix24.rows import or_none, parse_item, parse_todo_text
 from touchpoints.adapters.bitrix24.wire import (
     WireError,
     format_datetime,
@@ -23,6 +24,7 @@ from touchpoints.adapters.bitrix24.wire import (
     to_opt_float,
     to_opt_int,
 )
+from touchpoints.domain.model import OwnerType
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.crm import CrmNotFound, CrmPermissionDenied
 
@@ -170,9 +172,6 @@ def test_masking_hides_known_secrets_and_auth_pairs() -> None:
 
 
 def test_a_converted_or_junk_lead_reads_as_closed_and_an_open_one_does_not() -> None:
-    from touchpoints.adapters.bitrix24.rows import parse_item
-    from touchpoints.domain.model import OwnerType
-
     row = {"id": 3, "title": "Lead", "stageId": "CONVERTED"}
     assert parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "S"}).closed
     assert parse_item(OwnerType.LEAD, {**row, "stageSemanticId": "F"}).closed
@@ -183,3 +182,22 @@ def test_a_converted_or_junk_lead_reads_as_closed_and_an_open_one_does_not() -> 
 @given(st.text())
 def test_percent_encoding_is_urllibs_quote_with_nothing_safe(text: str) -> None:
     assert percent(text) == quote(text, safe="")
+
+
+def test_a_row_that_cannot_be_read_is_none_and_a_readable_one_is_parsed() -> None:
+    text = or_none(parse_todo_text, {"ID": "41", "SUBJECT": "Call", "DESCRIPTION": "ask"})
+    assert text is not None
+    assert (text.activity_id, text.subject, text.description) == (41, "Call", "ask")
+    assert or_none(parse_todo_text, {"SUBJECT": "no id"}) is None
+    card = or_none(parse_item, OwnerType.DEAL, {"id": 3, "title": "Deal"})
+    assert card is not None
+    assert (card.ref.id, card.title) == (3, "Deal")
+    assert or_none(parse_item, OwnerType.DEAL, {"title": "no id"}) is None
+
+
+def test_a_parse_error_other_than_a_wire_error_is_not_hidden() -> None:
+    def broken(row: dict[str, str]) -> int:
+        raise KeyError(row["ID"])
+
+    with pytest.raises(KeyError):
+        or_none(broken, {})

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import attrs
 
+from touchpoints.domain.checks import require_aware
 from touchpoints.domain.constraints import Id
 from touchpoints.domain.errors import ChainError, InvalidTransition, InvalidValue
 from touchpoints.domain.limits import NOTE_MAX
@@ -164,15 +165,13 @@ def _optional_positive(
 
 
 def _aware(_instance: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidValue({attribute.name: "must carry a time zone offset"})
+    require_aware(attribute.name, value)
 
 
 def _optional_aware(
     _instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None
 ) -> None:
-    if value is not None:
-        _aware(_instance, attribute, value)  # type: ignore[arg-type]
+    require_aware(attribute.name, value)
 
 
 def _note(_instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:

@@ -24,9 +24,17 @@ from touchpoints.entrypoints.webhooks import (
     refused,
 )
 from touchpoints.ports.crm import CrmError
+from touchpoints.ports.messaging import BotChannel
 from touchpoints.ports.storage import StorageError
 from touchpoints.services import installation
-from touchpoints.services.bot import DeleteOutcome, Press, bot_deleted, ensure_bot, handle_press
+from touchpoints.services.bot import (
+    BotPorts,
+    DeleteOutcome,
+    Press,
+    bot_deleted,
+    ensure_bot,
+    handle_press,
+)
 from touchpoints.services.bot_digest import app_links
 from touchpoints.services.errors import RateLimited, Unauthenticated
 
@@ -56,10 +64,7 @@ async def bot_events(request: web.Request) -> web.Response:
     if event == DELETE_EVENT and services.bots is not None:
         try:
             deleted = await bot_deleted(
-                storage=services.storage,
-                bots=services.bots,
-                verifier=services.verifier,
-                clock=services.clock,
+                bot_ports(services, services.bots),
                 portal=portal,
                 bot_id=_bot_id(text(form, "data", "bot", "id")),
             )
@@ -80,12 +85,7 @@ async def bot_events(request: web.Request) -> web.Response:
     )
     try:
         outcome = await handle_press(
-            storage=services.storage,
-            connector=services.connector,
-            verifier=services.verifier,
-            bots=services.bots,
-            clock=services.clock,
-            catalogue=services.catalogue,
+            bot_ports(services, services.bots),
             portal=portal,
             press=press,
             links=app_links(services.app_code)(portal),
@@ -101,6 +101,18 @@ async def bot_events(request: web.Request) -> web.Response:
         return error_reply(502, "CRM_ERROR", "Bitrix24 did not answer as expected")
     count_event(request, event, "handled")
     return web.json_response({"ok": True, "outcome": outcome.value})
+
+
+def bot_ports(services: Services, bots: BotChannel) -> BotPorts:
+    """The bot use cases' ports from the shared services (``bots``: the one they have)."""
+    return BotPorts(
+        storage=services.storage,
+        bots=bots,
+        clock=services.clock,
+        verifier=services.verifier,
+        connector=services.connector,
+        catalogue=services.catalogue,
+    )
 
 
 def _bot_id(value: str | None) -> int | None:
@@ -121,11 +133,7 @@ async def register_bot(services: Services, portal_id: int) -> None:
         if portal is None:
             return
         await ensure_bot(
-            storage=services.storage,
-            bots=services.bots,
-            clock=services.clock,
-            portal=portal,
-            webhook_url=services.handlers.bot,
+            bot_ports(services, services.bots), portal=portal, webhook_url=services.handlers.bot
         )
     except StorageError as exc:
         log.warning("digest bot not recorded: %s", type(exc).__name__)

@@ -8,6 +8,7 @@ call), so the adapter needs no metrics dependency.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from aiohttp import web
 from prometheus_client import (
@@ -60,53 +61,59 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
+        self.requests = self._counter(
             "touchpoints_http_requests_total",
             "HTTP requests by route, method and status.",
-            ["route", "method", "status"],
-            registry=self.registry,
+            "route",
+            "method",
+            "status",
         )
-        self.latency = Histogram(
+        self.latency = self._histogram(
             "touchpoints_http_request_duration_seconds",
             "HTTP request latency by route.",
-            ["route"],
+            "route",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-            registry=self.registry,
         )
-        self.b24_calls = Counter(
+        self.b24_calls = self._counter(
             "touchpoints_b24_calls_total",
             "Bitrix24 REST calls by method and outcome (ok or the error code).",
-            ["method", "outcome"],
-            registry=self.registry,
+            "method",
+            "outcome",
         )
-        self.b24_latency = Histogram(
+        self.b24_latency = self._histogram(
             "touchpoints_b24_call_duration_seconds",
             "Bitrix24 REST call latency by method.",
-            ["method"],
-            registry=self.registry,
+            "method",
         )
-        self.b24_waits = Counter(
-            "touchpoints_b24_retries_total",
-            "Retries and rate-limit waits before Bitrix24 calls.",
-            registry=self.registry,
+        self.b24_waits = self._counter(
+            "touchpoints_b24_retries_total", "Retries and rate-limit waits before Bitrix24 calls."
         )
-        self.token_refreshes = Counter(
-            "touchpoints_b24_token_refreshes_total",
-            "OAuth token refreshes made for portals.",
-            registry=self.registry,
+        self.token_refreshes = self._counter(
+            "touchpoints_b24_token_refreshes_total", "OAuth token refreshes made for portals."
         )
-        self.events = Counter(
+        self.events = self._counter(
             "touchpoints_events_total",
             "Bitrix24 events by name and outcome (handled, ignored, rejected).",
-            ["event", "outcome"],
-            registry=self.registry,
+            "event",
+            "outcome",
         )
-        self.digests = Counter(
-            "touchpoints_digest_notifications_total",
-            "Digest notifications by outcome.",
-            ["outcome"],
-            registry=self.registry,
+        self.digests = self._counter(
+            "touchpoints_digest_notifications_total", "Digest notifications by outcome.", "outcome"
         )
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        """A counter in this app's registry, with these label names."""
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def _histogram(
+        self,
+        name: str,
+        documentation: str,
+        *labels: str,
+        buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS,
+    ) -> Histogram:
+        """A histogram in this app's registry (prometheus-client's buckets unless given)."""
+        return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
 
     def observe_request(self, request: web.Request, status: int, elapsed: float) -> None:
         route = route_label(request)

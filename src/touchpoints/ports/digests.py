@@ -30,6 +30,14 @@ class DigestEntry:
     rollup_message_id: int | None = None  # the manager's roll-up message of that day
 
 
+class MessageKind(enum.Enum):
+    """Which of a day's bot messages an entry keeps: the user's digest, or a manager's
+    roll-up of the team (a message of its own)."""
+
+    DIGEST = "digest"
+    ROLLUP = "rollup"
+
+
 class BotStatus(enum.Enum):
     REGISTERED = "registered"
     UNAVAILABLE = "unavailable"  # no ``imbot`` scope: the digest goes as notifications
@@ -121,21 +129,20 @@ class DigestLogRepository(Protocol):
         ...
 
     async def set_messages(
-        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
+        self,
+        portal_id: int,
+        local_day: date,
+        message_ids: Mapping[int, int],
+        *,
+        kind: MessageKind = MessageKind.DIGEST,
     ) -> None:
-        """Keep each user's bot message id of that day (one statement for them all)."""
+        """Keep each user's bot message id of that kind and day (one statement for them all)."""
         ...
 
     async def latest_messages(
         self, portal_id: int, user_ids: Sequence[int], *, through: date
     ) -> dict[int, tuple[date, int]]:
         """Each user's most recent day up to ``through`` with a bot message, and its id."""
-        ...
-
-    async def set_rollup_messages(
-        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
-    ) -> None:
-        """Keep each manager's roll-up message id of that day (one statement for them all)."""
         ...
 
     async def rollup_messages(

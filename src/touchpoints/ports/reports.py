@@ -8,7 +8,7 @@ from typing import Protocol
 
 import attrs
 
-from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.checks import require_aware, require_not_negative
 from touchpoints.domain.model import EntityType, OwnerRef, TouchPoint
 from touchpoints.domain.reports import Report, ReportFilter, ReportPeriod
 
@@ -40,11 +40,9 @@ class PeriodListing:
     limit: int
 
     def __attrs_post_init__(self) -> None:
-        for name, moment in (("start", self.start), ("end", self.end)):
-            if moment.utcoffset() is None:
-                raise InvalidValue({name: "must carry a time zone offset"})
-        if self.limit < 0:
-            raise InvalidValue({"limit": "must not be negative"})
+        require_aware("start", self.start)
+        require_aware("end", self.end)
+        require_not_negative("limit", self.limit)
 
 
 class ReportRepository(Protocol):

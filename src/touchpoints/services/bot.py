@@ -56,18 +56,30 @@ def bot_spec(webhook_url: str) -> BotSpec:
     return BotSpec(code=BOT_CODE, webhook_url=webhook_url, names=BOT_NAMES, commands=COMMANDS)
 
 
-async def ensure_bot(
-    *, storage: Storage, bots: BotChannel, clock: Clock, portal: Portal, webhook_url: str
-) -> PortalBot | None:
+@attrs.frozen(kw_only=True)
+class BotPorts:
+    """What the bot's use cases work with, handed over once by the entrypoint: storage, the
+    portal's bot channel, the clock, the token checks, the CRM connector (a press runs as
+    its user) and the message catalogue."""
+
+    storage: Storage
+    bots: BotChannel
+    clock: Clock
+    verifier: TokenVerifier
+    connector: CrmConnector
+    catalogue: Catalogue
+
+
+async def ensure_bot(ports: BotPorts, *, portal: Portal, webhook_url: str) -> PortalBot | None:
     """Register the portal's bot (again: registration is idempotent) and remember it.
 
     Without the ``imbot`` scope the bot is recorded as unavailable: the digest then goes
     as system notifications and the settings page says why. Any other failure leaves the
     record as it was (install and update go on; the next update tries again).
     """
-    now = clock.now()
+    now = ports.clock.now()
     try:
-        bot_id = await bots.register(portal, bot_spec(webhook_url))
+        bot_id = await ports.bots.register(portal, bot_spec(webhook_url))
     except BotUnavailable:
         record = PortalBot(status=BotStatus.UNAVAILABLE, bot_id=None, updated_at=now)
         log.info("digest bot unavailable (no imbot scope)", extra={"portal_id": portal.id})
@@ -78,7 +90,7 @@ async def ensure_bot(
         return None
     else:
         record = PortalBot(status=BotStatus.REGISTERED, bot_id=bot_id, updated_at=now)
-    async with storage.unit_of_work() as uow:
+    async with ports.storage.unit_of_work() as uow:
         await uow.bots.put(portal.id, record)
     return record
 
@@ -107,15 +119,7 @@ class DeleteOutcome(enum.Enum):
     IGNORED = "ignored"  # not the portal's current bot
 
 
-async def bot_deleted(
-    *,
-    storage: Storage,
-    bots: BotChannel,
-    verifier: TokenVerifier,
-    clock: Clock,
-    portal: Portal,
-    bot_id: int | None,
-) -> DeleteOutcome:
+async def bot_deleted(ports: BotPorts, *, portal: Portal, bot_id: int | None) -> DeleteOutcome:
     """ONIMBOTV2DELETE (a hint, DESIGN.md §4): forget the portal's bot only once Bitrix24,
     asked with our stored tokens, answers that it is not found; the digest then goes as
     system notifications until an install or update registers the bot again.
@@ -124,30 +128,30 @@ async def bot_deleted(
     bot Bitrix24 still has is kept (and the attempt logged). The check costs one call
     from the portal's budget for unverified requests, given back when it was genuine.
     """
-    async with storage.unit_of_work() as uow:
+    async with ports.storage.unit_of_work() as uow:
         stored = await uow.bots.get(portal.id)
     current = None if stored is None else stored.usable_id
     if current is None or current != bot_id:
         return DeleteOutcome.IGNORED
     try:
-        spending = await verifier.spend_for(portal, calls=1)
+        spending = await ports.verifier.spend_for(portal, calls=1)
     except RateLimited:
         log.warning("security: bot deletions over budget", extra={"portal_id": portal.id})
         return DeleteOutcome.UNCONFIRMED
     try:
-        alive = await bots.is_registered(portal, current)
+        alive = await ports.bots.is_registered(portal, current)
     except CrmError as exc:
         log.info(
             "bot deletion not confirmed (%s)", type(exc).__name__, extra={"portal_id": portal.id}
         )
         return DeleteOutcome.UNCONFIRMED
-    if alive or not await forget_bot(storage, portal, current, now=clock.now()):
+    if alive or not await forget_bot(ports.storage, portal, current, now=ports.clock.now()):
         log.warning(
             "security: a bot deletion Bitrix24 does not confirm; the bot is kept",
             extra={"portal_id": portal.id},
         )
         return DeleteOutcome.KEPT
-    await verifier.refund(spending, quiet=True)  # ``forget_bot`` logged it
+    await ports.verifier.refund(spending, quiet=True)  # ``forget_bot`` logged it
     return DeleteOutcome.FORGOTTEN
 
 
@@ -171,16 +175,7 @@ class Press:
 
 
 async def handle_press(
-    *,
-    storage: Storage,
-    connector: CrmConnector,
-    verifier: TokenVerifier,
-    bots: BotChannel,
-    clock: Clock,
-    catalogue: Catalogue,
-    portal: Portal,
-    press: Press,
-    links: BotLinks,
+    ports: BotPorts, *, portal: Portal, press: Press, links: BotLinks
 ) -> PressOutcome:
     """Run a "+1 working day" press as its user, then redraw that user's digest message.
 
@@ -193,26 +188,26 @@ async def handle_press(
     shown = parse_snooze(press.params)
     if shown is None:
         return PressOutcome.IGNORED
-    user = await verifier.user(portal, press.access_token)
-    async with storage.unit_of_work() as uow:
+    user = await ports.verifier.user(portal, press.access_token)
+    async with ports.storage.unit_of_work() as uow:
         bot = await uow.bots.get(portal.id)
     bot_id = None if bot is None else bot.usable_id
     if bot_id is None:
         return PressOutcome.IGNORED
-    crm = connector.as_user(portal, press.access_token)
+    crm = ports.connector.as_user(portal, press.access_token)
     actor = Actor(portal, Viewer(user.id, user.is_admin))
     ctx = await UseCase.load(
-        storage=storage, crm=crm, clock=clock, connector=connector, actor=actor
+        storage=ports.storage, crm=crm, clock=ports.clock, connector=ports.connector, actor=actor
     )
     touch_point_id, version = shown
-    async with storage.unit_of_work() as uow:
+    async with ports.storage.unit_of_work() as uow:
         # The language the user last opened the app in, as the digest itself was written.
         own = await uow.preferences.get(portal.id, user.id)
     language = own.language or press.language
-    texts = catalogue.for_language(language)
+    texts = ports.catalogue.for_language(language)
     zone = ctx.settings.zone
     try:
-        async with storage.unit_of_work() as uow:
+        async with ports.storage.unit_of_work() as uow:
             current = await visible_touch_point(uow, actor, touch_point_id, ctx.settings)
     except (NotFound, Forbidden):
         # Another member's press (or a replay from another chat): nothing of theirs to show.
@@ -230,7 +225,7 @@ async def handle_press(
                 touch_point_id=touch_point_id,
                 deadline=None,
                 responsible_id=None,
-                day=snooze_day(current, clock.now(), ctx.settings),
+                day=snooze_day(current, ctx.clock.now(), ctx.settings),
             )
         except (Forbidden, CrmPermissionDenied):
             note = texts["bot.refused"].format(record=_record(texts, current.owner, titles))
@@ -249,7 +244,7 @@ async def handle_press(
             )
             outcome = PressOutcome.MOVED
     if outcome is PressOutcome.CHANGED:
-        async with storage.unit_of_work() as uow:
+        async with ports.storage.unit_of_work() as uow:
             latest = await uow.touch_points.get(portal.id, touch_point_id)
         assert latest is not None
         note = changed_note(
@@ -257,10 +252,9 @@ async def handle_press(
         )
     await _redraw(
         ctx,
-        bots=bots,
+        ports,
         bot_id=bot_id,
         language=language,
-        catalogue=catalogue,
         links=links,
         note=f"✓ {note}" if outcome is PressOutcome.MOVED else note,
     )
@@ -276,11 +270,10 @@ def _record(
 
 async def _redraw(
     ctx: UseCase,
+    ports: BotPorts,
     *,
-    bots: BotChannel,
     bot_id: int,
     language: str | None,
-    catalogue: Catalogue,
     links: BotLinks,
     note: str,
 ) -> None:
@@ -324,7 +317,7 @@ async def _redraw(
         settings=settings,
         language=language,
         links=links,
-        catalogue=catalogue,
+        catalogue=ports.catalogue,
         item_limit=DEFAULT_ITEM_LIMIT,
         note=note,
         handovers=handover_notes(user_id, handovers, now=now, settings=settings, names=names),
@@ -337,6 +330,6 @@ async def _redraw(
         message_id=latest[user_id][1],
     )
     try:
-        await bots.send(portal, bot_id, [message])
+        await ports.bots.send(portal, bot_id, [message])
     except CrmError as exc:
         log.info("bot message not redrawn (%s)", type(exc).__name__, extra={"portal_id": portal.id})

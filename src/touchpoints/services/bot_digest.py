@@ -38,7 +38,7 @@ from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.crm import Crm, CrmError
-from touchpoints.ports.digests import BotStatus, DigestState, PortalBot
+from touchpoints.ports.digests import BotStatus, DigestState, MessageKind, PortalBot
 from touchpoints.ports.messaging import BotChannel, BotDelivery, BotMessage
 from touchpoints.ports.storage import Storage
 from touchpoints.services.digest_delivery import (
@@ -220,7 +220,7 @@ async def _keep_ids(
     if sent or sent_rollups:
         async with storage.unit_of_work() as uow:
             await uow.digest_log.set_messages(portal_id, day, sent)
-            await uow.digest_log.set_rollup_messages(portal_id, day, sent_rollups)
+            await uow.digest_log.set_messages(portal_id, day, sent_rollups, kind=MessageKind.ROLLUP)
     return sent
 
 

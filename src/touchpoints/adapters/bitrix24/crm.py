@@ -28,17 +28,18 @@ from touchpoints.adapters.bitrix24.reads import (
 from touchpoints.adapters.bitrix24.rows import (
     ACTIVITY_SELECT,
     TEXT_SELECT,
-    activity_or_none,
     by_id,
-    card_or_none,
     item_rows,
     list_rows,
+    or_none,
+    parse_activity,
     parse_app_info,
     parse_department,
+    parse_item,
     parse_profile,
+    parse_todo_text,
     parse_user,
     stage_directory,
-    text_or_none,
 )
 from touchpoints.adapters.bitrix24.smart_processes import smart_processes
 from touchpoints.adapters.bitrix24.stages import known_directories, stage_commands, stage_names
@@ -187,7 +188,7 @@ class BitrixCrm:
         wanted = set(ids)
         for result in reply.results.values():
             for row in list_rows(result):
-                activity = activity_or_none(row)
+                activity = or_none(parse_activity, row)
                 if activity is not None and activity.id in wanted:
                     found[activity.id] = activity
         return found
@@ -236,7 +237,7 @@ class BitrixCrm:
             )
             rows = list_rows(reply.result)
             for row in rows:
-                activity = activity_or_none(row)
+                activity = or_none(parse_activity, row)
                 if activity is not None:
                     found.append(activity)
                     last_id = max(last_id, activity.id)
@@ -283,7 +284,7 @@ class BitrixCrm:
         for key, result in reply.results.items():
             if key.startswith("t"):
                 for row in list_rows(result):
-                    text = text_or_none(row)
+                    text = or_none(parse_todo_text, row)
                     if text is not None and text.activity_id in wanted_activities:
                         texts[text.activity_id] = text
                 continue
@@ -291,7 +292,7 @@ class BitrixCrm:
             if owner_type_of is None:
                 continue
             for row in item_rows(result):
-                card = card_or_none(owner_type_of, row)
+                card = or_none(parse_item, owner_type_of, row)
                 if card is not None:
                     cards[card.ref] = card
                     directory = stage_directory(owner_type_of, row) if stages else None
@@ -349,7 +350,7 @@ class BitrixCrm:
         cards: dict[int, RecordCard] = {}
         for result in reply.results.values():
             for row in item_rows(result):
-                card = card_or_none(owner_type, row)
+                card = or_none(parse_item, owner_type, row)
                 if card is not None:
                     cards.setdefault(card.ref.id, card)
         ordered = sorted(cards.values(), key=lambda card: card.ref.id, reverse=True)
@@ -376,7 +377,7 @@ class BitrixCrm:
             )
             rows = item_rows(reply.result)
             for row in rows:
-                card = card_or_none(owner_type, row)
+                card = or_none(parse_item, owner_type, row)
                 if card is not None:
                     cards.append(card)
                     last_id = max(last_id, card.ref.id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from touchpoints.adapters.bitrix24.wire import (
     WireError,
@@ -257,6 +257,8 @@ class _Identified(Protocol):
 
 
 _Parsed = TypeVar("_Parsed", bound=_Identified)
+_Read = TypeVar("_Read")
+_Args = ParamSpec("_Args")
 
 
 def by_id(
@@ -273,22 +275,11 @@ def by_id(
     return [found[key] for key in sorted(found)]
 
 
-def activity_or_none(row: Mapping[str, Any]) -> Activity | None:
+def or_none(
+    parse: Callable[_Args, _Read], *args: _Args.args, **kwargs: _Args.kwargs
+) -> _Read | None:
+    """What ``parse`` reads of a row, or None where the row cannot be read (``WireError``)."""
     try:
-        return parse_activity(row)
-    except WireError:
-        return None
-
-
-def card_or_none(owner_type: EntityType, row: Mapping[str, Any]) -> RecordCard | None:
-    try:
-        return parse_item(owner_type, row)
-    except WireError:
-        return None
-
-
-def text_or_none(row: Mapping[str, Any]) -> TodoText | None:
-    try:
-        return parse_todo_text(row)
+        return parse(*args, **kwargs)
     except WireError:
         return None

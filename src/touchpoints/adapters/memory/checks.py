@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import attrs
 
+from touchpoints.domain.checks import require_aware
 from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.portal import OAuthTokens, PortalInstall
 
@@ -21,19 +22,12 @@ EMAIL_MIN, EMAIL_MAX = 3, 320
 
 def utc(field: str, value: datetime) -> datetime:
     """Postgres' timestamptz keeps the instant only; a naive datetime is refused."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidValue({field: "must carry a time zone offset"})
+    require_aware(field, value)
     return value.astimezone(UTC)
 
 
 def utc_or_none(field: str, value: datetime | None) -> datetime | None:
     return None if value is None else utc(field, value)
-
-
-def check_limit(limit: int) -> None:
-    """A page's ``limit``: Postgres' ``LIMIT`` refuses a negative one."""
-    if limit < 0:
-        raise InvalidValue({"limit": "must not be negative"})
 
 
 def checked_now(value: datetime) -> datetime:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Literal
 
 import attrs
 
@@ -15,9 +14,9 @@ from touchpoints.adapters.memory.transaction import (
     PORTALS,
     MemoryRepository,
 )
-from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.checks import require_not_negative
 from touchpoints.domain.portal import Portal
-from touchpoints.ports.digests import DigestEntry, DigestState
+from touchpoints.ports.digests import DigestEntry, DigestState, MessageKind
 
 
 @attrs.frozen
@@ -34,8 +33,7 @@ class MemoryDigestLog(MemoryRepository):
     ) -> bool:
         now = checked_now(now)
         positive("user_id", user_id)
-        if stale_after_s < 0:
-            raise InvalidValue({"stale_after_s": "must not be negative"})
+        require_not_negative("stale_after_s", stale_after_s)
         key = (portal_id, user_id, local_day)
         await self._tx.lock(("digest", *key))
         self._tx.require_portal(portal_id)
@@ -151,16 +149,12 @@ class MemoryDigestLog(MemoryRepository):
         return True
 
     async def set_messages(
-        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
-    ) -> None:
-        await self._set_ids("message_id", portal_id, local_day, message_ids)
-
-    async def _set_ids(
         self,
-        field: Literal["message_id", "rollup_message_id"],
         portal_id: int,
         local_day: date,
         message_ids: Mapping[int, int],
+        *,
+        kind: MessageKind = MessageKind.DIGEST,
     ) -> None:
         for user_id in sorted(message_ids):
             key = (portal_id, user_id, local_day)
@@ -168,14 +162,13 @@ class MemoryDigestLog(MemoryRepository):
             entry: DigestEntry | None = self._tx.get(DIGEST, key)
             if entry is not None:
                 kept = message_ids[user_id]
-                positive(field, kept)
-                self._tx.put(
-                    DIGEST,
-                    key,
-                    attrs.evolve(entry, message_id=kept)
-                    if field == "message_id"
-                    else attrs.evolve(entry, rollup_message_id=kept),
-                )
+                if kind is MessageKind.DIGEST:
+                    positive("message_id", kept)
+                    entry = attrs.evolve(entry, message_id=kept)
+                else:
+                    positive("rollup_message_id", kept)
+                    entry = attrs.evolve(entry, rollup_message_id=kept)
+                self._tx.put(DIGEST, key, entry)
 
     async def latest_messages(
         self, portal_id: int, user_ids: Sequence[int], *, through: date
@@ -190,11 +183,6 @@ class MemoryDigestLog(MemoryRepository):
             if entry.user_id not in latest or latest[entry.user_id][0] < entry.local_day:
                 latest[entry.user_id] = (entry.local_day, entry.message_id)
         return latest
-
-    async def set_rollup_messages(
-        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
-    ) -> None:
-        await self._set_ids("rollup_message_id", portal_id, local_day, message_ids)
 
     async def rollup_messages(
         self, portal_id: int, user_ids: Sequence[int], local_day: date

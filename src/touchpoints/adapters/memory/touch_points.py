@@ -8,8 +8,9 @@ from typing import Any
 
 import attrs
 
-from touchpoints.adapters.memory.checks import check_limit, text, utc, utc_or_none
+from touchpoints.adapters.memory.checks import text, utc, utc_or_none
 from touchpoints.adapters.memory.transaction import TOUCH_POINTS, MemoryRepository
+from touchpoints.domain.checks import require_not_negative
 from touchpoints.domain.errors import ChainError
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, Status, TouchPoint
 from touchpoints.ports.storage import (
@@ -159,7 +160,7 @@ class MemoryTouchPoints(MemoryRepository):
         return _sorted(list(found.values()), lambda tp: (tp.created_at, tp.id))
 
     async def open_page(self, portal_id: int, *, after_id: int, limit: int) -> list[TouchPoint]:
-        check_limit(limit)
+        require_not_negative("limit", limit)
         rows = [tp for tp in self._of(portal_id) if tp.status is Status.OPEN and tp.id > after_id]
         return _sorted(rows, lambda tp: tp.id)[:limit]
 
@@ -189,7 +190,7 @@ class MemoryTouchPoints(MemoryRepository):
         after = None
         if isinstance(query, ListQuery) and query.after is not None:
             after = (utc("after", query.after.deadline), query.after.id)
-        check_limit(query.limit)
+        require_not_negative("limit", query.limit)
         rows = [
             tp
             for tp in self._of(portal_id)

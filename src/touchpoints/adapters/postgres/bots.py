@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from touchpoints.adapters.postgres.db import Db, require_aware
+from touchpoints.adapters.postgres.db import Db
+from touchpoints.domain.checks import require_aware
 from touchpoints.ports.digests import BotStatus, PortalBot
 
 

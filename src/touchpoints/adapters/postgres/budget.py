@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository
+from touchpoints.domain.checks import require_aware
 
 
 class PostgresAbuseBudget(PostgresRepository):

@@ -11,7 +11,7 @@ import asyncpg
 
 from touchpoints.adapters.postgres.dsn import libpq_url
 from touchpoints.adapters.postgres.errors import DRIVER_ERRORS, translate
-from touchpoints.domain.errors import InvalidValue
+from touchpoints.domain.checks import require_aware
 
 if TYPE_CHECKING:
     # The driver's classes are generic only in its stubs.
@@ -19,18 +19,6 @@ if TYPE_CHECKING:
         asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
     )
     Pool = asyncpg.Pool[asyncpg.Record]
-
-
-def require_aware(field: str, value: datetime | None) -> None:
-    """asyncpg silently reads a naive datetime as UTC; the port refuses it instead."""
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        raise InvalidValue({field: "must carry a time zone offset"})
-
-
-def require_limit(limit: int) -> None:
-    """A page's ``limit``: refused when negative, before ``LIMIT`` would refuse it."""
-    if limit < 0:
-        raise InvalidValue({"limit": "must not be negative"})
 
 
 async def keep_session(connection: Connection) -> None:

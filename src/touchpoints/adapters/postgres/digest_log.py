@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Literal
+from typing import Final, Literal
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository
 from touchpoints.adapters.postgres.rows import digest_entry_from_row
-from touchpoints.domain.errors import InvalidValue
-from touchpoints.ports.digests import DigestEntry, DigestState
+from touchpoints.domain.checks import require_aware, require_not_negative
+from touchpoints.ports.digests import DigestEntry, DigestState, MessageKind
+
+# The column of ``digest_log`` that keeps each kind of message id.
+_MESSAGE_COLUMNS: Final[Mapping[MessageKind, Literal["message_id", "rollup_message_id"]]] = {
+    MessageKind.DIGEST: "message_id",
+    MessageKind.ROLLUP: "rollup_message_id",
+}
 
 
 class PostgresDigestLog(PostgresRepository):
@@ -45,8 +51,7 @@ class PostgresDigestLog(PostgresRepository):
         stale_after_s: float,
     ) -> list[int]:
         require_aware("now", now)
-        if stale_after_s < 0:
-            raise InvalidValue({"stale_after_s": "must not be negative"})
+        require_not_negative("stale_after_s", stale_after_s)
         users = sorted(set(user_ids))
         if not users:
             return []
@@ -193,26 +198,23 @@ class PostgresDigestLog(PostgresRepository):
         return settled is True
 
     async def set_messages(
-        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
-    ) -> None:
-        await self._set_ids("message_id", portal_id, local_day, message_ids)
-
-    async def _set_ids(
         self,
-        column: Literal["message_id", "rollup_message_id"],
         portal_id: int,
         local_day: date,
         message_ids: Mapping[int, int],
+        *,
+        kind: MessageKind = MessageKind.DIGEST,
     ) -> None:
         if not message_ids:
             return
+        column = _MESSAGE_COLUMNS[kind]
         users = sorted(message_ids)
         await self._db.execute(
             f"""
             UPDATE digest_log AS d SET {column} = m.message_id
             FROM unnest($3::bigint[], $4::bigint[]) AS m (user_id, message_id)
             WHERE d.portal_id = $1 AND d.local_day = $2 AND d.user_id = m.user_id
-            """,  # noqa: S608 - the column is one of two literals
+            """,  # noqa: S608 - the column is one of two literals (_MESSAGE_COLUMNS)
             portal_id,
             local_day,
             users,
@@ -236,11 +238,6 @@ class PostgresDigestLog(PostgresRepository):
             through,
         )
         return {row["user_id"]: (row["local_day"], row["message_id"]) for row in rows}
-
-    async def set_rollup_messages(
-        self, portal_id: int, local_day: date, message_ids: Mapping[int, int]
-    ) -> None:
-        await self._set_ids("rollup_message_id", portal_id, local_day, message_ids)
 
     async def rollup_messages(
         self, portal_id: int, user_ids: Sequence[int], local_day: date

@@ -7,7 +7,8 @@ from datetime import datetime
 import asyncpg
 import attrs
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository
+from touchpoints.domain.checks import require_aware
 from touchpoints.domain.handover import Handover
 
 

@@ -6,8 +6,9 @@ from datetime import datetime
 
 import attrs
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository
 from touchpoints.adapters.postgres.rows import pending_todo_from_row
+from touchpoints.domain.checks import require_aware
 from touchpoints.ports.storage import PendingTodo
 
 

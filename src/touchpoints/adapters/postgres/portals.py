@@ -9,8 +9,9 @@ import asyncpg
 import attrs
 
 from touchpoints.adapters.postgres.crypto import TokenCipher
-from touchpoints.adapters.postgres.db import Db, PostgresRepository, require_aware
+from touchpoints.adapters.postgres.db import Db, PostgresRepository
 from touchpoints.adapters.postgres.rows import portal_from_row, settings_from_row
+from touchpoints.domain.checks import require_aware
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalInstall, PortalStatus
 from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings

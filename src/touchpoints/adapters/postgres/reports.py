@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository
 from touchpoints.adapters.postgres.rows import owner_from_row, touch_point_from_row
+from touchpoints.domain.checks import require_aware
 from touchpoints.domain.model import (
     EntityType,
     OwnerRef,

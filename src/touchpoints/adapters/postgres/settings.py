@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository
 from touchpoints.adapters.postgres.rows import preferences_from_row, settings_from_row
+from touchpoints.domain.checks import require_aware
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 
 

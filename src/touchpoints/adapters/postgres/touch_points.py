@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware, require_limit
+from touchpoints.adapters.postgres.db import PostgresRepository
 from touchpoints.adapters.postgres.rows import touch_point_from_row
+from touchpoints.domain.checks import require_aware, require_not_negative
 from touchpoints.domain.model import NewTouchPoint, OwnerRef, Status, TouchPoint
 from touchpoints.ports.storage import BoardQuery, ConcurrentUpdate, InvalidReference, ListQuery
 
@@ -207,7 +208,7 @@ class PostgresTouchPoints(PostgresRepository):
         )
 
     async def open_page(self, portal_id: int, *, after_id: int, limit: int) -> list[TouchPoint]:
-        require_limit(limit)
+        require_not_negative("limit", limit)
         return await self._many(
             """
             SELECT * FROM touchpoints
@@ -256,7 +257,7 @@ class PostgresTouchPoints(PostgresRepository):
         """
         require_aware("deadline_from", query.deadline_from)
         require_aware("deadline_before", query.deadline_before)
-        require_limit(query.limit)
+        require_not_negative("limit", query.limit)
         if query.statuses == frozenset() or query.responsible_ids == frozenset():
             return []
         where = ["portal_id = $1"]

@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 import attrs
 
-from touchpoints.adapters.postgres.db import PostgresRepository, require_aware
+from touchpoints.adapters.postgres.db import PostgresRepository
+from touchpoints.domain.checks import require_aware
 from touchpoints.domain.undo import UndoItem, UndoRecord
 
 # Expired records are kept a day (a late redeem then says "expired", not "unknown").
