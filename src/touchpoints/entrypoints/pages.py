@@ -48,11 +48,27 @@ def app_page(
         demo="true" if demo else "false",
         static=STATIC_PREFIX,
         csp_nonce=nonce,
+        font_preloads=font_preloads(lang),
     )
     return web.Response(
         text=body,
         content_type="text/html",
         headers={"Content-Security-Policy": frame_csp(nonce, portal_domain)},
+    )
+
+
+FONT_WEIGHTS = (400, 600, 700)
+# The Open Sans subsets a language's text is set in (static/fonts); Latin serves every page.
+_SUBSETS = {"ru": ("latin", "cyrillic")}
+
+
+def font_preloads(lang: str) -> str:
+    """``<link rel=preload>`` lines for the font files a page in ``lang`` lays out first."""
+    return "\n".join(
+        f'  <link rel="preload" href="{STATIC_PREFIX}/fonts/open-sans-{subset}-{weight}-normal.woff2"'
+        ' as="font" type="font/woff2" crossorigin>'
+        for subset in _SUBSETS.get(lang, ("latin",))
+        for weight in FONT_WEIGHTS
     )
 
 
