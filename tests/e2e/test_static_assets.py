@@ -10,7 +10,16 @@ from pathlib import Path
 ENTRYPOINTS = Path(__file__).resolve().parents[2] / "src" / "touchpoints" / "entrypoints"
 STATIC = ENTRYPOINTS / "static"
 TEMPLATE = ENTRYPOINTS / "templates" / "app.html"
-SERVER_FILLS = {"session", "lang", "placement", "placement_options", "demo", "static", "csp_nonce"}
+SERVER_FILLS = {
+    "session",
+    "lang",
+    "placement",
+    "placement_options",
+    "demo",
+    "static",
+    "csp_nonce",
+    "font_preloads",
+}
 SVG = "{http://www.w3.org/2000/svg}"
 
 
