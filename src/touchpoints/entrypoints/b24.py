@@ -24,6 +24,7 @@ from touchpoints.entrypoints.inputs import parse_id
 from touchpoints.entrypoints.webhooks import (
     count_event,
     error_reply,
+    ok_reply,
     rate_limited,
     read_form,
     refused,
@@ -170,7 +171,7 @@ async def events(request: web.Request) -> web.Response:
         if event == "ONAPPINSTALL":
             await _on_install(services, form)
             count_event(request, event, "handled")
-            return _ok()
+            return ok_reply()
         if event == "ONAPPUPDATE":
             updated = await installation.update_application_token(
                 storage=services.storage,
@@ -184,7 +185,7 @@ async def events(request: web.Request) -> web.Response:
             )
             await bot.register_bot(services, updated.id)
             count_event(request, event, "handled")
-            return _ok()
+            return ok_reply()
         activity_id = parse_id(text(form, "data", "FIELDS", "ID"))
         ours: bool | None = None
         if event in _SYNCED_EVENTS and activity_id is not None:
@@ -203,14 +204,12 @@ async def events(request: web.Request) -> web.Response:
     count_event(request, event, "handled")
     if event == "ONAPPUNINSTALL":
         await _on_uninstall(services, portal)
-        return _ok()
+        return ok_reply()
     if event in ("ONCRMACTIVITYUPDATE", "ONCRMACTIVITYDELETE", "ONCRMACTIVITYADD"):
         if activity_id is None:
-            return web.json_response(
-                {"code": "BAD_REQUEST", "message": "no activity id"}, status=400
-            )
+            return error_reply(400, "BAD_REQUEST", "no activity id")
         if event == "ONCRMACTIVITYADD":
-            return _ok()
+            return ok_reply()
         # A delete is a hint like an update: the fetch decides (DESIGN.md §4).
         pending = await request.app[ACTIVITY_SYNC].activity_changed(portal, activity_id, ours=ours)
         if pending is not None and services.inbox is None:
@@ -218,8 +217,8 @@ async def events(request: web.Request) -> web.Response:
             # sync; a slow Bitrix24 must not hold it (the worker finishes, §3.5). With the
             # inbox the event is durable before this point and answered at once.
             await asyncio.wait({pending}, timeout=EVENT_INLINE_BUDGET_S)
-        return _ok()
-    return _ok()
+        return ok_reply()
+    return ok_reply()
 
 
 async def _on_uninstall(services: Services, portal: Portal) -> None:
@@ -284,10 +283,6 @@ async def _install(
     )
     await bot.register_bot(services, portal.id)
     return portal
-
-
-def _ok() -> web.Response:
-    return web.json_response({"ok": True})
 
 
 def add_routes(app: web.Application) -> None:

@@ -19,6 +19,7 @@ from touchpoints.entrypoints.forms import text
 from touchpoints.entrypoints.webhooks import (
     count_event,
     error_reply,
+    ok_reply,
     rate_limited,
     read_form,
     refused,
@@ -73,10 +74,10 @@ async def bot_events(request: web.Request) -> web.Response:
             count_event(request, event, "failed")
             return error_reply(503, "DB_UNAVAILABLE", "try again later")
         count_event(request, event, "handled" if deleted is DeleteOutcome.FORGOTTEN else "ignored")
-        return web.json_response({"ok": True, "outcome": deleted.value})
+        return ok_reply(outcome=deleted.value)
     if event != COMMAND_EVENT or services.bots is None:
         count_event(request, event, "ignored")
-        return web.json_response({"ok": True})
+        return ok_reply()
     press = Press(
         access_token=Secret(text(form, "auth", "access_token") or ""),
         command=text(form, "data", "command", "command") or "",
@@ -100,7 +101,7 @@ async def bot_events(request: web.Request) -> web.Response:
         count_event(request, event, "failed")
         return error_reply(502, "CRM_ERROR", "Bitrix24 did not answer as expected")
     count_event(request, event, "handled")
-    return web.json_response({"ok": True, "outcome": outcome.value})
+    return ok_reply(outcome=outcome.value)
 
 
 def bot_ports(services: Services, bots: BotChannel) -> BotPorts:

@@ -11,6 +11,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from touchpoints.entrypoints.forms import FormError, parse_bracket_form
+from touchpoints.entrypoints.http import ApiError, json_reply
+from touchpoints.entrypoints.http import error_reply as http_error_reply
 from touchpoints.entrypoints.metrics import METRICS
 from touchpoints.services.errors import RateLimited, Unauthenticated
 
@@ -28,8 +30,14 @@ async def read_form(request: web.Request) -> dict[str, Any]:
         raise web.HTTPBadRequest(reason=str(exc)) from exc
 
 
+def ok_reply(**extra: str) -> web.Response:
+    """The 200 a webhook answers once it handled (or deliberately ignored) an event."""
+    return json_reply({"ok": True, **extra})
+
+
 def error_reply(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message}, status=status)
+    """The API's error shape (``http.error_reply``), for a webhook's refusal."""
+    return http_error_reply(ApiError(status, code, message))
 
 
 def count_event(request: web.Request, event: str, outcome: str) -> None:
