@@ -25,7 +25,7 @@ from touchpoints.entrypoints.sessions import (
     SessionInvalid,
 )
 from touchpoints.ports.crm import Crm
-from touchpoints.services.context import Actor, UseCase
+from touchpoints.services.context import Actor, UseCase, load_portal
 from touchpoints.services.errors import InvalidInput
 
 
@@ -68,10 +68,10 @@ async def authenticate(request: web.Request) -> Context:
     except SessionInvalid:
         raise ApiError(401, "UNAUTHENTICATED", "not a valid session") from None
     async with services.storage.reading() as uow:
-        found = await uow.portals.get_with_settings(session.portal_id)
+        found = await load_portal(uow, session.portal_id)
     if found is None or found[0].member_id != session.member_id:
         raise ApiError(401, "UNAUTHENTICATED", "the app is no longer installed on this portal")
-    portal, settings = found[0], found[1] or PortalSettings.defaults()
+    portal, settings = found
     actor = Actor(portal, Viewer(session.user_id, session.is_admin))
     crm = services.connector.as_user(portal, session.access_token)
     return Context(

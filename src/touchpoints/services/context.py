@@ -74,6 +74,15 @@ async def load_settings(uow: UnitOfWork, portal_id: int) -> PortalSettings:
     return await uow.settings.get(portal_id) or PortalSettings.defaults()
 
 
+async def load_portal(uow: UnitOfWork, portal_id: int) -> tuple[Portal, PortalSettings] | None:
+    """The portal and its settings (the defaults when never saved), in one read."""
+    found = await uow.portals.get_with_settings(portal_id)
+    if found is None:
+        return None
+    portal, settings = found
+    return portal, settings or PortalSettings.defaults()
+
+
 async def portal_settings(storage: Storage, portal_id: int) -> PortalSettings:
     async with storage.unit_of_work() as uow:
         return await load_settings(uow, portal_id)

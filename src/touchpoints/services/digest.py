@@ -43,6 +43,7 @@ from touchpoints.ports.digests import DigestState
 from touchpoints.ports.messaging import BotChannel, Messenger
 from touchpoints.ports.storage import BoardQuery, Storage, StorageError
 from touchpoints.services.bot_digest import BotLinks, send_bot_digests
+from touchpoints.services.context import load_portal
 from touchpoints.services.digest_delivery import (
     ClaimedDigests,
     OpenDeals,
@@ -151,11 +152,10 @@ async def digest_portal(
         CrmError, StorageError: the portal failed as a whole; a later pass retries.
     """
     async with storage.unit_of_work() as uow:
-        found = await uow.portals.get_with_settings(portal_id)
+        found = await load_portal(uow, portal_id)
         if found is None or not found[0].is_active:
             return DigestSummary()
-        portal, stored = found
-        settings = stored or PortalSettings.defaults()
+        portal, settings = found
         slot = digest_slot(now, settings)
         if slot is None:
             # Before the digest hour (or on a day off): left alone until the slot opens.
