@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 import attrs
 
@@ -36,6 +36,11 @@ class MessageKind(enum.Enum):
 
     DIGEST = "digest"
     ROLLUP = "rollup"
+
+    @property
+    def field(self) -> Literal["message_id", "rollup_message_id"]:
+        """The ``DigestEntry`` field (and ``digest_log`` column) that keeps its id."""
+        return "message_id" if self is MessageKind.DIGEST else "rollup_message_id"
 
 
 class BotStatus(enum.Enum):

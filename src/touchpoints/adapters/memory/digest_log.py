@@ -162,11 +162,10 @@ class MemoryDigestLog(MemoryRepository):
             entry: DigestEntry | None = self._tx.get(DIGEST, key)
             if entry is not None:
                 kept = message_ids[user_id]
+                positive(kind.field, kept)
                 if kind is MessageKind.DIGEST:
-                    positive("message_id", kept)
                     entry = attrs.evolve(entry, message_id=kept)
                 else:
-                    positive("rollup_message_id", kept)
                     entry = attrs.evolve(entry, rollup_message_id=kept)
                 self._tx.put(DIGEST, key, entry)
 

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Final, Literal
 
 from touchpoints.adapters.postgres.db import PostgresRepository
 from touchpoints.adapters.postgres.rows import digest_entry_from_row
 from touchpoints.domain.checks import require_aware, require_not_negative
 from touchpoints.ports.digests import DigestEntry, DigestState, MessageKind
-
-# The column of ``digest_log`` that keeps each kind of message id.
-_MESSAGE_COLUMNS: Final[Mapping[MessageKind, Literal["message_id", "rollup_message_id"]]] = {
-    MessageKind.DIGEST: "message_id",
-    MessageKind.ROLLUP: "rollup_message_id",
-}
 
 
 class PostgresDigestLog(PostgresRepository):
@@ -207,14 +200,14 @@ class PostgresDigestLog(PostgresRepository):
     ) -> None:
         if not message_ids:
             return
-        column = _MESSAGE_COLUMNS[kind]
+        column = kind.field
         users = sorted(message_ids)
         await self._db.execute(
             f"""
             UPDATE digest_log AS d SET {column} = m.message_id
             FROM unnest($3::bigint[], $4::bigint[]) AS m (user_id, message_id)
             WHERE d.portal_id = $1 AND d.local_day = $2 AND d.user_id = m.user_id
-            """,  # noqa: S608 - the column is one of two literals (_MESSAGE_COLUMNS)
+            """,  # noqa: S608 - the column is one of two literals (MessageKind.field)
             portal_id,
             local_day,
             users,
