@@ -257,10 +257,9 @@ class _RacedCrm:
 @attrs.define
 class _RacedConnector:
     inner: MemoryCrmConnector
-    crm: _RacedCrm | None = None
+    crm: _RacedCrm
 
     def as_app(self, portal: Portal) -> _RacedCrm:
-        assert self.crm is not None
         return self.crm
 
     def __getattr__(self, name: str) -> Any:
@@ -283,8 +282,8 @@ async def test_a_change_landing_between_the_crm_read_and_the_write_is_not_overwr
             assert current is not None
             await uow.touch_points.update(attrs.evolve(current, responsible_id=SELLER))
 
-    connector = _RacedConnector(MemoryCrmConnector(world.crm))
-    connector.crm = _RacedCrm(MemoryCrmConnector(world.crm).as_app(world.portal), give_back)
+    real = MemoryCrmConnector(world.crm)
+    connector = _RacedConnector(real, _RacedCrm(real.as_app(world.portal), give_back))
     sync = ActivitySync(world.storage, connector, world.clock, gather_window_s=WINDOW_S)
     try:
         future = await sync.activity_changed(world.portal, touch_point.activity_id)
