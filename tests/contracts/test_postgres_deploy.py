@@ -13,7 +13,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
@@ -79,24 +79,30 @@ def pooler_dsn(pg_dsn: str) -> Iterator[str]:
     )
     run_as = _pooler_user()
     command = [PGBOUNCER, *(["-u", run_as] if run_as else []), str(workdir / "pgbouncer.ini")]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its log goes to a file: a pipe nobody reads fills up and stalls the pooler.
+    log = workdir / "pgbouncer.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=sink)
+    dsn = f"postgresql://{user}@127.0.0.1:{port}/{target['dbname']}"
     try:
         deadline = time.monotonic() + 10
         while True:
             if process.poll() is not None:
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                pytest.fail(f"pgbouncer exited: {stderr[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                pytest.fail(f"pgbouncer exited: {log.read_text(errors='replace')[-2000:]}")
+            # A query through it, not only an open port: the port is ours, not another
+            # server's that took it between free_port() and PgBouncer's bind.
+            with contextlib.suppress(psycopg.OperationalError):
+                with psycopg.connect(libpq_url(dsn), connect_timeout=2) as probe:
+                    probe.execute("SELECT 1")
                 break
             if time.monotonic() > deadline:
-                pytest.fail("pgbouncer did not listen within 10 s")
+                pytest.fail(f"pgbouncer did not answer within 10 s: {log.read_text()[-2000:]}")
             time.sleep(0.05)
-        yield f"postgresql://{user}@127.0.0.1:{port}/{target['dbname']}"
+        yield dsn
+        assert process.poll() is None, f"pgbouncer died: {log.read_text()[-2000:]}"
     finally:
         process.terminate()
         process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
