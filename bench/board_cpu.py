@@ -67,6 +67,23 @@ def per_call_ms(work: Callable[[], object], rounds: int) -> float:
     return (time.process_time() - started) / rounds * 1000
 
 
+def _route_encoder(values: Any) -> Callable[[], object]:
+    """The route's encoder of this checkout: ``http.json_reply`` (now), ``routes.json_reply``
+    (its first form) or ``json.dumps`` (before orjson)."""
+    try:
+        from touchpoints.entrypoints.http import json_reply
+
+        return lambda: json_reply(values).body
+    except ImportError:
+        pass
+    try:
+        from touchpoints.entrypoints.routes import json_reply as first
+
+        return lambda: first(values, 200, None).body  # type: ignore[call-arg]
+    except ImportError:
+        return lambda: json.dumps(values).encode()
+
+
 def main(rounds: int) -> None:
     data = rows()
     points = [touch_point_from_row(row) for row in data]  # type: ignore[arg-type]
@@ -80,16 +97,7 @@ def main(rounds: int) -> None:
     # The route's path: values that orjson writes itself (datetimes, enums), where there is one.
     route_values = getattr(replies, "for_orjson", replies.unstructure)
     values = route_values(reply)
-    try:
-        from touchpoints.entrypoints.routes import json_reply
-
-        def encode() -> object:
-            return json_reply(values, 200, None).body
-    except ImportError:  # a checkout before the orjson encoder
-
-        def encode() -> object:
-            return json.dumps(values).encode()
-
+    encode = _route_encoder(values)
     pieces = {
         "rows → TouchPoint": lambda: [touch_point_from_row(row) for row in data],  # type: ignore[arg-type]
         "cards → BoardReply": lambda: replies.BoardReply.of(board),
