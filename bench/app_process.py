@@ -4,6 +4,7 @@
     .venv/bin/python bench/app_process.py --app-src /tmp/orig/src      # another checkout's src
     .venv/bin/python bench/app_process.py --round-trips                # + Postgres round trips
     .venv/bin/python bench/app_process.py --quick
+    .venv/bin/python bench/app_process.py --instructions [--app-src DIR]  # under callgrind
 
 This process hosts the Bitrix24 emulator (no latency, no rate limit: the app is what is
 measured) and the load. The app talks to it through a replay server in a child process (each
@@ -17,6 +18,13 @@ limit), and so does a bare aiohttp server answering the same client: a board-siz
 and the bare server measured alternately in every round, so their ratio compares the same
 moment of a shared machine. ``--round-trips`` puts ``tests/roundtrips.py``'s counting proxy
 between the app and Postgres and reports round trips per request (sequential requests).
+
+``--instructions`` runs the app and the bare server under valgrind's callgrind instead and
+reports instructions executed per request (the children's own, counted between two dumps
+around each load). Seconds on a shared virtual machine swing by a factor of two from one
+hour to the next; instruction counts do not, so two checkouts compare within a percent or
+so whenever they are measured. They count work, not cache misses or system calls, which
+the timed figures still show.
 """
 
 from __future__ import annotations
@@ -45,6 +53,16 @@ SECRET_KEY = "bench-process-secret-key-0123456789abcdefgh"
 CARDS = 200
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SCRIPT = str(Path(__file__).resolve())
+
+
+def _settle_heap() -> None:
+    """What ``touchpoints serve`` does once it listens (``entrypoints.heap``), where the
+    checkout has it."""
+    try:
+        from touchpoints.entrypoints.heap import settle_heap
+    except ImportError:
+        return
+    settle_heap()
 
 
 def cpu_s(pid: int) -> float:
@@ -125,6 +143,7 @@ async def child_app(port: int) -> None:
         runner = web.AppRunner(web_app(services), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
+        _settle_heap()
 
         async def cleanup() -> None:
             await runner.cleanup()
@@ -210,8 +229,23 @@ async def child_replay(port: int, upstream: str) -> None:
 # ------------------------------------------------------------------ the load
 
 
-async def spawn(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
+async def spawn(
+    args: list[str], env: dict[str, str], *, callgrind: str | None = None
+) -> asyncio.subprocess.Process:
+    """A child of this script; under callgrind, its counts written to ``callgrind``.<pid>."""
+    valgrind = (
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={callgrind}.%p",
+            "--dump-instr=no",
+            "--compress-strings=no",
+        ]
+        if callgrind
+        else []
+    )
     return await asyncio.create_subprocess_exec(
+        *valgrind,
         sys.executable,
         SCRIPT,
         *args,
@@ -307,7 +341,13 @@ async def seed(dsn: str, member_id: str, b24: Any) -> list[int]:
 
 
 async def main(
-    app_src: str | None, repeat: int, quick: bool, round_trips: bool, profile: str | None
+    app_src: str | None,
+    *,
+    repeat: int,
+    quick: bool,
+    round_trips: bool,
+    profile: str | None,
+    instructions: bool = False,
 ) -> None:
     import aiohttp
     from tests.fakes.bitrix24 import Bitrix24Emulator
@@ -318,7 +358,10 @@ async def main(
     from touchpoints.adapters.postgres.migrate import apply_migrations
 
     renders, events = (40, 300) if quick else (300, 2_000)
+    if instructions:
+        renders, events = (10, 40) if quick else (60, 300)
     scratch = tempfile.mkdtemp(prefix="tp-bench-process-")
+    counts = {name: f"{scratch}/callgrind-{name}" for name in ("app", "bare")}
     dsn = ensure_embedded(Path(scratch))
     apply_migrations(dsn)
     async with (
@@ -344,10 +387,11 @@ async def main(
         app = await spawn(
             ["--child", "app", "--port", str(app_port)],
             {**env, **({"TP_BENCH_PROFILE": profile} if profile else {})},
+            callgrind=counts["app"] if instructions else None,
         )
         processes = [app]
         try:
-            await wait_ready(http, base, app)
+            await wait_ready(http, base, app, timeout_s=600 if instructions else 60)
             launch = b24.install()
             member_id = launch.form["member_id"]
             async with http.post(f"{base}/b24/install", params=launch.query, data=launch.form) as r:
@@ -377,10 +421,12 @@ async def main(
             items = sum(len(c["items"]) for c in json.loads(body)["columns"])
             assert items == CARDS, items
             bare_process = await spawn(
-                ["--child", "bare", "--port", str(bare_port), "--body-bytes", str(len(body))], env
+                ["--child", "bare", "--port", str(bare_port), "--body-bytes", str(len(body))],
+                env,
+                callgrind=counts["bare"] if instructions else None,
             )
             processes.append(bare_process)
-            await _wait_bare(http, bare)
+            await _wait_bare(http, bare, attempts=3000 if instructions else 100)
             token = b24.portal(member_id).application_token
             strangers = [event_form(member_id, token, 9_000_000 + n) for n in range(events)]
             mine = [event_form(member_id, token, ours[n % len(ours)]) for n in range(events)]
@@ -393,6 +439,31 @@ async def main(
             await load(http, "POST", url=events_url, items=mine[:100], concurrency=16)
 
             await asyncio.sleep(2)  # the warm-up's syncs, which the answers did not wait for
+            if instructions:
+                figures = await count_instructions(
+                    http,
+                    app=Callgrind(app.pid, counts["app"]),
+                    bare=Callgrind(bare_process.pid, counts["bare"]),
+                    board_url=board_url,
+                    events_url=events_url,
+                    bare_url=bare,
+                    headers=headers,
+                    renders=renders,
+                    strangers=strangers,
+                    mine=mine,
+                )
+                print(
+                    f"app from {app_src or 'this checkout'}; {CARDS}-card board "
+                    f"({len(body):,} bytes); instructions per request under callgrind\n"
+                )
+                print("| figure | value |\n|---|---|")
+                for name, value in figures.items():
+                    print(
+                        f"| {name} | {value:,.3f} |"
+                        if value < 100
+                        else f"| {name} | {value:,.0f} |"
+                    )
+                return
             if round_trips:
                 await report_round_trips(
                     http,
@@ -438,8 +509,8 @@ async def repoint(dsn: str, member_id: str, endpoint: str) -> None:
         await connection.close()
 
 
-async def _wait_bare(http: Any, url: str) -> None:
-    for _ in range(100):
+async def _wait_bare(http: Any, url: str, *, attempts: int = 100) -> None:
+    for _ in range(attempts):
         try:
             async with http.get(url) as reply:
                 if reply.status < 500:
@@ -488,6 +559,93 @@ async def one_round(
     return figures
 
 
+class Callgrind:
+    """A child running under callgrind: each ``dump`` writes and zeroes its counters."""
+
+    def __init__(self, pid: int, prefix: str) -> None:
+        self.pid = pid
+        self.prefix = prefix
+        self.dumps = 0
+
+    async def dump(self) -> int:
+        """Instructions executed since the previous dump (or since the start)."""
+        control = await asyncio.create_subprocess_exec(
+            "callgrind_control",
+            "--dump",
+            str(self.pid),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert await control.wait() == 0, "callgrind_control --dump failed"
+        self.dumps += 1
+        path = Path(f"{self.prefix}.{self.pid}.{self.dumps}")
+        for _ in range(600):
+            total = await asyncio.to_thread(_take_totals, path)
+            if total is not None:
+                return total
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"callgrind wrote no {path}")
+
+
+def _take_totals(path: Path) -> int | None:
+    """The ``totals:`` of a finished callgrind dump, the file removed; None until written."""
+    if not path.exists():
+        return None
+    found = re.search(r"^totals: (\d+)", path.read_text(), re.MULTILINE)
+    if found is None:
+        return None
+    path.unlink()
+    return int(found.group(1))
+
+
+async def settled(pid: int) -> None:
+    """Wait until ``pid`` stops using the CPU: work the answers did not wait for is done."""
+    before = cpu_s(pid)
+    while True:
+        await asyncio.sleep(0.5)
+        now = cpu_s(pid)
+        if now - before < 0.02:
+            return
+        before = now
+
+
+async def count_instructions(
+    http: Any,
+    *,
+    app: Callgrind,
+    bare: Callgrind,
+    board_url: str,
+    events_url: str,
+    bare_url: str,
+    headers: dict[str, str],
+    renders: int,
+    strangers: list[dict[str, str]],
+    mine: list[dict[str, str]],
+) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for name, child, method, url, items, concurrency, extra in (
+        ("board", app, "GET", board_url, [None] * renders, 8, headers),
+        ("bare GET", bare, "GET", bare_url, [None] * renders, 8, None),
+        ("not ours", app, "POST", events_url, strangers, 16, None),
+        ("ours", app, "POST", events_url, mine, 16, None),
+        ("bare POST", bare, "POST", bare_url, strangers, 16, None),
+    ):
+        await settled(child.pid)
+        await child.dump()
+        await load(http, method, url=url, items=items, concurrency=concurrency, headers=extra)
+        await settled(child.pid)
+        figures[f"{name} instructions"] = await child.dump() / len(items)
+    for name, bare_name in (
+        ("board", "bare GET"),
+        ("not ours", "bare POST"),
+        ("ours", "bare POST"),
+    ):
+        figures[f"{name} ÷ bare (instructions)"] = (
+            figures[f"{name} instructions"] / figures[f"{bare_name} instructions"]
+        )
+    return figures
+
+
 def print_rounds(
     rounds: dict[str, list[float]], repeat: int, app_src: str | None, size: int
 ) -> None:
@@ -528,6 +686,9 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--round-trips", action="store_true")
     parser.add_argument("--profile", help="write the app process's cProfile stats here")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under callgrind"
+    )
     parser.add_argument("--child", choices=["app", "bare", "replay"], help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -540,4 +701,13 @@ if __name__ == "__main__":
     elif args.child == "replay":
         asyncio.run(child_replay(args.port, args.upstream))
     else:
-        asyncio.run(main(args.app_src, args.repeat, args.quick, args.round_trips, args.profile))
+        asyncio.run(
+            main(
+                args.app_src,
+                repeat=args.repeat,
+                quick=args.quick,
+                round_trips=args.round_trips,
+                profile=args.profile,
+                instructions=args.instructions,
+            )
+        )

@@ -75,6 +75,7 @@ from touchpoints.domain.secrets import Secret
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.entrypoints.catalogue import load_catalogue
 from touchpoints.entrypoints.digest_job import board_link
+from touchpoints.entrypoints.heap import settle_heap
 from touchpoints.ports.digests import BotStatus, PortalBot
 from touchpoints.services.bot_digest import app_links
 from touchpoints.services.digest import run_digest_pass
@@ -412,6 +413,7 @@ async def run_child(args: argparse.Namespace) -> dict[str, Any]:
                 allow_http=True,
             )
             connector = BitrixConnector(session, oauth, storage, clock, allow_http=True)
+            settle_heap()  # as ``touchpoints digest`` does once its services are built
             rss_before = _memory_mib("VmRSS")
             if args.tracemalloc:
                 tracemalloc.start()

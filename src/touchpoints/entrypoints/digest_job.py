@@ -13,6 +13,7 @@ from touchpoints.adapters.clock import OffsetClock, SystemClock
 from touchpoints.domain.portal import Portal
 from touchpoints.entrypoints.config import Config
 from touchpoints.entrypoints.container import Services
+from touchpoints.entrypoints.heap import settle_heap
 from touchpoints.entrypoints.runtime import build_services
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import StorageError
@@ -84,6 +85,7 @@ async def digest_main(
             loop.add_signal_handler(sig, on_signal)
     try:
         async with build_services(config) as services:
+            settle_heap()
             while True:
                 started = loop.time()
                 try:

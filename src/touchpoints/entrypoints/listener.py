@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from touchpoints.entrypoints.heap import settle_heap
 from touchpoints.entrypoints.http import HTTPS_KEY, apply_security_headers, bare_error_reply
 
 
@@ -157,6 +158,7 @@ async def serve_until_stopped(
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        settle_heap()
         if on_started is not None:
             on_started()
         stop = asyncio.Event()
