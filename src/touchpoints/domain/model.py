@@ -22,6 +22,11 @@ class OwnerType(enum.Enum):
     CONTACT = "contact"
     COMPANY = "company"
 
+    # Members are singletons compared by identity, so the identity hash agrees with ``==``;
+    # it is computed in C, where Enum's own hashes the member's name in Python on every
+    # dict lookup of an ``OwnerRef`` (a board looks up hundreds per render).
+    __hash__ = object.__hash__
+
     @property
     def type_id(self) -> int:
         """Bitrix24's ``OWNER_TYPE_ID`` / ``entityTypeId``."""

@@ -112,33 +112,42 @@ def parse_item(owner_type: EntityType, row: Mapping[str, Any]) -> RecordCard:
     Raises:
         WireError: the row lacks an id.
     """
-    item_id = to_int(row.get("id"))
+    get = row.get
+    item_id = to_int(get("id"))
     if item_id <= 0:
         raise WireError("not a record id")
-    title = "" if owner_type is OwnerType.CONTACT else to_str(row.get("title")).strip()
+    title = "" if owner_type is _CONTACT else to_str(get("title")).strip()
     if not title:
-        title = join(row.get("name"), row.get("lastName"))
+        title = join(get("name"), get("lastName"))
     # Contacts have no stage or amount, and a company's ``revenue`` is not a deal's sum
     # (BITRIX24.md §12.2): only leads, deals and smart-process items say them.
     staged = has_stages(owner_type)
-    return RecordCard(
-        # The id was checked above: the reference needs no second validation.
-        ref=trusted(OwnerRef, {"type": owner_type, "id": item_id}),
-        title=title or f"#{item_id}",
-        stage_id=(to_str(row.get("stageId")) or None) if staged else None,
-        amount=to_opt_float(row.get("opportunity")) if staged else None,
-        currency=(to_str(row.get("currencyId")) or None) if staged else None,
-        assigned_by_id=to_opt_int(row.get("assignedById")),
-        # Deals say ``closed``; leads only tell by their stage's semantics: S (converted)
-        # or F (junk) means the lead is finished (BITRIX24.md §12.1).
-        closed=to_bool(row.get("closed"))
-        or to_str(row.get("stageSemanticId")).upper() in ("S", "F"),
+    # Every field is read and checked here, so the card needs no second validation: a
+    # board reads 200 of them per render.
+    return trusted(
+        RecordCard,
+        {
+            "ref": trusted(OwnerRef, {"type": owner_type, "id": item_id}),
+            "title": title or f"#{item_id}",
+            "stage_id": (to_str(get("stageId")) or None) if staged else None,
+            "stage_name": None,
+            "amount": to_opt_float(get("opportunity")) if staged else None,
+            "currency": (to_str(get("currencyId")) or None) if staged else None,
+            "assigned_by_id": to_opt_int(get("assignedById")),
+            # Deals say ``closed``; leads only tell by their stage's semantics: S (converted)
+            # or F (junk) means the lead is finished (BITRIX24.md §12.1).
+            "closed": to_bool(get("closed"))
+            or to_str(get("stageSemanticId")).upper() in ("S", "F"),
+        },
     )
+
+
+_CONTACT, _COMPANY = OwnerType.CONTACT, OwnerType.COMPANY
 
 
 def has_stages(owner_type: EntityType) -> bool:
     """Leads, deals and smart-process items move through stages and carry an amount."""
-    return owner_type not in (OwnerType.CONTACT, OwnerType.COMPANY)
+    return owner_type is not _CONTACT and owner_type is not _COMPANY
 
 
 def stage_directory(owner_type: EntityType, row: Mapping[str, Any]) -> str | None:

@@ -52,7 +52,7 @@ def to_opt_float(value: Any) -> float | None:
     """Amounts arrive as numbers (crm.item.*) or strings (legacy lists)."""
     if value is None or value == "" or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
         try:
@@ -66,7 +66,9 @@ def to_str(value: Any) -> str:
     """A text field; ``null`` and the ``[]`` that PHP sends for empty values read as ``""``."""
     if type(value) is str:
         return value
-    if value is None or isinstance(value, list | dict):
+    # A tuple of types, not ``list | dict``: that would build a union on every call, and a
+    # board's reply reads a few thousand fields.
+    if value is None or isinstance(value, (list, dict)):
         return ""
     return str(value)
 
