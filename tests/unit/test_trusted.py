@@ -11,7 +11,7 @@ from tests.unit.factories import touch_point
 from touchpoints.domain.crm import RecordCard
 from touchpoints.domain.errors import InvalidValue
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint
-from touchpoints.domain.trusted import trusted
+from touchpoints.domain.trusted import dict_backed, trusted
 from touchpoints.entrypoints.replies import OwnerReply
 
 
@@ -56,8 +56,27 @@ def test_no_validator_runs_so_only_trusted_sources_may_use_it() -> None:
 
 
 def test_every_field_must_be_given() -> None:
-    with pytest.raises(KeyError, match="title"):
+    # A slotted class names the missing field; a dict-backed one also refuses a key too many.
+    with pytest.raises(KeyError, match="id"):
+        trusted(OwnerRef, {"type": OwnerType.DEAL})
+    with pytest.raises(KeyError, match="8 fields"):
         trusted(RecordCard, {"ref": OwnerRef(OwnerType.DEAL, 7)})
+    with pytest.raises(KeyError, match="8 fields"):
+        trusted(
+            RecordCard,
+            {**fields_of(RecordCard(ref=OwnerRef(OwnerType.DEAL, 7), title="A")), "extra": 1},
+        )
+
+
+def test_a_dict_backed_class_keeps_the_dict_it_is_given() -> None:
+    values = fields_of(RecordCard(ref=OwnerRef(OwnerType.DEAL, 7), title="Acme"))
+
+    card = trusted(RecordCard, values)
+
+    assert dict_backed(RecordCard)
+    assert not dict_backed(OwnerRef)
+    assert card.__dict__ is values
+    assert card == RecordCard(ref=OwnerRef(OwnerType.DEAL, 7), title="Acme")
 
 
 def test_the_value_stays_frozen() -> None:

@@ -36,7 +36,7 @@ class Activity:
     provider_id: str = ""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)  # a dict ``trusted`` fills in one step, 200 a board
 class TodoText:
     """What a to-do says: its subject and description, read live, never stored by us."""
 
@@ -53,7 +53,7 @@ class SmartProcessInfo:
     title: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)  # a dict ``trusted`` fills in one step, 200 a board
 class RecordCard:
     """What a board card shows of its CRM record, read live with the user's token.
 

@@ -203,7 +203,10 @@ class OwnerRef:
     id: Id = attrs.field(validator=_positive)
 
 
-@attrs.frozen(kw_only=True)
+# ``slots=False``: touch-points keep their fields in a dict, which ``trusted`` fills in one
+# step from a stored row (a board reads 200 per render); the bases follow, as a slot in a
+# base would shadow the dict's entry.
+@attrs.frozen(kw_only=True, slots=False)
 class _Planned:
     """What a touch-point holds from its creation on: its portal, its CRM to-do and record,
     the kind of contact, when and whose, who planned it when, and what it follows up."""
@@ -219,12 +222,12 @@ class _Planned:
     previous_id: int | None = attrs.field(default=None, validator=_optional_positive)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class NewTouchPoint(_Planned):
     """A touch-point whose CRM to-do exists but which storage has not numbered yet."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class TouchPoint(_Planned):
     """A planned contact with a client, backed by one CRM to-do activity.
 

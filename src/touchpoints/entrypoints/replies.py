@@ -7,6 +7,7 @@ writes them: datetimes in the portal's offset, dates as ``YYYY-MM-DD``, enums as
 from __future__ import annotations
 
 import enum
+import typing
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ from touchpoints.domain.model import EntityType, SmartProcess, Status, TouchPoin
 from touchpoints.domain.portal import PortalStatus
 from touchpoints.domain.scheduling import Bucket, bucket_days
 from touchpoints.domain.settings import UserPreferences
-from touchpoints.domain.trusted import trusted
+from touchpoints.domain.trusted import dict_backed, trusted
 from touchpoints.entrypoints.converters import field_name
 from touchpoints.entrypoints.wire import SettingsDocument
 from touchpoints.services.account import PortalExport
@@ -54,7 +55,10 @@ _LIVE = (
 )
 
 
-@attrs.frozen(kw_only=True)
+# Replies built by the hundred per board (``OwnerReply``, ``TouchPointReply``) keep their
+# fields in a dict (``slots=False``): ``trusted`` hands them one, and the orjson converter
+# hands a copy of it on (``_handed_on``) instead of reading the fields one by one.
+@attrs.frozen(kw_only=True, slots=False)
 class OwnerReply:
     type: EntityType
     id: Id
@@ -80,7 +84,7 @@ class OwnerReply:
     ] = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class TouchPointReply:
     """A touch-point with what the CRM says of it (DESIGN.md §3.4)."""
 
@@ -331,16 +335,48 @@ class Export:
 # ------------------------------------------------------------------ the converter
 
 
-def _unstructure_attrs(converter: cattrs.Converter) -> Any:
+def _unstructure_attrs(converter: cattrs.Converter, *, for_orjson: bool) -> Any:
     def factory(cls: Any) -> Any:
         renames: dict[str, Any] = {
             field.name: override(rename=field_name(field))
             for field in attrs.fields(cls)
             if "json" in field.metadata
         }
+        if for_orjson and not renames and dict_backed(cls):
+            return _handed_on(cls, converter)
         return make_dict_unstructure_fn(cls, converter, **renames)
 
     return factory
+
+
+# What orjson writes itself, as the converter for it would leave it.
+_ORJSON_NATIVE: tuple[type, ...] = (int, float, str, bool, type(None), datetime, date, enum.Enum)
+
+
+def _handed_on(cls: type, converter: cattrs.Converter) -> Any:
+    """The unstructure function of a dict-backed reply for orjson: a copy of the instance's
+    dict, with only the fields orjson cannot write as they are (nested replies, smart
+    process types) converted. The same values as ``make_dict_unstructure_fn``'s."""
+    hints = typing.get_type_hints(cls)
+    converted = tuple(
+        (field.name, hints[field.name])
+        for field in attrs.fields(cls)
+        if not all(
+            isinstance(part, type) and issubclass(part, _ORJSON_NATIVE)
+            for part in typing.get_args(hints[field.name]) or (hints[field.name],)
+        )
+    )
+    unstructure = converter.unstructure
+
+    def handed_on(instance: Any) -> dict[str, Any]:
+        values: dict[str, Any] = instance.__dict__.copy()
+        for name, hint in converted:
+            value = values[name]
+            if not isinstance(value, _ORJSON_NATIVE):  # e.g. an owner type, not a smart process
+                values[name] = unstructure(value, hint)
+        return values
+
+    return handed_on
 
 
 def make_reply_converter(*, for_orjson: bool = False) -> cattrs.Converter:
@@ -359,7 +395,9 @@ def make_reply_converter(*, for_orjson: bool = False) -> cattrs.Converter:
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum),
         (lambda value: value) if for_orjson else (lambda value: value.value),
     )
-    converter.register_unstructure_hook_factory(attrs.has, _unstructure_attrs(converter))
+    converter.register_unstructure_hook_factory(
+        attrs.has, _unstructure_attrs(converter, for_orjson=for_orjson)
+    )
     return converter
 
 

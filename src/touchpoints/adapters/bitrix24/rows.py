@@ -253,10 +253,14 @@ def parse_todo_text(row: Mapping[str, Any]) -> TodoText:
     Raises:
         WireError: the row lacks an id.
     """
-    return TodoText(
-        activity_id=to_int(row.get("ID")),
-        subject=to_str(row.get("SUBJECT")),
-        description=to_str(row.get("DESCRIPTION")),
+    get = row.get
+    return trusted(
+        TodoText,
+        {
+            "activity_id": to_int(get("ID")),
+            "subject": to_str(get("SUBJECT")),
+            "description": to_str(get("DESCRIPTION")),
+        },
     )
 
 

@@ -86,9 +86,9 @@ def touch_point_from_row(row: asyncpg.Record) -> TouchPoint:
     """A ``touchpoints`` row, trusted: it was validated before it was stored and the table's
     constraints hold it (times are ``timestamptz``, hence aware and read back in UTC)."""
     values = dict(row.items())
-    stored_type = values["owner_type"]
+    stored_type = values.pop("owner_type")
     owner_type = _ENTITY_TYPES.get(stored_type) or entity_type(stored_type)
-    values["owner"] = trusted(OwnerRef, {"type": owner_type, "id": values["owner_id"]})
+    values["owner"] = trusted(OwnerRef, {"type": owner_type, "id": values.pop("owner_id")})
     values["type"] = _TYPES[values["type"]]
     values["status"] = _STATUSES[values["status"]]
     return trusted(TouchPoint, values)
