@@ -43,8 +43,10 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
+
+import attrs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,6 +55,8 @@ SECRET_KEY = "bench-process-secret-key-0123456789abcdefgh"
 CARDS = 200
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SCRIPT = str(Path(__file__).resolve())
+
+_Child = TypeVar("_Child")  # a pid, or a Callgrind of one
 
 
 def _settle_heap() -> None:
@@ -439,18 +443,21 @@ async def main(
             await load(http, "POST", url=events_url, items=mine[:100], concurrency=16)
 
             await asyncio.sleep(2)  # the warm-up's syncs, which the answers did not wait for
+            work = Workload(
+                board_url=board_url,
+                events_url=events_url,
+                bare_url=bare,
+                headers=headers,
+                renders=renders,
+                strangers=strangers,
+                mine=mine,
+            )
             if instructions:
                 figures = await count_instructions(
                     http,
+                    work,
                     app=Callgrind(app.pid, counts["app"]),
                     bare=Callgrind(bare_process.pid, counts["bare"]),
-                    board_url=board_url,
-                    events_url=events_url,
-                    bare_url=bare,
-                    headers=headers,
-                    renders=renders,
-                    strangers=strangers,
-                    mine=mine,
                 )
                 print(
                     f"app from {app_src or 'this checkout'}; {CARDS}-card board "
@@ -477,18 +484,7 @@ async def main(
             rounds: dict[str, list[float]] = {}
             for _ in range(repeat):
                 for name, value in (
-                    await one_round(
-                        http,
-                        app_pid=app.pid,
-                        bare_pid=bare_process.pid,
-                        board_url=board_url,
-                        events_url=events_url,
-                        bare=bare,
-                        headers=headers,
-                        renders=renders,
-                        strangers=strangers,
-                        mine=mine,
-                    )
+                    await one_round(http, work, app_pid=app.pid, bare_pid=bare_process.pid)
                 ).items():
                     rounds.setdefault(name, []).append(value)
             print_rounds(rounds, repeat, app_src, len(body))
@@ -521,27 +517,35 @@ async def _wait_bare(http: Any, url: str, *, attempts: int = 100) -> None:
     raise AssertionError("the bare server never answered")
 
 
-async def one_round(
-    http: Any,
-    *,
-    app_pid: int,
-    bare_pid: int,
-    board_url: str,
-    events_url: str,
-    bare: str,
-    headers: dict[str, str],
-    renders: int,
-    strangers: list[dict[str, str]],
-    mine: list[dict[str, str]],
-) -> dict[str, float]:
+@attrs.frozen(kw_only=True)
+class Workload:
+    """The five loads of a round, on the app and on the bare server, in their order."""
+
+    board_url: str
+    events_url: str
+    bare_url: str
+    headers: dict[str, str]
+    renders: int
+    strangers: list[dict[str, str]]
+    mine: list[dict[str, str]]
+
+    def steps(
+        self, app: _Child, bare: _Child
+    ) -> list[tuple[str, _Child, str, str, list[Any], int, Any]]:
+        """(name, child, method, url, items, concurrency, headers) for each load."""
+        gets: list[Any] = [None] * self.renders
+        return [
+            ("board", app, "GET", self.board_url, gets, 8, self.headers),
+            ("bare GET", bare, "GET", self.bare_url, gets, 8, None),
+            ("not ours", app, "POST", self.events_url, self.strangers, 16, None),
+            ("ours", app, "POST", self.events_url, self.mine, 16, None),
+            ("bare POST", bare, "POST", self.bare_url, self.strangers, 16, None),
+        ]
+
+
+async def one_round(http: Any, work: Workload, *, app_pid: int, bare_pid: int) -> dict[str, float]:
     figures: dict[str, float] = {}
-    for name, pid, method, url, items, concurrency, extra in (
-        ("board", app_pid, "GET", board_url, [None] * renders, 8, headers),
-        ("bare GET", bare_pid, "GET", bare, [None] * renders, 8, None),
-        ("not ours", app_pid, "POST", events_url, strangers, 16, None),
-        ("ours", app_pid, "POST", events_url, mine, 16, None),
-        ("bare POST", bare_pid, "POST", bare, strangers, 16, None),
-    ):
+    for name, pid, method, url, items, concurrency, extra in work.steps(app_pid, bare_pid):
         before = cpu_s(pid)
         wall, latencies = await load(
             http, method, url=url, items=items, concurrency=concurrency, headers=extra
@@ -610,26 +614,10 @@ async def settled(pid: int) -> None:
 
 
 async def count_instructions(
-    http: Any,
-    *,
-    app: Callgrind,
-    bare: Callgrind,
-    board_url: str,
-    events_url: str,
-    bare_url: str,
-    headers: dict[str, str],
-    renders: int,
-    strangers: list[dict[str, str]],
-    mine: list[dict[str, str]],
+    http: Any, work: Workload, *, app: Callgrind, bare: Callgrind
 ) -> dict[str, float]:
     figures: dict[str, float] = {}
-    for name, child, method, url, items, concurrency, extra in (
-        ("board", app, "GET", board_url, [None] * renders, 8, headers),
-        ("bare GET", bare, "GET", bare_url, [None] * renders, 8, None),
-        ("not ours", app, "POST", events_url, strangers, 16, None),
-        ("ours", app, "POST", events_url, mine, 16, None),
-        ("bare POST", bare, "POST", bare_url, strangers, 16, None),
-    ):
+    for name, child, method, url, items, concurrency, extra in work.steps(app, bare):
         await settled(child.pid)
         await child.dump()
         await load(http, method, url=url, items=items, concurrency=concurrency, headers=extra)
