@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import typing
 from datetime import date, datetime
+from types import UnionType
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -353,6 +354,16 @@ def _unstructure_attrs(converter: cattrs.Converter, *, for_orjson: bool) -> Any:
 _ORJSON_NATIVE: tuple[type, ...] = (int, float, str, bool, type(None), datetime, date, enum.Enum)
 
 
+def _orjson_native(hint: Any) -> bool:
+    """Whether every value of type ``hint`` is one orjson writes as it is: a native type, or a
+    union of them (``str | None``). Containers are not, whatever they hold: the converter
+    walks them."""
+    parts = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, UnionType) else ()
+    return all(
+        isinstance(part, type) and issubclass(part, _ORJSON_NATIVE) for part in parts or (hint,)
+    )
+
+
 def _handed_on(cls: type, converter: cattrs.Converter) -> Any:
     """The unstructure function of a dict-backed reply for orjson: a copy of the instance's
     dict, with only the fields orjson cannot write as they are (nested replies, smart
@@ -361,10 +372,7 @@ def _handed_on(cls: type, converter: cattrs.Converter) -> Any:
     converted = tuple(
         (field.name, hints[field.name])
         for field in attrs.fields(cls)
-        if not all(
-            isinstance(part, type) and issubclass(part, _ORJSON_NATIVE)
-            for part in typing.get_args(hints[field.name]) or (hints[field.name],)
-        )
+        if not _orjson_native(hints[field.name])
     )
     unstructure = converter.unstructure
 

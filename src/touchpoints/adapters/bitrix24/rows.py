@@ -104,6 +104,9 @@ def parse_activity(row: Mapping[str, Any]) -> Activity:
     )
 
 
+_CONTACT, _COMPANY = OwnerType.CONTACT, OwnerType.COMPANY  # compared by identity, per row
+
+
 def parse_item(owner_type: EntityType, row: Mapping[str, Any]) -> RecordCard:
     """A board card from a typed camelCase ``crm.item`` row (§12.1).
 
@@ -140,9 +143,6 @@ def parse_item(owner_type: EntityType, row: Mapping[str, Any]) -> RecordCard:
             or to_str(get("stageSemanticId")).upper() in ("S", "F"),
         },
     )
-
-
-_CONTACT, _COMPANY = OwnerType.CONTACT, OwnerType.COMPANY
 
 
 def has_stages(owner_type: EntityType) -> bool:
