@@ -238,13 +238,7 @@ async def spawn(
 ) -> asyncio.subprocess.Process:
     """A child of this script; under callgrind, its counts written to ``callgrind``.<pid>."""
     valgrind = (
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={callgrind}.%p",
-            "--dump-instr=no",
-            "--compress-strings=no",
-        ]
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={callgrind}.%p"]
         if callgrind
         else []
     )
@@ -602,15 +596,16 @@ def _take_totals(path: Path) -> int | None:
     return int(found.group(1))
 
 
-async def settled(pid: int) -> None:
+async def settled(pid: int, *, within_s: float = 300.0) -> None:
     """Wait until ``pid`` stops using the CPU: work the answers did not wait for is done."""
     before = cpu_s(pid)
-    while True:
+    for _ in range(int(within_s / 0.5)):
         await asyncio.sleep(0.5)
         now = cpu_s(pid)
         if now - before < 0.02:
             return
         before = now
+    raise AssertionError(f"process {pid} still busy after {within_s:.0f} s")
 
 
 async def count_instructions(
