@@ -27,7 +27,11 @@ holds or has settled is ``busy``); wall time is the slowest runner's, CPU the su
 ``busy`` shows the split. Each runner count runs its own full pass.
 ``--tracemalloc`` also measures the pass's peak Python allocation (and slows it down).
 ``--profile PATH`` writes a cProfile of the n-th pass's process to PATH.n. ``--quick`` is a smoke run: 50
-portals.
+portals. ``BENCH_TRACE_SQL=1`` prints each statement a pass sends to stderr.
+
+Beside the pass's own CPU, each row shows the emulator's (this process's, during the pass):
+on a small machine the two and Postgres share the cores, so a pass can be CPU-bound on
+the emulator's account as well as its own.
 """
 
 from __future__ import annotations
@@ -189,6 +193,7 @@ async def child_pass(
     """Run one pass in ``runners`` child processes at once while this loop keeps serving
     the emulator; their results added up (wall time and memory: the largest)."""
     b24.reset_counters()
+    emulator_cpu = time.process_time()  # this process only serves the emulator meanwhile
     results = await asyncio.gather(
         *(
             _one_runner(
@@ -202,12 +207,14 @@ async def child_pass(
             for n in range(1, runners + 1)
         )
     )
+    emulator_cpu = time.process_time() - emulator_cpu
     summary = {key: sum(r["summary"][key] for r in results) for key in results[0]["summary"]}
     peaks = [r["tracemalloc_peak"] for r in results if r["tracemalloc_peak"] is not None]
     return {
         "summary": summary,
         "seconds": max(r["seconds"] for r in results),
         "cpu": sum(r["cpu"] for r in results),
+        "emulator_cpu": emulator_cpu,
         "rss_before_mib": max(r["rss_before_mib"] for r in results),
         "rss_peak_mib": max(r["rss_peak_mib"] for r in results),
         "tracemalloc_peak": max(peaks) if peaks else None,
@@ -351,6 +358,7 @@ def _row(
     peak_text = "-" if peak is None else f"{peak / 2**20:.0f} MiB"
     return (
         f"| {label} | {result['seconds']:.1f} s | {result['cpu']:.1f} s "
+        f"| {result['emulator_cpu']:.1f} s "
         f"| {summary['sent']:,} sent, {summary['failed']} failed, "
         f"{summary['failed_portals']} failed portals "
         f"| {sum(per_portal):,} ({min(per_portal)}/{statistics.mean(per_portal):.2f}/"
@@ -390,6 +398,8 @@ def _count_round_trips() -> None:
         async def counting(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
             if name != "execute" or not args:
                 _ROUND_TRIPS[0] += 1
+                if os.environ.get("BENCH_TRACE_SQL"):
+                    print("SQL", " ".join(str(query).split())[:150], file=sys.stderr)
             return await method(self, query, *args, **kwargs)
 
         return counting
@@ -486,11 +496,11 @@ def main() -> None:
     rows = asyncio.run(bench(args))
     print()
     print(
-        "| pass | wall time | CPU (the pass's process) | outcome "
+        "| pass | wall time | CPU (the pass's process) | CPU (the emulator's) | outcome "
         "| requests (total, min/mean/max per portal) | floor | 503s | token requests "
         "| RSS before → peak | tracemalloc peak | DB round trips (per portal) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(row)
 

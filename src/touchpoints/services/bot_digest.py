@@ -289,7 +289,7 @@ async def send_bot_digests(
         )
     )
     rollups = claimed.rollups(rolling, deals.stalled, names)
-    async with storage.unit_of_work() as uow:
+    async with storage.reading() as uow:  # two independent reads: no transaction
         previous = await uow.digest_log.latest_messages(portal.id, active, through=day)
         kept_rollups = (
             await uow.digest_log.rollup_messages(portal.id, sorted(rolling), day) if rolling else {}

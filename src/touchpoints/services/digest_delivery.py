@@ -75,7 +75,7 @@ async def read_open_deals(
     ]
     if not mine:
         return OpenDeals(titles=titles)
-    async with storage.unit_of_work() as uow:
+    async with storage.reading() as uow:
         covered = await uow.reports.owners_with_open(
             portal_id, OwnerType.DEAL, [card.ref.id for card in mine]
         )
