@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.factories import touch_point
+from tests.unit.factories import build_digest, touch_point
 from touchpoints.domain import digest
 from touchpoints.domain.messages import Catalogue
 from touchpoints.domain.model import OwnerRef, OwnerType, Status, TouchPointType
@@ -74,7 +74,7 @@ def test_the_digest_reads_nothing_but_its_catalogue_keys() -> None:
     today = touch_point(id=99, activity_id=199, deadline=NOW + timedelta(hours=1))
 
     def render(limit: int) -> str:
-        rendered = digest.build_digest(
+        rendered = build_digest(
             user_id=5,
             touch_points=[*due, today],
             now=NOW,
@@ -93,7 +93,7 @@ def test_the_digest_reads_nothing_but_its_catalogue_keys() -> None:
     assert "Late: 6" in everything
     assert "Ring" in everything
     assert english["digest.more"].format(count=4) in render(limit=2)
-    empty = digest.build_digest(
+    empty = build_digest(
         user_id=5,
         touch_points=[],
         now=NOW,

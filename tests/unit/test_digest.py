@@ -9,11 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies import touch_points
-from tests.unit.factories import touch_point
+from tests.unit.factories import build_digest, touch_point
 from touchpoints.domain.digest import (
     DigestContent,
     DigestItem,
-    build_digest,
     compute_digest,
     crm_record_links,
     digest_tag,

@@ -317,41 +317,6 @@ def board_line(board_url: str, texts: Mapping[str, str]) -> str:
     return f"[url={_safe_url(board_url)}]{texts['digest.open_board']}[/url]"
 
 
-def build_digest(
-    *,
-    user_id: int,
-    touch_points: Iterable[TouchPoint],
-    now: datetime,
-    settings: PortalSettings,
-    titles: Mapping[OwnerRef, str | None],
-    language: str | None,
-    board_url: str,
-    record_url: RecordUrl,
-    catalogue: Catalogue,
-    limit: int = DEFAULT_ITEM_LIMIT,
-    include_empty: bool = False,
-) -> RenderedDigest | None:
-    """``compute_digest`` then ``render_digest``: None when the user gets no digest."""
-    content = compute_digest(
-        user_id=user_id,
-        touch_points=touch_points,
-        now=now,
-        settings=settings,
-        titles=titles,
-        limit=limit,
-        include_empty=include_empty,
-    )
-    if content is None:
-        return None
-    return render_digest(
-        content,
-        language=language,
-        board_url=board_url,
-        record_url=record_url,
-        catalogue=catalogue,
-    )
-
-
 def item_line(
     item: DigestItem,
     zone: ZoneInfo,
