@@ -19,7 +19,6 @@ from touchpoints.domain.model import (
     TouchPointType,
     check_chain,
     to_utc,
-    validate_text,
 )
 from touchpoints.domain.placements import detail_tab
 
@@ -440,14 +439,6 @@ def test_an_activity_reopened_in_the_crm_reopens_the_touch_point() -> None:
 
 
 # ------------------------------------------------------------------ text and errors
-
-
-def test_text_within_its_limit_passes_and_longer_text_is_refused() -> None:
-    validate_text("title", None, 3)
-    validate_text("title", "abc", 3)
-    with pytest.raises(InvalidValue) as caught:
-        validate_text("title", "abcd", 3)
-    assert caught.value.errors == {"title": "must be at most 3 characters"}
 
 
 def test_invalid_value_lists_every_field_in_name_order() -> None:

@@ -363,9 +363,3 @@ def check_chain(chain: list[TouchPoint]) -> None:
         if touch_point.id in seen:
             raise ChainError(touch_point.id, "appears twice: the chain loops")
         seen.add(touch_point.id)
-
-
-def validate_text(field: str, value: str | None, limit: int) -> None:
-    """Raises InvalidValue when ``value`` is longer than ``limit`` characters."""
-    if value is not None and len(value) > limit:
-        raise InvalidValue({field: f"must be at most {limit} characters"})

@@ -415,8 +415,3 @@ def sweep_day(target: SweepTarget | date, now: datetime, settings: PortalSetting
         return target
     presets = presets_at(now, settings)
     return presets.today if target is SweepTarget.TODAY else presets.next_working_day
-
-
-def is_overdue(deadline: datetime, now: datetime) -> bool:
-    """Overdue is the board's first column: due before ``now`` (``BucketEdges``)."""
-    return deadline < now
