@@ -1079,13 +1079,21 @@ class Bitrix24Emulator:
         user_id: int | None = None,
         forged: bool = False,
         language: str = "en",
+        bare_auth: bool = False,
+        bot_token_of: int | None = None,
+        named: int | None = None,
+        as_json: bool = False,
     ) -> Delivery:
         """``user_id`` (the chat's owner by default) presses the ``button``-th COMMAND
         button of a bot message: ONIMBOTV2COMMANDADD to the bot's webhook (§22.1.8, §22.1.10).
 
         The top-level ``auth`` carries the presser's own tokens; ``data[user]`` names them
         too (a form field, which the app must not trust). ``forged`` sends a wrong
-        ``application_token``.
+        ``application_token``. ``bare_auth`` sends the top-level ``auth`` as the v2 page's
+        example has it (``domain`` and ``application_token`` only), so the only token is the
+        bot block's: the installing admin's, or ``bot_token_of``'s. ``named`` puts another
+        user in ``data[user]``. ``as_json`` (with ``bare_auth``) posts the event as JSON, as
+        the bot platform's handler example reads it.
         """
         portal = self.portal(member_id)
         message = portal.bot_messages[message_id]
@@ -1094,7 +1102,12 @@ class Bitrix24Emulator:
         pressed = commands[button]
         presser = message.user_id if user_id is None else user_id
         command = php_str(pressed["COMMAND"]).lstrip("/")
-        bot_pair = self.issue_tokens(member_id, portal.installed_by or _first_admin(portal))
+        bot_pair = self.issue_tokens(
+            member_id,
+            bot_token_of
+            if bot_token_of is not None
+            else portal.installed_by or _first_admin(portal),
+        )
         data = {
             "bot": {
                 "id": str(bot.id),
@@ -1121,18 +1134,36 @@ class Bitrix24Emulator:
                 "isSystem": "0",
             },
             "chat": {"id": str(message.user_id), "dialogId": str(presser), "type": "private"},
-            "user": {"id": str(presser), "active": "1", "bot": "0"},
+            "user": {"id": str(presser if named is None else named), "active": "1", "bot": "0"},
             "language": language,
         }
-        form = self._event_form(
-            portal,
+        application_token = secrets.token_hex(16) if forged else None
+        if not bare_auth:
+            form = self._event_form(
+                portal,
+                "ONIMBOTV2COMMANDADD",
+                data,
+                handler_id=0,
+                user_id=presser,
+                application_token=application_token,
+            )
+            return await self._deliver(bot.webhook_url, form, "ONIMBOTV2COMMANDADD", member_id)
+        event = {
+            "event": "ONIMBOTV2COMMANDADD",
+            "data": data,
+            "ts": str(int(self.clock.time())),
+            "auth": {
+                "domain": portal.domain,
+                "application_token": application_token or portal.application_token,
+            },
+        }
+        return await self._deliver(
+            bot.webhook_url,
+            flatten_form(event),
             "ONIMBOTV2COMMANDADD",
-            data,
-            handler_id=0,
-            user_id=presser,
-            application_token=secrets.token_hex(16) if forged else None,
+            member_id,
+            json_body=event if as_json else None,
         )
-        return await self._deliver(bot.webhook_url, form, "ONIMBOTV2COMMANDADD", member_id)
 
     async def delete_bot(self, member_id: str, bot_id: int, *, forged: bool = False) -> Delivery:
         """An admin deletes the bot in Bitrix24: it is gone, with its chats, and
@@ -1391,8 +1422,11 @@ class Bitrix24Emulator:
         event: str,
         member_id: str,
         delay: float = 0.0,
+        *,
+        json_body: Mapping[str, Any] | None = None,
     ) -> Delivery:
-        """POST one event; no retries whatever happens (§9.3)."""
+        """POST one event; no retries whatever happens (§9.3). ``json_body``: the same
+        event as a JSON document instead of the form (``form`` is then what it flattens to)."""
         if delay:
             await self._sleep(delay)
         if self.drop_events:
@@ -1407,8 +1441,11 @@ class Bitrix24Emulator:
         else:
             assert self._session is not None, "start the emulator first"
             try:
+                payload: dict[str, Any] = (
+                    {"data": form} if json_body is None else {"json": json_body}
+                )
                 async with self._session.post(
-                    url, data=form, timeout=aiohttp.ClientTimeout(total=self.event_timeout)
+                    url, timeout=aiohttp.ClientTimeout(total=self.event_timeout), **payload
                 ) as response:
                     body = await response.text()
                     delivery = Delivery(

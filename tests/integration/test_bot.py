@@ -326,6 +326,55 @@ async def test_a_press_with_a_wrong_application_token_is_refused(harness: Harnes
     assert unchanged["deadline"] == created["deadline"]
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["form", "json"])
+async def test_a_press_whose_only_token_is_the_bot_blocks_runs_as_that_tokens_user(
+    harness: Harness, as_json: bool
+) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    await digest(harness, NOW)
+    [message] = chat(harness, member_id, REP)
+
+    # The v2 page's top-level auth has no token at all; the bot block carries Rita's.
+    delivery = await harness.b24.press_bot_button(
+        member_id, message.id, 0, bare_auth=True, bot_token_of=REP, as_json=as_json
+    )
+
+    assert delivery.status == 200, delivery.body
+    assert '"moved"' in (delivery.body or "")
+    _, moved = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
+    assert moved["deadline"] != created["deadline"]
+
+
+@pytest.mark.parametrize(
+    "press",
+    [
+        # Oleg's own token, with Rita named in data[user].
+        {"user_id": OTHER, "named": REP},
+        # The v2 payload whose only token is the admin's (the bot block's), Rita named.
+        {"bare_auth": True},
+    ],
+    ids=["a-colleagues-token", "the-admins-bot-token"],
+)
+async def test_a_press_whose_token_is_not_its_named_users_is_refused_and_moves_nothing(
+    harness: Harness, press: dict[str, Any]
+) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    await digest(harness, NOW)
+    [message] = chat(harness, member_id, REP)
+    text_before = message.text
+
+    refused = await harness.b24.press_bot_button(member_id, message.id, 0, **press)
+
+    assert refused.status == 401, refused.body
+    _, unchanged = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
+    assert unchanged["deadline"] == created["deadline"]
+    assert chat(harness, member_id, REP)[0].text == text_before
+
+
 # ------------------------------------------------------------------ the manager roll-up
 
 

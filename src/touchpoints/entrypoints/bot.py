@@ -79,7 +79,14 @@ async def bot_events(request: web.Request) -> web.Response:
         count_event(request, event, "ignored")
         return ok_reply()
     press = Press(
-        access_token=Secret(text(form, "auth", "access_token") or ""),
+        # The presser's own token: the top-level auth's, as v1 events carry it (§22.1.10);
+        # without one, the bot block's. Whoever it belongs to is the only identity trusted.
+        access_token=Secret(
+            text(form, "auth", "access_token")
+            or text(form, "data", "bot", "auth", "access_token")
+            or ""
+        ),
+        named_user_id=_bot_id(text(form, "data", "user", "id")),
         command=text(form, "data", "command", "command") or "",
         params=text(form, "data", "command", "params") or "",
         language=text(form, "data", "language"),
@@ -117,7 +124,8 @@ def bot_ports(services: Services, bots: BotChannel) -> BotPorts:
 
 
 def _bot_id(value: str | None) -> int | None:
-    """The event's ``data[bot][id]`` (a string in webhook mode, §22.1.10), if it is one."""
+    """An id of the event, such as ``data[bot][id]`` (a string in webhook mode, §22.1.10),
+    if it is one."""
     digits = (value or "").strip()
     if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
         return None

@@ -1,5 +1,5 @@
 """What Bitrix24's webhooks (``/b24/events``, ``/b24/bot``) do alike: read the bracket-keyed
-form, answer in the JSON error shape, count each event's outcome and refuse an event whose
+form (or the same payload as JSON), answer in the JSON error shape, count each event's outcome and refuse an event whose
 application token does not check out (DESIGN.md §4)."""
 
 from __future__ import annotations
@@ -10,24 +10,60 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from touchpoints.entrypoints.forms import FormError, parse_bracket_form
+from touchpoints.entrypoints.forms import MAX_FIELDS, FormError, parse_bracket_form
 from touchpoints.entrypoints.http import ApiError, json_reply
 from touchpoints.entrypoints.http import error_reply as http_error_reply
+from touchpoints.entrypoints.inputs import JsonRefused, loads_bounded
 from touchpoints.entrypoints.metrics import METRICS
 from touchpoints.services.errors import RateLimited, Unauthenticated
 
 
 async def read_form(request: web.Request) -> dict[str, Any]:
-    """The posted form as nested dicts. Raises: HTTPBadRequest when it cannot be read."""
+    """The posted form as nested dicts. Raises: HTTPBadRequest when it cannot be read.
+
+    Bitrix24 posts its events form-encoded (``http_build_query``); the bot platform's
+    handler example reads the same payload as JSON, so a JSON object is taken too, as the
+    form it stands for: every scalar a string (``"1"``/``"0"`` for booleans, ``""`` for
+    null, as the webhook's own form has them), lists keyed by index, and the same limits.
+    """
     try:
-        posted = await request.post()
+        if request.content_type == "application/json":
+            items = json_fields(loads_bounded(await request.read()))
+        else:
+            posted = await request.post()
+            items = [(key, value) for key, value in posted.items() if isinstance(value, str)]
     except (ValueError, HttpProcessingError) as exc:  # e.g. a multipart part's bad headers
-        raise web.HTTPBadRequest(reason="malformed form body") from exc
-    items = [(key, value) for key, value in posted.items() if isinstance(value, str)]
+        reason = str(exc) if isinstance(exc, JsonRefused | FormError) else "malformed form body"
+        raise web.HTTPBadRequest(reason=reason) from exc
     try:
         return parse_bracket_form(items)
     except FormError as exc:
         raise web.HTTPBadRequest(reason=str(exc)) from exc
+
+
+def json_fields(document: Any) -> list[tuple[str, str]]:
+    """A JSON object as the ``key[sub]=value`` fields ``http_build_query`` makes of it.
+
+    Raises:
+        FormError: not an object, or more fields than a form may have.
+    """
+    if not isinstance(document, dict):
+        raise FormError("a JSON event must be an object")
+    fields: list[tuple[str, str]] = []
+    pending: list[tuple[str, Any]] = [(str(key), value) for key, value in document.items()]
+    while pending:
+        key, value = pending.pop()
+        if isinstance(value, dict | list):
+            pairs = value.items() if isinstance(value, dict) else enumerate(value)
+            pending.extend((f"{key}[{sub}]", item) for sub, item in pairs)
+            continue
+        if len(fields) == MAX_FIELDS:
+            raise FormError("too many form fields")
+        if isinstance(value, bool):
+            fields.append((key, "1" if value else "0"))
+        else:
+            fields.append((key, "" if value is None else str(value)))
+    return fields
 
 
 def ok_reply(**extra: str) -> web.Response:

@@ -42,7 +42,7 @@ from touchpoints.services.bot_digest import BotLinks, compose, forget_bot, read_
 from touchpoints.services.context import Actor, UseCase, visible_touch_point
 from touchpoints.services.digest import handovers_since
 from touchpoints.services.digest_delivery import read_titles
-from touchpoints.services.errors import Conflict, Forbidden, NotFound, RateLimited
+from touchpoints.services.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
 from touchpoints.services.touchpoints import move_touch_point
 from touchpoints.services.verification import TokenVerifier
 
@@ -166,9 +166,14 @@ class PressOutcome(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class Press:
-    """A button press as the event tells it; nothing here is trusted but the token's word."""
+    """A button press as the event tells it; nothing here is trusted but the token's word.
+
+    ``named_user_id`` is the user the event's ``data[user]`` names: a form field, never an
+    identity, but a press whose token belongs to someone else is refused.
+    """
 
     access_token: Secret
+    named_user_id: int | None = None
     command: str
     params: str
     language: str | None = None
@@ -189,6 +194,14 @@ async def handle_press(
     if shown is None:
         return PressOutcome.IGNORED
     user = await ports.verifier.user(portal, press.access_token)
+    if press.named_user_id is not None and press.named_user_id != user.id:
+        # Someone else's token (a bot's or a colleague's) under this user's name: acting as
+        # the token's user would act for the wrong person, and the name is only a field.
+        log.warning(
+            "security: a bot press whose token belongs to another user",
+            extra={"portal_id": portal.id, "user_id": user.id},
+        )
+        raise Unauthenticated("the press's token is not its user's")
     async with ports.storage.unit_of_work() as uow:
         bot = await uow.bots.get(portal.id)
     bot_id = None if bot is None else bot.usable_id

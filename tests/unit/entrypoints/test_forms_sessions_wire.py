@@ -9,8 +9,9 @@ import pytest
 from touchpoints.domain.model import OwnerType, TouchPointType
 from touchpoints.domain.secrets import Secret
 from touchpoints.entrypoints import wire
-from touchpoints.entrypoints.forms import FormError, parse_bracket_form, text
+from touchpoints.entrypoints.forms import MAX_FIELDS, FormError, parse_bracket_form, text
 from touchpoints.entrypoints.sessions import SessionExpired, SessionInvalid, SessionSealer
+from touchpoints.entrypoints.webhooks import json_fields
 from touchpoints.services.errors import InvalidInput
 
 NOW = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
@@ -226,3 +227,35 @@ def test_query_enums_name_the_allowed_values() -> None:
     assert wire.query_enum(None, "owner_type", OwnerType) is None
     with pytest.raises(InvalidInput, match="lead, deal, contact, company"):
         wire.query_enum("invoice", "owner_type", OwnerType)
+
+
+def test_a_json_event_reads_as_the_form_bitrix24_would_have_posted() -> None:
+    document = {
+        "event": "ONIMBOTV2COMMANDADD",
+        "data": {
+            "bot": {"id": 456, "auth": {"member_id": "abc"}},
+            "user": {"id": 7, "active": True, "bot": False, "photo": None},
+            "ids": [3, 4],
+        },
+    }
+
+    form = parse_bracket_form(json_fields(document))
+
+    assert form == {
+        "event": "ONIMBOTV2COMMANDADD",
+        "data": {
+            "bot": {"id": "456", "auth": {"member_id": "abc"}},
+            "user": {"id": "7", "active": "1", "bot": "0", "photo": ""},
+            "ids": {"0": "3", "1": "4"},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "document",
+    [["event"], "ONIMBOTV2COMMANDADD", {"data": list(range(MAX_FIELDS + 1))}],
+    ids=["a-list", "a-string", "too-many-fields"],
+)
+def test_a_json_event_that_is_no_object_or_too_large_is_refused(document: object) -> None:
+    with pytest.raises(FormError):
+        json_fields(document)
