@@ -85,6 +85,28 @@ def _bot_view(bot: ChatBot) -> dict[str, Any]:
     }
 
 
+@method("imbot.v2.Bot.update", "imbot")
+def bot_update(call: Call) -> Reply:
+    """The bot's properties, event mode and webhook URL changed (§22.1.1: a second
+    register answers the existing bot unchanged)."""
+    bot = _own_bot(call)
+    fields = _fields(call)
+    if not fields:
+        raise RestError("FIELDS_REQUIRED", "Fields are required", 400)
+    mode = php_str(fields.get("eventMode") or bot.event_mode).lower()
+    if mode not in {"fetch", "webhook"}:
+        raise RestError("BOT_INVALID_EVENT_MODE", "Invalid event mode", 400)
+    url = php_str(fields.get("webhookUrl") or bot.webhook_url).strip()
+    if mode == "webhook" and not url:
+        raise RestError("BOT_INVALID_CALLBACK", "Invalid callback URL", 400)
+    properties = fields.get("properties")
+    name = php_str(properties.get("name")).strip() if isinstance(properties, Mapping) else ""
+    bot.event_mode, bot.webhook_url = mode, url
+    if name:
+        bot.name = name
+    return Reply({"bot": _bot_view(bot), "users": [{"id": bot.id, "active": True, "bot": True}]})
+
+
 @method("imbot.v2.Bot.get", "imbot")
 def bot_get(call: Call) -> Reply:
     """By ``botId`` or ``code``; ``BOT_NOT_FOUND`` once the bot is gone (§22.1.2)."""

@@ -143,6 +143,24 @@ async def test_an_update_registers_the_same_bot_again_without_a_second_one(
     assert harness.b24.calls(member_id, "imbot.v2.Bot.register") == 2
 
 
+async def test_an_update_brings_the_existing_bots_webhook_url_and_name_up_to_date(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    [bot] = harness.b24.portal(member_id).chat_bots.values()
+    current_url = bot.webhook_url
+    # As an earlier release (another public URL, another name) left it in Bitrix24.
+    bot.webhook_url, bot.name = "https://old.example/b24/bot", "Old name"
+
+    deliveries = await harness.b24.update_app(member_id)
+
+    assert [d.status for d in deliveries] == [200]
+    [after] = harness.b24.portal(member_id).chat_bots.values()
+    assert after.id == bot.id
+    assert after.webhook_url == current_url
+    assert after.name == "Touch-points"
+
+
 async def test_without_imbot_the_bot_is_unavailable_and_the_digest_is_a_notification(
     harness: Harness,
 ) -> None:

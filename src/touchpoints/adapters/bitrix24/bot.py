@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +23,11 @@ from touchpoints.ports.messaging import (
 if TYPE_CHECKING:
     from touchpoints.ports.messaging import BotChannel
 
+log = logging.getLogger("touchpoints.bot")
+
 # The scope errors of a token without ``imbot`` (§22.0: every imbot.v2 method needs it).
 _NO_SCOPE = frozenset({"insufficient_scope", "invalid_scope"})
+_UPDATE = "update"  # the batch command that brings an existing bot up to date
 
 
 def keyboard(buttons: Sequence[BotButton], bot_id: int) -> dict[str, Any]:
@@ -119,10 +123,30 @@ class BitrixBotChannel:
             )
             for index, name in enumerate(spec.commands)
         }
+        # A second register answers the existing bot unchanged (§22.1.1): what changed since
+        # (the public URL, the name) reaches Bitrix24 only through an update, in the same batch.
+        commands[_UPDATE] = Command(
+            "imbot.v2.Bot.update",
+            {
+                "botId": bot_id,
+                "fields": {
+                    "eventMode": "webhook",
+                    "webhookUrl": spec.webhook_url,
+                    "properties": {"name": names.get("en", spec.code)},
+                },
+            },
+        )
         registered = await run_commands(client, commands, safe=True)
-        if registered.errors:
-            first = next(iter(registered.errors.values()))
-            raise first
+        errors = {key: error for key, error in registered.errors.items() if key != _UPDATE}
+        if errors:
+            raise next(iter(errors.values()))
+        if _UPDATE in registered.errors:
+            # The bot works as registered; a later update of the app tries again.
+            log.warning(
+                "bot registered but not updated: %s",
+                registered.errors[_UPDATE].code or type(registered.errors[_UPDATE]).__name__,
+                extra={"portal_id": portal.id},
+            )
         return bot_id
 
     async def is_registered(self, portal: Portal, bot_id: int) -> bool:
