@@ -51,6 +51,24 @@ async def test_the_app_id_is_stored_at_install_and_can_be_learned_later(
         assert (await uow.portals.get(without.id)).app_id == "8"  # type: ignore[union-attr]
 
 
+async def test_the_app_code_is_stored_with_the_app_id_and_a_later_id_alone_keeps_it(
+    storage: Storage, make: Make
+) -> None:
+    async with storage.unit_of_work() as uow:
+        installed = await uow.portals.create(
+            attrs.evolve(make.install(), app_id="7", app_code="vendor.touchpoints"), now=NOW
+        )
+        learned = await uow.portals.create(make.install(), now=NOW)
+        await uow.portals.set_app_id(learned.id, "8", app_code="vendor.touchpoints", now=NOW)
+        await uow.portals.set_app_id(installed.id, "9", now=NOW)
+    async with storage.unit_of_work() as uow:
+        first, second = await uow.portals.get(installed.id), await uow.portals.get(learned.id)
+    assert first is not None
+    assert second is not None
+    assert (first.app_id, first.app_code) == ("9", "vendor.touchpoints")
+    assert (second.app_id, second.app_code) == ("8", "vendor.touchpoints")
+
+
 async def test_uninstall_requests_are_listed_oldest_first_until_cleared(
     storage: Storage, make: Make
 ) -> None:

@@ -70,7 +70,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CLIENT_ID = "local.touchpoints.emulated"
+# A Market app: its client id is not its code (app.info CODE, OUR_APP), which links use.
+DEFAULT_CLIENT_ID = "app.touchpoints.emulated"
 DEFAULT_CLIENT_SECRET = "emulated-client-secret-0123456789"  # a test fixture, not a secret
 DEFAULT_SCOPE = "crm,im,placement,user_brief,department"
 BATCH_MAX = 50  # §6

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import pytest
 
-from tests.fakes.b24_world import BotChatMessage
+from tests.fakes.b24_world import OUR_APP, BotChatMessage
 from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock
 from tests.integration.conftest import Harness
 from touchpoints.domain.bot import SNOOZE_COMMAND
@@ -207,7 +207,7 @@ async def test_the_digest_is_one_bot_message_with_sections_and_buttons_per_item(
     assert text.index("Soon deal") < text.index("No next step: 1") < text.index("Forgotten deal")
     assert not message.system
     links = [b["LINK"] for b in message.keyboard if b.get("LINK")]
-    code = harness.b24.client_id
+    code = OUR_APP  # the portal's app.info CODE, not the client id
     assert f"/marketplace/view/{code}/?params[complete]={late['id']}" in links
     assert any(link.endswith(f"/crm/deal/details/{stalled.id}/") for link in links)
     assert [b["COMMAND_PARAMS"] for b in commands(message)] == [
@@ -417,7 +417,7 @@ async def test_a_team_viewer_gets_the_teams_roll_up_unless_they_turn_it_off(
 
     [rollup] = chat(harness, member_id, OTHER)
     assert "Команда: 1" in rollup.text  # Oleg reads Russian
-    rep_link = f"/marketplace/view/{harness.b24.client_id}/?params%5Bresponsible_id%5D={REP}"
+    rep_link = f"/marketplace/view/{OUR_APP}/?params%5Bresponsible_id%5D={REP}"
     assert f"[url={rep_link}]Rita[/url]: просрочено 1 · сегодня 1 · без следующего шага 1" in (
         rollup.text
     )
@@ -456,7 +456,7 @@ async def test_a_rep_with_only_deals_without_a_next_step_is_named_in_the_roll_up
     await digest(harness, NOW)
 
     [rollup] = chat(harness, member_id, OTHER)
-    sams_link = f"/marketplace/view/{harness.b24.client_id}/?params%5Bresponsible_id%5D={idle_rep}"
+    sams_link = f"/marketplace/view/{OUR_APP}/?params%5Bresponsible_id%5D={idle_rep}"
     assert f"[url={sams_link}]Sam[/url]: 0 overdue · 0 due today · 1 with no next step" in (
         rollup.text
     )

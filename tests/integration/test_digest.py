@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import attrs
 import pytest
 
+from tests.fakes.b24_world import OUR_APP
 from tests.fakes.bitrix24 import RateLimit
 from tests.integration.conftest import Harness
 from tests.postgres import TEST_SECRET
@@ -141,7 +142,7 @@ async def test_one_pass_sends_each_due_user_one_digest_of_overdue_and_today(
     assert "[b]Overdue: 1[/b]" in message.message
     assert "[b]Due today: 2[/b]" in message.message
     assert f"Deal #{gone.id}" in message.message  # no longer readable: no title, no link
-    board = f"{base}/marketplace/app/{harness.b24.client_id}/"
+    board = f"{base}/marketplace/app/{OUR_APP}/"  # the portal's app.info CODE
     assert message.attach == [{"LINK": {"NAME": "Open the board", "LINK": board}}]
     assert harness.b24.inbox(site.member_id, 3) == []
     # The floor: one user read, one batched title read, one notification request.

@@ -35,7 +35,8 @@ class OAuthTokens:
 @attrs.frozen(kw_only=True)
 class _Installed:
     """What an install tells of a portal: Bitrix24's stable ``member_id``, where and how
-    to call it, who installed the app with which scope, and the app's ``app.info`` ID."""
+    to call it, who installed the app with which scope, and the app's ``app.info`` ID and
+    code (``CODE``: the Market code, or a local app's client id; links into the app use it)."""
 
     member_id: str
     client_endpoint: str
@@ -46,6 +47,7 @@ class _Installed:
     scope: str = ""
     # Read with our own tokens: user tokens must show the same (DESIGN §4).
     app_id: str | None = None
+    app_code: str | None = None
 
 
 @attrs.frozen(kw_only=True)

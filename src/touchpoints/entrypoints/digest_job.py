@@ -19,7 +19,6 @@ from touchpoints.ports.clock import Clock
 from touchpoints.ports.storage import StorageError
 from touchpoints.services.bot_digest import app_links
 from touchpoints.services.digest import BoardUrl, DigestSummary, run_digest_pass
-from touchpoints.services.digest_delivery import portal_base
 
 log = logging.getLogger("touchpoints.digest")
 
@@ -28,10 +27,12 @@ EXIT_INTERRUPTED = 130
 
 
 def board_link(client_id: str) -> BoardUrl:
-    """The app's page in the portal, which opens the board (BITRIX24.md §15's example)."""
+    """The app's page in the portal, which opens the board (BITRIX24.md §15's example): the
+    bot digest's own link, so the portal's app code serves both."""
+    links = app_links(client_id)
 
     def link(portal: Portal) -> str:
-        return f"{portal_base(portal)}/marketplace/app/{client_id}/"
+        return links(portal).board_url
 
     return link
 

@@ -171,7 +171,11 @@ class PortalRepository(Protocol):
         """Bitrix24 has used the new token: the previous one is accepted no more."""
         ...
 
-    async def set_app_id(self, portal_id: int, app_id: str, *, now: datetime) -> None: ...
+    async def set_app_id(
+        self, portal_id: int, app_id: str, *, app_code: str | None = None, now: datetime
+    ) -> None:
+        """Our app's ``app.info`` ID on the portal, and its code when it was read too."""
+        ...
 
     async def set_uninstall_requested(
         self, portal_id: int, at: datetime | None, *, now: datetime

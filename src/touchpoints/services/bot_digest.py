@@ -69,19 +69,22 @@ class BotLinks:
 
 def app_links(app_code: str) -> Callable[[Portal], BotLinks]:
     """Links for a portal: the app's page, CRM cards, and the ``REST_APP_URI`` form
-    ``/marketplace/view/<code>/?params[complete]=<id>`` (BITRIX24.md §22.1.11)."""
+    ``/marketplace/view/<code>/?params[complete]=<id>`` (BITRIX24.md §22.1.11).
+
+    The code is the portal's ``app.info`` CODE (a Market app's Market code) where it was
+    read, else ``app_code`` (the client id: a local app's code).
+    """
 
     def links(portal: Portal) -> BotLinks:
         base = portal_base(portal)
+        code = portal.app_code or app_code
         return BotLinks(
-            board_url=f"{base}/marketplace/app/{app_code}/",
+            board_url=f"{base}/marketplace/app/{code}/",
             record_url=crm_record_links(base),
             done_url=lambda touch_point_id: (
-                f"/marketplace/view/{app_code}/?params[complete]={touch_point_id}"
+                f"/marketplace/view/{code}/?params[complete]={touch_point_id}"
             ),
-            rep_url=lambda user_id: (
-                f"/marketplace/view/{app_code}/?params[responsible_id]={user_id}"
-            ),
+            rep_url=lambda user_id: f"/marketplace/view/{code}/?params[responsible_id]={user_id}",
         )
 
     return links

@@ -142,6 +142,7 @@ async def install_portal(
         installed_by=installer.id,
         scope=grant.scope,
         app_id=app.id,
+        app_code=app.code or None,
     )
     portal = await _store_install(storage, install, installer, now=now)
     await verifier.refund(spending)

@@ -185,7 +185,9 @@ class TokenVerifier:
             return portal.app_id
         info = await self._connector.as_app(portal).app_info()
         async with self._storage.unit_of_work() as uow:
-            await uow.portals.set_app_id(portal.id, info.id, now=self._clock.now())
+            await uow.portals.set_app_id(
+                portal.id, info.id, app_code=info.code or None, now=self._clock.now()
+            )
         return info.id
 
     async def spend_for(self, portal: Portal, *, calls: int) -> Spending:

@@ -136,9 +136,15 @@ class MemoryPortals(MemoryRepository):
         if current is not None and current.previous_application_token is not None:
             await self._change(portal_id, now, previous_application_token=None)
 
-    async def set_app_id(self, portal_id: int, app_id: str, *, now: datetime) -> None:
+    async def set_app_id(
+        self, portal_id: int, app_id: str, *, app_code: str | None = None, now: datetime
+    ) -> None:
         text("app_id", app_id, minimum=1, maximum=255)
-        await self._change(portal_id, now, app_id=app_id)
+        if app_code is None:
+            await self._change(portal_id, now, app_id=app_id)
+            return
+        text("app_code", app_code, minimum=1, maximum=255)
+        await self._change(portal_id, now, app_id=app_id, app_code=app_code)
 
     async def set_uninstall_requested(
         self, portal_id: int, at: datetime | None, *, now: datetime

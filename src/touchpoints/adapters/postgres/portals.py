@@ -18,7 +18,7 @@ from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.storage import InvalidReference
 
 # The columns ``_set`` may write: only these names are ever joined into its SQL.
-_Column = Literal["application_token", "status", "app_id", "uninstall_requested_at"]
+_Column = Literal["application_token", "status", "uninstall_requested_at"]
 
 
 # The settings columns ``settings_from_row`` reads, for reads joined to a portal.
@@ -56,6 +56,7 @@ class PostgresPortals(PostgresRepository):
             install.scope,
             now,
             install.app_id,
+            install.app_code,
         )
 
     async def get(self, portal_id: int) -> Portal | None:
@@ -107,9 +108,9 @@ class PostgresPortals(PostgresRepository):
             INSERT INTO portals (
                 member_id, client_endpoint, domain, access_token, refresh_token,
                 application_token, token_expires_at, installed_by, scope, created_at, updated_at,
-                app_id
+                app_id, app_code
             )
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)
             RETURNING *
             """,
             *self._install_args(install, now),
@@ -127,7 +128,7 @@ class PostgresPortals(PostgresRepository):
                 member_id = $2, client_endpoint = $3, domain = $4, access_token = $5,
                 refresh_token = $6, application_token = $7, token_expires_at = $8,
                 installed_by = $9, scope = $10, updated_at = $11, app_id = $12,
-                status = 'active', previous_application_token = NULL,
+                app_code = $13, status = 'active', previous_application_token = NULL,
                 uninstall_requested_at = NULL
             WHERE id = $1
             RETURNING *
@@ -207,8 +208,18 @@ class PostgresPortals(PostgresRepository):
             now,
         )
 
-    async def set_app_id(self, portal_id: int, app_id: str, *, now: datetime) -> None:
-        await self._set(portal_id, "app_id", app_id, now=now)
+    async def set_app_id(
+        self, portal_id: int, app_id: str, *, app_code: str | None = None, now: datetime
+    ) -> None:
+        require_aware("now", now)
+        await self._db.execute(
+            "UPDATE portals SET app_id = $2, app_code = coalesce($3, app_code), updated_at = $4"
+            " WHERE id = $1",
+            portal_id,
+            app_id,
+            app_code,
+            now,
+        )
 
     async def set_uninstall_requested(
         self, portal_id: int, at: datetime | None, *, now: datetime
