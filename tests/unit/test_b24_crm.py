@@ -13,11 +13,13 @@ from touchpoints.adapters.bitrix24.batch import Command, batch
 from touchpoints.domain.crm import Activity, RecordCard, TodoSpec
 from touchpoints.domain.model import OwnerRef, OwnerType, SmartProcess, TouchPointType
 from touchpoints.ports.crm import (
+    CrmError,
     CrmInvalidInput,
     CrmNotFound,
     CrmPermissionDenied,
     CrmUnavailable,
     Hidden,
+    TodoChange,
 )
 
 PLUS2 = timezone(timedelta(hours=2))
@@ -92,6 +94,21 @@ async def test_moving_reassigning_completing_and_deleting_a_todo() -> None:
         assert activity_id not in env.server.activities
         with pytest.raises(CrmNotFound):
             await crm.delete_activity(activity_id)
+
+
+async def test_a_completion_bitrix24_answers_false_to_is_a_failure_not_a_success() -> None:
+    async with local_env() as env:
+        crm = env.connector.as_app(env.portal)
+        activity_id = await crm.create_todo(spec())
+        # The update page: "true if the activity was successfully updated, otherwise false".
+        env.server.handlers["crm.activity.update"] = lambda params, token: False
+        with pytest.raises(CrmError, match="not updated"):
+            await crm.complete(activity_id)
+        change = TodoChange(activity_id=activity_id, owner=DEAL_7, complete=True)
+        failed = await crm.change_todos([change])
+        assert list(failed) == [activity_id]
+        assert failed[activity_id].code == "NOT_UPDATED"
+        assert env.server.activities[activity_id]["COMPLETED"] == "N"
 
 
 async def test_a_completed_todo_cannot_be_moved() -> None:

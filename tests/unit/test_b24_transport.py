@@ -107,6 +107,7 @@ async def test_call_posts_json_with_auth_in_the_body_and_a_user_agent(
         (400, "OWNER_NOT_FOUND", "", CrmNotFound),
         (400, "", "Not found", CrmNotFound),
         (400, "", "Activity is not found", CrmNotFound),
+        (400, "Activity is not found", "", CrmNotFound),  # as the pages' "Code" column has it
         (400, "", "Access denied.", CrmPermissionDenied),
         (400, "", "Application context required", CrmPermissionDenied),
         (400, "", "ID is not defined or invalid.", CrmError),

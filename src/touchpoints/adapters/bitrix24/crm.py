@@ -43,7 +43,13 @@ from touchpoints.adapters.bitrix24.rows import (
 )
 from touchpoints.adapters.bitrix24.smart_processes import smart_processes
 from touchpoints.adapters.bitrix24.stages import known_directories, stage_commands, stage_names
-from touchpoints.adapters.bitrix24.todos import deadline_value, owner_params, todo_commands
+from touchpoints.adapters.bitrix24.todos import (
+    deadline_value,
+    is_completion,
+    not_updated,
+    owner_params,
+    todo_commands,
+)
 from touchpoints.adapters.bitrix24.wire import (
     WireError,
     as_dict,
@@ -135,11 +141,13 @@ class BitrixCrm:
     async def complete(self, activity_id: int) -> None:
         # No todo.* method completes a to-do; the deprecated update is the documented
         # route, with partial fields as in the docs' examples (§11.4, §21.14).
-        await self._client.call(
+        reply = await self._client.call(
             "crm.activity.update",
             {"id": activity_id, "fields": {"COMPLETED": "Y"}},
             safe=False,
         )
+        if reply.result is False:
+            raise not_updated(activity_id)
 
     async def delete_activity(self, activity_id: int) -> None:
         await self._client.call("crm.activity.delete", {"id": activity_id}, safe=False)
@@ -164,6 +172,9 @@ class BitrixCrm:
                 break
             for key, error in reply.errors.items():
                 failed.setdefault(activity_of[key], error)
+            for key in chunk:
+                if is_completion(key) and reply.results.get(key) is False:
+                    failed.setdefault(activity_of[key], not_updated(activity_of[key]))
         return failed
 
     # ------------------------------------------------------------ activity reads
@@ -266,7 +277,8 @@ class BitrixCrm:
             # Up to 50 ids fit one page of the legacy list (§5); no count is needed.
             commands[f"t{index}"] = Command(
                 "crm.activity.list",
-                {"filter": {"ID": chunk}, "select": TEXT_SELECT, "start": -1},
+                # "@": IN an array; a bare key means "=" (crm.activity.list, §5).
+                {"filter": {"@ID": chunk}, "select": TEXT_SELECT, "start": -1},
             )
         # The stage directories of leads and of the general deal pipeline can be named before
         # the rows are read, so they share the batch; the others wait for the rows.

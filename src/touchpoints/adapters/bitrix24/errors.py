@@ -129,10 +129,11 @@ def map_error(
         return CrmInvalidInput(message, code=code)
     if key in _SERVER:
         return ServerError(message, code=code)
-    if not key:
-        legacy = _LEGACY_TEXT.get(_normalise(description))
-        if legacy is not None:
-            return legacy(message, code=code)
+    # The pages list those texts under "Code" while their examples send them as the
+    # description: either place is read.
+    legacy = _LEGACY_TEXT.get(_normalise(code if key else description))
+    if legacy is not None:
+        return legacy(message, code=code)
     if status >= 500:
         return ServerError(message, code=code)
     if status == 403:

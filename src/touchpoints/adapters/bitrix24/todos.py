@@ -8,7 +8,9 @@ from datetime import datetime
 from touchpoints.adapters.bitrix24.batch import Command
 from touchpoints.adapters.bitrix24.wire import WireError, format_datetime
 from touchpoints.domain.model import OwnerRef
-from touchpoints.ports.crm import CrmInvalidInput, TodoChange
+from touchpoints.ports.crm import CrmError, CrmInvalidInput, TodoChange
+
+_COMPLETION = "c"  # the key prefix of a completion command
 
 
 def todo_commands(index: int, change: TodoChange) -> list[tuple[str, Command]]:
@@ -39,7 +41,7 @@ def todo_commands(index: int, change: TodoChange) -> list[tuple[str, Command]]:
         # As ``complete``: the deprecated update is the only documented way (§11.4).
         found.append(
             (
-                f"c{index}",
+                f"{_COMPLETION}{index}",
                 Command(
                     "crm.activity.update", {"id": change.activity_id, "fields": {"COMPLETED": "Y"}}
                 ),
@@ -48,6 +50,17 @@ def todo_commands(index: int, change: TodoChange) -> list[tuple[str, Command]]:
     if change.delete:
         found.append((f"x{index}", Command("crm.activity.delete", {"id": change.activity_id})))
     return found
+
+
+def is_completion(key: str) -> bool:
+    """Whether ``key`` is a completion command's (``todo_commands``' keys)."""
+    return key.startswith(_COMPLETION)
+
+
+def not_updated(activity_id: int) -> CrmError:
+    """``crm.activity.update`` answered ``false``: the to-do is not completed (its page:
+    true when updated, otherwise false)."""
+    return CrmError(f"crm.activity.update: activity {activity_id} not updated", code="NOT_UPDATED")
 
 
 def deadline_value(value: datetime) -> str:
