@@ -259,14 +259,21 @@ async def test_the_next_days_digest_takes_the_buttons_off_the_previous_message(
 # ------------------------------------------------------------------ presses
 
 
-async def test_a_press_moves_the_touch_point_one_working_day_as_its_user_and_says_so(
-    harness: Harness,
-) -> None:
+async def rep_with_a_digest(harness: Harness) -> tuple[str, str, dict[str, Any], BotChatMessage]:
+    """A site where the rep has one touch-point due today and its digest in their chat: the
+    portal's member id, the rep's session, the touch-point and the bot message."""
     member_id = await site(harness)
     session = await harness.session_for(member_id, REP)
     created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
     await digest(harness, NOW)
     [message] = chat(harness, member_id, REP)
+    return member_id, session, created, message
+
+
+async def test_a_press_moves_the_touch_point_one_working_day_as_its_user_and_says_so(
+    harness: Harness,
+) -> None:
+    member_id, session, created, message = await rep_with_a_digest(harness)
 
     delivery = await harness.b24.press_bot_button(member_id, message.id, 0)
 
@@ -290,11 +297,7 @@ async def test_a_press_moves_the_touch_point_one_working_day_as_its_user_and_say
 async def test_a_replayed_press_moves_nothing_twice_and_shows_the_current_state(
     harness: Harness,
 ) -> None:
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
-    await digest(harness, NOW)
-    [message] = chat(harness, member_id, REP)
+    member_id, session, created, message = await rep_with_a_digest(harness)
     original = list(message.keyboard)
     await harness.b24.press_bot_button(member_id, message.id, 0)
     _, once = await harness.api("GET", f"/api/v1/touchpoints/{created['id']}", session)
@@ -313,11 +316,7 @@ async def test_a_replayed_press_moves_nothing_twice_and_shows_the_current_state(
 async def test_a_press_by_another_member_on_someone_elses_message_changes_nothing(
     harness: Harness,
 ) -> None:
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
-    await digest(harness, NOW)
-    [message] = chat(harness, member_id, REP)
+    member_id, session, created, message = await rep_with_a_digest(harness)
     text_before = message.text
 
     # Oleg posts a press of Rita's button with his own token (and Rita's id in data[user]).
@@ -331,11 +330,7 @@ async def test_a_press_by_another_member_on_someone_elses_message_changes_nothin
 
 
 async def test_a_press_with_a_wrong_application_token_is_refused(harness: Harness) -> None:
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
-    await digest(harness, NOW)
-    [message] = chat(harness, member_id, REP)
+    member_id, session, created, message = await rep_with_a_digest(harness)
 
     refused = await harness.b24.press_bot_button(member_id, message.id, 0, forged=True)
 
@@ -348,11 +343,7 @@ async def test_a_press_with_a_wrong_application_token_is_refused(harness: Harnes
 async def test_a_press_whose_only_token_is_the_bot_blocks_runs_as_that_tokens_user(
     harness: Harness, as_json: bool
 ) -> None:
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
-    await digest(harness, NOW)
-    [message] = chat(harness, member_id, REP)
+    member_id, session, created, message = await rep_with_a_digest(harness)
 
     # The v2 page's top-level auth has no token at all; the bot block carries Rita's.
     delivery = await harness.b24.press_bot_button(
@@ -378,11 +369,7 @@ async def test_a_press_whose_only_token_is_the_bot_blocks_runs_as_that_tokens_us
 async def test_a_press_whose_token_is_not_its_named_users_is_refused_and_moves_nothing(
     harness: Harness, press: dict[str, Any]
 ) -> None:
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
-    await digest(harness, NOW)
-    [message] = chat(harness, member_id, REP)
+    member_id, session, created, message = await rep_with_a_digest(harness)
     text_before = message.text
 
     refused = await harness.b24.press_bot_button(member_id, message.id, 0, **press)
