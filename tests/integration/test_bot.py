@@ -218,6 +218,26 @@ async def test_the_digest_is_one_bot_message_with_sections_and_buttons_per_item(
     assert chat(harness, member_id, OTHER) == []  # nothing due: no message
 
 
+async def test_a_people_read_that_fails_while_the_deals_are_read_sends_nothing_until_a_retry(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    # user.get and the open deals go out together; the deal list answers late.
+    harness.b24.inject("user.get", error="INTERNAL_SERVER_ERROR", times=None)
+    harness.b24.inject("crm.item.list", delay=0.2)
+
+    failed = await digest(harness, NOW)
+
+    assert (failed.sent, failed.failed_portals) == (0, 1)
+    assert chat(harness, member_id, REP) == []
+    harness.b24.clear_faults()
+    retried = await digest(harness, NOW + timedelta(minutes=5))
+    assert retried.sent >= 1
+    assert len(chat(harness, member_id, REP)) == 1
+
+
 async def test_a_resend_after_a_crash_updates_the_kept_message_instead_of_sending_another(
     harness: Harness,
 ) -> None:

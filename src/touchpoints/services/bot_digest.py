@@ -11,6 +11,7 @@ A resend after a crash updates the day's messages whose ids were kept, so nobody
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -44,6 +45,7 @@ from touchpoints.ports.storage import Storage
 from touchpoints.services.digest_delivery import (
     ClaimedDigests,
     OpenDeals,
+    open_deals_or_none,
     portal_base,
     read_open_deals,
     read_titles,
@@ -255,20 +257,20 @@ async def send_bot_digests(
     """
     crm, portal, day, by_user = claimed.crm, claimed.portal, claimed.day, claimed.by_user
     rolling = claimed.managers & set(claimed.user_ids)
-    if employees is None:
-        employees = {user.id: user for user in await crm.users(sorted(claimed.people(rolling)))}
+    # The people and the open deals do not depend on each other: both requests at once.
+    reading = asyncio.ensure_future(
+        open_deals_or_none(claimed, storage, None if rolling else claimed.user_ids)
+    )
+    try:
+        if employees is None:
+            employees = {user.id: user for user in await crm.users(sorted(claimed.people(rolling)))}
+    except BaseException:
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+        raise
+    deals = await reading
     outcome = claimed.settle_unreachable(employees)
     active = [uid for uid in claimed.user_ids if uid not in outcome]
-    try:
-        deals = await read_open_deals(
-            crm, storage, portal.id, None if rolling else active, claimed.settings
-        )
-    except CrmError as exc:
-        # "No next step" is extra: the overdue and today sections still go out.
-        log.info(
-            "digest: open deals not read (%s)", type(exc).__name__, extra={"portal_id": portal.id}
-        )
-        deals = OpenDeals()
     if rolling:
         employees = {**employees, **await _unnamed_reps(crm, deals, employees)}
     names = {uid: user.name for uid, user in employees.items()}

@@ -46,8 +46,7 @@ from touchpoints.services.bot_digest import BotLinks, send_bot_digests
 from touchpoints.services.context import load_portal
 from touchpoints.services.digest_delivery import (
     ClaimedDigests,
-    OpenDeals,
-    read_open_deals,
+    open_deals_or_none,
     send_digests,
 )
 
@@ -240,7 +239,7 @@ async def digest_portal(
                 board_url=board_url(portal),
                 nothing_due_note=nothing_due_note,
                 rep_url=None if links is None else links(portal).rep_url,
-                open_deals=lambda: _open_deals_or_none(claimed, storage),
+                open_deals=lambda: open_deals_or_none(claimed, storage),
             )
     except Exception:
         # Failed now, retried by the next pass; if even this write fails, the claims go
@@ -258,22 +257,6 @@ async def digest_portal(
     failed = sum(1 for state in outcome.values() if state is DigestState.FAILED)
     sent = len(outcome) - failed - skipped
     return summary + DigestSummary(sent=sent, skipped=skipped, failed=failed, backed_off=backed_off)
-
-
-async def _open_deals_or_none(claimed: ClaimedDigests, storage: Storage) -> OpenDeals:
-    """Every rep's deals with no next step for a roll-up notification; none when Bitrix24
-    does not list them now (the roll-up's other figures still go out)."""
-    try:
-        return await read_open_deals(
-            claimed.crm, storage, claimed.portal.id, None, claimed.settings
-        )
-    except CrmError as exc:
-        log.info(
-            "digest: open deals not read (%s)",
-            type(exc).__name__,
-            extra={"portal_id": claimed.portal.id},
-        )
-        return OpenDeals()
 
 
 def handovers_since(day: date, settings: PortalSettings) -> datetime:

@@ -28,7 +28,7 @@ from touchpoints.domain.messages import Catalogue
 from touchpoints.domain.model import OwnerRef, OwnerType, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
-from touchpoints.ports.crm import Crm, CrmPermissionDenied, Hidden
+from touchpoints.ports.crm import Crm, CrmError, CrmPermissionDenied, Hidden
 from touchpoints.ports.digests import DigestState
 from touchpoints.ports.messaging import BotDelivery, Delivery, Messenger, Notification
 from touchpoints.ports.storage import Storage
@@ -87,6 +87,25 @@ async def read_open_deals(
         if found:
             stalled[user_id] = found
     return OpenDeals(stalled=dict(stalled), titles=titles)
+
+
+async def open_deals_or_none(
+    claimed: ClaimedDigests, storage: Storage, user_ids: Iterable[int] | None = None
+) -> OpenDeals:
+    """``read_open_deals`` for a digest: none when Bitrix24 does not list them now, since
+    "No next step" is extra (the overdue and today sections, and the roll-up's other
+    figures, still go out)."""
+    try:
+        return await read_open_deals(
+            claimed.crm, storage, claimed.portal.id, user_ids, claimed.settings
+        )
+    except CrmError as exc:
+        log.info(
+            "digest: open deals not read (%s)",
+            type(exc).__name__,
+            extra={"portal_id": claimed.portal.id},
+        )
+        return OpenDeals()
 
 
 def portal_base(portal: Portal) -> str:
