@@ -20,7 +20,7 @@ from tests.fakes.bitrix24 import Bitrix24Emulator, EmulatorClock
 from tests.integration.conftest import Harness
 from touchpoints.domain.bot import SNOOZE_COMMAND
 from touchpoints.domain.model import OwnerType
-from touchpoints.domain.portal import Portal
+from touchpoints.domain.portal import Portal, PortalInstall
 from touchpoints.domain.scheduling import add_working_days, current_local_day
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.entrypoints.catalogue import load_catalogue
@@ -159,6 +159,26 @@ async def test_an_update_brings_the_existing_bots_webhook_url_and_name_up_to_dat
     assert after.id == bot.id
     assert after.webhook_url == current_url
     assert after.name == "Touch-points"
+
+
+async def test_an_update_keeps_the_app_code_of_a_portal_installed_before_it_was_kept(
+    harness: Harness,
+) -> None:
+    member_id = await site(harness)
+    before = await portal_of(harness, member_id)
+    assert before.app_code == OUR_APP
+    async with harness.storage.unit_of_work() as uow:
+        # As an install of an earlier release left the row: no code.
+        fields = {f.name: getattr(before, f.name) for f in attrs.fields(PortalInstall)}
+        await uow.portals.replace_install(
+            before.id, PortalInstall(**{**fields, "app_code": None}), now=NOW
+        )
+    assert (await portal_of(harness, member_id)).app_code is None
+
+    deliveries = await harness.b24.update_app(member_id)
+
+    assert [d.status for d in deliveries] == [200]
+    assert (await portal_of(harness, member_id)).app_code == OUR_APP
 
 
 async def test_without_imbot_the_bot_is_unavailable_and_the_digest_is_a_notification(

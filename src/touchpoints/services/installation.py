@@ -407,4 +407,12 @@ async def update_application_token(
         log.info("application token rotated", extra={"portal_id": portal.id})
     crm = connector.as_user(portal, Secret(access_token))
     await bind_handlers(crm, handlers, await _enabled(storage, portal.id))
+    if portal.app_code is None:
+        # Installed before the app's code was kept: links into the app need it (§22.1.11).
+        info = await crm.app_info()
+        async with storage.unit_of_work() as uow:
+            await uow.portals.set_app_id(
+                portal.id, info.id, app_code=info.code or None, now=clock.now()
+            )
+            portal = await uow.portals.get(portal.id) or portal
     return portal
