@@ -85,6 +85,15 @@ async def touch_point(
     return dict(body)
 
 
+async def rep_with_a_due_touch_point(harness: Harness) -> tuple[str, str, dict[str, Any]]:
+    """A site where the rep has one touch-point ("Fleet") due in three hours: the portal's
+    member id, the rep's session and the touch-point."""
+    member_id = await site(harness)
+    session = await harness.session_for(member_id, REP)
+    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    return member_id, session, created
+
+
 async def digest(harness: Harness, now: datetime) -> DigestSummary:
     return await run_digest_pass(
         storage=harness.storage,
@@ -241,9 +250,7 @@ async def test_the_digest_is_one_bot_message_with_sections_and_buttons_per_item(
 async def test_a_people_read_that_fails_while_the_deals_are_read_sends_nothing_until_a_retry(
     harness: Harness,
 ) -> None:
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    member_id, _, _ = await rep_with_a_due_touch_point(harness)
     # user.get and the open deals go out together; the deal list answers late.
     harness.b24.inject("user.get", error="INTERNAL_SERVER_ERROR", times=None)
     harness.b24.inject("crm.item.list", delay=0.2)
@@ -261,9 +268,7 @@ async def test_a_people_read_that_fails_while_the_deals_are_read_sends_nothing_u
 async def test_a_resend_after_a_crash_updates_the_kept_message_instead_of_sending_another(
     harness: Harness,
 ) -> None:
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    member_id, _, _ = await rep_with_a_due_touch_point(harness)
     await digest(harness, NOW)
     portal = await portal_of(harness, member_id)
     # The pass crashed after the send and the kept id, before marking: the claim is failed.
@@ -284,9 +289,7 @@ async def test_a_resend_after_a_crash_updates_the_kept_message_instead_of_sendin
 async def test_the_next_days_digest_takes_the_buttons_off_the_previous_message(
     harness: Harness,
 ) -> None:
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    member_id, session, _ = await rep_with_a_due_touch_point(harness)
     await touch_point(harness, member_id, session, NOW + timedelta(days=1, hours=3), "Tomorrow")
     await digest(harness, NOW)
     await digest(harness, NOW + timedelta(days=1))
@@ -302,9 +305,7 @@ async def test_the_next_days_digest_takes_the_buttons_off_the_previous_message(
 async def rep_with_a_digest(harness: Harness) -> tuple[str, str, dict[str, Any], BotChatMessage]:
     """A site where the rep has one touch-point due today and its digest in their chat: the
     portal's member id, the rep's session, the touch-point and the bot message."""
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    created = await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    member_id, session, created = await rep_with_a_due_touch_point(harness)
     await digest(harness, NOW)
     [message] = chat(harness, member_id, REP)
     return member_id, session, created, message
@@ -493,9 +494,7 @@ async def test_a_rep_with_only_deals_without_a_next_step_is_named_in_the_roll_up
 
 
 async def test_two_concurrent_passes_send_each_user_one_bot_message(harness: Harness) -> None:
-    member_id = await site(harness)
-    session = await harness.session_for(member_id, REP)
-    await touch_point(harness, member_id, session, NOW + timedelta(hours=3), "Fleet")
+    member_id, _, _ = await rep_with_a_due_touch_point(harness)
 
     first, second = await asyncio.gather(digest(harness, NOW), digest(harness, NOW))
 
