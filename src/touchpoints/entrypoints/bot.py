@@ -67,7 +67,7 @@ async def bot_events(request: web.Request) -> web.Response:
             deleted = await bot_deleted(
                 bot_ports(services, services.bots),
                 portal=portal,
-                bot_id=_bot_id(text(form, "data", "bot", "id")),
+                bot_id=_event_id(text(form, "data", "bot", "id")),
             )
         except StorageError as exc:
             log.warning("bot deletion not recorded: %s", type(exc).__name__)
@@ -86,7 +86,7 @@ async def bot_events(request: web.Request) -> web.Response:
             or text(form, "data", "bot", "auth", "access_token")
             or ""
         ),
-        named_user_id=_bot_id(text(form, "data", "user", "id")),
+        named_user_id=_event_id(text(form, "data", "user", "id")),
         command=text(form, "data", "command", "command") or "",
         params=text(form, "data", "command", "params") or "",
         language=text(form, "data", "language"),
@@ -123,9 +123,9 @@ def bot_ports(services: Services, bots: BotChannel) -> BotPorts:
     )
 
 
-def _bot_id(value: str | None) -> int | None:
-    """An id of the event, such as ``data[bot][id]`` (a string in webhook mode, §22.1.10),
-    if it is one."""
+def _event_id(value: str | None) -> int | None:
+    """An id the event names, ``data[bot][id]`` or ``data[user][id]`` (strings in webhook
+    mode, §22.1.10), if it is one."""
     digits = (value or "").strip()
     if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
         return None

@@ -1,6 +1,6 @@
 """What Bitrix24's webhooks (``/b24/events``, ``/b24/bot``) do alike: read the bracket-keyed
-form (or the same payload as JSON), answer in the JSON error shape, count each event's outcome and refuse an event whose
-application token does not check out (DESIGN.md §4)."""
+form (or the same payload as JSON), answer in the JSON error shape, count each event's
+outcome and refuse an event whose application token does not check out (DESIGN.md §4)."""
 
 from __future__ import annotations
 

@@ -140,11 +140,11 @@ class BitrixBotChannel:
         errors = {key: error for key, error in registered.errors.items() if key != _UPDATE}
         if errors:
             raise next(iter(errors.values()))
-        if _UPDATE in registered.errors:
+        if (refused := registered.errors.get(_UPDATE)) is not None:
             # The bot works as registered; a later update of the app tries again.
             log.warning(
                 "bot registered but not updated: %s",
-                registered.errors[_UPDATE].code or type(registered.errors[_UPDATE]).__name__,
+                refused.code or type(refused).__name__,
                 extra={"portal_id": portal.id},
             )
         return bot_id
