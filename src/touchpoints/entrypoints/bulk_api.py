@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from touchpoints.entrypoints.bulk_replies import BulkOutcome, SweepResult, TouchPointList
-from touchpoints.entrypoints.bulk_wire import BulkBody, ListParams, SweepBody, UndoBody
+from touchpoints.entrypoints.bulk_wire import BulkBody, SweepBody, UndoBody
 from touchpoints.entrypoints.http import ApiError
 from touchpoints.entrypoints.routes import Call, Route
 from touchpoints.entrypoints.wire import Empty
 from touchpoints.services import bulk, undo
-from touchpoints.services.bulk import SEARCH_SCAN_MAX
+from touchpoints.services.bulk import SEARCH_SCAN_MAX, ListRequest
 
 UNDO_HEADER = "X-Undo-Token"
 UNDO_HEADER_DOC = (
@@ -17,10 +17,10 @@ UNDO_HEADER_DOC = (
 )
 
 
-async def list_view(call: Call[ListParams, Empty]) -> TouchPointList:
+async def list_view(call: Call[ListRequest, Empty]) -> TouchPointList:
     """The list view: touch-points by deadline, keyset paged."""
     ctx = call.ctx
-    page = await bulk.list_touch_points(ctx.use_case, call.params.to_request())
+    page = await bulk.list_touch_points(ctx.use_case, call.params)
     return TouchPointList.of(page, ctx.zone)
 
 

@@ -14,23 +14,17 @@ from touchpoints.domain.constraints import (
     Length,
     NotBlank,
     Range,
-    json_name,
 )
 from touchpoints.domain.limits import (
     BULK_MAX,
-    CURSOR_MAX,
     FIRST_YEAR,
     LAST_YEAR,
-    LIST_LIMIT_DEFAULT,
-    LIST_LIMIT_MAX,
     NOTE_MAX,
-    SEARCH_MAX,
     SHIFT_MAX,
 )
-from touchpoints.domain.model import EntityType, Status, TouchPointType
 from touchpoints.domain.scheduling import Shift, SweepTarget
 from touchpoints.domain.settings import IntervalUnit
-from touchpoints.services.bulk import BulkAction, BulkRequest, ListRequest
+from touchpoints.services.bulk import BulkAction, BulkRequest
 from touchpoints.services.errors import InvalidInput
 
 _TOKEN_MAX = 128
@@ -51,44 +45,6 @@ class ItemCount(Constraint):
 
     def schema(self) -> dict[str, Any]:
         return {"minItems": self.minimum, "maxItems": self.maximum}
-
-
-@attrs.frozen(kw_only=True)
-class ListParams:
-    """The list view's filters; ``from``/``to`` are local days in the portal's zone, both
-    included. No ``status`` means every status."""
-
-    status: Status | None = None
-    responsible_id: Id | None = None
-    owner_type: EntityType | None = None
-    type: TouchPointType | None = None
-    from_: date | None = attrs.field(default=None, metadata=json_name("from"))
-    to: date | None = None
-    q: Annotated[
-        str,
-        Length(SEARCH_MAX),
-        Describe("Text in the to-dos' titles and notes (read live; see the route)."),
-    ] = ""
-    limit: Annotated[int, Range(1, LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT
-    cursor: Annotated[str, Length(CURSOR_MAX), Describe("The previous page's next_cursor.")] = ""
-
-    def problems(self) -> dict[str, str]:
-        if self.from_ is not None and self.to is not None and self.to < self.from_:
-            return {"to": "must not be before 'from'"}
-        return {}
-
-    def to_request(self) -> ListRequest:
-        return ListRequest(
-            status=self.status,
-            responsible_id=self.responsible_id,
-            owner_type=self.owner_type,
-            type=self.type,
-            first=self.from_,
-            last=self.to,
-            q=self.q,
-            limit=self.limit,
-            cursor=self.cursor or None,
-        )
 
 
 _Steps = Annotated[int, Range(-SHIFT_MAX, SHIFT_MAX)]

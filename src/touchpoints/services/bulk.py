@@ -22,10 +22,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Annotated
 
 import attrs
 
-from touchpoints.domain.limits import BULK_MAX, FIRST_YEAR, LAST_YEAR, NOTE_MAX
+from touchpoints.domain.constraints import Describe, Id, Length, Range, json_name
+from touchpoints.domain.limits import (
+    BULK_MAX,
+    CURSOR_MAX,
+    FIRST_YEAR,
+    LAST_YEAR,
+    LIST_LIMIT_DEFAULT,
+    LIST_LIMIT_MAX,
+    NOTE_MAX,
+    SEARCH_MAX,
+)
 from touchpoints.domain.listing import ListPosition, decode_cursor, encode_cursor, text_matches
 from touchpoints.domain.model import EntityType, Status, TouchPoint, TouchPointType
 from touchpoints.domain.scheduling import (
@@ -63,17 +74,28 @@ _ONE_DAY = timedelta(days=1)
 
 @attrs.frozen(kw_only=True)
 class ListRequest:
-    """A list page's filters; ``first``/``last`` are local days, both included."""
+    """A list page's filters; ``first``/``last`` (``from``/``to`` on the wire) are local days
+    in the portal's zone, both included. No ``status`` means every status. It is the list
+    route's query as it arrives: the constraints below are the API's."""
 
     status: Status | None = None
-    responsible_id: int | None = None
+    responsible_id: Id | None = None
     owner_type: EntityType | None = None
     type: TouchPointType | None = None
-    first: date | None = None
-    last: date | None = None
-    q: str = ""
-    limit: int = 50
-    cursor: str | None = None
+    first: date | None = attrs.field(default=None, metadata=json_name("from"))
+    last: date | None = attrs.field(default=None, metadata=json_name("to"))
+    q: Annotated[
+        str,
+        Length(SEARCH_MAX),
+        Describe("Text in the to-dos' titles and notes (read live; see the route)."),
+    ] = ""
+    limit: Annotated[int, Range(1, LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT
+    cursor: Annotated[str, Length(CURSOR_MAX), Describe("The previous page's next_cursor.")] = ""
+
+    def problems(self) -> dict[str, str]:
+        if self.first is not None and self.last is not None and self.last < self.first:
+            return {"to": "must not be before 'from'"}
+        return {}
 
 
 @attrs.frozen(kw_only=True)
