@@ -14,16 +14,9 @@ import logging
 from aiohttp import web
 
 from touchpoints.domain.secrets import Secret
+from touchpoints.entrypoints import webhooks
 from touchpoints.entrypoints.container import SERVICES, Services
 from touchpoints.entrypoints.forms import text
-from touchpoints.entrypoints.webhooks import (
-    count_event,
-    error_reply,
-    ok_reply,
-    rate_limited,
-    read_form,
-    refused,
-)
 from touchpoints.ports.crm import CrmError
 from touchpoints.ports.messaging import BotChannel
 from touchpoints.ports.storage import StorageError
@@ -48,7 +41,7 @@ DELETE_EVENT = "ONIMBOTV2DELETE"
 async def bot_events(request: web.Request) -> web.Response:
     """Admit the event by its application token, then run a button press as its user."""
     services = request.app[SERVICES]
-    form = await read_form(request)
+    form = await webhooks.read_form(request)
     event = (text(form, "event") or "").upper()
     # The v2 example's top-level auth may lack member_id; the bot's block names the portal
     # too. Either is only a lookup key: the application token decides (§22.1.10).
@@ -61,7 +54,7 @@ async def bot_events(request: web.Request) -> web.Response:
             clock=services.clock,
         )
     except Unauthenticated as exc:
-        return refused(request, event, exc, log)
+        return webhooks.refused(request, event, exc, log)
     if event == DELETE_EVENT and services.bots is not None:
         try:
             deleted = await bot_deleted(
@@ -71,13 +64,15 @@ async def bot_events(request: web.Request) -> web.Response:
             )
         except StorageError as exc:
             log.warning("bot deletion not recorded: %s", type(exc).__name__)
-            count_event(request, event, "failed")
-            return error_reply(503, "DB_UNAVAILABLE", "try again later")
-        count_event(request, event, "handled" if deleted is DeleteOutcome.FORGOTTEN else "ignored")
-        return ok_reply(outcome=deleted.value)
+            webhooks.count_event(request, event, "failed")
+            return webhooks.error_reply(503, "DB_UNAVAILABLE", "try again later")
+        webhooks.count_event(
+            request, event, "handled" if deleted is DeleteOutcome.FORGOTTEN else "ignored"
+        )
+        return webhooks.ok_reply(outcome=deleted.value)
     if event != COMMAND_EVENT or services.bots is None:
-        count_event(request, event, "ignored")
-        return ok_reply()
+        webhooks.count_event(request, event, "ignored")
+        return webhooks.ok_reply()
     press = Press(
         # The presser's own token: the top-level auth's, as v1 events carry it (§22.1.10);
         # without one, the bot block's. Whoever it belongs to is the only identity trusted.
@@ -99,16 +94,18 @@ async def bot_events(request: web.Request) -> web.Response:
             links=app_links(services.app_code)(portal),
         )
     except Unauthenticated:
-        count_event(request, event, "rejected")
-        return error_reply(401, "UNAUTHENTICATED", "the press's authorisation was not accepted")
+        webhooks.count_event(request, event, "rejected")
+        return webhooks.error_reply(
+            401, "UNAUTHENTICATED", "the press's authorisation was not accepted"
+        )
     except RateLimited as exc:
-        return rate_limited(request, event, exc)
+        return webhooks.rate_limited(request, event, exc)
     except CrmError as exc:
         log.warning("bot press failed: %s", type(exc).__name__, extra={"portal_id": portal.id})
-        count_event(request, event, "failed")
-        return error_reply(502, "CRM_ERROR", "Bitrix24 did not answer as expected")
-    count_event(request, event, "handled")
-    return ok_reply(outcome=outcome.value)
+        webhooks.count_event(request, event, "failed")
+        return webhooks.error_reply(502, "CRM_ERROR", "Bitrix24 did not answer as expected")
+    webhooks.count_event(request, event, "handled")
+    return webhooks.ok_reply(outcome=outcome.value)
 
 
 def bot_ports(services: Services, bots: BotChannel) -> BotPorts:

@@ -56,17 +56,7 @@ from touchpoints.adapters.bitrix24.wire import (
     to_bool,
     to_int,
 )
-from touchpoints.domain.crm import (
-    Activity,
-    AppInfo,
-    CurrentUser,
-    Department,
-    RecordCard,
-    SmartProcessInfo,
-    TodoSpec,
-    TodoText,
-    UserInfo,
-)
+from touchpoints.domain import crm as values
 from touchpoints.domain.model import EntityType, OwnerRef, OwnerType
 from touchpoints.domain.placements import MenuBinding
 from touchpoints.ports.crm import (
@@ -96,7 +86,7 @@ class BitrixCrm:
 
     # ------------------------------------------------------------ to-dos
 
-    async def create_todo(self, spec: TodoSpec) -> int:
+    async def create_todo(self, spec: values.TodoSpec) -> int:
         params: dict[str, Any] = {
             **owner_params(spec.owner),
             "deadline": deadline_value(spec.deadline),
@@ -179,7 +169,7 @@ class BitrixCrm:
 
     # ------------------------------------------------------------ activity reads
 
-    async def get_activities(self, activity_ids: Sequence[int]) -> dict[int, Activity]:
+    async def get_activities(self, activity_ids: Sequence[int]) -> dict[int, values.Activity]:
         ids = unique(activity_ids)
         commands = {
             f"a{index}": Command(
@@ -195,7 +185,7 @@ class BitrixCrm:
         reply = await run_commands(self._client, commands, safe=True)
         # A chunk the user may not read at all comes back as absent activities.
         raise_first(reply, tolerate=(CrmPermissionDenied, CrmNotFound))
-        found: dict[int, Activity] = {}
+        found: dict[int, values.Activity] = {}
         wanted = set(ids)
         for result in reply.results.values():
             for row in list_rows(result):
@@ -223,7 +213,7 @@ class BitrixCrm:
 
     async def find_todos(
         self, *, owner: OwnerRef | None, created_after: datetime
-    ) -> list[Activity]:
+    ) -> list[values.Activity]:
         base: dict[str, Any] = {
             "PROVIDER_ID": "CRM_TODO",
             "COMPLETED": "N",
@@ -232,7 +222,7 @@ class BitrixCrm:
         if owner is not None:
             base["OWNER_TYPE_ID"] = owner.type.type_id
             base["OWNER_ID"] = owner.id
-        found: list[Activity] = []
+        found: list[values.Activity] = []
         last_id = 0
         while True:
             # start=-1 with an id cursor: no counting, no offset drift (§5).
@@ -289,9 +279,9 @@ class BitrixCrm:
         # Records (and activities) the user may not read are left out of a list (§11, §12.1);
         # a whole list the user may not read is the same thing.
         raise_first(reply, tolerate=(CrmPermissionDenied, CrmNotFound))
-        cards: dict[OwnerRef, RecordCard | Hidden] = {}
+        cards: dict[OwnerRef, values.RecordCard | Hidden] = {}
         directories: dict[OwnerRef, str] = {}
-        texts: dict[int, TodoText] = {}
+        texts: dict[int, values.TodoText] = {}
         wanted_activities = set(activities)
         for key, result in reply.results.items():
             if key.startswith("t"):
@@ -318,11 +308,11 @@ class BitrixCrm:
 
     async def _named_stages(
         self,
-        cards: Mapping[OwnerRef, RecordCard | Hidden],
+        cards: Mapping[OwnerRef, values.RecordCard | Hidden],
         directories: Mapping[OwnerRef, str],
         first: BatchReply,
         guessed: Sequence[str],
-    ) -> dict[OwnerRef, RecordCard]:
+    ) -> dict[OwnerRef, values.RecordCard]:
         """The cards with their stage names: from the directories read with the rows, and
         the rest (other pipelines, smart processes) in one more round."""
         names = stage_names(first)
@@ -331,10 +321,10 @@ class BitrixCrm:
             second = await run_commands(self._client, stage_commands(missing), safe=True)
             raise_first(second, tolerate=(CrmPermissionDenied, CrmNotFound))
             names |= stage_names(second)
-        named: dict[OwnerRef, RecordCard] = {}
+        named: dict[OwnerRef, values.RecordCard] = {}
         for ref, directory in directories.items():
             card = cards[ref]
-            if isinstance(card, RecordCard) and card.stage_id is not None:
+            if isinstance(card, values.RecordCard) and card.stage_id is not None:
                 name = names.get((directory, card.stage_id))
                 if name is not None:
                     named[ref] = attrs.evolve(card, stage_name=name)
@@ -342,7 +332,7 @@ class BitrixCrm:
 
     async def search_records(
         self, owner_type: EntityType, text: str, *, limit: int = 20
-    ) -> list[RecordCard]:
+    ) -> list[values.RecordCard]:
         needle = text.strip()
         if not needle or limit <= 0:
             return []
@@ -359,7 +349,7 @@ class BitrixCrm:
         }
         reply = await run_commands(self._client, commands, safe=True)
         raise_first(reply, tolerate=(CrmPermissionDenied,))
-        cards: dict[int, RecordCard] = {}
+        cards: dict[int, values.RecordCard] = {}
         for result in reply.results.values():
             for row in item_rows(result):
                 card = or_none(parse_item, owner_type, row)
@@ -368,7 +358,9 @@ class BitrixCrm:
         ordered = sorted(cards.values(), key=lambda card: card.ref.id, reverse=True)
         return ordered[:limit]
 
-    async def open_records(self, owner_type: EntityType, *, limit: int = 500) -> list[RecordCard]:
+    async def open_records(
+        self, owner_type: EntityType, *, limit: int = 500
+    ) -> list[values.RecordCard]:
         """Open deals (``closed=N``) or leads in progress (``stageSemanticId=P``); contacts and
         companies have no open state, so every visible one counts."""
         item_filter: dict[str, Any] = {}
@@ -376,7 +368,7 @@ class BitrixCrm:
             item_filter["closed"] = "N"
         elif owner_type is OwnerType.LEAD:
             item_filter["stageSemanticId"] = "P"
-        cards: list[RecordCard] = []
+        cards: list[values.RecordCard] = []
         last_id = 0
         for _page in range(math.ceil(limit / PAGE)):
             reply = await self._client.call(
@@ -397,12 +389,12 @@ class BitrixCrm:
                 break
         return cards[:limit]
 
-    async def smart_processes(self) -> list[SmartProcessInfo]:
+    async def smart_processes(self) -> list[values.SmartProcessInfo]:
         return await smart_processes(self._client)
 
     # ------------------------------------------------------------ users
 
-    async def current_user(self) -> CurrentUser:
+    async def current_user(self) -> values.CurrentUser:
         reply = await self._client.call("profile", {}, safe=True)
         row = as_dict(reply.result)
         if not row:
@@ -410,11 +402,11 @@ class BitrixCrm:
             raise CrmPermissionDenied("profile: the user is not active", code="INACTIVE_USER")
         return parse_profile(row)
 
-    async def app_info(self) -> AppInfo:
+    async def app_info(self) -> values.AppInfo:
         reply = await self._client.call("app.info", {}, safe=True)
         return parse_app_info(as_dict(reply.result))
 
-    async def users(self, user_ids: Iterable[int] | None = None) -> list[UserInfo]:
+    async def users(self, user_ids: Iterable[int] | None = None) -> list[values.UserInfo]:
         if user_ids is not None:
             ids = unique(user_ids)
             commands = {
@@ -441,7 +433,7 @@ class BitrixCrm:
             ]
         return by_id(rows, parse_user)
 
-    async def departments(self) -> list[Department]:
+    async def departments(self) -> list[values.Department]:
         # No ``sort`` param: department.get also takes a ``SORT`` filter as a top-level key,
         # and legacy parameter names may be case-insensitive (BITRIX24.md §13, §21.23).
         rows = await list_all(self._client, "department.get", {})

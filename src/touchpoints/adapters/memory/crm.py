@@ -16,17 +16,7 @@ from touchpoints.adapters.memory.state import (
     PlacementBinding,
 )
 from touchpoints.adapters.memory.world import MemoryCrm
-from touchpoints.domain.crm import (
-    Activity,
-    AppInfo,
-    CurrentUser,
-    Department,
-    RecordCard,
-    SmartProcessInfo,
-    TodoSpec,
-    TodoText,
-    UserInfo,
-)
+from touchpoints.domain import crm as values
 from touchpoints.domain.model import EntityType, OwnerRef
 from touchpoints.domain.placements import MenuBinding
 from touchpoints.domain.portal import Portal
@@ -47,21 +37,14 @@ from touchpoints.ports.crm import (
 )
 
 
+@attrs.define(eq=False)
 class MemoryCrmSession:
     """``Crm`` for one portal as one user (a frame token) or as the installing admin."""
 
-    def __init__(
-        self,
-        world: MemoryCrm,
-        member_id: str,
-        *,
-        token: Secret | None = None,
-        user_id: int | None = None,
-    ) -> None:
-        self._world = world
-        self._member_id = member_id
-        self._token = token
-        self._user_id = user_id
+    _world: MemoryCrm = attrs.field(repr=False)
+    _member_id: str
+    _token: Secret | None = attrs.field(default=None, kw_only=True)
+    _user_id: int | None = attrs.field(default=None, kw_only=True)
 
     def _begin(self, operation: str) -> tuple[MemoryPortal, MemoryUser]:
         self._world.enter(operation)
@@ -77,7 +60,7 @@ class MemoryCrmSession:
 
     # -------------------------------------------------------------- to-dos
 
-    async def create_todo(self, spec: TodoSpec) -> int:
+    async def create_todo(self, spec: values.TodoSpec) -> int:
         portal, user = self._begin("create_todo")
         _check_deadline(spec.deadline)
         if spec.owner not in portal.records:
@@ -183,9 +166,9 @@ class MemoryCrmSession:
             raise CrmPermissionDenied("no edit rights on the record", code="")
         return activity
 
-    async def get_activities(self, activity_ids: Sequence[int]) -> dict[int, Activity]:
+    async def get_activities(self, activity_ids: Sequence[int]) -> dict[int, values.Activity]:
         portal, user = self._begin("get_activities")
-        found: dict[int, Activity] = {}
+        found: dict[int, values.Activity] = {}
         for activity_id in activity_ids:
             activity = portal.activities.get(activity_id)
             if activity is not None and portal.can_read(user, activity.owner):
@@ -198,7 +181,7 @@ class MemoryCrmSession:
 
     async def find_todos(
         self, *, owner: OwnerRef | None, created_after: datetime
-    ) -> list[Activity]:
+    ) -> list[values.Activity]:
         portal, user = self._begin("find_todos")
         return [
             a.to_domain()
@@ -220,11 +203,11 @@ class MemoryCrmSession:
         self, refs: Iterable[OwnerRef], activity_ids: Iterable[int], *, stages: bool = False
     ) -> CardLookup:
         portal, user = self._begin("read_cards")
-        todos: dict[int, TodoText] = {}
+        todos: dict[int, values.TodoText] = {}
         for activity_id in activity_ids:
             activity = portal.activities.get(activity_id)
             if activity is not None and portal.can_read(user, activity.owner):
-                todos[activity_id] = TodoText(
+                todos[activity_id] = values.TodoText(
                     activity_id=activity_id,
                     subject=activity.subject,
                     description=activity.description,
@@ -234,8 +217,8 @@ class MemoryCrmSession:
     @staticmethod
     def _records(
         portal: MemoryPortal, user: MemoryUser, refs: Iterable[OwnerRef], *, stages: bool = False
-    ) -> dict[OwnerRef, RecordCard | Hidden]:
-        lookup: dict[OwnerRef, RecordCard | Hidden] = {}
+    ) -> dict[OwnerRef, values.RecordCard | Hidden]:
+        lookup: dict[OwnerRef, values.RecordCard | Hidden] = {}
         for ref in refs:
             record = portal.records.get(ref)
             if record is None or not portal.can_read(user, ref):
@@ -249,7 +232,7 @@ class MemoryCrmSession:
 
     async def search_records(
         self, owner_type: EntityType, text: str, *, limit: int = 20
-    ) -> list[RecordCard]:
+    ) -> list[values.RecordCard]:
         portal, user = self._begin("search_records")
         needle = text.strip().casefold()
         hits = [
@@ -261,7 +244,9 @@ class MemoryCrmSession:
         ]
         return hits[: max(limit, 0)]
 
-    async def open_records(self, owner_type: EntityType, *, limit: int = 500) -> list[RecordCard]:
+    async def open_records(
+        self, owner_type: EntityType, *, limit: int = 500
+    ) -> list[values.RecordCard]:
         portal, user = self._begin("open_records")
         hits = [
             card
@@ -270,7 +255,7 @@ class MemoryCrmSession:
         ]
         return hits[: max(limit, 0)]
 
-    async def smart_processes(self) -> list[SmartProcessInfo]:
+    async def smart_processes(self) -> list[values.SmartProcessInfo]:
         portal, user = self._begin("smart_processes")
         # Every user reads the names; only CRM admins would see crm.type.list's details,
         # which the app does not use (BITRIX24.md §22.3).
@@ -279,12 +264,12 @@ class MemoryCrmSession:
 
     # -------------------------------------------------------------- people
 
-    async def current_user(self) -> CurrentUser:
+    async def current_user(self) -> values.CurrentUser:
         _portal, user = self._begin("current_user")
         if not user.info.active:
             # `profile` returns an empty object for an inactive user (BITRIX24.md §13).
             raise CrmPermissionDenied("the user is not active", code="")
-        return CurrentUser(
+        return values.CurrentUser(
             id=user.info.id,
             is_admin=user.admin,
             name=user.info.name,
@@ -292,12 +277,12 @@ class MemoryCrmSession:
             photo_url=user.info.photo_url,
         )
 
-    async def app_info(self) -> AppInfo:
+    async def app_info(self) -> values.AppInfo:
         self._begin("app_info")
         app = self._world.token_app(self._token)
-        return AppInfo(id=self._world.app_id(app), code=app, installed=True)
+        return values.AppInfo(id=self._world.app_id(app), code=app, installed=True)
 
-    async def users(self, user_ids: Iterable[int] | None = None) -> list[UserInfo]:
+    async def users(self, user_ids: Iterable[int] | None = None) -> list[values.UserInfo]:
         portal, _user = self._begin("users")
         if user_ids is None:
             chosen = [u.info for u in portal.users.values() if u.info.active]
@@ -306,7 +291,7 @@ class MemoryCrmSession:
             chosen = [u.info for u in portal.users.values() if u.info.id in wanted]
         return sorted(chosen, key=lambda info: info.id)
 
-    async def departments(self) -> list[Department]:
+    async def departments(self) -> list[values.Department]:
         portal, _user = self._begin("departments")
         return sorted(portal.departments.values(), key=lambda d: d.id)
 

@@ -8,15 +8,7 @@ import asyncpg
 import attrs
 
 from touchpoints.adapters.postgres.crypto import TokenCipher
-from touchpoints.domain.model import (
-    EntityType,
-    OwnerRef,
-    OwnerType,
-    Status,
-    TouchPoint,
-    TouchPointType,
-    entity_type,
-)
+from touchpoints.domain import model
 from touchpoints.domain.portal import OAuthTokens, Portal, PortalStatus
 from touchpoints.domain.settings import IntervalUnit, PortalSettings, UserPreferences
 from touchpoints.domain.trusted import trusted
@@ -34,9 +26,9 @@ def _columns(
     return {**columns, **converted}
 
 
-def owner_from_row(row: asyncpg.Record) -> OwnerRef:
+def owner_from_row(row: asyncpg.Record) -> model.OwnerRef:
     """The CRM record a row's ``owner_type`` and ``owner_id`` name."""
-    return OwnerRef(entity_type(row["owner_type"]), row["owner_id"])
+    return model.OwnerRef(model.entity_type(row["owner_type"]), row["owner_id"])
 
 
 def portal_from_row(row: asyncpg.Record, cipher: TokenCipher) -> Portal:
@@ -65,7 +57,7 @@ def settings_from_row(row: asyncpg.Record) -> PortalSettings:
         **_columns(
             PortalSettings,
             row,
-            enabled_entities=(entity_type(value) for value in row["enabled_entities"]),
+            enabled_entities=(model.entity_type(value) for value in row["enabled_entities"]),
             default_interval_unit=IntervalUnit(row["default_interval_unit"]),
         )
     )
@@ -77,21 +69,21 @@ def preferences_from_row(row: asyncpg.Record) -> UserPreferences:
 
 
 # Enum members by stored value: a dict lookup, not ``Enum.__call__`` (a board reads 200 rows).
-_TYPES: dict[str, TouchPointType] = {member.value: member for member in TouchPointType}
-_STATUSES: dict[str, Status] = {member.value: member for member in Status}
-_ENTITY_TYPES: dict[str, EntityType] = {member.value: member for member in OwnerType}
+_TYPES: dict[str, model.TouchPointType] = {member.value: member for member in model.TouchPointType}
+_STATUSES: dict[str, model.Status] = {member.value: member for member in model.Status}
+_ENTITY_TYPES: dict[str, model.EntityType] = {member.value: member for member in model.OwnerType}
 
 
-def touch_point_from_row(row: asyncpg.Record) -> TouchPoint:
+def touch_point_from_row(row: asyncpg.Record) -> model.TouchPoint:
     """A ``touchpoints`` row, trusted: it was validated before it was stored and the table's
     constraints hold it (times are ``timestamptz``, hence aware and read back in UTC)."""
     values = dict(row.items())
     stored_type = values.pop("owner_type")
-    owner_type = _ENTITY_TYPES.get(stored_type) or entity_type(stored_type)
-    values["owner"] = trusted(OwnerRef, {"type": owner_type, "id": values.pop("owner_id")})
+    owner_type = _ENTITY_TYPES.get(stored_type) or model.entity_type(stored_type)
+    values["owner"] = trusted(model.OwnerRef, {"type": owner_type, "id": values.pop("owner_id")})
     values["type"] = _TYPES[values["type"]]
     values["status"] = _STATUSES[values["status"]]
-    return trusted(TouchPoint, values)
+    return trusted(model.TouchPoint, values)
 
 
 def digest_entry_from_row(row: asyncpg.Record) -> DigestEntry:
@@ -107,5 +99,7 @@ def feedback_from_row(row: asyncpg.Record) -> Feedback:
 def pending_todo_from_row(row: asyncpg.Record) -> PendingTodo:
     """A ``pending_todos`` row."""
     return PendingTodo(
-        **_columns(PendingTodo, row, owner=owner_from_row(row), type=TouchPointType(row["type"]))
+        **_columns(
+            PendingTodo, row, owner=owner_from_row(row), type=model.TouchPointType(row["type"])
+        )
     )
