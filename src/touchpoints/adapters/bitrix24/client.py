@@ -7,9 +7,11 @@ import random
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import attrs
+
 from touchpoints.adapters.bitrix24.errors import OperationTimeLimit, QueryLimitExceeded
 from touchpoints.adapters.bitrix24.throttle import RetryPolicy, Throttle, retryable, wait_for_reset
-from touchpoints.adapters.bitrix24.transport import LOGGER_NAME, RestReply, Transport
+from touchpoints.adapters.bitrix24.transport import RestReply, Transport, or_default_logger
 from touchpoints.domain.secrets import Secret
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmAuthExpired, CrmError
@@ -43,31 +45,19 @@ class UserAuth:
         return "UserAuth(<secret>)"
 
 
+@attrs.define(kw_only=True, eq=False)
 class RestClient:
     """Calls one portal's REST API with throttling, bounded retries and token renewal."""
 
-    def __init__(
-        self,
-        *,
-        transport: Transport,
-        throttle: Throttle,
-        retry: RetryPolicy,
-        clock: Clock,
-        endpoint: str,
-        portal_key: str,
-        auth: Auth,
-        rng: random.Random,
-        logger: logging.Logger | None = None,
-    ) -> None:
-        self._transport = transport
-        self._throttle = throttle
-        self._retry = retry
-        self._clock = clock
-        self._endpoint = endpoint
-        self._key = portal_key
-        self._auth = auth
-        self._rng = rng
-        self._log = logger or logging.getLogger(LOGGER_NAME)
+    _transport: Transport
+    _throttle: Throttle
+    _retry: RetryPolicy
+    _clock: Clock
+    _endpoint: str
+    _key: str = attrs.field(alias="portal_key")
+    _auth: Auth
+    _rng: random.Random
+    _log: logging.Logger = attrs.field(alias="logger", default=None, converter=or_default_logger)
 
     def __repr__(self) -> str:
         return f"RestClient(portal={self._key!r})"

@@ -131,6 +131,11 @@ def _unexpected(method: str, status: int) -> CrmError:
     return CrmError(f"{method}: unexpected answer (HTTP {status})", code=f"HTTP_{status}")
 
 
+def or_default_logger(given: logging.Logger | None) -> logging.Logger:
+    return given or logging.getLogger(LOGGER_NAME)
+
+
+@attrs.define(eq=False)
 class Transport:
     """Posts REST calls to a portal's stored ``client_endpoint`` and reads the envelopes.
 
@@ -138,25 +143,16 @@ class Transport:
     ``touchpoints.b24``; the token only ever travels in the JSON body as ``auth``.
     """
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        allow_http: bool = False,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        user_agent: str = USER_AGENT,
-        max_redirects: int = MAX_REDIRECTS,
-        logger: logging.Logger | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._session = session
-        self._allow_http = allow_http
-        self._timeout_s = timeout_s
-        self._user_agent = user_agent
-        self._max_redirects = max_redirects
-        self._log = logger or logging.getLogger(LOGGER_NAME)
-        self._monotonic = monotonic
-        self._moved: dict[str, str] = {}
+    _session: aiohttp.ClientSession
+    _allow_http: bool = attrs.field(default=False, kw_only=True)
+    _timeout_s: float = attrs.field(default=DEFAULT_TIMEOUT_S, kw_only=True)
+    _user_agent: str = attrs.field(default=USER_AGENT, kw_only=True)
+    _max_redirects: int = attrs.field(default=MAX_REDIRECTS, kw_only=True)
+    _log: logging.Logger = attrs.field(
+        alias="logger", default=None, converter=or_default_logger, kw_only=True
+    )
+    _monotonic: Callable[[], float] = attrs.field(default=time.monotonic, kw_only=True)
+    _moved: dict[str, str] = attrs.field(factory=dict, init=False)
 
     @property
     def timeout_s(self) -> float:
