@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 import attrs
 
 
 class DomainError(Exception):
-    """Root of every rule the domain refuses to break."""
+    """Root of every rule the domain refuses to break; ``template`` says it with the
+    error's fields (``str.format`` names)."""
+
+    template: ClassVar[str]
+
+    def __str__(self) -> str:
+        return self.template.format_map(attrs.asdict(self, recurse=False))  # type: ignore[arg-type]
 
 
 @attrs.define(eq=False)
 class InvalidTransition(DomainError):
     """A lifecycle action is not allowed from the touch-point's current status."""
 
+    template = "cannot {action} touch-point {touch_point_id}: it is {status}"
+
     touch_point_id: int
     status: str
     action: str
-
-    def __str__(self) -> str:
-        return f"cannot {self.action} touch-point {self.touch_point_id}: it is {self.status}"
 
 
 @attrs.define(eq=False)
 class ChainError(DomainError):
     """A follow-up link would fork or loop a chain."""
 
+    template = "touch-point {touch_point_id}: {reason}"
+
     touch_point_id: int
     reason: str
-
-    def __str__(self) -> str:
-        return f"touch-point {self.touch_point_id}: {self.reason}"
 
 
 @attrs.define(eq=False)
