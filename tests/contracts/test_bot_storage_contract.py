@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tests.contracts.conftest import NOW, Make
 from touchpoints.domain.settings import UserPreferences
-from touchpoints.ports.digests import BotStatus, DigestState, MessageKind, PortalBot
+from touchpoints.ports.digests import BotStatus, DigestState, MessageKind, PortalBot, PortalDay
 from touchpoints.ports.storage import Storage
 
 TODAY = NOW.date()
@@ -47,17 +47,18 @@ async def test_message_ids_are_kept_per_claimed_day_and_the_latest_is_found_per_
     storage: Storage, make: Make
 ) -> None:
     portal, other = await make.portal(storage), await make.portal(storage)
+    today = PortalDay(portal.id, TODAY)
     async with storage.unit_of_work() as uow:
         log = uow.digest_log
         for day in (TODAY - DAY, TODAY):
             for user_id in (7, 8, 9):
                 await log.claim(portal.id, user_id, day, now=NOW, stale_after_s=600)
         await log.claim(other.id, 7, TODAY, now=NOW, stale_after_s=600)
-        await log.set_messages(portal.id, TODAY - DAY, {7: 100, 8: 101})
-        await log.set_messages(portal.id, TODAY, {7: 200})
-        await log.set_messages(other.id, TODAY, {7: 300})
+        await log.set_messages(PortalDay(portal.id, TODAY - DAY), {7: 100, 8: 101})
+        await log.set_messages(today, {7: 200})
+        await log.set_messages(PortalDay(other.id, TODAY), {7: 300})
         # A user without a claim that day gets nothing written.
-        await log.set_messages(portal.id, TODAY + DAY, {7: 400})
+        await log.set_messages(PortalDay(portal.id, TODAY + DAY), {7: 400})
         await log.mark(portal.id, 7, TODAY, DigestState.SENT)
         latest = await log.latest_messages(portal.id, [7, 8, 9, 10], through=TODAY)
         yesterday = await log.latest_messages(portal.id, [7], through=TODAY - DAY)
@@ -108,24 +109,25 @@ async def test_roll_up_message_ids_are_kept_per_claimed_day_apart_from_the_diges
     storage: Storage, make: Make
 ) -> None:
     portal, other = await make.portal(storage), await make.portal(storage)
+    today = PortalDay(portal.id, TODAY)
     async with storage.unit_of_work() as uow:
         log = uow.digest_log
         for day in (TODAY - DAY, TODAY):
             for user_id in (7, 8):
                 await log.claim(portal.id, user_id, day, now=NOW, stale_after_s=600)
         await log.claim(other.id, 7, TODAY, now=NOW, stale_after_s=600)
-        await log.set_messages(portal.id, TODAY, {7: 200})
-        await log.set_messages(portal.id, TODAY - DAY, {7: 150}, kind=MessageKind.ROLLUP)
-        await log.set_messages(portal.id, TODAY, {7: 201, 8: 202}, kind=MessageKind.ROLLUP)
-        await log.set_messages(other.id, TODAY, {7: 300}, kind=MessageKind.ROLLUP)
+        await log.set_messages(today, {7: 200})
+        await log.set_messages(PortalDay(portal.id, TODAY - DAY), {7: 150}, kind=MessageKind.ROLLUP)
+        await log.set_messages(today, {7: 201, 8: 202}, kind=MessageKind.ROLLUP)
+        await log.set_messages(PortalDay(other.id, TODAY), {7: 300}, kind=MessageKind.ROLLUP)
         # A user without a claim that day gets nothing written.
-        await log.set_messages(portal.id, TODAY + DAY, {7: 400}, kind=MessageKind.ROLLUP)
+        await log.set_messages(PortalDay(portal.id, TODAY + DAY), {7: 400}, kind=MessageKind.ROLLUP)
     async with storage.unit_of_work() as uow:
         log = uow.digest_log
-        assert await log.rollup_messages(portal.id, [7, 8, 9], TODAY) == {7: 201, 8: 202}
-        assert await log.rollup_messages(portal.id, [7], TODAY - DAY) == {7: 150}
-        assert await log.rollup_messages(portal.id, [7], TODAY + DAY) == {}
-        assert await log.rollup_messages(portal.id, [], TODAY) == {}
+        assert await log.rollup_messages(today, [7, 8, 9]) == {7: 201, 8: 202}
+        assert await log.rollup_messages(PortalDay(portal.id, TODAY - DAY), [7]) == {7: 150}
+        assert await log.rollup_messages(PortalDay(portal.id, TODAY + DAY), [7]) == {}
+        assert await log.rollup_messages(today, []) == {}
         # The digest's own message is a separate id: the latest digest is still 200.
         assert await log.latest_messages(portal.id, [7], through=TODAY) == {7: (TODAY, 200)}
         entry = await log.get(portal.id, 7, TODAY)

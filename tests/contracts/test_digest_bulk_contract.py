@@ -9,7 +9,7 @@ import pytest
 
 from tests.contracts.conftest import NOW, Make
 from touchpoints.domain.portal import PortalStatus
-from touchpoints.ports.digests import DigestState
+from touchpoints.ports.digests import DigestState, PortalDay
 from touchpoints.ports.storage import InvalidReference, Storage
 
 TODAY = date(2026, 3, 2)
@@ -20,12 +20,13 @@ async def test_a_bulk_claim_wins_each_users_digest_once_per_day(
     storage: Storage, make: Make
 ) -> None:
     portal = await make.portal(storage)
+    day = PortalDay(portal.id, TODAY)
     async with storage.unit_of_work() as uow:
         log = uow.digest_log
-        first = await log.claim_many(portal.id, [3, 1, 2], TODAY, now=NOW, stale_after_s=600)
-        again = await log.claim_many(portal.id, [4, 2, 1, 4], TODAY, now=NOW, stale_after_s=600)
+        first = await log.claim_many(day, [3, 1, 2], now=NOW, stale_after_s=600)
+        again = await log.claim_many(day, [4, 2, 1, 4], now=NOW, stale_after_s=600)
         tomorrow = await log.claim_many(
-            portal.id, [1], TODAY + timedelta(days=1), now=NOW, stale_after_s=600
+            PortalDay(portal.id, TODAY + timedelta(days=1)), [1], now=NOW, stale_after_s=600
         )
         entry = await log.get(portal.id, 4, TODAY)
     assert (first, again, tomorrow) == ([1, 2, 3], [4], [1])
@@ -37,17 +38,13 @@ async def test_a_bulk_claim_takes_over_failed_and_stale_claims_but_never_a_sent_
     storage: Storage, make: Make
 ) -> None:
     portal = await make.portal(storage)
+    day = PortalDay(portal.id, TODAY)
     async with storage.unit_of_work() as uow:
         log = uow.digest_log
-        await log.claim_many(portal.id, [1, 2, 3], TODAY, now=NOW, stale_after_s=600)
-        await log.mark_many(
-            portal.id,
-            TODAY,
-            {1: DigestState.FAILED, 3: DigestState.SENT},
-            max_attempts=30,
-        )
-        fresh = await log.claim_many(portal.id, [1, 2, 3], TODAY, now=LATER, stale_after_s=600)
-        stale = await log.claim_many(portal.id, [1, 2, 3], TODAY, now=LATER, stale_after_s=60)
+        await log.claim_many(day, [1, 2, 3], now=NOW, stale_after_s=600)
+        await log.mark_many(day, {1: DigestState.FAILED, 3: DigestState.SENT}, max_attempts=30)
+        fresh = await log.claim_many(day, [1, 2, 3], now=LATER, stale_after_s=600)
+        stale = await log.claim_many(day, [1, 2, 3], now=LATER, stale_after_s=60)
         retried = await log.get(portal.id, 1, TODAY)
         sent = await log.get(portal.id, 3, TODAY)
     assert (fresh, stale) == ([1], [2])
@@ -61,14 +58,14 @@ async def test_a_bulk_mark_leaves_a_failure_pending_once_the_user_ran_out_of_att
     storage: Storage, make: Make
 ) -> None:
     portal = await make.portal(storage)
+    day = PortalDay(portal.id, TODAY)
     async with storage.unit_of_work() as uow:
         log = uow.digest_log
-        await log.claim_many(portal.id, [1, 2, 3], TODAY, now=NOW, stale_after_s=600)
-        await log.mark_many(portal.id, TODAY, {2: DigestState.FAILED}, max_attempts=5)
-        await log.claim_many(portal.id, [2], TODAY, now=LATER, stale_after_s=600)
+        await log.claim_many(day, [1, 2, 3], now=NOW, stale_after_s=600)
+        await log.mark_many(day, {2: DigestState.FAILED}, max_attempts=5)
+        await log.claim_many(day, [2], now=LATER, stale_after_s=600)
         backed_off = await log.mark_many(
-            portal.id,
-            TODAY,
+            day,
             {
                 1: DigestState.SENT,
                 2: DigestState.FAILED,
@@ -91,9 +88,10 @@ async def test_bulk_marking_nothing_and_claiming_nobody_change_nothing(
     storage: Storage, make: Make
 ) -> None:
     portal = await make.portal(storage)
+    day = PortalDay(portal.id, TODAY)
     async with storage.unit_of_work() as uow:
-        claimed = await uow.digest_log.claim_many(portal.id, [], TODAY, now=NOW, stale_after_s=1)
-        marked = await uow.digest_log.mark_many(portal.id, TODAY, {}, max_attempts=1)
+        claimed = await uow.digest_log.claim_many(day, [], now=NOW, stale_after_s=1)
+        marked = await uow.digest_log.mark_many(day, {}, max_attempts=1)
         entry = await uow.digest_log.get(portal.id, 1, TODAY)
     assert (claimed, marked, entry) == ([], 0, None)
 
@@ -103,20 +101,19 @@ async def test_a_bulk_claim_for_an_unknown_portal_is_an_invalid_reference(
 ) -> None:
     with pytest.raises(InvalidReference):
         async with storage.unit_of_work() as uow:
-            await uow.digest_log.claim_many(404, [1, 2], TODAY, now=NOW, stale_after_s=1)
+            await uow.digest_log.claim_many(PortalDay(404, TODAY), [1, 2], now=NOW, stale_after_s=1)
 
 
 async def test_concurrent_bulk_claims_of_overlapping_users_win_each_user_exactly_once(
     storage: Storage, make: Make
 ) -> None:
     portal = await make.portal(storage)
+    day = PortalDay(portal.id, TODAY)
     users = list(range(1, 21))
 
     async def claim(order: list[int]) -> list[int]:
         async with storage.unit_of_work() as uow:
-            won = await uow.digest_log.claim_many(
-                portal.id, order, TODAY, now=NOW, stale_after_s=600
-            )
+            won = await uow.digest_log.claim_many(day, order, now=NOW, stale_after_s=600)
             await asyncio.sleep(0.01)  # keep the transaction open while the others arrive
             return won
 
@@ -165,19 +162,20 @@ async def test_a_portal_settles_only_once_every_claim_of_the_day_is_sent(
     storage: Storage, make: Make
 ) -> None:
     portal = await make.portal(storage)
+    day = PortalDay(portal.id, TODAY)
     tomorrow = NOW + timedelta(days=1)
     async with storage.unit_of_work() as uow:
         log = uow.digest_log
         await log.lease(portal.id, now=NOW, until=NOW + timedelta(minutes=5))
-        await log.claim_many(portal.id, [1, 2], TODAY, now=NOW, stale_after_s=600)
-        await log.mark_many(portal.id, TODAY, {1: DigestState.SENT}, max_attempts=30)
-        open_claim = await log.settle(portal.id, TODAY, next_at=tomorrow)
+        await log.claim_many(day, [1, 2], now=NOW, stale_after_s=600)
+        await log.mark_many(day, {1: DigestState.SENT}, max_attempts=30)
+        open_claim = await log.settle(day, next_at=tomorrow)
         # Not settled, but the lease ended: the next pass (any runner) retries.
         retried = await log.due_portals(now=NOW)
-        await log.mark_many(portal.id, TODAY, {2: DigestState.SENT}, max_attempts=30)
-        settled = await log.settle(portal.id, TODAY, next_at=tomorrow)
+        await log.mark_many(day, {2: DigestState.SENT}, max_attempts=30)
+        settled = await log.settle(day, next_at=tomorrow)
         skipped = await log.due_portals(now=NOW)
-        nobody = await log.settle(portal.id, TODAY + timedelta(days=5), next_at=tomorrow)
+        nobody = await log.settle(PortalDay(portal.id, TODAY + timedelta(days=5)), next_at=tomorrow)
         due_tomorrow = await log.due_portals(now=tomorrow)
     assert (open_claim, retried, settled, skipped) == (False, [portal.id], True, [])
     assert (nobody, due_tomorrow) == (True, [portal.id])
@@ -189,14 +187,15 @@ async def test_a_portal_settled_since_it_was_listed_is_not_leased_again(
     # Two runners list the portal as due; the first sends and settles it, then the second
     # asks for the lease: it must not read the portal's users again.
     portal = await make.portal(storage)
+    day = PortalDay(portal.id, TODAY)
     tomorrow = NOW + timedelta(days=1)
     async with storage.unit_of_work() as uow:
         log = uow.digest_log
         listed = await log.due_portals(now=NOW)
         await log.lease(portal.id, now=NOW, until=NOW + timedelta(minutes=5))
-        await log.claim_many(portal.id, [1], TODAY, now=NOW, stale_after_s=600)
-        await log.mark_many(portal.id, TODAY, {1: DigestState.SENT}, max_attempts=30)
-        await log.settle(portal.id, TODAY, next_at=tomorrow)
+        await log.claim_many(day, [1], now=NOW, stale_after_s=600)
+        await log.mark_many(day, {1: DigestState.SENT}, max_attempts=30)
+        await log.settle(day, next_at=tomorrow)
         late = await log.lease(
             portal.id, now=NOW + timedelta(seconds=1), until=NOW + timedelta(minutes=5)
         )

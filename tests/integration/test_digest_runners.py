@@ -11,7 +11,7 @@ from tests.postgres import TEST_SECRET
 from touchpoints.adapters.postgres.crypto import TokenCipher
 from touchpoints.adapters.postgres.storage import PostgresStorage
 from touchpoints.domain.digest import digest_tag
-from touchpoints.ports.digests import DigestState
+from touchpoints.ports.digests import DigestState, PortalDay
 from touchpoints.ports.messaging import Notification
 from touchpoints.services.digest import PORTAL_BUDGET_S, STALE_CLAIM_S
 
@@ -53,7 +53,7 @@ async def test_a_runner_that_died_mid_portal_is_taken_over_once_its_lease_and_cl
             site.portal.id, now=NOW, until=NOW + timedelta(seconds=PORTAL_BUDGET_S)
         )
         assert await log.claim_many(
-            site.portal.id, [2], DAY, now=NOW, stale_after_s=STALE_CLAIM_S
+            PortalDay(site.portal.id, DAY), [2], now=NOW, stale_after_s=STALE_CLAIM_S
         ) == [2]
     await harness.services.messenger.notify(
         site.portal,

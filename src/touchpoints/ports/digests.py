@@ -30,6 +30,14 @@ class DigestEntry:
     rollup_message_id: int | None = None  # the manager's roll-up message of that day
 
 
+@attrs.frozen
+class PortalDay:
+    """One portal's local day of digests: the key of a pass's claims, outcomes and messages."""
+
+    portal_id: int
+    local_day: date
+
+
 class MessageKind(enum.Enum):
     """Which of a day's bot messages an entry keeps: the user's digest, or a manager's
     roll-up of the team (a message of its own)."""
@@ -79,15 +87,9 @@ class DigestLogRepository(Protocol):
     ) -> None: ...
 
     async def claim_many(
-        self,
-        portal_id: int,
-        user_ids: Sequence[int],
-        local_day: date,
-        *,
-        now: datetime,
-        stale_after_s: float,
+        self, day: PortalDay, user_ids: Sequence[int], *, now: datetime, stale_after_s: float
     ) -> list[int]:
-        """``claim`` for each of ``user_ids`` in one statement; returns those won, sorted.
+        """``claim`` each of ``user_ids`` on ``day`` in one statement; returns those won, sorted.
 
         The same guarantees as ``claim`` for each user: exactly one concurrent claimer
         wins; a failed or stale pending entry is claimed again (one more attempt).
@@ -95,14 +97,9 @@ class DigestLogRepository(Protocol):
         ...
 
     async def mark_many(
-        self,
-        portal_id: int,
-        local_day: date,
-        states: Mapping[int, DigestState],
-        *,
-        max_attempts: int,
+        self, day: PortalDay, states: Mapping[int, DigestState], *, max_attempts: int
     ) -> int:
-        """``mark`` each user's entry with its state in one statement.
+        """``mark`` each user's entry of ``day`` with its state in one statement.
 
         A ``failed`` outcome of an entry already claimed ``max_attempts`` times is not
         written: the claim stays pending, so only a pass that finds it stale retries it.
@@ -128,20 +125,15 @@ class DigestLogRepository(Protocol):
         """Leave the portal alone until ``next_at`` (None: the next pass) and end the lease."""
         ...
 
-    async def settle(self, portal_id: int, local_day: date, *, next_at: datetime) -> bool:
-        """``schedule`` the portal for ``next_at`` if every digest claimed for
-        ``local_day`` was sent; otherwise only end the lease. Returns whether it settled."""
+    async def settle(self, day: PortalDay, *, next_at: datetime) -> bool:
+        """``schedule`` the day's portal for ``next_at`` if every digest claimed for that
+        local day was sent; otherwise only end the lease. Returns whether it settled."""
         ...
 
     async def set_messages(
-        self,
-        portal_id: int,
-        local_day: date,
-        message_ids: Mapping[int, int],
-        *,
-        kind: MessageKind = MessageKind.DIGEST,
+        self, day: PortalDay, messages: Mapping[int, int], *, kind: MessageKind = MessageKind.DIGEST
     ) -> None:
-        """Keep each user's bot message id of that kind and day (one statement for them all)."""
+        """Keep each user's bot message id of that kind on ``day`` (one statement for them all)."""
         ...
 
     async def latest_messages(
@@ -150,10 +142,8 @@ class DigestLogRepository(Protocol):
         """Each user's most recent day up to ``through`` with a bot message, and its id."""
         ...
 
-    async def rollup_messages(
-        self, portal_id: int, user_ids: Sequence[int], local_day: date
-    ) -> dict[int, int]:
-        """The roll-up message ids kept for that day: a resend updates them."""
+    async def rollup_messages(self, day: PortalDay, user_ids: Sequence[int]) -> dict[int, int]:
+        """The roll-up message ids kept for ``day``: a resend updates them."""
         ...
 
 

@@ -39,7 +39,7 @@ from touchpoints.domain.model import OwnerRef, TouchPoint
 from touchpoints.domain.portal import Portal
 from touchpoints.domain.settings import PortalSettings
 from touchpoints.ports.crm import Crm, CrmError
-from touchpoints.ports.digests import BotStatus, DigestState, MessageKind, PortalBot
+from touchpoints.ports.digests import BotStatus, DigestState, MessageKind, PortalBot, PortalDay
 from touchpoints.ports.messaging import BotChannel, BotDelivery, BotMessage
 from touchpoints.ports.storage import Storage
 from touchpoints.services.digest_delivery import (
@@ -223,9 +223,10 @@ async def _keep_ids(
         if delivery.ok and delivery.message_id is not None:
             (sent_rollups if item.rollup else sent)[delivery.user_id] = delivery.message_id
     if sent or sent_rollups:
+        portal_day = PortalDay(portal_id, day)
         async with storage.unit_of_work() as uow:
-            await uow.digest_log.set_messages(portal_id, day, sent)
-            await uow.digest_log.set_messages(portal_id, day, sent_rollups, kind=MessageKind.ROLLUP)
+            await uow.digest_log.set_messages(portal_day, sent)
+            await uow.digest_log.set_messages(portal_day, sent_rollups, kind=MessageKind.ROLLUP)
     return sent
 
 
@@ -297,7 +298,9 @@ async def send_bot_digests(
     async with storage.reading() as uow:  # two independent reads: no transaction
         previous = await uow.digest_log.latest_messages(portal.id, active, through=day)
         kept_rollups = (
-            await uow.digest_log.rollup_messages(portal.id, sorted(rolling), day) if rolling else {}
+            await uow.digest_log.rollup_messages(PortalDay(portal.id, day), sorted(rolling))
+            if rolling
+            else {}
         )
     outgoing: list[_Outgoing] = []
     for user_id in active:

@@ -39,7 +39,7 @@ from touchpoints.domain.scheduling import (
 from touchpoints.domain.settings import PortalSettings, UserPreferences
 from touchpoints.ports.clock import Clock
 from touchpoints.ports.crm import CrmConnector, CrmError, PortalGone
-from touchpoints.ports.digests import DigestState
+from touchpoints.ports.digests import DigestState, PortalDay
 from touchpoints.ports.messaging import BotChannel, Messenger
 from touchpoints.ports.storage import BoardQuery, Storage, StorageError
 from touchpoints.services.bot_digest import BotLinks, send_bot_digests
@@ -306,13 +306,14 @@ async def _claim(
     and never deadlock; the loser of a race waits for the winner's commit, then sees its
     claim.
     """
+    portal_day = PortalDay(portal_id, day)
     async with storage.unit_of_work() as uow:
         won = await uow.digest_log.claim_many(
-            portal_id, user_ids, day, now=now, stale_after_s=STALE_CLAIM_S
+            portal_day, user_ids, now=now, stale_after_s=STALE_CLAIM_S
         )
         if not won:
             # Nothing left to send today (unless another runner's claims are still open).
-            await uow.digest_log.settle(portal_id, day, next_at=next_at)
+            await uow.digest_log.settle(portal_day, next_at=next_at)
     return _Claim(won=won, already=len(user_ids) - len(won))
 
 
@@ -331,12 +332,11 @@ async def _settle(
     been made ``MAX_ATTEMPTS`` times today; then the claim is left pending, so only a pass
     that finds it stale retries it.
     """
+    portal_day = PortalDay(portal_id, day)
     async with storage.unit_of_work() as uow:
-        backed_off = await uow.digest_log.mark_many(
-            portal_id, day, outcome, max_attempts=MAX_ATTEMPTS
-        )
+        backed_off = await uow.digest_log.mark_many(portal_day, outcome, max_attempts=MAX_ATTEMPTS)
         # Settled once every claim of the day is sent; the lease ends either way.
-        await uow.digest_log.settle(portal_id, day, next_at=next_at)
+        await uow.digest_log.settle(portal_day, next_at=next_at)
     return backed_off
 
 

@@ -16,7 +16,7 @@ from touchpoints.adapters.memory.transaction import (
 )
 from touchpoints.domain.checks import require_not_negative
 from touchpoints.domain.portal import Portal
-from touchpoints.ports.digests import DigestEntry, DigestState, MessageKind
+from touchpoints.ports.digests import DigestEntry, DigestState, MessageKind, PortalDay
 
 
 @attrs.frozen
@@ -66,39 +66,28 @@ class MemoryDigestLog(MemoryRepository):
             self._tx.put(DIGEST, key, attrs.evolve(entry, state=state))
 
     async def claim_many(
-        self,
-        portal_id: int,
-        user_ids: Sequence[int],
-        local_day: date,
-        *,
-        now: datetime,
-        stale_after_s: float,
+        self, day: PortalDay, user_ids: Sequence[int], *, now: datetime, stale_after_s: float
     ) -> list[int]:
         won = []
         for user_id in sorted(set(user_ids)):
             if await self.claim(
-                portal_id, user_id, local_day, now=now, stale_after_s=stale_after_s
+                day.portal_id, user_id, day.local_day, now=now, stale_after_s=stale_after_s
             ):
                 won.append(user_id)
         return won
 
     async def mark_many(
-        self,
-        portal_id: int,
-        local_day: date,
-        states: Mapping[int, DigestState],
-        *,
-        max_attempts: int,
+        self, day: PortalDay, states: Mapping[int, DigestState], *, max_attempts: int
     ) -> int:
         backed_off = 0
         for user_id in sorted(states):
             state = states[user_id]
             if state is DigestState.FAILED:
-                entry = await self.get(portal_id, user_id, local_day)
+                entry = await self.get(day.portal_id, user_id, day.local_day)
                 if entry is not None and entry.attempts >= max_attempts:
                     backed_off += 1
                     continue
-            await self.mark(portal_id, user_id, local_day, state)
+            await self.mark(day.portal_id, user_id, day.local_day, state)
         return backed_off
 
     async def get(self, portal_id: int, user_id: int, local_day: date) -> DigestEntry | None:
@@ -136,32 +125,27 @@ class MemoryDigestLog(MemoryRepository):
         self._tx.require_portal(portal_id)
         self._tx.put(DIGEST_DAYS, portal_id, _Day(next_at=next_at))
 
-    async def settle(self, portal_id: int, local_day: date, *, next_at: datetime) -> bool:
+    async def settle(self, day: PortalDay, *, next_at: datetime) -> bool:
         open_claims = any(
-            entry.local_day == local_day and entry.state is not DigestState.SENT
-            for entry in self._tx.values(DIGEST, portal_id)
+            entry.local_day == day.local_day and entry.state is not DigestState.SENT
+            for entry in self._tx.values(DIGEST, day.portal_id)
         )
         if open_claims:
-            day: _Day = self._tx.get(DIGEST_DAYS, portal_id) or _Day()
-            await self.schedule(portal_id, next_at=day.next_at)
+            current: _Day = self._tx.get(DIGEST_DAYS, day.portal_id) or _Day()
+            await self.schedule(day.portal_id, next_at=current.next_at)
             return False
-        await self.schedule(portal_id, next_at=next_at)
+        await self.schedule(day.portal_id, next_at=next_at)
         return True
 
     async def set_messages(
-        self,
-        portal_id: int,
-        local_day: date,
-        message_ids: Mapping[int, int],
-        *,
-        kind: MessageKind = MessageKind.DIGEST,
+        self, day: PortalDay, messages: Mapping[int, int], *, kind: MessageKind = MessageKind.DIGEST
     ) -> None:
-        for user_id in sorted(message_ids):
-            key = (portal_id, user_id, local_day)
+        for user_id in sorted(messages):
+            key = (day.portal_id, user_id, day.local_day)
             await self._tx.lock(("digest", *key))
             entry: DigestEntry | None = self._tx.get(DIGEST, key)
             if entry is not None:
-                kept = message_ids[user_id]
+                kept = messages[user_id]
                 positive(kind.field, kept)
                 if kind is MessageKind.DIGEST:
                     entry = attrs.evolve(entry, message_id=kept)
@@ -183,12 +167,11 @@ class MemoryDigestLog(MemoryRepository):
                 latest[entry.user_id] = (entry.local_day, entry.message_id)
         return latest
 
-    async def rollup_messages(
-        self, portal_id: int, user_ids: Sequence[int], local_day: date
-    ) -> dict[int, int]:
+    async def rollup_messages(self, day: PortalDay, user_ids: Sequence[int]) -> dict[int, int]:
         found: dict[int, int] = {}
         for user_id in user_ids:
-            entry: DigestEntry | None = self._tx.get(DIGEST, (portal_id, user_id, local_day))
+            key = (day.portal_id, user_id, day.local_day)
+            entry: DigestEntry | None = self._tx.get(DIGEST, key)
             if entry is not None and entry.rollup_message_id is not None:
                 found[user_id] = entry.rollup_message_id
         return found

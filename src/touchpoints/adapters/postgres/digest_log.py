@@ -8,7 +8,7 @@ from datetime import date, datetime
 from touchpoints.adapters.postgres.db import PostgresRepository
 from touchpoints.adapters.postgres.rows import digest_entry_from_row
 from touchpoints.domain.checks import require_aware, require_not_negative
-from touchpoints.ports.digests import DigestEntry, DigestState, MessageKind
+from touchpoints.ports.digests import DigestEntry, DigestState, MessageKind, PortalDay
 
 
 class PostgresDigestLog(PostgresRepository):
@@ -18,7 +18,7 @@ class PostgresDigestLog(PostgresRepository):
         # ``claim_many``'s one atomic statement: a concurrent claimer of the same key waits
         # for this row and then re-checks the conflict against what we wrote.
         won = await self.claim_many(
-            portal_id, [user_id], local_day, now=now, stale_after_s=stale_after_s
+            PortalDay(portal_id, local_day), [user_id], now=now, stale_after_s=stale_after_s
         )
         return won == [user_id]
 
@@ -35,13 +35,7 @@ class PostgresDigestLog(PostgresRepository):
         )
 
     async def claim_many(
-        self,
-        portal_id: int,
-        user_ids: Sequence[int],
-        local_day: date,
-        *,
-        now: datetime,
-        stale_after_s: float,
+        self, day: PortalDay, user_ids: Sequence[int], *, now: datetime, stale_after_s: float
     ) -> list[int]:
         require_aware("now", now)
         require_not_negative("stale_after_s", stale_after_s)
@@ -63,21 +57,16 @@ class PostgresDigestLog(PostgresRepository):
                    AND d.claimed_at < EXCLUDED.claimed_at - make_interval(secs => $5))
             RETURNING d.user_id
             """,
-            portal_id,
+            day.portal_id,
             users,
-            local_day,
+            day.local_day,
             now,
             float(stale_after_s),
         )
         return sorted(row["user_id"] for row in rows)
 
     async def mark_many(
-        self,
-        portal_id: int,
-        local_day: date,
-        states: Mapping[int, DigestState],
-        *,
-        max_attempts: int,
+        self, day: PortalDay, states: Mapping[int, DigestState], *, max_attempts: int
     ) -> int:
         if not states:
             return 0
@@ -99,8 +88,8 @@ class PostgresDigestLog(PostgresRepository):
             WHERE d.portal_id = $1 AND d.local_day = $2
               AND m.state = 'failed' AND d.attempts >= $5
             """,
-            portal_id,
-            local_day,
+            day.portal_id,
+            day.local_day,
             users,
             [states[user].value for user in users],
             max_attempts,
@@ -166,7 +155,7 @@ class PostgresDigestLog(PostgresRepository):
             next_at,
         )
 
-    async def settle(self, portal_id: int, local_day: date, *, next_at: datetime) -> bool:
+    async def settle(self, day: PortalDay, *, next_at: datetime) -> bool:
         require_aware("next_at", next_at)
         # One statement: the check and the write see the same snapshot.
         settled = await self._db.fetchval(
@@ -184,34 +173,29 @@ class PostgresDigestLog(PostgresRepository):
             )
             SELECT NOT claims FROM open
             """,
-            portal_id,
-            local_day,
+            day.portal_id,
+            day.local_day,
             next_at,
         )
         return settled is True
 
     async def set_messages(
-        self,
-        portal_id: int,
-        local_day: date,
-        message_ids: Mapping[int, int],
-        *,
-        kind: MessageKind = MessageKind.DIGEST,
+        self, day: PortalDay, messages: Mapping[int, int], *, kind: MessageKind = MessageKind.DIGEST
     ) -> None:
-        if not message_ids:
+        if not messages:
             return
         column = kind.field
-        users = sorted(message_ids)
+        users = sorted(messages)
         await self._db.execute(
             f"""
             UPDATE digest_log AS d SET {column} = m.message_id
             FROM unnest($3::bigint[], $4::bigint[]) AS m (user_id, message_id)
             WHERE d.portal_id = $1 AND d.local_day = $2 AND d.user_id = m.user_id
             """,  # noqa: S608 - the column is one of two literals (MessageKind.field)
-            portal_id,
-            local_day,
+            day.portal_id,
+            day.local_day,
             users,
-            [message_ids[user] for user in users],
+            [messages[user] for user in users],
         )
 
     async def latest_messages(
@@ -232,9 +216,7 @@ class PostgresDigestLog(PostgresRepository):
         )
         return {row["user_id"]: (row["local_day"], row["message_id"]) for row in rows}
 
-    async def rollup_messages(
-        self, portal_id: int, user_ids: Sequence[int], local_day: date
-    ) -> dict[int, int]:
+    async def rollup_messages(self, day: PortalDay, user_ids: Sequence[int]) -> dict[int, int]:
         if not user_ids:
             return {}
         rows = await self._db.fetch(
@@ -243,8 +225,8 @@ class PostgresDigestLog(PostgresRepository):
             WHERE portal_id = $1 AND user_id = ANY($2::bigint[]) AND local_day = $3
               AND rollup_message_id IS NOT NULL
             """,
-            portal_id,
+            day.portal_id,
             list(user_ids),
-            local_day,
+            day.local_day,
         )
         return {row["user_id"]: row["rollup_message_id"] for row in rows}
