@@ -349,7 +349,7 @@ async def test_the_board_shows_ones_own_work_in_due_columns_and_the_team_to_view
                 connector=MemoryCrmConnector(world.crm),
                 actor=world.actor(OTHER),
             ),
-            responsible_id=SELLER,
+            uc.BoardRequest(responsible_id=SELLER),
         )
     team = await uc.get_board(
         await UseCase.load(

@@ -44,7 +44,6 @@ from touchpoints.entrypoints.replies import (
 from touchpoints.entrypoints.routes import Call, Route
 from touchpoints.entrypoints.sessions import SessionInvalid
 from touchpoints.entrypoints.wire import (
-    BoardQuery,
     CompleteBody,
     CreateBody,
     Empty,
@@ -62,6 +61,7 @@ from touchpoints.ports.crm import Hidden
 from touchpoints.services import account, touchpoints, undo
 from touchpoints.services.bot import digest_channel
 from touchpoints.services.errors import InvalidInput, Unauthenticated
+from touchpoints.services.touchpoints import BoardRequest
 
 # Renewing reads its body before any session exists: it gets only what fresh frame auth needs.
 RENEW_MAX_BODY = 32 * 1024
@@ -149,16 +149,9 @@ async def users(call: Call[Empty, Empty]) -> Users:
 # ------------------------------------------------------------------ board and touch-points
 
 
-async def board(call: Call[BoardQuery, Empty]) -> BoardReply:
+async def board(call: Call[BoardRequest, Empty]) -> BoardReply:
     """The board in due-date columns."""
-    ctx, query = call.ctx, call.params
-    result = await touchpoints.get_board(
-        ctx.use_case,
-        responsible_id=query.responsible_id,
-        owner_type=query.owner_type,
-        type_=query.type,
-    )
-    return BoardReply.of(result)
+    return BoardReply.of(await touchpoints.get_board(call.ctx.use_case, call.params))
 
 
 async def create(call: Call[Empty, CreateBody]) -> TouchPointReply:

@@ -195,13 +195,6 @@ class RecordPath:
 
 
 @attrs.frozen(kw_only=True)
-class BoardQuery:
-    responsible_id: Id | None = None
-    owner_type: EntityType | None = None
-    type: TouchPointType | None = None
-
-
-@attrs.frozen(kw_only=True)
 class SearchQuery:
     owner_type: EntityType
     q: Annotated[str, Length(SEARCH_MAX)] = ""
@@ -238,7 +231,6 @@ class CoverageQuery:
 
 __all__ = [
     "IN_PATH",
-    "BoardQuery",
     "CompleteBody",
     "CoverageQuery",
     "CreateBody",

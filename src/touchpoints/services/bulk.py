@@ -48,7 +48,7 @@ from touchpoints.domain.scheduling import (
     start_of_local_day,
     sweep_day,
 )
-from touchpoints.domain.visibility import may_edit, sees_team
+from touchpoints.domain.visibility import may_edit
 from touchpoints.ports.crm import TodoChange
 from touchpoints.ports.storage import BoardQuery, ListQuery
 from touchpoints.services.changes import ItemFailure, Planned, apply
@@ -57,9 +57,9 @@ from touchpoints.services.errors import Conflict, Forbidden, InvalidInput, NotFo
 from touchpoints.services.touchpoints import (
     _Cancel,
     _check_assignee,
-    _check_responsible_filter,
     _Complete,
     _Move,
+    visible_responsibles,
 )
 from touchpoints.services.undo import Outcome, offer_undo
 
@@ -104,19 +104,6 @@ class ListPage:
     next_cursor: str | None
 
 
-def _visible_responsibles(ctx: UseCase, responsible_id: int | None) -> frozenset[int] | None:
-    """As the board: one's own touch-points, everyone's for admins and team viewers.
-
-    Raises: Forbidden (a colleague's, asked for by someone who may not see them).
-    """
-    _check_responsible_filter(ctx.actor, ctx.settings, responsible_id)
-    if responsible_id is not None:
-        return frozenset({responsible_id})
-    if sees_team(ctx.actor.viewer, ctx.settings):
-        return None
-    return frozenset({ctx.actor.viewer.user_id})
-
-
 def _scope(ctx: UseCase, request: ListRequest) -> str:
     """What a cursor is bound to: the caller and every filter (not the page size)."""
     parts = (
@@ -143,7 +130,7 @@ async def list_touch_points(ctx: UseCase, request: ListRequest) -> ListPage:
     scope = _scope(ctx, request)
     after = decode_cursor(request.cursor, scope) if request.cursor else None
     query = ListQuery(
-        responsible_ids=_visible_responsibles(ctx, request.responsible_id),
+        responsible_ids=visible_responsibles(ctx, request.responsible_id),
         statuses=None if request.status is None else frozenset({request.status}),
         owner_type=request.owner_type,
         type=request.type,
@@ -387,7 +374,7 @@ async def sweep(
     """
     settings = ctx.settings
     now = ctx.clock.now()
-    responsibles = _visible_responsibles(ctx, responsible_id)
+    responsibles = visible_responsibles(ctx, responsible_id)
     if isinstance(to, date) and to < current_local_day(now, settings.zone):
         raise InvalidInput({"to": "must not be a day before today"})
     day = sweep_day(to, now, settings)

@@ -72,6 +72,16 @@ class Board:
 
 
 @attrs.frozen(kw_only=True)
+class BoardRequest:
+    """The board's filters: one responsible (only team viewers ask for a colleague's),
+    one kind of record, one kind of contact."""
+
+    responsible_id: Id | None = None
+    owner_type: EntityType | None = None
+    type: TouchPointType | None = None
+
+
+@attrs.frozen(kw_only=True)
 class CreateRequest:
     """A new touch-point: the CRM record, the kind of contact, when and whose."""
 
@@ -99,15 +109,19 @@ class Completion:
     follow_up: Card | None
 
 
-def _check_responsible_filter(
-    actor: Actor, settings: PortalSettings, responsible_id: int | None
-) -> None:
-    if (
-        responsible_id is not None
-        and responsible_id != actor.viewer.user_id
-        and not sees_team(actor.viewer, settings)
-    ):
-        raise Forbidden("you may only see your own touch-points")
+def visible_responsibles(ctx: UseCase, responsible_id: int | None) -> frozenset[int] | None:
+    """Whose touch-points a board, list or sweep shows (None: everyone's): one's own,
+    everyone's for admins and team viewers, or the one responsible asked for.
+
+    Raises: Forbidden (a colleague's, asked for by someone who may not see them).
+    """
+    actor = ctx.actor
+    team = sees_team(actor.viewer, ctx.settings)
+    if responsible_id is not None:
+        if responsible_id != actor.viewer.user_id and not team:
+            raise Forbidden("you may only see your own touch-points")
+        return frozenset({responsible_id})
+    return None if team else frozenset({actor.viewer.user_id})
 
 
 def _check_assignee(
@@ -128,30 +142,22 @@ async def _editable(ctx: UseCase, touch_point_id: int) -> TouchPoint:
     return current
 
 
-async def get_board(
-    ctx: UseCase,
-    *,
-    responsible_id: int | None = None,
-    owner_type: EntityType | None = None,
-    type_: TouchPointType | None = None,
-) -> Board:
-    """Open touch-points in due-date columns in the portal's time zone, with live titles."""
-    storage, crm, clock, actor, settings = ctx.storage, ctx.crm, ctx.clock, ctx.actor, ctx.settings
+async def get_board(ctx: UseCase, request: BoardRequest | None = None) -> Board:
+    """Open touch-points in due-date columns in the portal's time zone, with live titles.
+
+    Raises: Forbidden (a colleague's, without team visibility).
+    """
+    request = request or BoardRequest()
+    storage, crm, clock, settings = ctx.storage, ctx.crm, ctx.clock, ctx.settings
     now = clock.now()
+    responsibles = visible_responsibles(ctx, request.responsible_id)
     async with storage.reading() as uow:
-        _check_responsible_filter(actor, settings, responsible_id)
-        if responsible_id is not None:
-            responsibles: frozenset[int] | None = frozenset({responsible_id})
-        elif sees_team(actor.viewer, settings):
-            responsibles = None
-        else:
-            responsibles = frozenset({actor.viewer.user_id})
         touch_points = await uow.touch_points.board(
-            actor.portal.id,
+            ctx.actor.portal.id,
             BoardQuery(
                 responsible_ids=responsibles,
-                owner_type=owner_type,
-                type=type_,
+                owner_type=request.owner_type,
+                type=request.type,
                 limit=BOARD_LIMIT,
             ),
         )
