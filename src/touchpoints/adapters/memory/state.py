@@ -31,6 +31,9 @@ class MemoryUser:
     crm_access: CrmAccess = "all"
 
 
+_ACTIVITY_FIELDS = tuple(field.name for field in attrs.fields(Activity))
+
+
 @attrs.define(kw_only=True)
 class MemoryActivity:
     """A CRM activity; to-dos have ``provider_id == "CRM_TODO"``."""
@@ -49,15 +52,8 @@ class MemoryActivity:
     parent_activity_id: int | None = None
 
     def to_domain(self) -> Activity:
-        return Activity(
-            id=self.id,
-            owner=self.owner,
-            deadline=self.deadline,
-            responsible_id=self.responsible_id,
-            completed=self.completed,
-            subject=self.subject,
-            provider_id=self.provider_id,
-        )
+        """The activity as the CRM reports it: those of its fields ``Activity`` has."""
+        return Activity(**{field: getattr(self, field) for field in _ACTIVITY_FIELDS})
 
 
 @attrs.frozen(kw_only=True)
