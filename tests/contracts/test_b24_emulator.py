@@ -7,13 +7,16 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, quote
 
 import aiohttp
 import attrs
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tests.fakes.b24_wire import flatten_form, parse_bracket_pairs
+from tests.fakes.b24_wire import flatten_form, parse_bracket_pairs, parse_query
 from tests.fakes.bitrix24 import (
     Bitrix24Emulator,
     EmulatorClock,
@@ -1316,3 +1319,18 @@ async def test_crm_status_list_reads_one_stage_directory_in_sort_order_as_string
     )
     assert general["result"][0]["STATUS_ID"] == "NEW"
     assert {row["ENTITY_ID"] for row in general["result"]} == {"DEAL_STAGE"}
+
+
+_QUERY_PIECES = st.sampled_from(
+    ["&", "=", "+", "%", "%2", "%ZZ", "%5B", "%5C", "%D0", "%9A", "\\", "\\x4", "a", "é"]
+)
+
+
+@given(
+    st.lists(st.tuples(st.text(), st.text())).map(
+        lambda pairs: "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+    )
+    | st.lists(_QUERY_PIECES | st.text(max_size=3)).map("".join)
+)
+def test_the_emulators_query_parser_reads_what_parse_qsl_reads(query: str) -> None:
+    assert parse_query(query) == parse_qsl(query, keep_blank_values=True)

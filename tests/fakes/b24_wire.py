@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
+from urllib.parse import unquote
 
 PAGE_SIZE = 50  # fixed page size of every list method (BITRIX24.md §5)
 
@@ -27,6 +29,33 @@ class RestError(Exception):
 
 
 # ------------------------------------------------------------------ bracket forms (§3)
+
+_NOT_AN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _unquote(text: str) -> str:
+    """``urllib.parse.unquote_plus``: in C where the text is ASCII with well-formed
+    escapes (each ``%XX`` made a ``\\xXX`` for the ``unicode_escape`` codec, which yields
+    the bytes as Latin-1 characters), ``urllib``'s own loop otherwise."""
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    if not text.isascii() or _NOT_AN_ESCAPE.search(text):
+        return unquote(text, errors="replace")
+    escaped = text.replace("\\", "\\\\").replace("%", "\\x")
+    return codecs.decode(escaped, "unicode_escape").encode("latin-1").decode("utf-8", "replace")
+
+
+def parse_query(query: str) -> list[tuple[str, str]]:
+    """``urllib.parse.parse_qsl(query, keep_blank_values=True)``, about four times as fast
+    on a bot digest's batch commands (mostly escapes): the emulator shares the benchmark's
+    cores with the pass it measures."""
+    pairs: list[tuple[str, str]] = []
+    for part in query.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            pairs.append((_unquote(key), _unquote(value)))
+    return pairs
 
 
 def parse_bracket_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:

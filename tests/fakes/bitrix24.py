@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import aiohttp
 import attrs
@@ -27,6 +27,7 @@ from tests.fakes.b24_wire import (
     format_datetime,
     get_ci,
     parse_bracket_pairs,
+    parse_query,
     php_array,
     php_str,
     to_flag,
@@ -1009,7 +1010,7 @@ class Bitrix24Emulator:
         if not any(b.placement == "REST_APP_URI" for b in portal.placement_bindings):
             raise ValueError("REST_APP_URI is not bound on this portal")
         options: dict[str, str] = {}
-        for key, value in parse_qsl(query, keep_blank_values=True):
+        for key, value in parse_query(query):
             match = re.fullmatch(r"params\[([^\]]+)\]", key)
             if match is None:
                 raise ValueError(f"{key} is not a params key")
@@ -2007,7 +2008,7 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
 def _batch_params(query: str, results: Mapping[str, Any]) -> dict[str, Any]:
     """A batch command's query with ``$result[cmd][field]...`` put in (§6)."""
     pairs: list[tuple[str, str]] = []
-    for key, value in parse_qsl(query, keep_blank_values=True):
+    for key, value in parse_query(query):
         whole = _RESULT_REF.fullmatch(value)
         if whole is not None:
             found, resolved = _resolve(whole, results)
