@@ -100,7 +100,7 @@ async def test_paging_walks_every_item_once_in_deadline_then_id_order(world: Wor
     ]
     ctx = await world.ctx(SELLER)
     seen: list[int] = []
-    cursor = None
+    cursor = ""
     pages = 0
     while True:
         page = await bulk.list_touch_points(ctx, ListRequest(limit=2, cursor=cursor))

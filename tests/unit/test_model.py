@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from tests.unit.factories import T0, touch_point
-from touchpoints.domain.errors import ChainError, InvalidTransition, InvalidValue
+from touchpoints.domain.errors import ChainError, DomainError, InvalidTransition, InvalidValue
 from touchpoints.domain.model import (
     NOTE_MAX,
     NewTouchPoint,
@@ -444,3 +444,13 @@ def test_an_activity_reopened_in_the_crm_reopens_the_touch_point() -> None:
 def test_invalid_value_lists_every_field_in_name_order() -> None:
     error = InvalidValue({"b": "second", "a": "first"})
     assert str(error) == "a: first; b: second"
+
+
+def test_domain_errors_say_themselves_with_their_fields_and_the_root_with_its_message() -> None:
+    assert str(InvalidTransition(7, "done", "move")) == "cannot move touch-point 7: it is done"
+    assert str(ChainError(7, "it already has a follow-up {x}")) == (
+        "touch-point 7: it already has a follow-up {x}"
+    )
+    assert str(DomainError("no template: the message as given")) == (
+        "no template: the message as given"
+    )

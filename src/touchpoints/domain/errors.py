@@ -9,12 +9,14 @@ import attrs
 
 
 class DomainError(Exception):
-    """Root of every rule the domain refuses to break; ``template`` says it with the
-    error's fields (``str.format`` names)."""
+    """Root of every rule the domain refuses to break. An attrs subclass says itself with its
+    ``template``, filled in with its fields (``str.format`` names)."""
 
-    template: ClassVar[str]
+    template: ClassVar[str | None] = None
 
     def __str__(self) -> str:
+        if self.template is None or not attrs.has(type(self)):
+            return super().__str__()
         return self.template.format_map(attrs.asdict(self, recurse=False))  # type: ignore[arg-type]
 
 

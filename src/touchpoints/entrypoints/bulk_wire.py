@@ -1,4 +1,5 @@
-"""The list view's query and the bodies of bulk actions, the sweep and undo (DESIGN §3.6)."""
+"""The bodies of bulk actions, the sweep and undo (DESIGN §3.6); the list view's query is the
+use case's own ``services.bulk.ListRequest``."""
 
 from __future__ import annotations
 

@@ -154,6 +154,10 @@ class Transport:
     _monotonic: Callable[[], float] = attrs.field(default=time.monotonic, kw_only=True)
     _moved: dict[str, str] = attrs.field(factory=dict, init=False)
 
+    def __repr__(self) -> str:
+        # Not the moved endpoints: customers' domains, as many as the portals seen.
+        return f"Transport(timeout_s={self._timeout_s}, allow_http={self._allow_http})"
+
     @property
     def timeout_s(self) -> float:
         return self._timeout_s
