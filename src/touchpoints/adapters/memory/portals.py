@@ -140,11 +140,11 @@ class MemoryPortals(MemoryRepository):
         self, portal_id: int, app_id: str, *, app_code: str | None = None, now: datetime
     ) -> None:
         text("app_id", app_id, minimum=1, maximum=255)
-        if app_code is None:
-            await self._change(portal_id, now, app_id=app_id)
-            return
-        text("app_code", app_code, minimum=1, maximum=255)
-        await self._change(portal_id, now, app_id=app_id, app_code=app_code)
+        changes = {"app_id": app_id}
+        if app_code is not None:  # kept as it was when not read (Postgres: coalesce)
+            text("app_code", app_code, minimum=1, maximum=255)
+            changes["app_code"] = app_code
+        await self._change(portal_id, now, **changes)
 
     async def set_uninstall_requested(
         self, portal_id: int, at: datetime | None, *, now: datetime
